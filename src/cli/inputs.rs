@@ -1,0 +1,76 @@
+//! Turns the PATH arguments into the list of inputs, walking folders.
+
+use std::path::{Path, PathBuf};
+
+/// One input to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input, fixed to standard output.
+    Stdin,
+    /// A file named on the command line.
+    Named(PathBuf),
+    /// A file found by walking a folder; Helm templates among these are skipped, not errors.
+    Found(PathBuf),
+}
+
+impl Input {
+    /// The path as the user would write it: as given, or the folder given joined with the
+    /// path found below it.
+    pub fn display(&self) -> String {
+        match self {
+            Input::Stdin => "-".to_owned(),
+            Input::Named(p) | Input::Found(p) => p.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// The extensions of manifest files met while walking a folder.
+const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// Expands `paths` into inputs: `-` is standard input, a file is itself, a folder is every
+/// manifest below it that `.gitignore` files do not exclude, in path order. A path that cannot
+/// be read is returned as an error line.
+pub fn collect(paths: &[String]) -> (Vec<Input>, Vec<String>) {
+    let mut inputs = Vec::new();
+    let mut errors = Vec::new();
+    for arg in paths {
+        if arg == "-" {
+            inputs.push(Input::Stdin);
+            continue;
+        }
+        let path = Path::new(arg);
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, &mut inputs, &mut errors),
+            Ok(_) => inputs.push(Input::Named(path.to_path_buf())),
+            Err(e) => errors.push(format!("{arg}: {e}")),
+        }
+    }
+    (inputs, errors)
+}
+
+fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|entry| entry.file_name() != ".git")
+        .sort_by_file_path(|a, b| a.cmp(b))
+        .build();
+    for entry in walker {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                let is_manifest = entry.file_type().is_some_and(|t| t.is_file())
+                    && path.extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
+                if is_manifest {
+                    inputs.push(Input::Found(tidy(path)));
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+}
+
+/// Drops a leading `./` so that diff headers read `a/deploy/x.yaml`, which `git apply` takes.
+fn tidy(path: &Path) -> PathBuf {
+    path.strip_prefix(".").map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+}

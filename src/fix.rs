@@ -1,0 +1,118 @@
+//! The pipeline for one input: read → index → plan → edit → verify → emit.
+
+use std::fmt;
+
+use crate::transform::{self, Change, Transform, Warning};
+use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
+
+/// What one input became.
+#[derive(Debug)]
+pub struct Fixed {
+    /// The new text, when anything changed.
+    pub output: Option<String>,
+    /// Every field changed.
+    pub changes: Vec<Change>,
+    /// Every change that was wanted but not made.
+    pub warnings: Vec<Warning>,
+}
+
+/// Why an input was not processed. Nothing was written for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixError {
+    /// The input holds NUL bytes.
+    Binary,
+    /// The input is not UTF-8.
+    NotUtf8(Position),
+    /// The input is a Helm template (Go template actions outside YAML strings).
+    HelmTemplate(Position),
+    /// The input is not valid YAML.
+    Parse(yaml::ParseError),
+    /// The edit could not be written or did not verify; a bug in kubeharden.
+    Internal(yaml::WriteError),
+}
+
+impl fmt::Display for FixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FixError::Binary => f.write_str("binary file (it holds NUL bytes); not a manifest"),
+            FixError::NotUtf8(p) => write!(f, "{p}: not valid UTF-8; save the file as UTF-8"),
+            FixError::HelmTemplate(p) => write!(
+                f,
+                "{p}: a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -"
+            ),
+            FixError::Parse(e) => write!(f, "{e}"),
+            FixError::Internal(e) => write!(f, "internal error, file left unchanged: {e}; please report it"),
+        }
+    }
+}
+
+impl FixError {
+    /// Whether this error marks a Helm template, which a folder walk skips rather than reports.
+    pub fn is_helm_template(&self) -> bool {
+        matches!(self, FixError::HelmTemplate(_))
+    }
+}
+
+/// Runs `transforms` over the bytes of one input.
+pub fn fix_bytes(bytes: &[u8], transforms: &[&'static Transform]) -> Result<Fixed, FixError> {
+    if bytes.contains(&0) {
+        return Err(FixError::Binary);
+    }
+    let source = std::str::from_utf8(bytes).map_err(|e| {
+        let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+        FixError::NotUtf8(Text::new(valid).position(valid.len()))
+    })?;
+    fix_text(source, transforms)
+}
+
+/// Runs `transforms` over one UTF-8 input.
+pub fn fix_text(source: &str, transforms: &[&'static Transform]) -> Result<Fixed, FixError> {
+    let text = Text::new(source);
+    let parsed = yaml::parse(&text, true);
+    if let Some(offset) = helm_action(source, parsed.as_ref().ok()) {
+        return Err(FixError::HelmTemplate(text.position(offset)));
+    }
+    let stream = parsed.map_err(FixError::Parse)?;
+    let mut intended = Vec::with_capacity(stream.documents.len());
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    for document in 0..stream.documents.len() {
+        let plan = transform::plan(transforms, &text, &stream, document);
+        intended.push(plan.intended);
+        changes.extend(plan.changes);
+        warnings.extend(plan.warnings);
+    }
+    if changes.is_empty() {
+        return Ok(Fixed { output: None, changes, warnings });
+    }
+    let output = yaml::write(&text, &stream, &intended).map_err(FixError::Internal)?;
+    Ok(Fixed { output: Some(output), changes, warnings })
+}
+
+/// The offset of the first Go template action (`{{`) that makes `source` a Helm template: any,
+/// when it does not parse; one outside quoted strings, block scalars and comments otherwise,
+/// since rendered manifests legitimately carry `{{ }}` in strings (alert templates, for one).
+fn helm_action(source: &str, parsed: Option<&yaml::Stream<'_>>) -> Option<usize> {
+    let first = source.find("{{")?;
+    let Some(stream) = parsed else { return Some(first) };
+    let mut allowed: Vec<std::ops::Range<usize>> = stream.comments.clone();
+    for root in &stream.documents {
+        collect_string_spans(root, &mut allowed);
+    }
+    source
+        .match_indices("{{")
+        .map(|(offset, _)| offset)
+        .find(|offset| !allowed.iter().any(|r| r.contains(offset)))
+}
+
+fn collect_string_spans(node: &Node<'_>, out: &mut Vec<std::ops::Range<usize>>) {
+    match &node.kind {
+        NodeKind::Scalar { style, .. } if *style != ScalarStyle::Plain => out.extend(node.span.clone()),
+        NodeKind::Mapping { entries, .. } => entries.iter().for_each(|(k, v)| {
+            collect_string_spans(k, out);
+            collect_string_spans(v, out);
+        }),
+        NodeKind::Sequence { items, .. } => items.iter().for_each(|i| collect_string_spans(i, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,133 @@
+//! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
+//! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited.
+
+use crate::yaml::{Node, Step};
+
+/// A Kubernetes object found in a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`, when set.
+    pub name: Option<String>,
+    /// `metadata.namespace`, when set.
+    pub namespace: Option<String>,
+    /// The path from the document root to the object (empty, or `items[i]` in a List).
+    pub path: Vec<Step>,
+}
+
+impl Resource {
+    /// `Kind/name`, for messages.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.kind, self.name.as_deref().unwrap_or("(unnamed)"))
+    }
+}
+
+/// A pod spec inside a workload.
+#[derive(Debug, Clone)]
+pub struct PodSpec {
+    /// The object holding it.
+    pub resource: Resource,
+    /// The path from the document root to the pod spec.
+    pub path: Vec<Step>,
+}
+
+/// A container of a pod spec.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// `containers`, `initContainers` or `ephemeralContainers`.
+    pub group: &'static str,
+    /// Its `name`, when set.
+    pub name: Option<String>,
+    /// The path from the document root to the container.
+    pub path: Vec<Step>,
+}
+
+/// The lists of containers a pod spec may hold.
+pub const CONTAINER_GROUPS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
+/// The path from an object of `kind` in `api_version` to its pod spec, for the workload kinds.
+fn pod_spec_path(api_version: &str, kind: &str) -> Option<&'static [&'static str]> {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    match (group, kind) {
+        ("", "Pod") => Some(&["spec"]),
+        ("", "PodTemplate") => Some(&["template", "spec"]),
+        ("", "ReplicationController") => Some(&["spec", "template", "spec"]),
+        ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => {
+            Some(&["spec", "template", "spec"])
+        }
+        ("batch", "Job") => Some(&["spec", "template", "spec"]),
+        ("batch", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
+        _ => None,
+    }
+}
+
+/// Every Kubernetes object in a document: the root, or each item of a List.
+pub fn resources(root: &Node<'_>) -> Vec<Resource> {
+    let mut out = Vec::new();
+    collect_resources(root, Vec::new(), &mut out);
+    out
+}
+
+fn collect_resources(node: &Node<'_>, path: Vec<Step>, out: &mut Vec<Resource>) {
+    let (Some(api_version), Some(kind)) =
+        (node.get("apiVersion").and_then(Node::as_str), node.get("kind").and_then(Node::as_str))
+    else {
+        return;
+    };
+    if kind.ends_with("List") && !api_version.contains('/') {
+        if let Some(items) = node.get("items").and_then(Node::items) {
+            for (i, item) in items.iter().enumerate() {
+                let mut item_path = path.clone();
+                item_path.push(Step::Index(i));
+                collect_resources(item, item_path, out);
+            }
+        }
+        return;
+    }
+    let metadata = node.get("metadata");
+    let field = |name: &str| metadata.and_then(|m| m.get(name)).and_then(Node::as_str).map(str::to_owned);
+    out.push(Resource {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        name: field("name"),
+        namespace: field("namespace"),
+        path,
+    });
+}
+
+/// The pod specs of every workload in a document.
+pub fn pod_specs(root: &Node<'_>) -> Vec<PodSpec> {
+    resources(root)
+        .into_iter()
+        .filter_map(|resource| {
+            let steps = pod_spec_path(&resource.api_version, &resource.kind)?;
+            let mut path = resource.path.clone();
+            path.extend(steps.iter().map(|s| Step::Key((*s).to_owned())));
+            crate::yaml::lookup(root, &path)?.entries()?;
+            Some(PodSpec { resource, path })
+        })
+        .collect()
+}
+
+/// The containers, init containers and ephemeral containers of a pod spec.
+pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
+    let mut out = Vec::new();
+    for group in CONTAINER_GROUPS {
+        let mut list_path = pod.path.clone();
+        list_path.push(Step::Key(group.to_owned()));
+        let Some(items) = crate::yaml::lookup(root, &list_path).and_then(Node::items) else { continue };
+        for (i, item) in items.iter().enumerate() {
+            if item.entries().is_none() {
+                continue;
+            }
+            let mut path = list_path.clone();
+            path.push(Step::Index(i));
+            let name = item.get("name").and_then(Node::as_str).map(str::to_owned);
+            out.push(Container { group, name, path });
+        }
+    }
+    out
+}

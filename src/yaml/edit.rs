@@ -1,0 +1,213 @@
+//! Edits on a document tree: set a value (creating missing mappings on the way), append an item,
+//! remove a key or an item. They change the *intended* tree; `render` then turns the difference
+//! from the original into text splices.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::node::{CollectionStyle, Node, NodeKind};
+
+/// One step of a path from a document's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The value under a mapping key.
+    Key(String),
+    /// An item of a sequence.
+    Index(usize),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Key(k) => write!(f, ".{k}"),
+            Step::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+/// Writes a path the way people read one: `spec.containers[0].securityContext`.
+pub fn path_to_string(path: &[Step]) -> String {
+    let text: String = path.iter().map(ToString::to_string).collect();
+    text.strip_prefix('.').map(str::to_owned).unwrap_or(text)
+}
+
+/// Why an edit was not made. The edit is skipped; the rest of the file is still fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where edits may not go: nodes reached through an alias, or whose anchor is aliased, since
+/// changing them would change every other user of that anchor too.
+pub struct Guard<'s> {
+    aliased: HashSet<usize>,
+    names: &'s std::collections::HashMap<usize, String>,
+}
+
+impl<'s> Guard<'s> {
+    /// Collects the anchors that `root` aliases.
+    pub fn new(root: &Node<'_>, names: &'s std::collections::HashMap<usize, String>) -> Self {
+        let mut aliased = HashSet::new();
+        collect_aliases(root, &mut aliased);
+        Guard { aliased, names }
+    }
+
+    fn check(&self, node: &Node<'_>) -> Result<(), Refusal> {
+        let name = |id: &usize| self.names.get(id).cloned().unwrap_or_default();
+        match &node.kind {
+            NodeKind::Alias(id) => Err(Refusal(format!(
+                "the value is the alias *{}; editing it would change every user of &{}",
+                name(id),
+                name(id)
+            ))),
+            _ if node.anchor != 0 && self.aliased.contains(&node.anchor) => Err(Refusal(format!(
+                "the value is shared through the anchor &{}; editing it would change its aliases too",
+                name(&node.anchor)
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn collect_aliases(node: &Node<'_>, out: &mut HashSet<usize>) {
+    match &node.kind {
+        NodeKind::Alias(id) => {
+            out.insert(*id);
+        }
+        NodeKind::Mapping { entries, .. } => entries.iter().for_each(|(k, v)| {
+            collect_aliases(k, out);
+            collect_aliases(v, out);
+        }),
+        NodeKind::Sequence { items, .. } => items.iter().for_each(|i| collect_aliases(i, out)),
+        NodeKind::Scalar { .. } => {}
+    }
+}
+
+/// The node at `path`, if every step exists; aliases are not followed.
+pub fn lookup<'n, 'a>(root: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>> {
+    path.iter().try_fold(root, |node, step| match step {
+        Step::Key(k) => node.get(k),
+        Step::Index(i) => node.items()?.get(*i),
+    })
+}
+
+/// Sets the value at `path` to `value`, creating mappings for missing keys and replacing a null
+/// or empty value on the way.
+pub fn set<'a>(root: &mut Node<'a>, path: &[Step], value: Node<'a>, guard: &Guard<'_>) -> Result<(), Refusal> {
+    let Some((Step::Key(last), parent_path)) = path.split_last() else {
+        return Err(Refusal("a value can only be set under a mapping key".into()));
+    };
+    let parent = walk_creating(root, parent_path, guard)?;
+    let entries = mapping_entries(parent, last)?;
+    match entries.iter_mut().find(|(k, _)| k.as_str() == Some(last.as_str())) {
+        Some((_, existing)) => {
+            guard.check(existing)?;
+            *existing = value;
+        }
+        None => entries.push((Node::new_scalar(last.clone(), true), value)),
+    }
+    Ok(())
+}
+
+/// Appends `value` to the sequence at `path`, creating it when missing.
+pub fn append<'a>(root: &mut Node<'a>, path: &[Step], value: Node<'a>, guard: &Guard<'_>) -> Result<(), Refusal> {
+    let node = walk_creating(root, path, guard)?;
+    if node.is_null() {
+        *node = Node::new(NodeKind::Sequence { style: CollectionStyle::Block, items: Vec::new() });
+    }
+    match &mut node.kind {
+        NodeKind::Sequence { items, .. } => {
+            items.push(value);
+            Ok(())
+        }
+        _ => Err(Refusal("the value is not a list".into())),
+    }
+}
+
+/// Removes the key or item at `path`; a missing one is not an error.
+pub fn remove(root: &mut Node<'_>, path: &[Step], guard: &Guard<'_>) -> Result<(), Refusal> {
+    let Some((last, parent_path)) = path.split_last() else {
+        return Err(Refusal("the document root cannot be removed".into()));
+    };
+    let Some(parent) = walk_existing(root, parent_path, guard)? else { return Ok(()) };
+    match (&mut parent.kind, last) {
+        (NodeKind::Mapping { entries, .. }, Step::Key(k)) => entries.retain(|(key, _)| key.as_str() != Some(k.as_str())),
+        (NodeKind::Sequence { items, .. }, Step::Index(i)) if *i < items.len() => {
+            items.remove(*i);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn walk_existing<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guard<'_>) -> Result<Option<&'n mut Node<'a>>, Refusal> {
+    guard.check(node)?;
+    for step in path {
+        let next = match (&mut node.kind, step) {
+            (NodeKind::Mapping { entries, .. }, Step::Key(k)) => {
+                entries.iter_mut().find(|(key, _)| key.as_str() == Some(k.as_str())).map(|(_, v)| v)
+            }
+            (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return Ok(None) };
+        guard.check(next)?;
+        node = next;
+    }
+    Ok(Some(node))
+}
+
+fn walk_creating<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guard<'_>) -> Result<&'n mut Node<'a>, Refusal> {
+    guard.check(node)?;
+    for step in path {
+        node = match step {
+            Step::Key(k) => {
+                let entries = mapping_entries(node, k)?;
+                let index = match entries.iter().position(|(key, _)| key.as_str() == Some(k.as_str())) {
+                    Some(i) => i,
+                    None => {
+                        let empty = Node::new(NodeKind::Mapping { style: CollectionStyle::Block, entries: Vec::new() });
+                        entries.push((Node::new_scalar(k.clone(), true), empty));
+                        entries.len() - 1
+                    }
+                };
+                let child = &mut entries[index].1;
+                guard.check(child)?;
+                if child.is_null() {
+                    *child = Node::new(NodeKind::Mapping { style: CollectionStyle::Block, entries: Vec::new() });
+                }
+                child
+            }
+            Step::Index(i) => match &mut node.kind {
+                NodeKind::Sequence { items, .. } if *i < items.len() => {
+                    guard.check(&items[*i])?;
+                    &mut items[*i]
+                }
+                _ => return Err(Refusal(format!("there is no item [{i}]"))),
+            },
+        };
+    }
+    Ok(node)
+}
+
+/// The entries of `node` as a mapping about to receive `key`: a null becomes an empty mapping;
+/// a merge key (`<<`) is refused, since the key may come from the merged mapping.
+fn mapping_entries<'n, 'a>(node: &'n mut Node<'a>, key: &str) -> Result<&'n mut Vec<(Node<'a>, Node<'a>)>, Refusal> {
+    if node.is_null() {
+        *node = Node::new(NodeKind::Mapping { style: CollectionStyle::Block, entries: Vec::new() });
+    }
+    match &mut node.kind {
+        NodeKind::Mapping { entries, .. } => {
+            let has_key = entries.iter().any(|(k, _)| k.as_str() == Some(key));
+            if !has_key && entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
+                return Err(Refusal(format!("the mapping merges another one with `<<`, which may already set `{key}`")));
+            }
+            Ok(entries)
+        }
+        _ => Err(Refusal(format!("`{key}` cannot be set: its parent is not a mapping"))),
+    }
+}

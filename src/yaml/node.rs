@@ -1,0 +1,219 @@
+//! The document tree: every node with the byte span it came from, so that edits can be rendered
+//! as splices of the original text and the result compared with the intended data.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// How a scalar was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalarStyle {
+    /// `value`
+    Plain,
+    /// `'value'`
+    SingleQuoted,
+    /// `"value"`
+    DoubleQuoted,
+    /// `|` block
+    Literal,
+    /// `>` block
+    Folded,
+}
+
+/// How a mapping or sequence was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollectionStyle {
+    /// Indentation-based: `key: value` lines, `- item` lines.
+    Block,
+    /// Bracketed: `{key: value}`, `[item]`.
+    Flow,
+}
+
+/// One node of a document.
+#[derive(Clone, Debug)]
+pub struct Node<'a> {
+    /// Where the node's content lies in the source: for a block collection, from its first child
+    /// to the end of its last one (trailing comments and blank lines excluded); for a flow
+    /// collection, the brackets included. `None` for a node created by an edit.
+    pub span: Option<Range<usize>>,
+    /// Where the node's properties (anchor, tag) start, when it has any before its content.
+    pub properties_start: Option<usize>,
+    /// The anchor id defined on this node, 0 when none.
+    pub anchor: usize,
+    /// The node's resolved tag, written `handle` + `suffix`.
+    pub tag: Option<String>,
+    /// What the node holds.
+    pub kind: NodeKind<'a>,
+}
+
+/// What a node holds.
+#[derive(Clone, Debug)]
+pub enum NodeKind<'a> {
+    /// A scalar, its value after escape processing.
+    Scalar {
+        /// The value as the application sees it.
+        value: Cow<'a, str>,
+        /// How it was written.
+        style: ScalarStyle,
+    },
+    /// A mapping, entries in source order.
+    Mapping {
+        /// Block or flow.
+        style: CollectionStyle,
+        /// Key and value pairs.
+        entries: Vec<(Node<'a>, Node<'a>)>,
+    },
+    /// A sequence, items in source order.
+    Sequence {
+        /// Block or flow.
+        style: CollectionStyle,
+        /// The items.
+        items: Vec<Node<'a>>,
+    },
+    /// `*name`: a reference to the node carrying that anchor id.
+    Alias(usize),
+}
+
+/// What a scalar means once its style and tag are taken into account; two scalars with the same
+/// meaning are the same data even when written differently.
+#[derive(Debug, PartialEq)]
+enum ScalarMeaning<'s> {
+    Null,
+    Bool(bool),
+    Number(&'s str),
+    Text(&'s str),
+    Tagged(&'s str, &'s str),
+}
+
+impl<'a> Node<'a> {
+    /// A scalar created by an edit; `text` marks a string, which the renderer may quote.
+    pub fn new_scalar(value: impl Into<Cow<'a, str>>, text: bool) -> Self {
+        let style = if text { ScalarStyle::DoubleQuoted } else { ScalarStyle::Plain };
+        Node::new(NodeKind::Scalar { value: value.into(), style })
+    }
+
+    /// A node created by an edit.
+    pub fn new(kind: NodeKind<'a>) -> Self {
+        Node { span: None, properties_start: None, anchor: 0, tag: None, kind }
+    }
+
+    /// The value of the entry whose key is the plain or quoted string `key`.
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        self.entries()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    }
+
+    /// The entries, when this is a mapping.
+    pub fn entries(&self) -> Option<&[(Node<'a>, Node<'a>)]> {
+        match &self.kind {
+            NodeKind::Mapping { entries, .. } => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The items, when this is a sequence.
+    pub fn items(&self) -> Option<&[Node<'a>]> {
+        match &self.kind {
+            NodeKind::Sequence { items, .. } => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The scalar's value, when this is a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a null scalar: empty, `~` or `null` written plain.
+    pub fn is_null(&self) -> bool {
+        self.meaning() == Some(ScalarMeaning::Null)
+    }
+
+    /// Whether the node is a scalar meaning the boolean `b`.
+    pub fn is_bool(&self, b: bool) -> bool {
+        self.meaning() == Some(ScalarMeaning::Bool(b))
+    }
+
+    /// Whether two nodes hold the same data: same structure, same scalar meanings, same tags,
+    /// anchors and aliases; spans and styles are ignored.
+    pub fn same_data(&self, other: &Node<'_>) -> bool {
+        if self.anchor != other.anchor || self.tag != other.tag {
+            return false;
+        }
+        match (&self.kind, &other.kind) {
+            (NodeKind::Scalar { .. }, NodeKind::Scalar { .. }) => self.meaning() == other.meaning(),
+            (NodeKind::Mapping { entries: a, .. }, NodeKind::Mapping { entries: b, .. }) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka.same_data(kb) && va.same_data(vb))
+            }
+            (NodeKind::Sequence { items: a, .. }, NodeKind::Sequence { items: b, .. }) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_data(y))
+            }
+            (NodeKind::Alias(a), NodeKind::Alias(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    fn meaning(&self) -> Option<ScalarMeaning<'_>> {
+        let NodeKind::Scalar { value, style } = &self.kind else {
+            return None;
+        };
+        if let Some(tag) = &self.tag {
+            return Some(ScalarMeaning::Tagged(tag, value));
+        }
+        if *style != ScalarStyle::Plain {
+            return Some(ScalarMeaning::Text(value));
+        }
+        Some(plain_meaning(value))
+    }
+}
+
+/// Resolves a plain scalar the way Kubernetes' YAML reader (YAML 1.1 rules) does, closely
+/// enough to tell a boolean, a null or a number from a string.
+fn plain_meaning(value: &str) -> ScalarMeaning<'_> {
+    match value {
+        "" | "~" | "null" | "Null" | "NULL" => ScalarMeaning::Null,
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+            ScalarMeaning::Bool(true)
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+            ScalarMeaning::Bool(false)
+        }
+        _ if looks_numeric(value) => ScalarMeaning::Number(value),
+        _ => ScalarMeaning::Text(value),
+    }
+}
+
+/// Whether a plain scalar would be read as a number (decimal, octal, hex, float, infinity, NaN).
+pub(crate) fn looks_numeric(value: &str) -> bool {
+    let body = value.strip_prefix(['-', '+']).unwrap_or(value);
+    if matches!(body.to_ascii_lowercase().as_str(), ".inf" | ".nan") {
+        return true;
+    }
+    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0o")) {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
+    }
+    let mut digits = 0;
+    for c in body.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            '.' | '_' | 'e' | 'E' | '-' | '+' | ':' => {}
+            _ => return false,
+        }
+    }
+    digits > 0 && body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+}
+
+impl Node<'_> {
+    /// Where the node begins in the source, its anchor and tag included; 0 for a new node.
+    pub fn full_start(&self) -> usize {
+        let start = self.span.as_ref().map_or(0, |s| s.start);
+        self.properties_start.map_or(start, |p| p.min(start))
+    }
+
+    /// Where the node's content ends in the source; 0 for a new node.
+    pub fn end(&self) -> usize {
+        self.span.as_ref().map_or(0, |s| s.end)
+    }
+}

@@ -1,0 +1,270 @@
+//! Builds the document tree from the parser's events, keeping byte spans.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use granit_parser::{Event, Options, Parser, Span, StructureStyle, Tag};
+
+use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
+use super::text::{Position, Text};
+
+/// How many nodes all aliases of one stream may stand for together before the stream is
+/// refused as an alias bomb. Real manifests alias a few dozen nodes at most.
+const ALIAS_EXPANSION_LIMIT: u64 = 1_000_000;
+
+/// How deeply collections may nest before the input is refused; real manifests stay far below.
+const NESTING_LIMIT: usize = 200;
+
+/// A parsed stream of documents over its source text.
+#[derive(Debug)]
+pub struct Stream<'a> {
+    /// The root node of each document, in order; an empty document has a null scalar root.
+    pub documents: Vec<Node<'a>>,
+    /// The span of every comment, `#` included, in source order (empty for a check re-parse).
+    pub comments: Vec<Range<usize>>,
+    /// Anchor names by id.
+    pub anchor_names: HashMap<usize, String>,
+}
+
+/// Why a text could not be read as YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Where the problem was found.
+    pub position: Position,
+    /// What the problem is.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.position, self.message)
+    }
+}
+
+/// Parses every document of `text`. Comments are collected when `with_comments` is set; a check
+/// re-parse leaves them out for speed.
+pub fn parse<'a>(text: &Text<'a>, with_comments: bool) -> Result<Stream<'a>, ParseError> {
+    let mut options = Options::default();
+    options.emit_anchor_events = true;
+    options.flow_nesting_limit = NESTING_LIMIT;
+    options.block_nesting_limit = NESTING_LIMIT;
+    options.set_emit_comments(with_comments);
+    let mut builder = Builder::new(text);
+    for event in Parser::new_from_str_with_options(text.source, options) {
+        let (event, span) = event.map_err(|e| {
+            let offset = e.marker().byte_offset().unwrap_or(0);
+            builder.error(offset, e.info())
+        })?;
+        builder.accept(event, span)?;
+    }
+    Ok(builder.finish())
+}
+
+/// A collection being built.
+struct Frame<'a> {
+    node: Node<'a>,
+    /// Where the collection's start event pointed (the opening bracket of a flow collection).
+    start: usize,
+    /// A key waiting for its value.
+    pending_key: Option<Node<'a>>,
+    /// How many nodes the collection stands for with aliases expanded.
+    expanded: u64,
+}
+
+struct Builder<'t, 'a> {
+    text: &'t Text<'a>,
+    stack: Vec<Frame<'a>>,
+    documents: Vec<Node<'a>>,
+    comments: Vec<Range<usize>>,
+    anchor_names: HashMap<usize, String>,
+    /// Expanded size of each anchored node, for alias-bomb accounting.
+    anchor_sizes: HashMap<usize, u64>,
+    aliased_total: u64,
+}
+
+impl<'t, 'a> Builder<'t, 'a> {
+    fn new(text: &'t Text<'a>) -> Self {
+        Builder {
+            text,
+            stack: Vec::new(),
+            documents: Vec::new(),
+            comments: Vec::new(),
+            anchor_names: HashMap::new(),
+            anchor_sizes: HashMap::new(),
+            aliased_total: 0,
+        }
+    }
+
+    fn error(&self, offset: usize, message: String) -> ParseError {
+        ParseError { position: self.text.position(offset), message }
+    }
+
+    fn accept(&mut self, event: Event<'a>, span: Span) -> Result<(), ParseError> {
+        let range = span.byte_range().unwrap_or(0..0);
+        let tag_start = span.tag_start.and_then(|m| m.byte_offset());
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(..) | Event::DocumentEnd => {}
+            Event::Comment(..) => self.comments.push(range),
+            Event::Anchor(id, name) => {
+                self.anchor_names.insert(id, name.into_owned());
+                self.note_properties_start(range.start);
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let style = scalar_style(style);
+                let end = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    // A block scalar's span runs on over the next line's indentation.
+                    range.start + self.text.source[range.clone()].trim_end().len()
+                } else {
+                    range.end
+                };
+                let node = Node {
+                    span: Some(range.start..end),
+                    properties_start: tag_start,
+                    anchor,
+                    tag: tag_name(tag),
+                    kind: NodeKind::Scalar { value, style },
+                };
+                self.complete(node, 1);
+            }
+            Event::Alias(id) => {
+                let size = self.anchor_sizes.get(&id).copied().unwrap_or(1);
+                self.aliased_total = self.aliased_total.saturating_add(size);
+                if self.aliased_total > ALIAS_EXPANSION_LIMIT {
+                    return Err(self.error(
+                        range.start,
+                        format!(
+                            "aliases expand to more than {ALIAS_EXPANSION_LIMIT} nodes; refusing what looks like an alias bomb"
+                        ),
+                    ));
+                }
+                let node = Node {
+                    span: Some(range),
+                    properties_start: None,
+                    anchor: 0,
+                    tag: None,
+                    kind: NodeKind::Alias(id),
+                };
+                self.complete(node, size);
+            }
+            Event::MappingStart(style, anchor, tag) => {
+                let style = collection_style(style);
+                self.open(NodeKind::Mapping { style, entries: Vec::new() }, range.start, tag_start, anchor, tag);
+            }
+            Event::SequenceStart(style, anchor, tag) => {
+                let style = collection_style(style);
+                self.open(NodeKind::Sequence { style, items: Vec::new() }, range.start, tag_start, anchor, tag);
+            }
+            Event::MappingEnd | Event::SequenceEnd => self.close(range.end),
+            Event::UnresolvedAlias(name) => {
+                return Err(self.error(range.start, format!("alias *{name} has no anchor")));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, kind: NodeKind<'a>, start: usize, tag_start: Option<usize>, anchor: usize, tag: Option<Cow<'a, Tag>>) {
+        let node = Node { span: None, properties_start: tag_start, anchor, tag: tag_name(tag), kind };
+        self.stack.push(Frame { node, start, pending_key: None, expanded: 1 });
+    }
+
+    /// Finishes the innermost collection; `end` is where its end event's span ends, which for a
+    /// flow collection is just past the closing bracket.
+    fn close(&mut self, end: usize) {
+        let Some(mut frame) = self.stack.pop() else { return };
+        let span = match &frame.node.kind {
+            NodeKind::Mapping { style: CollectionStyle::Flow, .. }
+            | NodeKind::Sequence { style: CollectionStyle::Flow, .. } => frame.start..end,
+            NodeKind::Mapping { entries, .. } => {
+                let first = entries.first().map(|(k, _)| k.full_start()).unwrap_or(frame.start);
+                let last = entries.last().map(|(_, v)| v.end()).unwrap_or(frame.start);
+                first.min(frame.start)..last
+            }
+            NodeKind::Sequence { items, .. } => {
+                let last = items.last().map(Node::end).unwrap_or(frame.start);
+                frame.start..last
+            }
+            _ => frame.start..end,
+        };
+        frame.node.span = Some(span);
+        let expanded = frame.expanded;
+        self.complete(frame.node, expanded);
+    }
+
+    /// Records an anchor's position as the start of the most recent node's properties: the
+    /// parser reports the anchor after the node it belongs to.
+    fn note_properties_start(&mut self, offset: usize) {
+        let target = match self.stack.last_mut() {
+            None => self.documents.last_mut(),
+            Some(frame) if frame.node.span.is_none() && collection_is_empty(&frame.node) && frame.pending_key.is_none() => {
+                Some(&mut frame.node)
+            }
+            Some(frame) => match &mut frame.node.kind {
+                NodeKind::Mapping { entries, .. } => match &mut frame.pending_key {
+                    Some(key) => Some(key),
+                    None => entries.last_mut().map(|(_, v)| v),
+                },
+                NodeKind::Sequence { items, .. } => items.last_mut(),
+                _ => None,
+            },
+        };
+        if let Some(node) = target {
+            let start = node.properties_start.map_or(offset, |s| s.min(offset));
+            node.properties_start = Some(start);
+        }
+    }
+
+    fn complete(&mut self, node: Node<'a>, expanded: u64) {
+        if node.anchor != 0 {
+            self.anchor_sizes.insert(node.anchor, expanded);
+        }
+        let Some(frame) = self.stack.last_mut() else {
+            self.documents.push(node);
+            return;
+        };
+        frame.expanded = frame.expanded.saturating_add(expanded);
+        match &mut frame.node.kind {
+            NodeKind::Mapping { entries, .. } => match frame.pending_key.take() {
+                Some(key) => entries.push((key, node)),
+                None => frame.pending_key = Some(node),
+            },
+            NodeKind::Sequence { items, .. } => items.push(node),
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Stream<'a> {
+        Stream { documents: self.documents, comments: self.comments, anchor_names: self.anchor_names }
+    }
+}
+
+fn collection_is_empty(node: &Node<'_>) -> bool {
+    match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries.is_empty(),
+        NodeKind::Sequence { items, .. } => items.is_empty(),
+        _ => false,
+    }
+}
+
+fn scalar_style(style: granit_parser::ScalarStyle) -> ScalarStyle {
+    match style {
+        granit_parser::ScalarStyle::Plain => ScalarStyle::Plain,
+        granit_parser::ScalarStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+        granit_parser::ScalarStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+        granit_parser::ScalarStyle::Literal => ScalarStyle::Literal,
+        granit_parser::ScalarStyle::Folded => ScalarStyle::Folded,
+    }
+}
+
+fn collection_style(style: StructureStyle) -> CollectionStyle {
+    match style {
+        StructureStyle::Block => CollectionStyle::Block,
+        StructureStyle::Flow => CollectionStyle::Flow,
+    }
+}
+
+fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<String> {
+    tag.map(|t| format!("{}{}", t.handle(), t.suffix()))
+}

@@ -1,0 +1,504 @@
+//! Turns the difference between an original document and its intended version into splices of
+//! the original text, each rendered in the style around it.
+
+use std::fmt;
+use std::ops::Range;
+
+use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle, looks_numeric};
+use super::text::Text;
+
+/// A replacement of one range of the original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splice {
+    /// The bytes replaced (empty for an insertion).
+    pub range: Range<usize>,
+    /// What goes in their place.
+    pub text: String,
+}
+
+/// Why an intended change could not be written as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError(pub String);
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The writing habits of one document, followed by everything inserted into it.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Spaces from a key to its nested keys.
+    pub indent: usize,
+    /// Whether `key:` is followed by `- item` at the key's own column.
+    pub indentless_sequences: bool,
+    /// The line break.
+    pub line_break: &'static str,
+    /// Whether the document is JSON-like (flow mappings with double-quoted keys).
+    pub json: bool,
+}
+
+impl Layout {
+    /// Learns the habits of `root` from its nested block collections.
+    pub fn detect(text: &Text<'_>, root: &Node<'_>) -> Layout {
+        let mut votes = LayoutVotes::default();
+        votes.visit(text, root);
+        let indent = (1..=8).max_by_key(|&w| (votes.widths[w], w == 2)).filter(|&w| votes.widths[w] > 0).unwrap_or(2);
+        let json = matches!(&root.kind, NodeKind::Mapping { style: CollectionStyle::Flow, entries }
+            if entries.first().is_some_and(|(k, _)| matches!(k.kind, NodeKind::Scalar { style: ScalarStyle::DoubleQuoted, .. })));
+        Layout {
+            indent,
+            indentless_sequences: votes.indentless > votes.indented,
+            line_break: text.line_break(),
+            json,
+        }
+    }
+}
+
+#[derive(Default)]
+struct LayoutVotes {
+    widths: [usize; 9],
+    indentless: usize,
+    indented: usize,
+}
+
+impl LayoutVotes {
+    fn visit(&mut self, text: &Text<'_>, node: &Node<'_>) {
+        match &node.kind {
+            NodeKind::Mapping { style: CollectionStyle::Block, entries } => {
+                for (key, value) in entries {
+                    let key_column = text.column(key.full_start());
+                    match &value.kind {
+                        NodeKind::Mapping { style: CollectionStyle::Block, entries } if !entries.is_empty() => {
+                            let child = text.column(entries[0].0.full_start());
+                            if let Some(w) = child.checked_sub(key_column).filter(|w| (1..=8).contains(w)) {
+                                self.widths[w] += 1;
+                            }
+                        }
+                        NodeKind::Sequence { style: CollectionStyle::Block, items } if !items.is_empty() => {
+                            if let Some(dash) = dash_before(text, items[0].full_start()) {
+                                if text.column(dash) == key_column {
+                                    self.indentless += 1;
+                                } else {
+                                    self.indented += 1;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.visit(text, value);
+                }
+            }
+            NodeKind::Mapping { entries, .. } => entries.iter().for_each(|(_, v)| self.visit(text, v)),
+            NodeKind::Sequence { items, .. } => items.iter().for_each(|i| self.visit(text, i)),
+            _ => {}
+        }
+    }
+}
+
+/// The `-` of the block sequence item starting at `offset`, if only blanks stand between them.
+fn dash_before(text: &Text<'_>, offset: usize) -> Option<usize> {
+    let before = text.source[..offset].trim_end_matches([' ', '\t', '\r', '\n']);
+    before.ends_with('-').then(|| before.len() - 1)
+}
+
+/// Where a node sits, which decides how a replacement for it is written.
+#[derive(Clone, Copy)]
+enum Place<'n, 'a> {
+    /// A document root.
+    Root,
+    /// The value of `key` in a block mapping.
+    BlockValue(&'n Node<'a>),
+    /// An item of a block sequence.
+    BlockItem,
+    /// Anything inside a flow collection.
+    Flow,
+}
+
+/// Computes the splices that turn `original` into `intended`, both roots of one document.
+pub fn splices(text: &Text<'_>, layout: &Layout, original: &Node<'_>, intended: &Node<'_>) -> Result<Vec<Splice>, RenderError> {
+    let mut renderer = Renderer { text, layout, out: Vec::new() };
+    renderer.diff(original, intended, Place::Root)?;
+    Ok(renderer.out)
+}
+
+/// Applies non-overlapping splices to `source`.
+pub fn apply(source: &str, splices: &mut [Splice]) -> Result<String, RenderError> {
+    splices.sort_by_key(|s| (s.range.start, s.range.end));
+    let mut out = String::with_capacity(source.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
+    let mut at = 0;
+    for splice in splices.iter() {
+        if splice.range.start < at {
+            return Err(RenderError(format!("two edits overlap at byte {}", splice.range.start)));
+        }
+        out.push_str(&source[at..splice.range.start]);
+        out.push_str(&splice.text);
+        at = splice.range.end;
+    }
+    out.push_str(&source[at..]);
+    Ok(out)
+}
+
+struct Renderer<'t, 's> {
+    text: &'t Text<'s>,
+    layout: &'t Layout,
+    out: Vec<Splice>,
+}
+
+impl Renderer<'_, '_> {
+    fn splice(&mut self, range: Range<usize>, text: String) {
+        self.out.push(Splice { range, text });
+    }
+
+    fn diff(&mut self, original: &Node<'_>, intended: &Node<'_>, place: Place<'_, '_>) -> Result<(), RenderError> {
+        if intended.span.is_none() {
+            return self.replace(original, intended, place);
+        }
+        match (&original.kind, &intended.kind) {
+            (NodeKind::Mapping { style, entries: old }, NodeKind::Mapping { entries: new, .. }) => {
+                let mut added = Vec::new();
+                for (key, value) in new {
+                    if key.span.is_none() {
+                        added.push((key, value));
+                        continue;
+                    }
+                    let (old_key, old_value) = old
+                        .iter()
+                        .find(|(k, _)| k.span == key.span)
+                        .ok_or_else(|| RenderError("an edited key has no original".into()))?;
+                    let child_place = match style {
+                        CollectionStyle::Block => Place::BlockValue(old_key),
+                        CollectionStyle::Flow => Place::Flow,
+                    };
+                    self.diff(old_value, value, child_place)?;
+                }
+                let kept = |k: &Node<'_>| new.iter().any(|(n, _)| n.span == k.span);
+                let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept(&old[i].0)).collect();
+                if !removed.is_empty() && removed.len() == old.len() && added.is_empty() {
+                    return self.replace(original, intended, place);
+                }
+                for i in removed {
+                    self.remove_entry(original, *style, old, i)?;
+                }
+                if !added.is_empty() {
+                    self.insert_entries(original, *style, old, &added, place)?;
+                }
+                Ok(())
+            }
+            (NodeKind::Sequence { style, items: old }, NodeKind::Sequence { items: new, .. }) => {
+                let child_place = match style {
+                    CollectionStyle::Block => Place::BlockItem,
+                    CollectionStyle::Flow => Place::Flow,
+                };
+                let mut added = Vec::new();
+                for item in new {
+                    match old.iter().find(|o| o.span == item.span && item.span.is_some()) {
+                        Some(o) => self.diff(o, item, child_place)?,
+                        None => added.push(item),
+                    }
+                }
+                let kept = |o: &Node<'_>| new.iter().any(|n| n.span == o.span);
+                let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept(&old[i])).collect();
+                if !removed.is_empty() && removed.len() == old.len() && added.is_empty() {
+                    return self.replace(original, intended, place);
+                }
+                for i in removed {
+                    self.remove_item(*style, old, i)?;
+                }
+                if !added.is_empty() {
+                    self.append_items(original, *style, old, &added, place)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `intended` in place of `original`.
+    fn replace(&mut self, original: &Node<'_>, intended: &Node<'_>, place: Place<'_, '_>) -> Result<(), RenderError> {
+        let span = original.span.clone().ok_or_else(|| RenderError("no original to replace".into()))?;
+        let like = match &original.kind {
+            NodeKind::Scalar { style, .. } => Some(*style),
+            _ => None,
+        };
+        let is_collection = !matches!(intended.kind, NodeKind::Scalar { .. } | NodeKind::Alias(_));
+        let is_empty_original = original.is_null()
+            || original.entries().is_some_and(<[_]>::is_empty)
+            || original.items().is_some_and(<[_]>::is_empty);
+        if !matches!(original.kind, NodeKind::Scalar { .. }) && !is_empty_original {
+            return Err(RenderError("replacing a non-empty collection is not supported".into()));
+        }
+        match place {
+            Place::BlockValue(key) if is_collection && !is_empty_collection(intended) => {
+                let key_column = self.text.column(key.full_start());
+                let colon = self.colon_after(key)?;
+                let body = self.block_body(intended, key_column);
+                let line_end = self.text.line_end(span.end);
+                if line_end == span.end {
+                    self.splice(colon..span.end, body);
+                } else {
+                    // A comment follows the old value: keep it on the key's line.
+                    self.splice(colon..span.end, String::new());
+                    self.splice(line_end..line_end, body);
+                }
+            }
+            Place::BlockValue(key) if span.is_empty() => {
+                let colon = self.colon_after(key)?;
+                let value = self.inline(intended, like);
+                self.splice(colon..span.end, format!(" {value}"));
+            }
+            _ => {
+                let value = self.inline(intended, like);
+                self.splice(span, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// The offset just past the `:` that follows `key`.
+    fn colon_after(&self, key: &Node<'_>) -> Result<usize, RenderError> {
+        let rest = &self.text.source[key.end()..];
+        let skipped = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        if rest[skipped..].starts_with(':') {
+            Ok(key.end() + skipped + 1)
+        } else {
+            Err(RenderError("the key's `:` is not on its line".into()))
+        }
+    }
+
+    /// A value written after `key:` in a block mapping whose key sits at `key_column`: a line
+    /// break and nested lines for a non-empty collection, ` value` otherwise.
+    fn block_body(&self, value: &Node<'_>, key_column: usize) -> String {
+        match &value.kind {
+            NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
+                let column = key_column + self.layout.indent;
+                let lines: Vec<String> = entries.iter().map(|(k, v)| self.block_entry(k, v, column, None)).collect();
+                format!("{}{}", self.layout.line_break, lines.join(self.layout.line_break))
+            }
+            NodeKind::Sequence { items, .. } if !items.is_empty() => {
+                let dash = if self.layout.indentless_sequences { key_column } else { key_column + self.layout.indent };
+                let lines: Vec<String> = items.iter().map(|i| self.block_item(i, dash)).collect();
+                format!("{}{}", self.layout.line_break, lines.join(self.layout.line_break))
+            }
+            _ => format!(" {}", self.inline(value, None)),
+        }
+    }
+
+    /// `key: value` at `column`, nested lines included, without a final line break.
+    fn block_entry(&self, key: &Node<'_>, value: &Node<'_>, column: usize, key_style: Option<ScalarStyle>) -> String {
+        let key_text = self.inline(key, key_style.or(Some(ScalarStyle::Plain)));
+        format!("{}{key_text}:{}", " ".repeat(column), self.block_body(value, column))
+    }
+
+    /// `- item` with its dash at `dash`, without a final line break.
+    fn block_item(&self, item: &Node<'_>, dash: usize) -> String {
+        let content = dash + 2;
+        let body = match &item.kind {
+            NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
+                let lines: Vec<String> = entries.iter().map(|(k, v)| self.block_entry(k, v, content, None)).collect();
+                lines.join(self.layout.line_break)[content..].to_string()
+            }
+            _ => self.inline(item, None),
+        };
+        format!("{}- {body}", " ".repeat(dash))
+    }
+
+    /// A value on one line: a scalar, or a flow collection.
+    fn inline(&self, node: &Node<'_>, like: Option<ScalarStyle>) -> String {
+        match &node.kind {
+            NodeKind::Scalar { value, style } => scalar(value, *style != ScalarStyle::Plain, like, self.layout.json),
+            NodeKind::Mapping { entries, .. } => {
+                let parts: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", self.inline(k, Some(ScalarStyle::Plain)), self.inline(v, None)))
+                    .collect();
+                format!("{{{}}}", parts.join(", "))
+            }
+            NodeKind::Sequence { items, .. } => {
+                let parts: Vec<String> = items.iter().map(|i| self.inline(i, None)).collect();
+                format!("[{}]", parts.join(", "))
+            }
+            NodeKind::Alias(_) => String::new(),
+        }
+    }
+
+    fn insert_entries(
+        &mut self,
+        mapping: &Node<'_>,
+        style: CollectionStyle,
+        old: &[(Node<'_>, Node<'_>)],
+        added: &[(&Node<'_>, &Node<'_>)],
+        place: Place<'_, '_>,
+    ) -> Result<(), RenderError> {
+        let Some((first_key, _)) = old.first() else {
+            // `key: {}` receives its first entries.
+            let filled = Node::new(NodeKind::Mapping {
+                style,
+                entries: added.iter().map(|(k, v)| ((*k).clone(), (*v).clone())).collect(),
+            });
+            let mut original = mapping.clone();
+            original.kind = NodeKind::Scalar { value: "".into(), style: ScalarStyle::Plain };
+            return self.replace(&original, &filled, place);
+        };
+        let key_style = match &first_key.kind {
+            NodeKind::Scalar { style: s @ (ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted), .. } => Some(*s),
+            _ => None,
+        };
+        let last_end = old.last().map_or(0, |(_, v)| v.end());
+        let column = self.text.column(first_key.full_start());
+        match style {
+            CollectionStyle::Block => {
+                let at = self.text.line_end(last_end);
+                let text: String = added
+                    .iter()
+                    .map(|(k, v)| format!("{}{}", self.layout.line_break, self.block_entry(k, v, column, key_style)))
+                    .collect();
+                self.splice(at..at, text);
+            }
+            CollectionStyle::Flow => {
+                let open = mapping.span.as_ref().map_or(0, |s| s.start);
+                let multiline = self.text.line_index(open) != self.text.line_index(first_key.full_start());
+                let text: String = added
+                    .iter()
+                    .map(|(k, v)| {
+                        let entry = format!("{}: {}", self.inline(k, key_style.or(Some(ScalarStyle::Plain))), self.inline(v, None));
+                        if multiline {
+                            format!(",{}{}{entry}", self.layout.line_break, " ".repeat(column))
+                        } else {
+                            format!(", {entry}")
+                        }
+                    })
+                    .collect();
+                self.splice(last_end..last_end, text);
+            }
+        }
+        Ok(())
+    }
+
+    fn append_items(
+        &mut self,
+        sequence: &Node<'_>,
+        style: CollectionStyle,
+        old: &[Node<'_>],
+        added: &[&Node<'_>],
+        place: Place<'_, '_>,
+    ) -> Result<(), RenderError> {
+        let Some(last) = old.last() else {
+            let filled = Node::new(NodeKind::Sequence { style, items: added.iter().map(|i| (*i).clone()).collect() });
+            let mut original = sequence.clone();
+            original.kind = NodeKind::Scalar { value: "".into(), style: ScalarStyle::Plain };
+            return self.replace(&original, &filled, place);
+        };
+        match style {
+            CollectionStyle::Block => {
+                let dash = dash_before(self.text, last.full_start())
+                    .ok_or_else(|| RenderError("cannot find the `-` of the list's last item".into()))?;
+                let column = self.text.column(dash);
+                let at = self.text.line_end(last.end());
+                let text: String =
+                    added.iter().map(|i| format!("{}{}", self.layout.line_break, self.block_item(i, column))).collect();
+                self.splice(at..at, text);
+            }
+            CollectionStyle::Flow => {
+                let text: String = added.iter().map(|i| format!(", {}", self.inline(i, None))).collect();
+                self.splice(last.end()..last.end(), text);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_entry(&mut self, _mapping: &Node<'_>, style: CollectionStyle, old: &[(Node<'_>, Node<'_>)], i: usize) -> Result<(), RenderError> {
+        let (key, value) = &old[i];
+        let start = key.full_start();
+        let range = match style {
+            CollectionStyle::Block if self.text.starts_line(start) => {
+                self.text.line_start(start)..self.text.next_line_start(value.end())
+            }
+            CollectionStyle::Block => match old.get(i + 1) {
+                // `- key: value` followed by more keys: the next key moves up after the dash.
+                Some((next, _)) => start..next.full_start(),
+                None => return Err(RenderError("cannot remove a key that shares its line".into())),
+            },
+            CollectionStyle::Flow => self.flow_item_range(old.iter().map(|(k, v)| k.full_start()..v.end()), i),
+        };
+        self.splice(range, String::new());
+        Ok(())
+    }
+
+    fn remove_item(&mut self, style: CollectionStyle, old: &[Node<'_>], i: usize) -> Result<(), RenderError> {
+        let range = match style {
+            CollectionStyle::Block => {
+                let dash = dash_before(self.text, old[i].full_start())
+                    .filter(|&d| self.text.starts_line(d))
+                    .ok_or_else(|| RenderError("cannot remove a list item that shares its line".into()))?;
+                self.text.line_start(dash)..self.text.next_line_start(old[i].end())
+            }
+            CollectionStyle::Flow => self.flow_item_range(old.iter().map(|n| n.full_start()..n.end()), i),
+        };
+        self.splice(range, String::new());
+        Ok(())
+    }
+
+    /// The text to cut for removing item `i` of a flow collection, one separating comma included.
+    fn flow_item_range(&self, items: impl Iterator<Item = Range<usize>>, i: usize) -> Range<usize> {
+        let items: Vec<Range<usize>> = items.collect();
+        match (items.get(i + 1), i.checked_sub(1).map(|p| &items[p])) {
+            (Some(next), _) => items[i].start..next.start,
+            (None, Some(previous)) => previous.end..items[i].end,
+            (None, None) => items[i].clone(),
+        }
+    }
+}
+
+fn is_empty_collection(node: &Node<'_>) -> bool {
+    node.entries().is_some_and(<[_]>::is_empty) || node.items().is_some_and(<[_]>::is_empty)
+}
+
+/// Writes a scalar: a non-string as it is; a string in the quotes of the value it replaces, in
+/// double quotes in a JSON-like document, plain where plain reads back as the same string.
+fn scalar(value: &str, is_string: bool, like: Option<ScalarStyle>, json: bool) -> String {
+    if !is_string {
+        return value.to_string();
+    }
+    match like {
+        _ if json => double_quoted(value),
+        Some(ScalarStyle::SingleQuoted) => format!("'{}'", value.replace('\'', "''")),
+        Some(ScalarStyle::DoubleQuoted) => double_quoted(value),
+        _ if plain_is_safe(value) => value.to_string(),
+        _ => double_quoted(value),
+    }
+}
+
+fn double_quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `value` written plain is read back as the same string.
+fn plain_is_safe(value: &str) -> bool {
+    let Some(first) = value.chars().next() else { return false };
+    let reads_as_other = Node::new_scalar(value, false).is_null()
+        || Node::new_scalar(value, false).is_bool(true)
+        || Node::new_scalar(value, false).is_bool(false)
+        || looks_numeric(value);
+    !reads_as_other
+        && !"-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !value.ends_with([' ', ':'])
+        && !value.starts_with(' ')
+        && !value.contains(": ")
+        && !value.contains(" #")
+        && !value.chars().any(char::is_control)
+}

@@ -1,0 +1,87 @@
+//! The source text with a line table: positions for messages, line boundaries for edits.
+
+use std::fmt;
+
+/// A 1-based line and column, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub column: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// A source text and where its lines start.
+#[derive(Debug)]
+pub struct Text<'a> {
+    /// The whole text, a byte-order mark included.
+    pub source: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Text<'a> {
+    /// Indexes the lines of `source`.
+    pub fn new(source: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(source.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1));
+        Text { source, line_starts }
+    }
+
+    /// The line break this text uses: `\r\n` when its first line ends that way, else `\n`.
+    pub fn line_break(&self) -> &'static str {
+        match self.source.find('\n') {
+            Some(i) if i > 0 && self.source.as_bytes()[i - 1] == b'\r' => "\r\n",
+            _ => "\n",
+        }
+    }
+
+    /// The 0-based index of the line holding `offset`.
+    pub fn line_index(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// Where the line holding `offset` starts.
+    pub fn line_start(&self, offset: usize) -> usize {
+        self.line_starts[self.line_index(offset)]
+    }
+
+    /// Where the line holding `offset` ends: at its line break, or at the end of the text.
+    pub fn line_end(&self, offset: usize) -> usize {
+        let rest = &self.source[offset..];
+        match rest.find('\n') {
+            Some(i) if i > 0 && rest.as_bytes()[i - 1] == b'\r' => offset + i - 1,
+            Some(i) => offset + i,
+            None => self.source.len(),
+        }
+    }
+
+    /// Where the line after the one holding `offset` starts, or the end of the text.
+    pub fn next_line_start(&self, offset: usize) -> usize {
+        self.line_starts.get(self.line_index(offset) + 1).copied().unwrap_or(self.source.len())
+    }
+
+    /// The byte column of `offset` within its line.
+    pub fn column(&self, offset: usize) -> usize {
+        offset - self.line_start(offset)
+    }
+
+    /// Whether only blanks stand between the start of the line and `offset`.
+    pub fn starts_line(&self, offset: usize) -> bool {
+        self.source[self.line_start(offset)..offset].bytes().all(|b| b == b' ' || b == b'\t')
+    }
+
+    /// The line and column of `offset`, for messages.
+    pub fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.source.len());
+        let line = self.line_index(offset);
+        let start = self.line_starts[line];
+        let column = self.source.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
+        Position { line: line + 1, column }
+    }
+}
