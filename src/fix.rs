@@ -41,7 +41,10 @@ impl fmt::Display for FixError {
                 "{p}: a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -"
             ),
             FixError::Parse(e) => write!(f, "{e}"),
-            FixError::Internal(e) => write!(f, "internal error, file left unchanged: {e}; please report it"),
+            FixError::Internal(e) => write!(
+                f,
+                "internal error, file left unchanged: {e}; please report it"
+            ),
         }
     }
 }
@@ -83,10 +86,18 @@ pub fn fix_text(source: &str, transforms: &[&'static Transform]) -> Result<Fixed
         warnings.extend(plan.warnings);
     }
     if changes.is_empty() {
-        return Ok(Fixed { output: None, changes, warnings });
+        return Ok(Fixed {
+            output: None,
+            changes,
+            warnings,
+        });
     }
     let output = yaml::write(&text, &stream, &intended).map_err(FixError::Internal)?;
-    Ok(Fixed { output: Some(output), changes, warnings })
+    Ok(Fixed {
+        output: Some(output),
+        changes,
+        warnings,
+    })
 }
 
 /// The offset of the first Go template action (`{{`) that makes `source` a Helm template: any,
@@ -94,7 +105,9 @@ pub fn fix_text(source: &str, transforms: &[&'static Transform]) -> Result<Fixed
 /// since rendered manifests legitimately carry `{{ }}` in strings (alert templates, for one).
 fn helm_action(source: &str, parsed: Option<&yaml::Stream<'_>>) -> Option<usize> {
     let first = source.find("{{")?;
-    let Some(stream) = parsed else { return Some(first) };
+    let Some(stream) = parsed else {
+        return Some(first);
+    };
     let mut allowed: Vec<std::ops::Range<usize>> = stream.comments.clone();
     for root in &stream.documents {
         collect_string_spans(root, &mut allowed);
@@ -107,7 +120,9 @@ fn helm_action(source: &str, parsed: Option<&yaml::Stream<'_>>) -> Option<usize>
 
 fn collect_string_spans(node: &Node<'_>, out: &mut Vec<std::ops::Range<usize>>) {
     match &node.kind {
-        NodeKind::Scalar { style, .. } if *style != ScalarStyle::Plain => out.extend(node.span.clone()),
+        NodeKind::Scalar { style, .. } if *style != ScalarStyle::Plain => {
+            out.extend(node.span.clone())
+        }
         NodeKind::Mapping { entries, .. } => entries.iter().for_each(|(k, v)| {
             collect_string_spans(k, out);
             collect_string_spans(v, out);

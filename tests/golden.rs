@@ -33,19 +33,34 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
     let bless = std::env::var_os("KUBEHARDEN_BLESS").is_some();
     let transforms: Vec<_> = transform::all().iter().collect();
     let cases = cases();
-    assert!(cases.len() >= 30, "expected at least 30 golden cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "expected at least 30 golden cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let input_path = input_of(case);
         let input = fs::read(&input_path).unwrap();
-        let extension = input_path.extension().and_then(|e| e.to_str()).unwrap_or("yaml");
+        let extension = input_path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("yaml");
         let (actual, expected_path) = match fix_bytes(&input, &transforms) {
             Ok(fixed) => {
-                let output = fixed.output.clone().map(String::into_bytes).unwrap_or_else(|| input.clone());
+                let output = fixed
+                    .output
+                    .clone()
+                    .map(String::into_bytes)
+                    .unwrap_or_else(|| input.clone());
                 if let Some(text) = &fixed.output {
-                    let again = fix_bytes(text.as_bytes(), &transforms).expect("the output parses again");
+                    let again =
+                        fix_bytes(text.as_bytes(), &transforms).expect("the output parses again");
                     if again.output.is_some() {
-                        failures.push(format!("{}: a second run changed the output again", case.display()));
+                        failures.push(format!(
+                            "{}: a second run changed the output again",
+                            case.display()
+                        ));
                     }
                 }
                 (output, case.join(format!("expected.{extension}")))
@@ -65,8 +80,17 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
                 String::from_utf8_lossy(&expected),
                 String::from_utf8_lossy(&actual)
             )),
-            Err(_) => failures.push(format!("{}: missing {}", case.display(), expected_path.display())),
+            Err(_) => failures.push(format!(
+                "{}: missing {}",
+                case.display(),
+                expected_path.display()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} golden failures:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden failures:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -60,7 +60,10 @@ fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {
             Ok(entry) => {
                 let path = entry.path();
                 let is_manifest = entry.file_type().is_some_and(|t| t.is_file())
-                    && path.extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
+                    && path
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
                 if is_manifest {
                     inputs.push(Input::Found(tidy(path)));
                 }
@@ -72,5 +75,7 @@ fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {
 
 /// Drops a leading `./` so that diff headers read `a/deploy/x.yaml`, which `git apply` takes.
 fn tidy(path: &Path) -> PathBuf {
-    path.strip_prefix(".").map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(".")
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }

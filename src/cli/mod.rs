@@ -103,7 +103,11 @@ fn run_fix(args: &FixArgs) -> ExitCode {
             Status::Failed => failed += 1,
         }
         if let Some(text) = &outcome.stdout {
-            let text = if colour && args.dry_run { output::colorize(text) } else { text.clone() };
+            let text = if colour && args.dry_run {
+                output::colorize(text)
+            } else {
+                text.clone()
+            };
             let _ = stdout.write_all(text.as_bytes());
         }
         for line in &outcome.stderr {
@@ -111,7 +115,11 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         }
     }
     let _ = stdout.flush();
-    let verb = if args.dry_run { "would change" } else { "changed" };
+    let verb = if args.dry_run {
+        "would change"
+    } else {
+        "changed"
+    };
     let mut summary = format!(
         "kubeharden: {} file{} scanned, {changed} {verb}, {failed} error{}",
         outcomes.len(),
@@ -137,7 +145,11 @@ fn plural(n: usize) -> &'static str {
 
 fn process(input: &Input, dry_run: bool, transforms: &[&'static Transform]) -> Outcome {
     let name = input.display();
-    let failed = |message: String| Outcome { status: Status::Failed, stdout: None, stderr: vec![format!("error: {name}: {message}")] };
+    let failed = |message: String| Outcome {
+        status: Status::Failed,
+        stdout: None,
+        stderr: vec![format!("error: {name}: {message}")],
+    };
     let bytes = match read(input) {
         Ok(bytes) => bytes,
         Err(e) => return failed(e.to_string()),
@@ -145,26 +157,49 @@ fn process(input: &Input, dry_run: bool, transforms: &[&'static Transform]) -> O
     let fixed = match fix::fix_bytes(&bytes, transforms) {
         Ok(fixed) => fixed,
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
-            return Outcome { status: Status::HelmSkipped, stdout: None, stderr: Vec::new() };
+            return Outcome {
+                status: Status::HelmSkipped,
+                stdout: None,
+                stderr: Vec::new(),
+            };
         }
         Err(e @ FixError::Internal(_)) => return failed(e.to_string()),
         Err(e) => return failed(e.to_string()),
     };
-    let stderr: Vec<String> =
-        fixed.warnings.iter().map(|w| format!("warning: {name}:{}: {}: {}", w.line, w.transform, w.message)).collect();
+    let stderr: Vec<String> = fixed
+        .warnings
+        .iter()
+        .map(|w| format!("warning: {name}:{}: {}: {}", w.line, w.transform, w.message))
+        .collect();
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(&bytes);
     let Some(new) = fixed.output else {
         let stdout = (*input == Input::Stdin && !dry_run).then(|| original.into_owned());
-        return Outcome { status: Status::Unchanged, stdout, stderr };
+        return Outcome {
+            status: Status::Unchanged,
+            stdout,
+            stderr,
+        };
     };
     if dry_run {
-        return Outcome { status: Status::Changed, stdout: Some(output::unified_diff(&name, &original, &new)), stderr };
+        return Outcome {
+            status: Status::Changed,
+            stdout: Some(output::unified_diff(&name, &original, &new)),
+            stderr,
+        };
     }
     match input {
-        Input::Stdin => Outcome { status: Status::Changed, stdout: Some(new), stderr },
+        Input::Stdin => Outcome {
+            status: Status::Changed,
+            stdout: Some(new),
+            stderr,
+        },
         Input::Named(path) | Input::Found(path) => match output::write_atomically(path, &new) {
-            Ok(()) => Outcome { status: Status::Changed, stdout: None, stderr },
+            Ok(()) => Outcome {
+                status: Status::Changed,
+                stdout: None,
+                stderr,
+            },
             Err(e) => failed(format!("{e:#}; the file was left as it was")),
         },
     }

@@ -21,7 +21,11 @@ pub struct Resource {
 impl Resource {
     /// `Kind/name`, for messages.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.kind, self.name.as_deref().unwrap_or("(unnamed)"))
+        format!(
+            "{}/{}",
+            self.kind,
+            self.name.as_deref().unwrap_or("(unnamed)")
+        )
     }
 }
 
@@ -72,9 +76,10 @@ pub fn resources(root: &Node<'_>) -> Vec<Resource> {
 }
 
 fn collect_resources(node: &Node<'_>, path: Vec<Step>, out: &mut Vec<Resource>) {
-    let (Some(api_version), Some(kind)) =
-        (node.get("apiVersion").and_then(Node::as_str), node.get("kind").and_then(Node::as_str))
-    else {
+    let (Some(api_version), Some(kind)) = (
+        node.get("apiVersion").and_then(Node::as_str),
+        node.get("kind").and_then(Node::as_str),
+    ) else {
         return;
     };
     if kind.ends_with("List") && !api_version.contains('/') {
@@ -88,7 +93,12 @@ fn collect_resources(node: &Node<'_>, path: Vec<Step>, out: &mut Vec<Resource>) 
         return;
     }
     let metadata = node.get("metadata");
-    let field = |name: &str| metadata.and_then(|m| m.get(name)).and_then(Node::as_str).map(str::to_owned);
+    let field = |name: &str| {
+        metadata
+            .and_then(|m| m.get(name))
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    };
     out.push(Resource {
         api_version: api_version.to_owned(),
         kind: kind.to_owned(),
@@ -118,7 +128,9 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
     for group in CONTAINER_GROUPS {
         let mut list_path = pod.path.clone();
         list_path.push(Step::Key(group.to_owned()));
-        let Some(items) = crate::yaml::lookup(root, &list_path).and_then(Node::items) else { continue };
+        let Some(items) = crate::yaml::lookup(root, &list_path).and_then(Node::items) else {
+            continue;
+        };
         for (i, item) in items.iter().enumerate() {
             if item.entries().is_none() {
                 continue;

@@ -10,9 +10,18 @@ use crate::yaml::{self, Guard, Node, Step, Text};
 
 /// The declarations, compiled into the binary so that it needs no files at run time.
 const DECLARATIONS: [(&str, &str); 3] = [
-    ("no-privileged", include_str!("../../transforms/no-privileged.yaml")),
-    ("no-host-namespaces", include_str!("../../transforms/no-host-namespaces.yaml")),
-    ("default-proc-mount", include_str!("../../transforms/default-proc-mount.yaml")),
+    (
+        "no-privileged",
+        include_str!("../../transforms/no-privileged.yaml"),
+    ),
+    (
+        "no-host-namespaces",
+        include_str!("../../transforms/no-host-namespaces.yaml"),
+    ),
+    (
+        "default-proc-mount",
+        include_str!("../../transforms/default-proc-mount.yaml"),
+    ),
 ];
 
 /// One transform as declared.
@@ -134,9 +143,13 @@ pub fn all() -> &'static [Transform] {
         DECLARATIONS
             .iter()
             .map(|(id, text)| {
-                let transform: Transform = serde_saphyr::from_str(text)
-                    .unwrap_or_else(|e| panic!("transforms/{id}.yaml is not a valid declaration: {e}"));
-                assert_eq!(&transform.id, id, "transforms/{id}.yaml declares another id");
+                let transform: Transform = serde_saphyr::from_str(text).unwrap_or_else(|e| {
+                    panic!("transforms/{id}.yaml is not a valid declaration: {e}")
+                });
+                assert_eq!(
+                    &transform.id, id,
+                    "transforms/{id}.yaml declares another id"
+                );
                 transform
             })
             .collect()
@@ -202,7 +215,10 @@ pub fn plan<'a>(
         for transform in transforms {
             let scopes: Vec<(Vec<Step>, Option<String>)> = match transform.scope {
                 Scope::Pod => vec![(pod.path.clone(), None)],
-                Scope::Container => containers.iter().map(|c| (c.path.clone(), c.name.clone())).collect(),
+                Scope::Container => containers
+                    .iter()
+                    .map(|c| (c.path.clone(), c.name.clone()))
+                    .collect(),
             };
             for (base, container) in scopes {
                 for rule in &transform.rules {
@@ -246,13 +262,21 @@ pub fn plan<'a>(
             }
         }
     }
-    Plan { intended, changes, warnings }
+    Plan {
+        intended,
+        changes,
+        warnings,
+    }
 }
 
 /// The line of the node at `path`, or of its closest existing ancestor.
 fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
     (0..=path.len())
         .rev()
-        .find_map(|n| yaml::lookup(root, &path[..n]).and_then(|node| node.span.as_ref()).map(|s| s.start))
+        .find_map(|n| {
+            yaml::lookup(root, &path[..n])
+                .and_then(|node| node.span.as_ref())
+                .map(|s| s.start)
+        })
         .map_or(1, |offset| text.position(offset).line)
 }

@@ -97,13 +97,23 @@ pub fn lookup<'n, 'a>(root: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>>
 
 /// Sets the value at `path` to `value`, creating mappings for missing keys and replacing a null
 /// or empty value on the way.
-pub fn set<'a>(root: &mut Node<'a>, path: &[Step], value: Node<'a>, guard: &Guard<'_>) -> Result<(), Refusal> {
+pub fn set<'a>(
+    root: &mut Node<'a>,
+    path: &[Step],
+    value: Node<'a>,
+    guard: &Guard<'_>,
+) -> Result<(), Refusal> {
     let Some((Step::Key(last), parent_path)) = path.split_last() else {
-        return Err(Refusal("a value can only be set under a mapping key".into()));
+        return Err(Refusal(
+            "a value can only be set under a mapping key".into(),
+        ));
     };
     let parent = walk_creating(root, parent_path, guard)?;
     let entries = mapping_entries(parent, last)?;
-    match entries.iter_mut().find(|(k, _)| k.as_str() == Some(last.as_str())) {
+    match entries
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some(last.as_str()))
+    {
         Some((_, existing)) => {
             guard.check(existing)?;
             *existing = value;
@@ -114,10 +124,18 @@ pub fn set<'a>(root: &mut Node<'a>, path: &[Step], value: Node<'a>, guard: &Guar
 }
 
 /// Appends `value` to the sequence at `path`, creating it when missing.
-pub fn append<'a>(root: &mut Node<'a>, path: &[Step], value: Node<'a>, guard: &Guard<'_>) -> Result<(), Refusal> {
+pub fn append<'a>(
+    root: &mut Node<'a>,
+    path: &[Step],
+    value: Node<'a>,
+    guard: &Guard<'_>,
+) -> Result<(), Refusal> {
     let node = walk_creating(root, path, guard)?;
     if node.is_null() {
-        *node = Node::new(NodeKind::Sequence { style: CollectionStyle::Block, items: Vec::new() });
+        *node = Node::new(NodeKind::Sequence {
+            style: CollectionStyle::Block,
+            items: Vec::new(),
+        });
     }
     match &mut node.kind {
         NodeKind::Sequence { items, .. } => {
@@ -133,9 +151,13 @@ pub fn remove(root: &mut Node<'_>, path: &[Step], guard: &Guard<'_>) -> Result<(
     let Some((last, parent_path)) = path.split_last() else {
         return Err(Refusal("the document root cannot be removed".into()));
     };
-    let Some(parent) = walk_existing(root, parent_path, guard)? else { return Ok(()) };
+    let Some(parent) = walk_existing(root, parent_path, guard)? else {
+        return Ok(());
+    };
     match (&mut parent.kind, last) {
-        (NodeKind::Mapping { entries, .. }, Step::Key(k)) => entries.retain(|(key, _)| key.as_str() != Some(k.as_str())),
+        (NodeKind::Mapping { entries, .. }, Step::Key(k)) => {
+            entries.retain(|(key, _)| key.as_str() != Some(k.as_str()))
+        }
         (NodeKind::Sequence { items, .. }, Step::Index(i)) if *i < items.len() => {
             items.remove(*i);
         }
@@ -144,13 +166,18 @@ pub fn remove(root: &mut Node<'_>, path: &[Step], guard: &Guard<'_>) -> Result<(
     Ok(())
 }
 
-fn walk_existing<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guard<'_>) -> Result<Option<&'n mut Node<'a>>, Refusal> {
+fn walk_existing<'n, 'a>(
+    mut node: &'n mut Node<'a>,
+    path: &[Step],
+    guard: &Guard<'_>,
+) -> Result<Option<&'n mut Node<'a>>, Refusal> {
     guard.check(node)?;
     for step in path {
         let next = match (&mut node.kind, step) {
-            (NodeKind::Mapping { entries, .. }, Step::Key(k)) => {
-                entries.iter_mut().find(|(key, _)| key.as_str() == Some(k.as_str())).map(|(_, v)| v)
-            }
+            (NodeKind::Mapping { entries, .. }, Step::Key(k)) => entries
+                .iter_mut()
+                .find(|(key, _)| key.as_str() == Some(k.as_str()))
+                .map(|(_, v)| v),
             (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
             _ => None,
         };
@@ -161,16 +188,26 @@ fn walk_existing<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guar
     Ok(Some(node))
 }
 
-fn walk_creating<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guard<'_>) -> Result<&'n mut Node<'a>, Refusal> {
+fn walk_creating<'n, 'a>(
+    mut node: &'n mut Node<'a>,
+    path: &[Step],
+    guard: &Guard<'_>,
+) -> Result<&'n mut Node<'a>, Refusal> {
     guard.check(node)?;
     for step in path {
         node = match step {
             Step::Key(k) => {
                 let entries = mapping_entries(node, k)?;
-                let index = match entries.iter().position(|(key, _)| key.as_str() == Some(k.as_str())) {
+                let index = match entries
+                    .iter()
+                    .position(|(key, _)| key.as_str() == Some(k.as_str()))
+                {
                     Some(i) => i,
                     None => {
-                        let empty = Node::new(NodeKind::Mapping { style: CollectionStyle::Block, entries: Vec::new() });
+                        let empty = Node::new(NodeKind::Mapping {
+                            style: CollectionStyle::Block,
+                            entries: Vec::new(),
+                        });
                         entries.push((Node::new_scalar(k.clone(), true), empty));
                         entries.len() - 1
                     }
@@ -178,7 +215,10 @@ fn walk_creating<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guar
                 let child = &mut entries[index].1;
                 guard.check(child)?;
                 if child.is_null() {
-                    *child = Node::new(NodeKind::Mapping { style: CollectionStyle::Block, entries: Vec::new() });
+                    *child = Node::new(NodeKind::Mapping {
+                        style: CollectionStyle::Block,
+                        entries: Vec::new(),
+                    });
                 }
                 child
             }
@@ -196,18 +236,28 @@ fn walk_creating<'n, 'a>(mut node: &'n mut Node<'a>, path: &[Step], guard: &Guar
 
 /// The entries of `node` as a mapping about to receive `key`: a null becomes an empty mapping;
 /// a merge key (`<<`) is refused, since the key may come from the merged mapping.
-fn mapping_entries<'n, 'a>(node: &'n mut Node<'a>, key: &str) -> Result<&'n mut Vec<(Node<'a>, Node<'a>)>, Refusal> {
+fn mapping_entries<'n, 'a>(
+    node: &'n mut Node<'a>,
+    key: &str,
+) -> Result<&'n mut Vec<(Node<'a>, Node<'a>)>, Refusal> {
     if node.is_null() {
-        *node = Node::new(NodeKind::Mapping { style: CollectionStyle::Block, entries: Vec::new() });
+        *node = Node::new(NodeKind::Mapping {
+            style: CollectionStyle::Block,
+            entries: Vec::new(),
+        });
     }
     match &mut node.kind {
         NodeKind::Mapping { entries, .. } => {
             let has_key = entries.iter().any(|(k, _)| k.as_str() == Some(key));
             if !has_key && entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
-                return Err(Refusal(format!("the mapping merges another one with `<<`, which may already set `{key}`")));
+                return Err(Refusal(format!(
+                    "the mapping merges another one with `<<`, which may already set `{key}`"
+                )));
             }
             Ok(entries)
         }
-        _ => Err(Refusal(format!("`{key}` cannot be set: its parent is not a mapping"))),
+        _ => Err(Refusal(format!(
+            "`{key}` cannot be set: its parent is not a mapping"
+        ))),
     }
 }

@@ -30,7 +30,9 @@ impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WriteError::Render(e) => write!(f, "cannot write the edit: {e}"),
-            WriteError::Verify(e) => write!(f, "the edited text does not read back as intended: {e}"),
+            WriteError::Verify(e) => {
+                write!(f, "the edited text does not read back as intended: {e}")
+            }
         }
     }
 }
@@ -38,12 +40,18 @@ impl fmt::Display for WriteError {
 /// Writes the `intended` documents over `text`, whose parse is `stream`, touching only what
 /// differs, then parses the result and compares it with `intended`. Documents with no edit are
 /// passed as `None`.
-pub fn write(text: &Text<'_>, stream: &Stream<'_>, intended: &[Option<Node<'_>>]) -> Result<String, WriteError> {
+pub fn write(
+    text: &Text<'_>,
+    stream: &Stream<'_>,
+    intended: &[Option<Node<'_>>],
+) -> Result<String, WriteError> {
     let mut splices = Vec::new();
     for (original, edited) in stream.documents.iter().zip(intended) {
         if let Some(edited) = edited {
             let layout = Layout::detect(text, original);
-            splices.extend(render::splices(text, &layout, original, edited).map_err(WriteError::Render)?);
+            splices.extend(
+                render::splices(text, &layout, original, edited).map_err(WriteError::Render)?,
+            );
         }
     }
     let output = render::apply(text.source, &mut splices).map_err(WriteError::Render)?;
@@ -53,9 +61,14 @@ pub fn write(text: &Text<'_>, stream: &Stream<'_>, intended: &[Option<Node<'_>>]
 
 /// Parses `output` and checks each document against the intended one (or the original, where
 /// nothing was edited).
-fn verify(output: &str, stream: &Stream<'_>, intended: &[Option<Node<'_>>]) -> Result<(), WriteError> {
+fn verify(
+    output: &str,
+    stream: &Stream<'_>,
+    intended: &[Option<Node<'_>>],
+) -> Result<(), WriteError> {
     let text = Text::new(output);
-    let reparsed = parse(&text, false).map_err(|e| WriteError::Verify(format!("it no longer parses ({e})")))?;
+    let reparsed = parse(&text, false)
+        .map_err(|e| WriteError::Verify(format!("it no longer parses ({e})")))?;
     if reparsed.documents.len() != stream.documents.len() {
         return Err(WriteError::Verify(format!(
             "{} documents became {}",
@@ -63,10 +76,18 @@ fn verify(output: &str, stream: &Stream<'_>, intended: &[Option<Node<'_>>]) -> R
             reparsed.documents.len()
         )));
     }
-    for (index, (got, (original, edited))) in reparsed.documents.iter().zip(stream.documents.iter().zip(intended)).enumerate() {
+    for (index, (got, (original, edited))) in reparsed
+        .documents
+        .iter()
+        .zip(stream.documents.iter().zip(intended))
+        .enumerate()
+    {
         let want = edited.as_ref().unwrap_or(original);
         if !got.same_data(want) {
-            return Err(WriteError::Verify(format!("document {} differs from the intended data", index + 1)));
+            return Err(WriteError::Verify(format!(
+                "document {} differs from the intended data",
+                index + 1
+            )));
         }
     }
     Ok(())

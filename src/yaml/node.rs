@@ -87,18 +87,34 @@ enum ScalarMeaning<'s> {
 impl<'a> Node<'a> {
     /// A scalar created by an edit; `text` marks a string, which the renderer may quote.
     pub fn new_scalar(value: impl Into<Cow<'a, str>>, text: bool) -> Self {
-        let style = if text { ScalarStyle::DoubleQuoted } else { ScalarStyle::Plain };
-        Node::new(NodeKind::Scalar { value: value.into(), style })
+        let style = if text {
+            ScalarStyle::DoubleQuoted
+        } else {
+            ScalarStyle::Plain
+        };
+        Node::new(NodeKind::Scalar {
+            value: value.into(),
+            style,
+        })
     }
 
     /// A node created by an edit.
     pub fn new(kind: NodeKind<'a>) -> Self {
-        Node { span: None, properties_start: None, anchor: 0, tag: None, kind }
+        Node {
+            span: None,
+            properties_start: None,
+            anchor: 0,
+            tag: None,
+            kind,
+        }
     }
 
     /// The value of the entry whose key is the plain or quoted string `key`.
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
-        self.entries()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.entries()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// The entries, when this is a mapping.
@@ -145,7 +161,9 @@ impl<'a> Node<'a> {
             (NodeKind::Scalar { .. }, NodeKind::Scalar { .. }) => self.meaning() == other.meaning(),
             (NodeKind::Mapping { entries: a, .. }, NodeKind::Mapping { entries: b, .. }) => {
                 a.len() == b.len()
-                    && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka.same_data(kb) && va.same_data(vb))
+                    && a.iter()
+                        .zip(b)
+                        .all(|((ka, va), (kb, vb))| ka.same_data(kb) && va.same_data(vb))
             }
             (NodeKind::Sequence { items: a, .. }, NodeKind::Sequence { items: b, .. }) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_data(y))

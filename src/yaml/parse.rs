@@ -98,14 +98,20 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     fn error(&self, offset: usize, message: String) -> ParseError {
-        ParseError { position: self.text.position(offset), message }
+        ParseError {
+            position: self.text.position(offset),
+            message,
+        }
     }
 
     fn accept(&mut self, event: Event<'a>, span: Span) -> Result<(), ParseError> {
         let range = span.byte_range().unwrap_or(0..0);
         let tag_start = span.tag_start.and_then(|m| m.byte_offset());
         match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(..) | Event::DocumentEnd => {}
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(..)
+            | Event::DocumentEnd => {}
             Event::Comment(..) => self.comments.push(range),
             Event::Anchor(id, name) => {
                 self.anchor_names.insert(id, name.into_owned());
@@ -150,11 +156,29 @@ impl<'t, 'a> Builder<'t, 'a> {
             }
             Event::MappingStart(style, anchor, tag) => {
                 let style = collection_style(style);
-                self.open(NodeKind::Mapping { style, entries: Vec::new() }, range.start, tag_start, anchor, tag);
+                self.open(
+                    NodeKind::Mapping {
+                        style,
+                        entries: Vec::new(),
+                    },
+                    range.start,
+                    tag_start,
+                    anchor,
+                    tag,
+                );
             }
             Event::SequenceStart(style, anchor, tag) => {
                 let style = collection_style(style);
-                self.open(NodeKind::Sequence { style, items: Vec::new() }, range.start, tag_start, anchor, tag);
+                self.open(
+                    NodeKind::Sequence {
+                        style,
+                        items: Vec::new(),
+                    },
+                    range.start,
+                    tag_start,
+                    anchor,
+                    tag,
+                );
             }
             Event::MappingEnd | Event::SequenceEnd => self.close(range.end),
             Event::UnresolvedAlias(name) => {
@@ -165,20 +189,49 @@ impl<'t, 'a> Builder<'t, 'a> {
         Ok(())
     }
 
-    fn open(&mut self, kind: NodeKind<'a>, start: usize, tag_start: Option<usize>, anchor: usize, tag: Option<Cow<'a, Tag>>) {
-        let node = Node { span: None, properties_start: tag_start, anchor, tag: tag_name(tag), kind };
-        self.stack.push(Frame { node, start, pending_key: None, expanded: 1 });
+    fn open(
+        &mut self,
+        kind: NodeKind<'a>,
+        start: usize,
+        tag_start: Option<usize>,
+        anchor: usize,
+        tag: Option<Cow<'a, Tag>>,
+    ) {
+        let node = Node {
+            span: None,
+            properties_start: tag_start,
+            anchor,
+            tag: tag_name(tag),
+            kind,
+        };
+        self.stack.push(Frame {
+            node,
+            start,
+            pending_key: None,
+            expanded: 1,
+        });
     }
 
     /// Finishes the innermost collection; `end` is where its end event's span ends, which for a
     /// flow collection is just past the closing bracket.
     fn close(&mut self, end: usize) {
-        let Some(mut frame) = self.stack.pop() else { return };
+        let Some(mut frame) = self.stack.pop() else {
+            return;
+        };
         let span = match &frame.node.kind {
-            NodeKind::Mapping { style: CollectionStyle::Flow, .. }
-            | NodeKind::Sequence { style: CollectionStyle::Flow, .. } => frame.start..end,
+            NodeKind::Mapping {
+                style: CollectionStyle::Flow,
+                ..
+            }
+            | NodeKind::Sequence {
+                style: CollectionStyle::Flow,
+                ..
+            } => frame.start..end,
             NodeKind::Mapping { entries, .. } => {
-                let first = entries.first().map(|(k, _)| k.full_start()).unwrap_or(frame.start);
+                let first = entries
+                    .first()
+                    .map(|(k, _)| k.full_start())
+                    .unwrap_or(frame.start);
                 let last = entries.last().map(|(_, v)| v.end()).unwrap_or(frame.start);
                 first.min(frame.start)..last
             }
@@ -198,7 +251,11 @@ impl<'t, 'a> Builder<'t, 'a> {
     fn note_properties_start(&mut self, offset: usize) {
         let target = match self.stack.last_mut() {
             None => self.documents.last_mut(),
-            Some(frame) if frame.node.span.is_none() && collection_is_empty(&frame.node) && frame.pending_key.is_none() => {
+            Some(frame)
+                if frame.node.span.is_none()
+                    && collection_is_empty(&frame.node)
+                    && frame.pending_key.is_none() =>
+            {
                 Some(&mut frame.node)
             }
             Some(frame) => match &mut frame.node.kind {
@@ -236,7 +293,11 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     fn finish(self) -> Stream<'a> {
-        Stream { documents: self.documents, comments: self.comments, anchor_names: self.anchor_names }
+        Stream {
+            documents: self.documents,
+            comments: self.comments,
+            anchor_names: self.anchor_names,
+        }
     }
 }
 

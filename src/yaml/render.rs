@@ -44,7 +44,10 @@ impl Layout {
     pub fn detect(text: &Text<'_>, root: &Node<'_>) -> Layout {
         let mut votes = LayoutVotes::default();
         votes.visit(text, root);
-        let indent = (1..=8).max_by_key(|&w| (votes.widths[w], w == 2)).filter(|&w| votes.widths[w] > 0).unwrap_or(2);
+        let indent = (1..=8)
+            .max_by_key(|&w| (votes.widths[w], w == 2))
+            .filter(|&w| votes.widths[w] > 0)
+            .unwrap_or(2);
         let json = matches!(&root.kind, NodeKind::Mapping { style: CollectionStyle::Flow, entries }
             if entries.first().is_some_and(|(k, _)| matches!(k.kind, NodeKind::Scalar { style: ScalarStyle::DoubleQuoted, .. })));
         Layout {
@@ -66,17 +69,29 @@ struct LayoutVotes {
 impl LayoutVotes {
     fn visit(&mut self, text: &Text<'_>, node: &Node<'_>) {
         match &node.kind {
-            NodeKind::Mapping { style: CollectionStyle::Block, entries } => {
+            NodeKind::Mapping {
+                style: CollectionStyle::Block,
+                entries,
+            } => {
                 for (key, value) in entries {
                     let key_column = text.column(key.full_start());
                     match &value.kind {
-                        NodeKind::Mapping { style: CollectionStyle::Block, entries } if !entries.is_empty() => {
+                        NodeKind::Mapping {
+                            style: CollectionStyle::Block,
+                            entries,
+                        } if !entries.is_empty() => {
                             let child = text.column(entries[0].0.full_start());
-                            if let Some(w) = child.checked_sub(key_column).filter(|w| (1..=8).contains(w)) {
+                            if let Some(w) = child
+                                .checked_sub(key_column)
+                                .filter(|w| (1..=8).contains(w))
+                            {
                                 self.widths[w] += 1;
                             }
                         }
-                        NodeKind::Sequence { style: CollectionStyle::Block, items } if !items.is_empty() => {
+                        NodeKind::Sequence {
+                            style: CollectionStyle::Block,
+                            items,
+                        } if !items.is_empty() => {
                             if let Some(dash) = dash_before(text, items[0].full_start()) {
                                 if text.column(dash) == key_column {
                                     self.indentless += 1;
@@ -90,7 +105,9 @@ impl LayoutVotes {
                     self.visit(text, value);
                 }
             }
-            NodeKind::Mapping { entries, .. } => entries.iter().for_each(|(_, v)| self.visit(text, v)),
+            NodeKind::Mapping { entries, .. } => {
+                entries.iter().for_each(|(_, v)| self.visit(text, v))
+            }
             NodeKind::Sequence { items, .. } => items.iter().for_each(|i| self.visit(text, i)),
             _ => {}
         }
@@ -117,8 +134,17 @@ enum Place<'n, 'a> {
 }
 
 /// Computes the splices that turn `original` into `intended`, both roots of one document.
-pub fn splices(text: &Text<'_>, layout: &Layout, original: &Node<'_>, intended: &Node<'_>) -> Result<Vec<Splice>, RenderError> {
-    let mut renderer = Renderer { text, layout, out: Vec::new() };
+pub fn splices(
+    text: &Text<'_>,
+    layout: &Layout,
+    original: &Node<'_>,
+    intended: &Node<'_>,
+) -> Result<Vec<Splice>, RenderError> {
+    let mut renderer = Renderer {
+        text,
+        layout,
+        out: Vec::new(),
+    };
     renderer.diff(original, intended, Place::Root)?;
     Ok(renderer.out)
 }
@@ -126,11 +152,15 @@ pub fn splices(text: &Text<'_>, layout: &Layout, original: &Node<'_>, intended: 
 /// Applies non-overlapping splices to `source`.
 pub fn apply(source: &str, splices: &mut [Splice]) -> Result<String, RenderError> {
     splices.sort_by_key(|s| (s.range.start, s.range.end));
-    let mut out = String::with_capacity(source.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(source.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
     let mut at = 0;
     for splice in splices.iter() {
         if splice.range.start < at {
-            return Err(RenderError(format!("two edits overlap at byte {}", splice.range.start)));
+            return Err(RenderError(format!(
+                "two edits overlap at byte {}",
+                splice.range.start
+            )));
         }
         out.push_str(&source[at..splice.range.start]);
         out.push_str(&splice.text);
@@ -151,12 +181,23 @@ impl Renderer<'_, '_> {
         self.out.push(Splice { range, text });
     }
 
-    fn diff(&mut self, original: &Node<'_>, intended: &Node<'_>, place: Place<'_, '_>) -> Result<(), RenderError> {
+    fn diff(
+        &mut self,
+        original: &Node<'_>,
+        intended: &Node<'_>,
+        place: Place<'_, '_>,
+    ) -> Result<(), RenderError> {
         if intended.span.is_none() {
             return self.replace(original, intended, place);
         }
         match (&original.kind, &intended.kind) {
-            (NodeKind::Mapping { style, entries: old }, NodeKind::Mapping { entries: new, .. }) => {
+            (
+                NodeKind::Mapping {
+                    style,
+                    entries: old,
+                },
+                NodeKind::Mapping { entries: new, .. },
+            ) => {
                 let mut added = Vec::new();
                 for (key, value) in new {
                     if key.span.is_none() {
@@ -193,7 +234,10 @@ impl Renderer<'_, '_> {
                 };
                 let mut added = Vec::new();
                 for item in new {
-                    match old.iter().find(|o| o.span == item.span && item.span.is_some()) {
+                    match old
+                        .iter()
+                        .find(|o| o.span == item.span && item.span.is_some())
+                    {
                         Some(o) => self.diff(o, item, child_place)?,
                         None => added.push(item),
                     }
@@ -216,8 +260,16 @@ impl Renderer<'_, '_> {
     }
 
     /// Writes `intended` in place of `original`.
-    fn replace(&mut self, original: &Node<'_>, intended: &Node<'_>, place: Place<'_, '_>) -> Result<(), RenderError> {
-        let span = original.span.clone().ok_or_else(|| RenderError("no original to replace".into()))?;
+    fn replace(
+        &mut self,
+        original: &Node<'_>,
+        intended: &Node<'_>,
+        place: Place<'_, '_>,
+    ) -> Result<(), RenderError> {
+        let span = original
+            .span
+            .clone()
+            .ok_or_else(|| RenderError("no original to replace".into()))?;
         let like = match &original.kind {
             NodeKind::Scalar { style, .. } => Some(*style),
             _ => None,
@@ -227,7 +279,9 @@ impl Renderer<'_, '_> {
             || original.entries().is_some_and(<[_]>::is_empty)
             || original.items().is_some_and(<[_]>::is_empty);
         if !matches!(original.kind, NodeKind::Scalar { .. }) && !is_empty_original {
-            return Err(RenderError("replacing a non-empty collection is not supported".into()));
+            return Err(RenderError(
+                "replacing a non-empty collection is not supported".into(),
+            ));
         }
         match place {
             Place::BlockValue(key) if is_collection && !is_empty_collection(intended) => {
@@ -273,22 +327,47 @@ impl Renderer<'_, '_> {
         match &value.kind {
             NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
                 let column = key_column + self.layout.indent;
-                let lines: Vec<String> = entries.iter().map(|(k, v)| self.block_entry(k, v, column, None)).collect();
-                format!("{}{}", self.layout.line_break, lines.join(self.layout.line_break))
+                let lines: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| self.block_entry(k, v, column, None))
+                    .collect();
+                format!(
+                    "{}{}",
+                    self.layout.line_break,
+                    lines.join(self.layout.line_break)
+                )
             }
             NodeKind::Sequence { items, .. } if !items.is_empty() => {
-                let dash = if self.layout.indentless_sequences { key_column } else { key_column + self.layout.indent };
+                let dash = if self.layout.indentless_sequences {
+                    key_column
+                } else {
+                    key_column + self.layout.indent
+                };
                 let lines: Vec<String> = items.iter().map(|i| self.block_item(i, dash)).collect();
-                format!("{}{}", self.layout.line_break, lines.join(self.layout.line_break))
+                format!(
+                    "{}{}",
+                    self.layout.line_break,
+                    lines.join(self.layout.line_break)
+                )
             }
             _ => format!(" {}", self.inline(value, None)),
         }
     }
 
     /// `key: value` at `column`, nested lines included, without a final line break.
-    fn block_entry(&self, key: &Node<'_>, value: &Node<'_>, column: usize, key_style: Option<ScalarStyle>) -> String {
+    fn block_entry(
+        &self,
+        key: &Node<'_>,
+        value: &Node<'_>,
+        column: usize,
+        key_style: Option<ScalarStyle>,
+    ) -> String {
         let key_text = self.inline(key, key_style.or(Some(ScalarStyle::Plain)));
-        format!("{}{key_text}:{}", " ".repeat(column), self.block_body(value, column))
+        format!(
+            "{}{key_text}:{}",
+            " ".repeat(column),
+            self.block_body(value, column)
+        )
     }
 
     /// `- item` with its dash at `dash`, without a final line break.
@@ -296,7 +375,10 @@ impl Renderer<'_, '_> {
         let content = dash + 2;
         let body = match &item.kind {
             NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
-                let lines: Vec<String> = entries.iter().map(|(k, v)| self.block_entry(k, v, content, None)).collect();
+                let lines: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| self.block_entry(k, v, content, None))
+                    .collect();
                 lines.join(self.layout.line_break)[content..].to_string()
             }
             _ => self.inline(item, None),
@@ -307,11 +389,19 @@ impl Renderer<'_, '_> {
     /// A value on one line: a scalar, or a flow collection.
     fn inline(&self, node: &Node<'_>, like: Option<ScalarStyle>) -> String {
         match &node.kind {
-            NodeKind::Scalar { value, style } => scalar(value, *style != ScalarStyle::Plain, like, self.layout.json),
+            NodeKind::Scalar { value, style } => {
+                scalar(value, *style != ScalarStyle::Plain, like, self.layout.json)
+            }
             NodeKind::Mapping { entries, .. } => {
                 let parts: Vec<String> = entries
                     .iter()
-                    .map(|(k, v)| format!("{}: {}", self.inline(k, Some(ScalarStyle::Plain)), self.inline(v, None)))
+                    .map(|(k, v)| {
+                        format!(
+                            "{}: {}",
+                            self.inline(k, Some(ScalarStyle::Plain)),
+                            self.inline(v, None)
+                        )
+                    })
                     .collect();
                 format!("{{{}}}", parts.join(", "))
             }
@@ -335,14 +425,23 @@ impl Renderer<'_, '_> {
             // `key: {}` receives its first entries.
             let filled = Node::new(NodeKind::Mapping {
                 style,
-                entries: added.iter().map(|(k, v)| ((*k).clone(), (*v).clone())).collect(),
+                entries: added
+                    .iter()
+                    .map(|(k, v)| ((*k).clone(), (*v).clone()))
+                    .collect(),
             });
             let mut original = mapping.clone();
-            original.kind = NodeKind::Scalar { value: "".into(), style: ScalarStyle::Plain };
+            original.kind = NodeKind::Scalar {
+                value: "".into(),
+                style: ScalarStyle::Plain,
+            };
             return self.replace(&original, &filled, place);
         };
         let key_style = match &first_key.kind {
-            NodeKind::Scalar { style: s @ (ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted), .. } => Some(*s),
+            NodeKind::Scalar {
+                style: s @ (ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted),
+                ..
+            } => Some(*s),
             _ => None,
         };
         let last_end = old.last().map_or(0, |(_, v)| v.end());
@@ -352,17 +451,28 @@ impl Renderer<'_, '_> {
                 let at = self.text.line_end(last_end);
                 let text: String = added
                     .iter()
-                    .map(|(k, v)| format!("{}{}", self.layout.line_break, self.block_entry(k, v, column, key_style)))
+                    .map(|(k, v)| {
+                        format!(
+                            "{}{}",
+                            self.layout.line_break,
+                            self.block_entry(k, v, column, key_style)
+                        )
+                    })
                     .collect();
                 self.splice(at..at, text);
             }
             CollectionStyle::Flow => {
                 let open = mapping.span.as_ref().map_or(0, |s| s.start);
-                let multiline = self.text.line_index(open) != self.text.line_index(first_key.full_start());
+                let multiline =
+                    self.text.line_index(open) != self.text.line_index(first_key.full_start());
                 let text: String = added
                     .iter()
                     .map(|(k, v)| {
-                        let entry = format!("{}: {}", self.inline(k, key_style.or(Some(ScalarStyle::Plain))), self.inline(v, None));
+                        let entry = format!(
+                            "{}: {}",
+                            self.inline(k, key_style.or(Some(ScalarStyle::Plain))),
+                            self.inline(v, None)
+                        );
                         if multiline {
                             format!(",{}{}{entry}", self.layout.line_break, " ".repeat(column))
                         } else {
@@ -385,30 +495,48 @@ impl Renderer<'_, '_> {
         place: Place<'_, '_>,
     ) -> Result<(), RenderError> {
         let Some(last) = old.last() else {
-            let filled = Node::new(NodeKind::Sequence { style, items: added.iter().map(|i| (*i).clone()).collect() });
+            let filled = Node::new(NodeKind::Sequence {
+                style,
+                items: added.iter().map(|i| (*i).clone()).collect(),
+            });
             let mut original = sequence.clone();
-            original.kind = NodeKind::Scalar { value: "".into(), style: ScalarStyle::Plain };
+            original.kind = NodeKind::Scalar {
+                value: "".into(),
+                style: ScalarStyle::Plain,
+            };
             return self.replace(&original, &filled, place);
         };
         match style {
             CollectionStyle::Block => {
-                let dash = dash_before(self.text, last.full_start())
-                    .ok_or_else(|| RenderError("cannot find the `-` of the list's last item".into()))?;
+                let dash = dash_before(self.text, last.full_start()).ok_or_else(|| {
+                    RenderError("cannot find the `-` of the list's last item".into())
+                })?;
                 let column = self.text.column(dash);
                 let at = self.text.line_end(last.end());
-                let text: String =
-                    added.iter().map(|i| format!("{}{}", self.layout.line_break, self.block_item(i, column))).collect();
+                let text: String = added
+                    .iter()
+                    .map(|i| format!("{}{}", self.layout.line_break, self.block_item(i, column)))
+                    .collect();
                 self.splice(at..at, text);
             }
             CollectionStyle::Flow => {
-                let text: String = added.iter().map(|i| format!(", {}", self.inline(i, None))).collect();
+                let text: String = added
+                    .iter()
+                    .map(|i| format!(", {}", self.inline(i, None)))
+                    .collect();
                 self.splice(last.end()..last.end(), text);
             }
         }
         Ok(())
     }
 
-    fn remove_entry(&mut self, _mapping: &Node<'_>, style: CollectionStyle, old: &[(Node<'_>, Node<'_>)], i: usize) -> Result<(), RenderError> {
+    fn remove_entry(
+        &mut self,
+        _mapping: &Node<'_>,
+        style: CollectionStyle,
+        old: &[(Node<'_>, Node<'_>)],
+        i: usize,
+    ) -> Result<(), RenderError> {
         let (key, value) = &old[i];
         let start = key.full_start();
         let range = match style {
@@ -418,23 +546,38 @@ impl Renderer<'_, '_> {
             CollectionStyle::Block => match old.get(i + 1) {
                 // `- key: value` followed by more keys: the next key moves up after the dash.
                 Some((next, _)) => start..next.full_start(),
-                None => return Err(RenderError("cannot remove a key that shares its line".into())),
+                None => {
+                    return Err(RenderError(
+                        "cannot remove a key that shares its line".into(),
+                    ));
+                }
             },
-            CollectionStyle::Flow => self.flow_item_range(old.iter().map(|(k, v)| k.full_start()..v.end()), i),
+            CollectionStyle::Flow => {
+                self.flow_item_range(old.iter().map(|(k, v)| k.full_start()..v.end()), i)
+            }
         };
         self.splice(range, String::new());
         Ok(())
     }
 
-    fn remove_item(&mut self, style: CollectionStyle, old: &[Node<'_>], i: usize) -> Result<(), RenderError> {
+    fn remove_item(
+        &mut self,
+        style: CollectionStyle,
+        old: &[Node<'_>],
+        i: usize,
+    ) -> Result<(), RenderError> {
         let range = match style {
             CollectionStyle::Block => {
                 let dash = dash_before(self.text, old[i].full_start())
                     .filter(|&d| self.text.starts_line(d))
-                    .ok_or_else(|| RenderError("cannot remove a list item that shares its line".into()))?;
+                    .ok_or_else(|| {
+                        RenderError("cannot remove a list item that shares its line".into())
+                    })?;
                 self.text.line_start(dash)..self.text.next_line_start(old[i].end())
             }
-            CollectionStyle::Flow => self.flow_item_range(old.iter().map(|n| n.full_start()..n.end()), i),
+            CollectionStyle::Flow => {
+                self.flow_item_range(old.iter().map(|n| n.full_start()..n.end()), i)
+            }
         };
         self.splice(range, String::new());
         Ok(())
@@ -489,7 +632,9 @@ fn double_quoted(value: &str) -> String {
 
 /// Whether `value` written plain is read back as the same string.
 fn plain_is_safe(value: &str) -> bool {
-    let Some(first) = value.chars().next() else { return false };
+    let Some(first) = value.chars().next() else {
+        return false;
+    };
     let reads_as_other = Node::new_scalar(value, false).is_null()
         || Node::new_scalar(value, false).is_bool(true)
         || Node::new_scalar(value, false).is_bool(false)

@@ -29,8 +29,17 @@ impl<'a> Text<'a> {
     /// Indexes the lines of `source`.
     pub fn new(source: &'a str) -> Self {
         let mut line_starts = vec![0];
-        line_starts.extend(source.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1));
-        Text { source, line_starts }
+        line_starts.extend(
+            source
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Text {
+            source,
+            line_starts,
+        }
     }
 
     /// The line break this text uses: `\r\n` when its first line ends that way, else `\n`.
@@ -63,7 +72,10 @@ impl<'a> Text<'a> {
 
     /// Where the line after the one holding `offset` starts, or the end of the text.
     pub fn next_line_start(&self, offset: usize) -> usize {
-        self.line_starts.get(self.line_index(offset) + 1).copied().unwrap_or(self.source.len())
+        self.line_starts
+            .get(self.line_index(offset) + 1)
+            .copied()
+            .unwrap_or(self.source.len())
     }
 
     /// The byte column of `offset` within its line.
@@ -73,7 +85,9 @@ impl<'a> Text<'a> {
 
     /// Whether only blanks stand between the start of the line and `offset`.
     pub fn starts_line(&self, offset: usize) -> bool {
-        self.source[self.line_start(offset)..offset].bytes().all(|b| b == b' ' || b == b'\t')
+        self.source[self.line_start(offset)..offset]
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t')
     }
 
     /// The line and column of `offset`, for messages.
@@ -81,7 +95,14 @@ impl<'a> Text<'a> {
         let offset = offset.min(self.source.len());
         let line = self.line_index(offset);
         let start = self.line_starts[line];
-        let column = self.source.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
-        Position { line: line + 1, column }
+        let column = self
+            .source
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
+        Position {
+            line: line + 1,
+            column,
+        }
     }
 }
