@@ -35,12 +35,11 @@ impl fmt::Display for FixError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FixError::Binary => f.write_str("binary file (it holds NUL bytes); not a manifest"),
-            FixError::NotUtf8(p) => write!(f, "{p}: not valid UTF-8; save the file as UTF-8"),
-            FixError::HelmTemplate(p) => write!(
-                f,
-                "{p}: a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -"
+            FixError::NotUtf8(_) => f.write_str("not valid UTF-8; save the file as UTF-8"),
+            FixError::HelmTemplate(_) => f.write_str(
+                "a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -",
             ),
-            FixError::Parse(e) => write!(f, "{e}"),
+            FixError::Parse(e) => f.write_str(&e.message),
             FixError::Internal(e) => write!(
                 f,
                 "internal error, file left unchanged: {e}; please report it"
@@ -50,6 +49,15 @@ impl fmt::Display for FixError {
 }
 
 impl FixError {
+    /// Where in the input the problem is, when it has a place.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            FixError::NotUtf8(p) | FixError::HelmTemplate(p) => Some(*p),
+            FixError::Parse(e) => Some(e.position),
+            FixError::Binary | FixError::Internal(_) => None,
+        }
+    }
+
     /// Whether this error marks a Helm template, which a folder walk skips rather than reports.
     pub fn is_helm_template(&self) -> bool {
         matches!(self, FixError::HelmTemplate(_))

@@ -65,7 +65,13 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
                 }
                 (output, case.join(format!("expected.{extension}")))
             }
-            Err(e) => (format!("{e}\n").into_bytes(), case.join("expected.err")),
+            Err(e) => {
+                let place = e.position().map_or(String::new(), |p| format!("{p}: "));
+                (
+                    format!("{place}{e}\n").into_bytes(),
+                    case.join("expected.err"),
+                )
+            }
         };
         if bless {
             fs::write(&expected_path, &actual).unwrap();

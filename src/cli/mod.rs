@@ -3,13 +3,16 @@
 mod inputs;
 mod output;
 
+/// The unified diff `--dry-run` prints for one changed file; public for the throughput bench.
+pub use output::unified_diff;
+
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
-use crate::fix::{self, FixError};
+use crate::fix;
 use crate::transform::{self, Transform};
 use inputs::Input;
 
@@ -163,8 +166,14 @@ fn process(input: &Input, dry_run: bool, transforms: &[&'static Transform]) -> O
                 stderr: Vec::new(),
             };
         }
-        Err(e @ FixError::Internal(_)) => return failed(e.to_string()),
-        Err(e) => return failed(e.to_string()),
+        Err(e) => {
+            let place = e.position().map_or(String::new(), |p| format!(":{p}"));
+            return Outcome {
+                status: Status::Failed,
+                stdout: None,
+                stderr: vec![format!("error: {name}{place}: {e}")],
+            };
+        }
     };
     let stderr: Vec<String> = fixed
         .warnings

@@ -97,6 +97,28 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
     }
 
+    /// Where a block scalar's content really ends: its span runs on over the next line's
+    /// indentation. A clipped or stripped scalar ends at its last character; a keep-chomped one
+    /// (`|+`, `>+`) owns its trailing blank lines, so it ends before the last line break.
+    fn block_scalar_end(&self, range: Range<usize>) -> usize {
+        let source = self.text.source;
+        let header = source[..range.start].rfind(['|', '>']).map_or("", |h| {
+            let rest = &source[h..range.start];
+            &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
+        });
+        let content = &source[range.clone()];
+        let kept = if header.contains('+') {
+            let blank_run = content.trim_end_matches([' ', '\t']);
+            blank_run
+                .strip_suffix('\n')
+                .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                .unwrap_or(blank_run)
+        } else {
+            content.trim_end()
+        };
+        range.start + kept.len()
+    }
+
     fn error(&self, offset: usize, message: String) -> ParseError {
         ParseError {
             position: self.text.position(offset),
@@ -120,8 +142,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             Event::Scalar(value, style, anchor, tag) => {
                 let style = scalar_style(style);
                 let end = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                    // A block scalar's span runs on over the next line's indentation.
-                    range.start + self.text.source[range.clone()].trim_end().len()
+                    self.block_scalar_end(range.clone())
                 } else {
                     range.end
                 };

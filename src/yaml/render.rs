@@ -278,12 +278,21 @@ impl Renderer<'_, '_> {
         let is_empty_original = original.is_null()
             || original.entries().is_some_and(<[_]>::is_empty)
             || original.items().is_some_and(<[_]>::is_empty);
-        if !matches!(original.kind, NodeKind::Scalar { .. }) && !is_empty_original {
+        if !matches!(original.kind, NodeKind::Scalar { .. })
+            && !is_empty_original
+            && !is_empty_collection(intended)
+        {
             return Err(RenderError(
                 "replacing a non-empty collection is not supported".into(),
             ));
         }
         match place {
+            Place::BlockValue(key) if !is_empty_original => {
+                // Every entry or item went: the block collection becomes `{}` or `[]`.
+                let colon = self.colon_after(key)?;
+                let value = self.inline(intended, like);
+                self.splice(colon..span.end, format!(" {value}"));
+            }
             Place::BlockValue(key) if is_collection && !is_empty_collection(intended) => {
                 let key_column = self.text.column(key.full_start());
                 let colon = self.colon_after(key)?;
@@ -495,6 +504,13 @@ impl Renderer<'_, '_> {
         place: Place<'_, '_>,
     ) -> Result<(), RenderError> {
         let Some(last) = old.last() else {
+            if style == CollectionStyle::Flow {
+                // `[]` stays a flow list.
+                let text: Vec<String> = added.iter().map(|i| self.inline(i, None)).collect();
+                let close = sequence.end() - 1;
+                self.splice(close..close, text.join(", "));
+                return Ok(());
+            }
             let filled = Node::new(NodeKind::Sequence {
                 style,
                 items: added.iter().map(|i| (*i).clone()).collect(),
