@@ -19,8 +19,8 @@ pub struct Fixed {
 /// Why an input was not processed. Nothing was written for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FixError {
-    /// The input holds NUL bytes.
-    Binary,
+    /// The input holds a NUL byte, here.
+    Binary(Position),
     /// The input is not UTF-8.
     NotUtf8(Position),
     /// The input is a Helm template (Go template actions outside YAML strings).
@@ -34,7 +34,7 @@ pub enum FixError {
 impl fmt::Display for FixError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FixError::Binary => f.write_str("binary file (it holds NUL bytes); not a manifest"),
+            FixError::Binary(_) => f.write_str("a binary file (NUL byte), not a manifest"),
             FixError::NotUtf8(_) => f.write_str("not valid UTF-8; save the file as UTF-8"),
             FixError::HelmTemplate(_) => f.write_str(
                 "a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -",
@@ -52,9 +52,9 @@ impl FixError {
     /// Where in the input the problem is, when it has a place.
     pub fn position(&self) -> Option<Position> {
         match self {
-            FixError::NotUtf8(p) | FixError::HelmTemplate(p) => Some(*p),
+            FixError::Binary(p) | FixError::NotUtf8(p) | FixError::HelmTemplate(p) => Some(*p),
             FixError::Parse(e) => Some(e.position),
-            FixError::Binary | FixError::Internal(_) => None,
+            FixError::Internal(_) => None,
         }
     }
 
@@ -66,14 +66,18 @@ impl FixError {
 
 /// Runs `transforms` over the bytes of one input.
 pub fn fix_bytes(bytes: &[u8], transforms: &[&'static Transform]) -> Result<Fixed, FixError> {
-    if bytes.contains(&0) {
-        return Err(FixError::Binary);
+    if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+        return Err(FixError::Binary(position_in_bytes(&bytes[..nul])));
     }
-    let source = std::str::from_utf8(bytes).map_err(|e| {
-        let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-        FixError::NotUtf8(Text::new(valid).position(valid.len()))
-    })?;
+    let source = std::str::from_utf8(bytes)
+        .map_err(|e| FixError::NotUtf8(position_in_bytes(&bytes[..e.valid_up_to()])))?;
     fix_text(source, transforms)
+}
+
+/// The position just after `prefix`, which may hold invalid UTF-8 (counted as one column each).
+fn position_in_bytes(prefix: &[u8]) -> Position {
+    let prefix = String::from_utf8_lossy(prefix);
+    Text::new(&prefix).position(prefix.len())
 }
 
 /// Runs `transforms` over one UTF-8 input.
@@ -120,10 +124,18 @@ fn helm_action(source: &str, parsed: Option<&yaml::Stream<'_>>) -> Option<usize>
     for root in &stream.documents {
         collect_string_spans(root, &mut allowed);
     }
+    // Comments and strings never overlap, so sorted by start the one that may hold an offset
+    // is the last that starts at or before it.
+    allowed.sort_unstable_by_key(|r| r.start);
     source
         .match_indices("{{")
         .map(|(offset, _)| offset)
-        .find(|offset| !allowed.iter().any(|r| r.contains(offset)))
+        .find(|&offset| {
+            let candidates = allowed.partition_point(|r| r.start <= offset);
+            !candidates
+                .checked_sub(1)
+                .is_some_and(|i| allowed[i].contains(&offset))
+        })
 }
 
 fn collect_string_spans(node: &Node<'_>, out: &mut Vec<std::ops::Range<usize>>) {
