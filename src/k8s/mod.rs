@@ -86,6 +86,7 @@ fn collect_resources(node: &Node<'_>, path: Vec<Step>, out: &mut Vec<Resource>) 
         if let Some(items) = node.get("items").and_then(Node::items) {
             for (i, item) in items.iter().enumerate() {
                 let mut item_path = path.clone();
+                item_path.push(Step::Key("items".to_owned()));
                 item_path.push(Step::Index(i));
                 collect_resources(item, item_path, out);
             }

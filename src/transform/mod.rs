@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::k8s::{self, Resource};
-use crate::yaml::{self, Guard, Node, Step, Text};
+use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
 
 /// The declarations, compiled into the binary so that it needs no files at run time.
 const DECLARATIONS: [(&str, &str); 3] = [
@@ -206,11 +206,20 @@ pub fn plan<'a>(
     document: usize,
 ) -> Plan<'a> {
     let root = &stream.documents[document];
-    let guard = Guard::new(root, &stream.anchor_names);
     let mut intended: Option<Node<'a>> = None;
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
-    for pod in k8s::pod_specs(root) {
+    let pods = k8s::pod_specs(root);
+    if pods.is_empty() {
+        // Not a workload: skip the guard's scan for aliases, which walks the whole document.
+        return Plan {
+            intended,
+            changes,
+            warnings,
+        };
+    }
+    let guard = Guard::new(root, &stream.anchor_names);
+    for pod in pods {
         let containers = k8s::containers(root, &pod);
         for transform in transforms {
             let scopes: Vec<(Vec<Step>, Option<String>)> = match transform.scope {
@@ -225,7 +234,13 @@ pub fn plan<'a>(
                     let mut path = base.clone();
                     path.extend(rule.path.split('.').map(|k| Step::Key(k.to_owned())));
                     let current = yaml::lookup(root, &path);
-                    let wanted = match (&rule.only_if, current) {
+                    // An alias is judged by the value it stands for; the guard then refuses
+                    // the edit with a warning instead of skipping it silently.
+                    let judged = current.map(|node| match node.kind {
+                        NodeKind::Alias(id) => anchored(root, id).unwrap_or(node),
+                        _ => node,
+                    });
+                    let wanted = match (&rule.only_if, judged) {
                         (Some(only_if), Some(node)) => only_if.matches(node),
                         (Some(_), None) => false,
                         (None, Some(node)) => !rule.set.matches(node),
@@ -266,6 +281,20 @@ pub fn plan<'a>(
         intended,
         changes,
         warnings,
+    }
+}
+
+/// The node of `node` that carries the anchor `id`.
+fn anchored<'n, 'a>(node: &'n Node<'a>, id: usize) -> Option<&'n Node<'a>> {
+    if node.anchor == id {
+        return Some(node);
+    }
+    match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries
+            .iter()
+            .find_map(|(k, v)| anchored(k, id).or_else(|| anchored(v, id))),
+        NodeKind::Sequence { items, .. } => items.iter().find_map(|i| anchored(i, id)),
+        _ => None,
     }
 }
 

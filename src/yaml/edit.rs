@@ -215,10 +215,13 @@ fn walk_creating<'n, 'a>(
                 let child = &mut entries[index].1;
                 guard.check(child)?;
                 if child.is_null() {
+                    // An anchor on the null (`key: &a`) stays on the mapping replacing it.
+                    let anchor = child.anchor;
                     *child = Node::new(NodeKind::Mapping {
                         style: CollectionStyle::Block,
                         entries: Vec::new(),
                     });
+                    child.anchor = anchor;
                 }
                 child
             }

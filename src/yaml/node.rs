@@ -158,7 +158,22 @@ impl<'a> Node<'a> {
             return false;
         }
         match (&self.kind, &other.kind) {
-            (NodeKind::Scalar { .. }, NodeKind::Scalar { .. }) => self.meaning() == other.meaning(),
+            (
+                NodeKind::Scalar {
+                    value: a,
+                    style: style_a,
+                },
+                NodeKind::Scalar {
+                    value: b,
+                    style: style_b,
+                },
+            ) => {
+                // The meaning depends only on the tag (equal here), whether the scalar is plain
+                // and its value: the same text read the same way needs no resolving, which
+                // keeps verification quick since most scalars are untouched.
+                let plain = |s: &ScalarStyle| *s == ScalarStyle::Plain;
+                (a == b && plain(style_a) == plain(style_b)) || self.meaning() == other.meaning()
+            }
             (NodeKind::Mapping { entries: a, .. }, NodeKind::Mapping { entries: b, .. }) => {
                 a.len() == b.len()
                     && a.iter()
@@ -178,7 +193,15 @@ impl<'a> Node<'a> {
             return None;
         };
         if let Some(tag) = &self.tag {
-            return Some(ScalarMeaning::Tagged(tag, value));
+            // The core schema's tags (`!!bool true`, `!!str yes`) mean what their kind says.
+            let resolved = plain_meaning(value);
+            return Some(match (tag.strip_prefix("tag:yaml.org,2002:"), &resolved) {
+                (Some("str"), _) => ScalarMeaning::Text(value),
+                (Some("bool"), ScalarMeaning::Bool(_))
+                | (Some("null"), ScalarMeaning::Null)
+                | (Some("int" | "float"), ScalarMeaning::Number(_)) => resolved,
+                _ => ScalarMeaning::Tagged(tag, value),
+            });
         }
         if *style != ScalarStyle::Plain {
             return Some(ScalarMeaning::Text(value));
@@ -206,7 +229,7 @@ fn plain_meaning(value: &str) -> ScalarMeaning<'_> {
 /// Whether a plain scalar would be read as a number (decimal, octal, hex, float, infinity, NaN).
 pub(crate) fn looks_numeric(value: &str) -> bool {
     let body = value.strip_prefix(['-', '+']).unwrap_or(value);
-    if matches!(body.to_ascii_lowercase().as_str(), ".inf" | ".nan") {
+    if body.eq_ignore_ascii_case(".inf") || body.eq_ignore_ascii_case(".nan") {
         return true;
     }
     if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0o")) {

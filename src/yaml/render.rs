@@ -37,6 +37,9 @@ pub struct Layout {
     pub line_break: &'static str,
     /// Whether the document is JSON-like (flow mappings with double-quoted keys).
     pub json: bool,
+    /// What follows `,` and `:` in flow collections: `" "`, or `""` in compact JSON
+    /// (`{"a":1,"b":2}`).
+    pub flow_space: &'static str,
 }
 
 impl Layout {
@@ -55,7 +58,26 @@ impl Layout {
             indentless_sequences: votes.indentless > votes.indented,
             line_break: text.line_break(),
             json,
+            flow_space: flow_space(text, root).unwrap_or(" "),
         }
+    }
+}
+
+/// What the first flow mapping entry under `node` writes after its `:`: `""` for `"a":1`, `" "`
+/// otherwise; `None` when there is no flow mapping entry.
+fn flow_space(text: &Text<'_>, node: &Node<'_>) -> Option<&'static str> {
+    match &node.kind {
+        NodeKind::Mapping {
+            style: CollectionStyle::Flow,
+            entries,
+        } if !entries.is_empty() => {
+            let (key, value) = &entries[0];
+            let between = text.source.get(key.end()..value.full_start())?;
+            Some(if between == ":" { "" } else { " " })
+        }
+        NodeKind::Mapping { entries, .. } => entries.iter().find_map(|(_, v)| flow_space(text, v)),
+        NodeKind::Sequence { items, .. } => items.iter().find_map(|i| flow_space(text, i)),
+        _ => None,
     }
 }
 
@@ -296,20 +318,29 @@ impl Renderer<'_, '_> {
             Place::BlockValue(key) if is_collection && !is_empty_collection(intended) => {
                 let key_column = self.text.column(key.full_start());
                 let colon = self.colon_after(key)?;
-                let body = self.block_body(intended, key_column);
-                let line_end = self.text.line_end(span.end);
-                if line_end == span.end {
-                    self.splice(colon..span.end, body);
+                let body = self.block_body(intended, key_column, quoted_style(key));
+                // An empty value (`key:`) is reported at the end of its key, before the `:`.
+                let end = span.end.max(colon);
+                // An anchor or tag that the intended value keeps (`key: &a {}`) stays.
+                let start = match original.properties_start {
+                    Some(_) if intended.anchor != 0 || intended.tag.is_some() => {
+                        colon.max(self.text.source[..span.start].trim_end().len())
+                    }
+                    _ => colon,
+                };
+                let line_end = self.text.line_end(end);
+                if line_end == end {
+                    self.splice(start..end, body);
                 } else {
                     // A comment follows the old value: keep it on the key's line.
-                    self.splice(colon..span.end, String::new());
+                    self.splice(start..end, String::new());
                     self.splice(line_end..line_end, body);
                 }
             }
             Place::BlockValue(key) if span.is_empty() => {
                 let colon = self.colon_after(key)?;
                 let value = self.inline(intended, like);
-                self.splice(colon..span.end, format!(" {value}"));
+                self.splice(colon..span.end.max(colon), format!(" {value}"));
             }
             _ => {
                 let value = self.inline(intended, like);
@@ -331,14 +362,20 @@ impl Renderer<'_, '_> {
     }
 
     /// A value written after `key:` in a block mapping whose key sits at `key_column`: a line
-    /// break and nested lines for a non-empty collection, ` value` otherwise.
-    fn block_body(&self, value: &Node<'_>, key_column: usize) -> String {
+    /// break and nested lines for a non-empty collection, ` value` otherwise. Nested keys are
+    /// quoted in `key_style` when given.
+    fn block_body(
+        &self,
+        value: &Node<'_>,
+        key_column: usize,
+        key_style: Option<ScalarStyle>,
+    ) -> String {
         match &value.kind {
             NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
                 let column = key_column + self.layout.indent;
                 let lines: Vec<String> = entries
                     .iter()
-                    .map(|(k, v)| self.block_entry(k, v, column, None))
+                    .map(|(k, v)| self.block_entry(k, v, column, key_style))
                     .collect();
                 format!(
                     "{}{}",
@@ -375,7 +412,7 @@ impl Renderer<'_, '_> {
         format!(
             "{}{key_text}:{}",
             " ".repeat(column),
-            self.block_body(value, column)
+            self.block_body(value, column, key_style)
         )
     }
 
@@ -406,17 +443,21 @@ impl Renderer<'_, '_> {
                     .iter()
                     .map(|(k, v)| {
                         format!(
-                            "{}: {}",
+                            "{}:{}{}",
                             self.inline(k, Some(ScalarStyle::Plain)),
+                            self.layout.flow_space,
                             self.inline(v, None)
                         )
                     })
                     .collect();
-                format!("{{{}}}", parts.join(", "))
+                format!(
+                    "{{{}}}",
+                    parts.join(&format!(",{}", self.layout.flow_space))
+                )
             }
             NodeKind::Sequence { items, .. } => {
                 let parts: Vec<String> = items.iter().map(|i| self.inline(i, None)).collect();
-                format!("[{}]", parts.join(", "))
+                format!("[{}]", parts.join(&format!(",{}", self.layout.flow_space)))
             }
             NodeKind::Alias(_) => String::new(),
         }
@@ -432,27 +473,25 @@ impl Renderer<'_, '_> {
     ) -> Result<(), RenderError> {
         let Some((first_key, _)) = old.first() else {
             // `key: {}` receives its first entries.
-            let filled = Node::new(NodeKind::Mapping {
+            let mut filled = Node::new(NodeKind::Mapping {
                 style,
                 entries: added
                     .iter()
                     .map(|(k, v)| ((*k).clone(), (*v).clone()))
                     .collect(),
             });
+            // `key: &anchor !!tag {}` keeps its properties.
+            filled.anchor = mapping.anchor;
+            filled.tag = mapping.tag.clone();
             let mut original = mapping.clone();
             original.kind = NodeKind::Scalar {
                 value: "".into(),
                 style: ScalarStyle::Plain,
             };
+            original.tag = None;
             return self.replace(&original, &filled, place);
         };
-        let key_style = match &first_key.kind {
-            NodeKind::Scalar {
-                style: s @ (ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted),
-                ..
-            } => Some(*s),
-            _ => None,
-        };
+        let key_style = quoted_style(first_key);
         let last_end = old.last().map_or(0, |(_, v)| v.end());
         let column = self.text.column(first_key.full_start());
         match style {
@@ -474,22 +513,35 @@ impl Renderer<'_, '_> {
                 let open = mapping.span.as_ref().map_or(0, |s| s.start);
                 let multiline =
                     self.text.line_index(open) != self.text.line_index(first_key.full_start());
+                let line_end = self.text.line_end(last_end);
+                let comment_follows = multiline
+                    && self.text.source[last_end..line_end]
+                        .trim_start()
+                        .starts_with('#');
                 let text: String = added
                     .iter()
                     .map(|(k, v)| {
                         let entry = format!(
-                            "{}: {}",
+                            "{}:{}{}",
                             self.inline(k, key_style.or(Some(ScalarStyle::Plain))),
+                            self.layout.flow_space,
                             self.inline(v, None)
                         );
                         if multiline {
                             format!(",{}{}{entry}", self.layout.line_break, " ".repeat(column))
                         } else {
-                            format!(", {entry}")
+                            format!(",{}{entry}", self.layout.flow_space)
                         }
                     })
                     .collect();
-                self.splice(last_end..last_end, text);
+                if comment_follows {
+                    // The comment ending the last entry's line stays there: the `,` goes
+                    // after the entry, the new entries on lines of their own after the comment.
+                    self.splice(last_end..last_end, ",".to_owned());
+                    self.splice(line_end..line_end, text[1..].to_owned());
+                } else {
+                    self.splice(last_end..last_end, text);
+                }
             }
         }
         Ok(())
@@ -508,18 +560,24 @@ impl Renderer<'_, '_> {
                 // `[]` stays a flow list.
                 let text: Vec<String> = added.iter().map(|i| self.inline(i, None)).collect();
                 let close = sequence.end() - 1;
-                self.splice(close..close, text.join(", "));
+                self.splice(
+                    close..close,
+                    text.join(&format!(",{}", self.layout.flow_space)),
+                );
                 return Ok(());
             }
-            let filled = Node::new(NodeKind::Sequence {
+            let mut filled = Node::new(NodeKind::Sequence {
                 style,
                 items: added.iter().map(|i| (*i).clone()).collect(),
             });
+            filled.anchor = sequence.anchor;
+            filled.tag = sequence.tag.clone();
             let mut original = sequence.clone();
             original.kind = NodeKind::Scalar {
                 value: "".into(),
                 style: ScalarStyle::Plain,
             };
+            original.tag = None;
             return self.replace(&original, &filled, place);
         };
         match style {
@@ -538,7 +596,7 @@ impl Renderer<'_, '_> {
             CollectionStyle::Flow => {
                 let text: String = added
                     .iter()
-                    .map(|i| format!(", {}", self.inline(i, None)))
+                    .map(|i| format!(",{}{}", self.layout.flow_space, self.inline(i, None)))
                     .collect();
                 self.splice(last.end()..last.end(), text);
             }
@@ -607,6 +665,17 @@ impl Renderer<'_, '_> {
             (None, Some(previous)) => previous.end..items[i].end,
             (None, None) => items[i].clone(),
         }
+    }
+}
+
+/// The quotes of a quoted scalar, which keys written next to it follow.
+fn quoted_style(node: &Node<'_>) -> Option<ScalarStyle> {
+    match &node.kind {
+        NodeKind::Scalar {
+            style: s @ (ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted),
+            ..
+        } => Some(*s),
+        _ => None,
     }
 }
 
