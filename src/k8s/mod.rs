@@ -68,33 +68,41 @@ fn pod_spec_path(api_version: &str, kind: &str) -> Option<&'static [&'static str
     }
 }
 
-/// Every Kubernetes object in a document: the root, or each item of a List.
+/// Every Kubernetes object in a document: the root, or each item of a list (`kind: List`, or a
+/// typed list such as `DeploymentList` whose items may leave out their apiVersion and kind).
 pub fn resources(root: &Node<'_>) -> Vec<Resource> {
     let mut out = Vec::new();
-    collect_resources(root, Vec::new(), &mut out);
+    collect_resources(root, Vec::new(), None, &mut out);
     out
 }
 
-fn collect_resources(node: &Node<'_>, path: Vec<Step>, out: &mut Vec<Resource>) {
+fn collect_resources(
+    node: &Node<'_>,
+    path: Vec<Step>,
+    implied: Option<(&str, &str)>,
+    out: &mut Vec<Resource>,
+) {
+    let field = |name: &str| node.get(name).and_then(Node::as_str);
     let (Some(api_version), Some(kind)) = (
-        node.get("apiVersion").and_then(Node::as_str),
-        node.get("kind").and_then(Node::as_str),
+        field("apiVersion").or(implied.map(|(a, _)| a)),
+        field("kind").or(implied.map(|(_, k)| k)),
     ) else {
         return;
     };
-    if kind.ends_with("List") && !api_version.contains('/') {
+    if let Some(item_kind) = kind.strip_suffix("List") {
         if let Some(items) = node.get("items").and_then(Node::items) {
+            let implied = (!item_kind.is_empty()).then_some((api_version, item_kind));
             for (i, item) in items.iter().enumerate() {
                 let mut item_path = path.clone();
                 item_path.push(Step::Key("items".to_owned()));
                 item_path.push(Step::Index(i));
-                collect_resources(item, item_path, out);
+                collect_resources(item, item_path, implied, out);
             }
         }
         return;
     }
     let metadata = node.get("metadata");
-    let field = |name: &str| {
+    let metadata_field = |name: &str| {
         metadata
             .and_then(|m| m.get(name))
             .and_then(Node::as_str)
@@ -103,8 +111,8 @@ fn collect_resources(node: &Node<'_>, path: Vec<Step>, out: &mut Vec<Resource>) 
     out.push(Resource {
         api_version: api_version.to_owned(),
         kind: kind.to_owned(),
-        name: field("name"),
-        namespace: field("namespace"),
+        name: metadata_field("name"),
+        namespace: metadata_field("namespace"),
         path,
     });
 }

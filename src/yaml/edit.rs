@@ -116,11 +116,32 @@ pub fn set<'a>(
     {
         Some((_, existing)) => {
             guard.check(existing)?;
-            *existing = value;
+            *existing = keep_properties(existing, value)?;
         }
         None => entries.push((Node::new_scalar(last.clone(), true), value)),
     }
     Ok(())
+}
+
+/// `value` with the anchor and tag of the node it replaces, so that the text keeps them. A tag
+/// that would change what the new value means (`!!str` on a boolean) refuses the edit.
+fn keep_properties<'a>(existing: &Node<'a>, mut value: Node<'a>) -> Result<Node<'a>, Refusal> {
+    value.anchor = existing.anchor;
+    if let Some(tag) = &existing.tag {
+        let mut tagged = value.clone();
+        tagged.tag = Some(tag.clone());
+        if !tagged.means_the_same_as(&value) {
+            let tag = match tag.strip_prefix("tag:yaml.org,2002:") {
+                Some(core) => format!("!!{core}"),
+                None => tag.clone(),
+            };
+            return Err(Refusal(format!(
+                "the value carries the tag {tag}, which would change the meaning of the new value; edit it by hand"
+            )));
+        }
+        value = tagged;
+    }
+    Ok(value)
 }
 
 /// Appends `value` to the sequence at `path`, creating it when missing.
@@ -251,7 +272,16 @@ fn mapping_entries<'n, 'a>(
     }
     match &mut node.kind {
         NodeKind::Mapping { entries, .. } => {
-            let has_key = entries.iter().any(|(k, _)| k.as_str() == Some(key));
+            let copies = entries
+                .iter()
+                .filter(|(k, _)| k.as_str() == Some(key))
+                .count();
+            if copies > 1 {
+                return Err(Refusal(format!(
+                    "`{key}` appears {copies} times in one mapping; Kubernetes rejects duplicate keys, remove the extra ones"
+                )));
+            }
+            let has_key = copies == 1;
             if !has_key && entries.iter().any(|(k, _)| k.as_str() == Some("<<")) {
                 return Err(Refusal(format!(
                     "the mapping merges another one with `<<`, which may already set `{key}`"

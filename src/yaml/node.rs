@@ -188,6 +188,11 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Whether two scalars mean the same value, whatever their anchors, tags and styles.
+    pub fn means_the_same_as(&self, other: &Node<'_>) -> bool {
+        self.meaning().is_some() && self.meaning() == other.meaning()
+    }
+
     fn meaning(&self) -> Option<ScalarMeaning<'_>> {
         let NodeKind::Scalar { value, style } = &self.kind else {
             return None;

@@ -48,6 +48,8 @@ impl fmt::Display for ParseError {
 pub fn parse<'a>(text: &Text<'a>, with_comments: bool) -> Result<Stream<'a>, ParseError> {
     let mut options = Options::default();
     options.emit_anchor_events = true;
+    // Reported by the builder, which names the alias.
+    options.emit_unresolved_aliases = true;
     options.flow_nesting_limit = NESTING_LIMIT;
     options.block_nesting_limit = NESTING_LIMIT;
     options.set_emit_comments(with_comments);

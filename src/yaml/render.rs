@@ -300,16 +300,14 @@ impl Renderer<'_, '_> {
         let is_empty_original = original.is_null()
             || original.entries().is_some_and(<[_]>::is_empty)
             || original.items().is_some_and(<[_]>::is_empty);
-        if !matches!(original.kind, NodeKind::Scalar { .. })
-            && !is_empty_original
-            && !is_empty_collection(intended)
-        {
+        let is_collection_original = !matches!(original.kind, NodeKind::Scalar { .. });
+        if is_collection_original && !is_empty_original && !is_empty_collection(intended) {
             return Err(RenderError(
                 "replacing a non-empty collection is not supported".into(),
             ));
         }
         match place {
-            Place::BlockValue(key) if !is_empty_original => {
+            Place::BlockValue(key) if !is_empty_original && is_collection_original => {
                 // Every entry or item went: the block collection becomes `{}` or `[]`.
                 let colon = self.colon_after(key)?;
                 let value = self.inline(intended, like);
@@ -344,10 +342,56 @@ impl Renderer<'_, '_> {
             }
             _ => {
                 let value = self.inline(intended, like);
-                self.splice(span, value);
+                let (end, padding) = self.comment_padding(span.end, span.len(), value.len());
+                self.splice(span.start..end, value + &padding);
             }
         }
         Ok(())
+    }
+
+    /// Keeps a comment that was aligned after a value in its column when the value changes
+    /// length: returns how far the replacement extends and the blanks it ends with. A comment
+    /// one space away, or none, is left as it is.
+    fn comment_padding(&self, end: usize, old_len: usize, new_len: usize) -> (usize, String) {
+        let rest = &self.text.source[end..self.text.line_end(end)];
+        let blanks = rest.len() - rest.trim_start_matches(' ').len();
+        if blanks > 1 && rest[blanks..].starts_with('#') {
+            let kept = (blanks + old_len).saturating_sub(new_len).max(1);
+            (end + blanks, " ".repeat(kept))
+        } else {
+            (end, String::new())
+        }
+    }
+
+    /// Where lines for a new last entry or item of a block collection go: at the end of the
+    /// line where its current last one ends. A block scalar that ends the text without a line
+    /// break would gain one (and change value), so that case is refused.
+    fn block_insertion_point(&self, last: &Node<'_>) -> Result<usize, RenderError> {
+        let at = self.text.line_end(last.end());
+        let mut leaf = last;
+        while let Some(child) = leaf
+            .entries()
+            .and_then(|e| e.last().map(|(_, v)| v))
+            .or_else(|| leaf.items().and_then(<[_]>::last))
+        {
+            leaf = child;
+        }
+        let ends_text_unterminated =
+            at == self.text.source.len() && !self.text.source.ends_with('\n');
+        if ends_text_unterminated
+            && matches!(
+                leaf.kind,
+                NodeKind::Scalar {
+                    style: ScalarStyle::Literal | ScalarStyle::Folded,
+                    ..
+                }
+            )
+        {
+            return Err(RenderError(
+                "cannot add lines after a block scalar that ends the file without a line break; add the final line break first".into(),
+            ));
+        }
+        Ok(at)
     }
 
     /// The offset just past the `:` that follows `key`.
@@ -496,7 +540,7 @@ impl Renderer<'_, '_> {
         let column = self.text.column(first_key.full_start());
         match style {
             CollectionStyle::Block => {
-                let at = self.text.line_end(last_end);
+                let at = self.block_insertion_point(&old[old.len() - 1].1)?;
                 let text: String = added
                     .iter()
                     .map(|(k, v)| {
@@ -586,7 +630,7 @@ impl Renderer<'_, '_> {
                     RenderError("cannot find the `-` of the list's last item".into())
                 })?;
                 let column = self.text.column(dash);
-                let at = self.text.line_end(last.end());
+                let at = self.block_insertion_point(last)?;
                 let text: String = added
                     .iter()
                     .map(|i| format!("{}{}", self.layout.line_break, self.block_item(i, column)))
