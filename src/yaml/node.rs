@@ -188,6 +188,21 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The smallest anchor id defined in this node or below it.
+    pub fn first_anchor(&self) -> Option<usize> {
+        let own = (self.anchor != 0).then_some(self.anchor);
+        let below = match &self.kind {
+            NodeKind::Mapping { entries, .. } => entries
+                .iter()
+                .flat_map(|(k, v)| [k.first_anchor(), v.first_anchor()])
+                .flatten()
+                .min(),
+            NodeKind::Sequence { items, .. } => items.iter().filter_map(Node::first_anchor).min(),
+            _ => None,
+        };
+        own.into_iter().chain(below).min()
+    }
+
     /// Whether two scalars mean the same value, whatever their anchors, tags and styles.
     pub fn means_the_same_as(&self, other: &Node<'_>) -> bool {
         self.meaning().is_some() && self.meaning() == other.meaning()

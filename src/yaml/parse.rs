@@ -46,15 +46,32 @@ impl fmt::Display for ParseError {
 /// Parses every document of `text`. Comments are collected when `with_comments` is set; a check
 /// re-parse leaves them out for speed.
 pub fn parse<'a>(text: &Text<'a>, with_comments: bool) -> Result<Stream<'a>, ParseError> {
+    parse_numbering_anchors_from(text, with_comments, None)
+}
+
+/// Parses like [`parse`], numbering anchors from `first_anchor` on, so that a document cut out
+/// of a stream gets the anchor ids it had there.
+pub(crate) fn parse_numbering_anchors_from<'a>(
+    text: &Text<'a>,
+    with_comments: bool,
+    first_anchor: Option<usize>,
+) -> Result<Stream<'a>, ParseError> {
     let mut options = Options::default();
     options.emit_anchor_events = true;
+    // Comments are only buffered while the parser looks ahead; the default of 96 rejects a
+    // valid manifest with a long comment block after `spec:`.
+    options.max_buffered_comment_events = usize::MAX;
     // Reported by the builder, which names the alias.
     options.emit_unresolved_aliases = true;
     options.flow_nesting_limit = NESTING_LIMIT;
     options.block_nesting_limit = NESTING_LIMIT;
     options.set_emit_comments(with_comments);
     let mut builder = Builder::new(text);
-    for event in Parser::new_from_str_with_options(text.source, options) {
+    let mut parser = Parser::new_from_str_with_options(text.source, options);
+    if let Some(first) = first_anchor {
+        parser.set_anchor_offset(first);
+    }
+    for event in parser {
         let (event, span) = event.map_err(|e| {
             let offset = e.marker().byte_offset().unwrap_or(0);
             builder.error(offset, e.info())

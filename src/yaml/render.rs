@@ -581,7 +581,29 @@ impl Renderer<'_, '_> {
                 if comment_follows {
                     // The comment ending the last entry's line stays there: the `,` goes
                     // after the entry, the new entries on lines of their own after the comment.
-                    self.splice(last_end..last_end, ",".to_owned());
+                    // An aligned comment keeps its column: the `,` takes one of its blanks.
+                    let rest = &self.text.source[last_end..line_end];
+                    let blanks = rest.len() - rest.trim_start_matches(' ').len();
+                    let replaced = self
+                        .out
+                        .iter_mut()
+                        .find(|s| s.range.start < last_end && s.range.end >= last_end);
+                    match replaced {
+                        // The last value was rewritten, maybe padded up to the comment.
+                        Some(splice) => {
+                            let value_len = splice.text.trim_end_matches(' ').len();
+                            let padding = splice.text.len() - value_len;
+                            splice.text.truncate(value_len);
+                            splice.text.push(',');
+                            if splice.range.end > last_end {
+                                splice
+                                    .text
+                                    .push_str(&" ".repeat(padding.saturating_sub(1).max(1)));
+                            }
+                        }
+                        None if blanks > 1 => self.splice(last_end..last_end + 1, ",".to_owned()),
+                        None => self.splice(last_end..last_end, ",".to_owned()),
+                    }
                     self.splice(line_end..line_end, text[1..].to_owned());
                 } else {
                     self.splice(last_end..last_end, text);
