@@ -1,0 +1,282 @@
+//! Runs kubeharden over every manifest of `../shared/corpus` (real manifests from public
+//! repositories) and checks the invariants of `common` on each, then checks through the real
+//! binary that the `--dry-run` diff, applied with `patch -p1`, gives exactly the in-place result.
+//! When the corpus is absent, both tests say so and pass.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{Checked, check, corpus_dir, manifests};
+use rayon::prelude::*;
+
+fn corpus_or_skip(test: &str) -> Option<PathBuf> {
+    let dir = corpus_dir();
+    if dir.is_none() {
+        println!(
+            "{test}: ../shared/corpus is absent (looked in {}/../shared/corpus); skipped",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
+}
+
+/// The report of failures, at most `limit` of them in full.
+fn report(failures: &[String], limit: usize) -> String {
+    let mut text = failures
+        .iter()
+        .take(limit)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if failures.len() > limit {
+        text.push_str(&format!("\n… and {} more", failures.len() - limit));
+    }
+    text
+}
+
+#[test]
+fn every_corpus_manifest_keeps_the_invariants() {
+    let Some(dir) = corpus_or_skip("corpus invariants") else {
+        return;
+    };
+    let started = Instant::now();
+    let files = manifests(&dir);
+    assert!(
+        files.len() > 100,
+        "the corpus at {} holds only {} manifests; is it complete?",
+        dir.display(),
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut duplicates = Vec::new();
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut documents, mut changed, mut changes, mut warnings) = (0, 0, 0, 0);
+    // Files are checked in parallel, reported in order.
+    let results: Vec<(String, Option<Checked>)> = files
+        .par_iter()
+        .map(|file| {
+            let bytes = fs::read(dir.join(file)).unwrap();
+            let checked = String::from_utf8(bytes).ok().map(|input| check(&input));
+            (file.display().to_string(), checked)
+        })
+        .collect();
+    for (name, checked) in results {
+        let Some(checked) = checked else {
+            *refused.entry("not UTF-8".into()).or_default() += 1;
+            continue;
+        };
+        documents += checked.documents;
+        changes += checked.changes;
+        warnings += checked.warnings;
+        changed += usize::from(checked.changed);
+        if let Some(reason) = &checked.refused {
+            let kind = if reason.contains("Helm template") {
+                "Helm template"
+            } else {
+                "not valid YAML"
+            };
+            *refused.entry(kind.into()).or_default() += 1;
+            println!("  refused by kubeharden: {name}: {reason}");
+        }
+        if let Some(reason) = &checked.unreadable {
+            unreadable.push(format!("{name}: {reason}"));
+        }
+        if let Some(reason) = &checked.duplicates {
+            duplicates.push(format!("{name}: {reason}"));
+        }
+        failures.extend(checked.failures.iter().map(|f| format!("{name}: {f}")));
+    }
+    println!(
+        "corpus: {} files, {documents} documents, {changed} files changed, {changes} changes, {warnings} warnings, in {:.1?}",
+        files.len(),
+        started.elapsed()
+    );
+    for (kind, count) in &refused {
+        println!("corpus: {count} files refused by kubeharden: {kind}");
+    }
+    println!(
+        "corpus: {} files that serde-saphyr cannot read were checked with kubeharden's parser only",
+        unreadable.len()
+    );
+    for line in &unreadable {
+        println!("  {line}");
+    }
+    println!(
+        "corpus: {} files that serde-saphyr reads only when keeping duplicate keys were checked on that reading",
+        duplicates.len()
+    );
+    for line in &duplicates {
+        println!("  {line}");
+    }
+    assert!(
+        changed > 0,
+        "no corpus file was changed, so the invariants were not exercised"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} broken invariants in the corpus:\n{}",
+        failures.len(),
+        report(&failures, 60)
+    );
+}
+
+/// Copies the manifests of `from` to `to`, writable, keeping the folder structure.
+fn copy_manifests(from: &Path, to: &Path, files: &[PathBuf]) {
+    for file in files {
+        let target = to.join(file);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(&target, fs::read(from.join(file)).unwrap()).unwrap();
+    }
+}
+
+/// Every file below `dir` with its bytes, by relative path.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let bytes = fs::read(&path).unwrap();
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn dry_run_diff_applied_with_patch_equals_the_in_place_fix() {
+    let Some(dir) = corpus_or_skip("dry-run diff vs in-place") else {
+        return;
+    };
+    let patch_version = Command::new("patch").arg("--version").output();
+    assert!(
+        patch_version.is_ok_and(|o| o.status.success()),
+        "`patch` is not installed; install it (apt-get install patch) to run this test; CI installs it"
+    );
+    let started = Instant::now();
+    let binary = env!("CARGO_BIN_EXE_kubeharden");
+    let files = manifests(&dir);
+    let temp = tempfile::tempdir().unwrap();
+    let dry = temp.path().join("dry");
+    let in_place = temp.path().join("in-place");
+    copy_manifests(&dir, &dry.join("corpus"), &files);
+    copy_manifests(&dir, &in_place.join("corpus"), &files);
+    let original = snapshot(&dry);
+
+    let diff = Command::new(binary)
+        .args(["fix", "--dry-run", "--color", "never", "corpus"])
+        .current_dir(&dry)
+        .output()
+        .unwrap();
+    let dry_code = diff.status.code();
+    assert!(
+        matches!(dry_code, Some(1 | 2)),
+        "the dry run should find changes (exit 1, or 2 with input errors), exited {dry_code:?}: {}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert_eq!(snapshot(&dry), original, "the dry run modified files");
+    let summary = String::from_utf8_lossy(&diff.stderr);
+    let summary = summary.lines().last().unwrap_or_default().to_owned();
+    let headers = diff
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"diff --git "))
+        .count();
+
+    let mut patch = Command::new("patch")
+        .args(["-p1", "--batch", "--no-backup-if-mismatch"])
+        .current_dir(&dry)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = patch.stdin.take().unwrap();
+        stdin.write_all(&diff.stdout).unwrap();
+    }
+    let patched = patch.wait_with_output().unwrap();
+    let patch_log = String::from_utf8_lossy(&patched.stdout).into_owned();
+    assert!(
+        patched.status.success(),
+        "patch -p1 failed on the dry-run diff:\n{patch_log}{}",
+        String::from_utf8_lossy(&patched.stderr)
+    );
+    for word in ["fuzz", "offset", "FAILED", "malformed"] {
+        assert!(
+            !patch_log.contains(word),
+            "patch applied the diff only approximately ({word}):\n{patch_log}"
+        );
+    }
+
+    let fixed = Command::new(binary)
+        .args(["fix", "corpus"])
+        .current_dir(&in_place)
+        .output()
+        .unwrap();
+    assert_eq!(
+        fixed.status.code(),
+        dry_code.map(|c| if c == 1 { 0 } else { c }),
+        "the in-place run should exit 0 (2 when the dry run met input errors): {}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
+
+    let patched_tree = snapshot(&dry);
+    let fixed_tree = snapshot(&in_place);
+    let mut failures = Vec::new();
+    for path in patched_tree.keys().chain(fixed_tree.keys()) {
+        if !(patched_tree.contains_key(path) && fixed_tree.contains_key(path)) {
+            failures.push(format!(
+                "{}: exists only in the {} tree",
+                path.display(),
+                if patched_tree.contains_key(path) {
+                    "patched"
+                } else {
+                    "in-place"
+                }
+            ));
+        }
+    }
+    let mut changed = 0;
+    for (path, patched_bytes) in &patched_tree {
+        let Some(fixed_bytes) = fixed_tree.get(path) else {
+            continue;
+        };
+        if patched_bytes != fixed_bytes {
+            failures.push(format!(
+                "{}: the patched dry-run diff differs from the in-place fix",
+                path.display()
+            ));
+        }
+        if original.get(path) != Some(fixed_bytes) {
+            changed += 1;
+        }
+    }
+    println!(
+        "dry-run vs in-place: {} files, {headers} file diffs applied with patch -p1, {changed} files changed in place, in {:.1?}; kubeharden said: {summary}",
+        files.len(),
+        started.elapsed()
+    );
+    assert_eq!(
+        headers, changed,
+        "the dry run printed a diff for {headers} files, the in-place run changed {changed}"
+    );
+    assert!(changed > 0, "nothing was changed, so nothing was compared");
+    assert!(
+        failures.is_empty(),
+        "{} files differ between the patched dry-run diff and the in-place fix:\n{}",
+        failures.len(),
+        report(&failures, 60)
+    );
+}
