@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use granit_parser::{Options, Parser};
 use kubeharden::cli::unified_diff;
 use kubeharden::fix::{FixError, fix_text};
-use kubeharden::transform::{self, Transform};
+use kubeharden::transform::{self, Settings, Suppressions};
 use kubeharden::yaml::{self, Text};
 use rayon::prelude::*;
 
@@ -62,12 +62,12 @@ fn main() {
         return;
     }
 
-    let transforms: Vec<&'static Transform> = transform::all().iter().collect();
-    let (manifests, skipped) = load(&corpus, &transforms);
+    let settings = Settings::default();
+    let (manifests, skipped) = load(&corpus, &settings);
     let bytes: usize = manifests.iter().map(|m| m.source.len()).sum();
     let changed: Vec<&Manifest> = manifests
         .iter()
-        .filter(|m| matches!(fix_text(&m.source, &transforms), Ok(f) if f.output.is_some()))
+        .filter(|m| matches!(fix_text(&m.source, &settings), Ok(f) if f.output.is_some()))
         .collect();
     let changed_bytes: usize = changed.iter().map(|m| m.source.len()).sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -120,7 +120,7 @@ fn main() {
     for pool in [&single, &all].into_iter().filter(|_| bench_mode) {
         pool.install(|| {
             parse_only(&manifests, true);
-            pipeline(&manifests, &transforms, true);
+            pipeline(&manifests, &settings, true);
         });
     }
 
@@ -128,9 +128,9 @@ fn main() {
     for _ in 0..reps {
         // Interleaved so that drift in the machine's speed hits every figure alike.
         times[0].push(single.install(|| timed(|| parse_only(&manifests, false))));
-        times[1].push(single.install(|| timed(|| pipeline(&manifests, &transforms, false))));
+        times[1].push(single.install(|| timed(|| pipeline(&manifests, &settings, false))));
         times[2].push(all.install(|| timed(|| parse_only(&manifests, true))));
-        times[3].push(all.install(|| timed(|| pipeline(&manifests, &transforms, true))));
+        times[3].push(all.install(|| timed(|| pipeline(&manifests, &settings, true))));
     }
     let mbps = |t: &mut Vec<Duration>| bytes as f64 / 1e6 / median(t).as_secs_f64();
     let [p1, f1, pn, fnn] = &mut times;
@@ -157,12 +157,12 @@ fn main() {
     );
 
     println!();
-    stages(&manifests, &transforms, &single, reps, bytes);
+    stages(&manifests, &settings, &single, reps, bytes);
 }
 
 /// Every manifest below `corpus`, found as the command finds them, that both measurements can
 /// process; and how many were skipped, by reason.
-fn load(corpus: &Path, transforms: &[&'static Transform]) -> (Vec<Manifest>, Vec<(String, usize)>) {
+fn load(corpus: &Path, settings: &Settings) -> (Vec<Manifest>, Vec<(String, usize)>) {
     let walker = ignore::WalkBuilder::new(corpus)
         .hidden(false)
         .require_git(false)
@@ -195,7 +195,7 @@ fn load(corpus: &Path, transforms: &[&'static Transform]) -> (Vec<Manifest>, Vec
         };
         let parses = Parser::new_from_str_with_options(&source, Options::default())
             .all(|event| event.is_ok());
-        match fix_text(&source, transforms) {
+        match fix_text(&source, settings) {
             _ if !parses => skip("parse error"),
             Ok(_) => manifests.push(Manifest {
                 name: path.to_string_lossy().into_owned(),
@@ -249,8 +249,8 @@ fn parse_only(manifests: &[Manifest], parallel: bool) -> usize {
 
 /// Fixes every manifest and builds the diff of each changed one, as `fix --dry-run` does;
 /// returns the bytes of diff.
-fn pipeline(manifests: &[Manifest], transforms: &[&'static Transform], parallel: bool) -> usize {
-    let one = |m: &Manifest| match fix_text(black_box(&m.source), transforms) {
+fn pipeline(manifests: &[Manifest], settings: &Settings, parallel: bool) -> usize {
+    let one = |m: &Manifest| match fix_text(black_box(&m.source), settings) {
         Ok(fixed) => match fixed.output {
             Some(new) => unified_diff(&m.name, &m.source, &new).len(),
             None => 0,
@@ -268,7 +268,7 @@ fn pipeline(manifests: &[Manifest], transforms: &[&'static Transform], parallel:
 /// median time of each with its share of the pipeline.
 fn stages(
     manifests: &[Manifest],
-    transforms: &[&'static Transform],
+    settings: &Settings,
     single: &rayon::ThreadPool,
     reps: usize,
     bytes: usize,
@@ -287,7 +287,7 @@ fn stages(
         let mut t = [Duration::ZERO; 7];
         single.install(|| {
             for m in manifests {
-                stage_times(m, transforms, &mut t);
+                stage_times(m, settings, &mut t);
             }
         });
         t[6] = t[..6].iter().sum::<Duration>();
@@ -311,7 +311,7 @@ fn stages(
 
 /// Adds the time of each stage of fixing `m` to `t`, following `fix_text` (the Helm check,
 /// a scan for `{{` on this corpus, is left out).
-fn stage_times(m: &Manifest, transforms: &[&'static Transform], t: &mut [Duration; 7]) {
+fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
     let mut clock = Instant::now();
     let mut lap = |slot: usize, t: &mut [Duration; 7]| {
         let now = Instant::now();
@@ -324,10 +324,11 @@ fn stage_times(m: &Manifest, transforms: &[&'static Transform], t: &mut [Duratio
         return;
     };
     lap(1, t);
+    let suppressions = Suppressions::from_comments(&text, &stream.comments);
     let mut intended = Vec::with_capacity(stream.documents.len());
     let mut changes = 0;
     for document in 0..stream.documents.len() {
-        let plan = transform::plan(transforms, &text, &stream, document);
+        let plan = transform::plan(settings, &text, &stream, document, &suppressions);
         changes += plan.changes.len();
         intended.push(plan.intended);
     }

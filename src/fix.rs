@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::transform::{self, Change, Transform, Warning};
+use crate::transform::{self, Change, Finding, Settings, Suppressions};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
 
 /// What one input became.
@@ -12,8 +12,8 @@ pub struct Fixed {
     pub output: Option<String>,
     /// Every field changed.
     pub changes: Vec<Change>,
-    /// Every change that was wanted but not made.
-    pub warnings: Vec<Warning>,
+    /// Warnings, skips and suppressions, in document order.
+    pub findings: Vec<Finding>,
 }
 
 /// Why an input was not processed. Nothing was written for it.
@@ -67,14 +67,14 @@ impl FixError {
     }
 }
 
-/// Runs `transforms` over the bytes of one input.
-pub fn fix_bytes(bytes: &[u8], transforms: &[&'static Transform]) -> Result<Fixed, FixError> {
+/// Runs the transforms of `settings` over the bytes of one input.
+pub fn fix_bytes(bytes: &[u8], settings: &Settings) -> Result<Fixed, FixError> {
     if let Some(nul) = bytes.iter().position(|&b| b == 0) {
         return Err(FixError::Binary(position_in_bytes(&bytes[..nul])));
     }
     let source = std::str::from_utf8(bytes)
         .map_err(|e| FixError::NotUtf8(position_in_bytes(&bytes[..e.valid_up_to()])))?;
-    fix_text(source, transforms)
+    fix_text(source, settings)
 }
 
 /// The position just after `prefix`, which may hold invalid UTF-8 (counted as one column each).
@@ -83,8 +83,8 @@ fn position_in_bytes(prefix: &[u8]) -> Position {
     Text::new(&prefix).position(prefix.len())
 }
 
-/// Runs `transforms` over one UTF-8 input.
-pub fn fix_text(source: &str, transforms: &[&'static Transform]) -> Result<Fixed, FixError> {
+/// Runs the transforms of `settings` over one UTF-8 input.
+pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
     let text = Text::new(source);
     let parsed = yaml::parse(&text, true);
     if let Some(offset) = helm_action(source, parsed.as_ref().ok()) {
@@ -93,18 +93,19 @@ pub fn fix_text(source: &str, transforms: &[&'static Transform]) -> Result<Fixed
     let stream = parsed.map_err(FixError::Parse)?;
     let mut intended = Vec::with_capacity(stream.documents.len());
     let mut changes = Vec::new();
-    let mut warnings = Vec::new();
+    let mut findings = Vec::new();
+    let suppressions = Suppressions::from_comments(&text, &stream.comments);
     for document in 0..stream.documents.len() {
-        let plan = transform::plan(transforms, &text, &stream, document);
+        let plan = transform::plan(settings, &text, &stream, document, &suppressions);
         intended.push(plan.intended);
         changes.extend(plan.changes);
-        warnings.extend(plan.warnings);
+        findings.extend(plan.findings);
     }
     if changes.is_empty() {
         return Ok(Fixed {
             output: None,
             changes,
-            warnings,
+            findings,
         });
     }
     let output = yaml::write(&text, &stream, &intended).map_err(|e| match e {
@@ -114,7 +115,7 @@ pub fn fix_text(source: &str, transforms: &[&'static Transform]) -> Result<Fixed
     Ok(Fixed {
         output: Some(output),
         changes,
-        warnings,
+        findings,
     })
 }
 

@@ -33,6 +33,17 @@ spec:
     image: nginx
     securityContext:
       privileged: false
+      allowPrivilegeEscalation: false
+      capabilities:
+        drop:
+        - ALL
+      readOnlyRootFilesystem: true
+    volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+  volumes:
+  - name: tmp
+    emptyDir: {}
 ";
 
 fn kubeharden(dir: &Path, args: &[&str]) -> Output {
@@ -142,7 +153,7 @@ fn the_dry_run_diff_applies_with_git_apply_to_the_in_place_result() {
     assert!(
         fs::read_to_string(dir.path().join("deploy/no-newline.yaml"))
             .unwrap()
-            .ends_with("privileged: false")
+            .ends_with("emptyDir: {}")
     );
 }
 
@@ -444,4 +455,202 @@ fn colour_is_used_when_asked() {
         "{:?}",
         stdout(&out)
     );
+}
+
+const BARE_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: web
+    image: nginx
+";
+
+#[test]
+fn the_nearest_configuration_file_sets_profile_options_and_exclusions() {
+    let dir = folder_with(&[
+        ("repo/.kubeharden.yaml", b"profile: restricted\nskip: [drop-capabilities]\ntransforms:\n  read-only-root-filesystem:\n    tmp-volume: false\nexclude: [\"legacy/**\"]\n"),
+        ("repo/app/pod.yaml", BARE_POD.as_bytes()),
+        ("repo/legacy/pod.yaml", BARE_POD.as_bytes()),
+        ("elsewhere/pod.yaml", BARE_POD.as_bytes()),
+    ]);
+    let out = kubeharden(dir.path(), &["fix", "repo", "elsewhere"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 excluded by configuration"), "{err}");
+    let app = fs::read_to_string(dir.path().join("repo/app/pod.yaml")).unwrap();
+    assert!(
+        app.contains("runAsNonRoot: true"),
+        "the restricted profile applies: {app}"
+    );
+    assert!(
+        !app.contains("drop:"),
+        "drop-capabilities is skipped: {app}"
+    );
+    assert!(
+        app.contains("readOnlyRootFilesystem: true") && !app.contains("/tmp"),
+        "tmp-volume is off: {app}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("repo/legacy/pod.yaml")).unwrap(),
+        BARE_POD
+    );
+    let elsewhere = fs::read_to_string(dir.path().join("elsewhere/pod.yaml")).unwrap();
+    assert!(
+        elsewhere.contains("mountPath: /tmp") && !elsewhere.contains("runAsNonRoot"),
+        "defaults apply outside: {elsewhere}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("repo/.kubeharden.yaml"))
+            .unwrap()
+            .lines()
+            .next(),
+        Some("profile: restricted")
+    );
+}
+
+#[test]
+fn the_command_line_wins_over_the_configuration_file() {
+    let dir = folder_with(&[
+        (".kubeharden.yaml", b"profile: restricted\n"),
+        ("pod.yaml", BARE_POD.as_bytes()),
+    ]);
+    let out = kubeharden(
+        dir.path(),
+        &[
+            "fix",
+            "--profile",
+            "default",
+            "--only",
+            "no-privileged",
+            "pod.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pod = fs::read_to_string(dir.path().join("pod.yaml")).unwrap();
+    assert!(
+        pod.ends_with("    securityContext:\n      privileged: false\n"),
+        "{pod}"
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_problem_and_the_valid_choices() {
+    let cases: [(&[u8], &str); 4] = [
+        (
+            b"profil: restricted\n",
+            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude",
+        ),
+        (
+            b"skip: [no-such]\n",
+            "unknown transform `no-such`; the transforms are: no-privileged,",
+        ),
+        (
+            b"transforms:\n  rolling-update:\n    max-surg: 1\n",
+            "unknown option `max-surg` of rolling-update; its options are: max-unavailable, max-surge",
+        ),
+        (
+            b"profile: lax\n",
+            "unknown profile `lax`; the profiles are: default, restricted",
+        ),
+    ];
+    for (config, expected) in cases {
+        let dir = folder_with(&[("cfg.yaml", config), ("pod.yaml", BARE_POD.as_bytes())]);
+        let out = kubeharden(dir.path(), &["fix", "--config", "cfg.yaml", "pod.yaml"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: cfg.yaml: ") && err.contains(expected),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("pod.yaml")).unwrap(),
+            BARE_POD
+        );
+    }
+    let out = kubeharden(Path::new("."), &["fix", "--skip", "nope", "missing.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: unknown transform `nope`; the transforms are: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn transforms_lists_every_declaration_and_explain_shows_one() {
+    let out = kubeharden(Path::new("."), &["transforms"]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = stdout(&out);
+    for t in kubeharden::transform::all() {
+        assert!(
+            table.contains(&format!(
+                "| `{}` | {} | {} | {} |",
+                t.id, t.profile, t.safety, t.title
+            )),
+            "{table}"
+        );
+    }
+    let out = kubeharden(Path::new("."), &["explain", "read-only-root-filesystem"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("read-only-root-filesystem: "), "{text}");
+    for part in [
+        "safety: needs-review",
+        "CKV_K8S_22",
+        "tmp-volume (default true)",
+        "+         readOnlyRootFilesystem: true",
+        "# kubeharden: ignore[read-only-root-filesystem]",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    let out = kubeharden(Path::new("."), &["explain", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn warnings_skips_and_suppressions_are_reported_and_counted() {
+    let pod = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent
+  annotations:
+    kubeharden.dev/skip: read-only-root-filesystem
+spec:
+  volumes:
+  - name: sock
+    hostPath:
+      path: /var/run/docker.sock
+  containers:
+  - name: agent # kubeharden: ignore[drop-capabilities]
+    image: agent
+    securityContext:
+      privileged: true # kubeharden: ignore[no-privileged]
+";
+    let dir = folder_with(&[("pod.yaml", pod.as_bytes())]);
+    let out = kubeharden(dir.path(), &["fix", "--dry-run", "pod.yaml"]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "everything was suppressed or skipped: {err}"
+    );
+    assert!(
+        err.contains("warning: pod.yaml:9: no-host-path: Pod/agent: mounts host paths"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped: pod.yaml:")
+            && err.contains(
+                "no-privilege-escalation: Pod/agent container agent: the container is privileged"
+            ),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 warning, 1 fix skipped, 3 suppressed"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
 }

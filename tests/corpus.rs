@@ -1,6 +1,6 @@
 //! Runs kubeharden over every manifest of `../shared/corpus` (real manifests from public
-//! repositories) and checks the invariants of `common` on each, then checks through the real
-//! binary that the `--dry-run` diff, applied with `patch -p1`, gives exactly the in-place result.
+//! repositories), in the default and in the restricted profile, and checks the invariants of
+//! `common` on each, then checks through the real binary that the `--dry-run` diff, applied with `patch -p1`, gives exactly the in-place result.
 //! When the corpus is absent, both tests say so and pass.
 
 mod common;
@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::{Checked, check, corpus_dir, manifests};
+use kubeharden::transform::{Profile, Settings};
 use rayon::prelude::*;
 
 fn corpus_or_skip(test: &str) -> Option<PathBuf> {
@@ -41,9 +42,19 @@ fn report(failures: &[String], limit: usize) -> String {
 
 #[test]
 fn every_corpus_manifest_keeps_the_invariants() {
-    let Some(dir) = corpus_or_skip("corpus invariants") else {
+    corpus_keeps_the_invariants(Profile::Default);
+}
+
+#[test]
+fn every_corpus_manifest_keeps_the_invariants_in_the_restricted_profile() {
+    corpus_keeps_the_invariants(Profile::Restricted);
+}
+
+fn corpus_keeps_the_invariants(profile: Profile) {
+    let Some(dir) = corpus_or_skip(&format!("corpus invariants ({profile})")) else {
         return;
     };
+    let settings = Settings::of_profile(profile);
     let started = Instant::now();
     let files = manifests(&dir);
     assert!(
@@ -56,13 +67,16 @@ fn every_corpus_manifest_keeps_the_invariants() {
     let mut unreadable = Vec::new();
     let mut duplicates = Vec::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut documents, mut changed, mut changes, mut warnings) = (0, 0, 0, 0);
+    let mut total = Checked::default();
+    let mut changed = 0;
     // Files are checked in parallel, reported in order.
     let results: Vec<(String, Option<Checked>)> = files
         .par_iter()
         .map(|file| {
             let bytes = fs::read(dir.join(file)).unwrap();
-            let checked = String::from_utf8(bytes).ok().map(|input| check(&input));
+            let checked = String::from_utf8(bytes)
+                .ok()
+                .map(|input| check(&input, &settings));
             (file.display().to_string(), checked)
         })
         .collect();
@@ -71,9 +85,13 @@ fn every_corpus_manifest_keeps_the_invariants() {
             *refused.entry("not UTF-8".into()).or_default() += 1;
             continue;
         };
-        documents += checked.documents;
-        changes += checked.changes;
-        warnings += checked.warnings;
+        total.documents += checked.documents;
+        total.changes += checked.changes;
+        total.warnings += checked.warnings;
+        total.skipped += checked.skipped;
+        total.suppressed += checked.suppressed;
+        total.guaranteed += checked.guaranteed;
+        total.exempt += checked.exempt;
         changed += usize::from(checked.changed);
         if let Some(reason) = &checked.refused {
             let kind = if reason.contains("Helm template") {
@@ -93,22 +111,29 @@ fn every_corpus_manifest_keeps_the_invariants() {
         failures.extend(checked.failures.iter().map(|f| format!("{name}: {f}")));
     }
     println!(
-        "corpus: {} files, {documents} documents, {changed} files changed, {changes} changes, {warnings} warnings, in {:.1?}",
+        "corpus ({profile}): {} files, {} documents, {changed} files changed, {} changes; findings: {} warnings, {} skipped, {} suppressed; guarantees checked {} times, excused by a finding {} times; in {:.1?}",
         files.len(),
+        total.documents,
+        total.changes,
+        total.warnings,
+        total.skipped,
+        total.suppressed,
+        total.guaranteed,
+        total.exempt,
         started.elapsed()
     );
     for (kind, count) in &refused {
-        println!("corpus: {count} files refused by kubeharden: {kind}");
+        println!("corpus ({profile}): {count} files refused by kubeharden: {kind}");
     }
     println!(
-        "corpus: {} files that serde-saphyr cannot read were checked with kubeharden's parser only",
+        "corpus ({profile}): {} files that serde-saphyr cannot read were checked with kubeharden's parser only",
         unreadable.len()
     );
     for line in &unreadable {
         println!("  {line}");
     }
     println!(
-        "corpus: {} files that serde-saphyr reads only when keeping duplicate keys were checked on that reading",
+        "corpus ({profile}): {} files that serde-saphyr reads only when keeping duplicate keys were checked on that reading",
         duplicates.len()
     );
     for line in &duplicates {
@@ -120,7 +145,7 @@ fn every_corpus_manifest_keeps_the_invariants() {
     );
     assert!(
         failures.is_empty(),
-        "{} broken invariants in the corpus:\n{}",
+        "{} broken invariants in the corpus ({profile}):\n{}",
         failures.len(),
         report(&failures, 60)
     );

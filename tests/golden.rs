@@ -1,5 +1,9 @@
 //! Byte-exact golden cases: each folder under `golden/` holds an `input.*` and either an
 //! `expected.*` (same extension) with the fixed text, or `expected.err` with the one-line error.
+//! An optional `args` file holds settings written as on the command line: `--profile NAME`,
+//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. When the folder holds an
+//! `expected.findings`, the warnings, skips and suppressions must match it too, one a line
+//! (create it empty, then bless).
 //! `KUBEHARDEN_BLESS=1 cargo test --test golden` rewrites the expectations; read every diff it
 //! makes before committing it.
 
@@ -7,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use kubeharden::fix::fix_bytes;
-use kubeharden::transform;
+use kubeharden::transform::{Profile, Settings};
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
@@ -28,10 +32,34 @@ fn input_of(case: &Path) -> PathBuf {
         .unwrap_or_else(|| panic!("{} has no input.* file", case.display()))
 }
 
+/// The settings of `case`: those its `args` file names, or the default profile.
+fn settings_of(case: &Path) -> Settings {
+    let Ok(args) = fs::read_to_string(case.join("args")) else {
+        return Settings::default();
+    };
+    let (mut profile, mut only, mut skip) = (Profile::Default, Vec::new(), Vec::new());
+    let mut words = args.split_whitespace();
+    while let Some(flag) = words.next() {
+        let value = words
+            .next()
+            .unwrap_or_else(|| panic!("{}/args: {flag} needs a value", case.display()));
+        let ids = || value.split(',').map(str::to_owned);
+        match flag {
+            "--profile" => {
+                profile = Profile::named(value)
+                    .unwrap_or_else(|| panic!("{}/args: no profile {value}", case.display()))
+            }
+            "--only" => only.extend(ids()),
+            "--skip" => skip.extend(ids()),
+            _ => panic!("{}/args: unknown setting {flag}", case.display()),
+        }
+    }
+    Settings::new(profile, &only, &skip).unwrap_or_else(|e| panic!("{}/args: {e}", case.display()))
+}
+
 #[test]
 fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
     let bless = std::env::var_os("KUBEHARDEN_BLESS").is_some();
-    let transforms: Vec<_> = transform::all().iter().collect();
     let cases = cases();
     assert!(
         cases.len() >= 30,
@@ -40,14 +68,28 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
     );
     let mut failures = Vec::new();
     for case in &cases {
+        let settings = settings_of(case);
         let input_path = input_of(case);
         let input = fs::read(&input_path).unwrap();
         let extension = input_path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("yaml");
-        let (actual, expected_path) = match fix_bytes(&input, &transforms) {
+        let findings_path = case.join("expected.findings");
+        let mut outputs = Vec::new();
+        let (actual, expected_path) = match fix_bytes(&input, &settings) {
             Ok(fixed) => {
+                if findings_path.exists() {
+                    let findings: String = fixed
+                        .findings
+                        .iter()
+                        .map(|f| {
+                            let kind = format!("{:?}", f.kind).to_lowercase();
+                            format!("{}: {kind} {}: {}\n", f.line, f.transform, f.message)
+                        })
+                        .collect();
+                    outputs.push((findings_path, findings.into_bytes()));
+                }
                 let output = fixed
                     .output
                     .clone()
@@ -55,7 +97,7 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
                     .unwrap_or_else(|| input.clone());
                 if let Some(text) = &fixed.output {
                     let again =
-                        fix_bytes(text.as_bytes(), &transforms).expect("the output parses again");
+                        fix_bytes(text.as_bytes(), &settings).expect("the output parses again");
                     if again.output.is_some() {
                         failures.push(format!(
                             "{}: a second run changed the output again",
@@ -73,24 +115,27 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
                 )
             }
         };
-        if bless {
-            fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        match fs::read(&expected_path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{}: output differs from {}\n--- expected\n{}\n--- actual\n{}",
-                case.display(),
-                expected_path.display(),
-                String::from_utf8_lossy(&expected),
-                String::from_utf8_lossy(&actual)
-            )),
-            Err(_) => failures.push(format!(
-                "{}: missing {}",
-                case.display(),
-                expected_path.display()
-            )),
+        outputs.push((expected_path, actual));
+        for (expected_path, actual) in outputs {
+            if bless {
+                fs::write(&expected_path, &actual).unwrap();
+                continue;
+            }
+            match fs::read(&expected_path) {
+                Ok(expected) if expected == actual => {}
+                Ok(expected) => failures.push(format!(
+                    "{}: output differs from {}\n--- expected\n{}\n--- actual\n{}",
+                    case.display(),
+                    expected_path.display(),
+                    String::from_utf8_lossy(&expected),
+                    String::from_utf8_lossy(&actual)
+                )),
+                Err(_) => failures.push(format!(
+                    "{}: missing {}",
+                    case.display(),
+                    expected_path.display()
+                )),
+            }
         }
     }
     assert!(

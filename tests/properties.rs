@@ -14,7 +14,8 @@ mod common;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use common::{Value, check, corpus_dir, manifests, pod_specs, read_independently};
+use common::{Value, check, corpus_dir, manifests, read_independently, workloads};
+use kubeharden::transform::{Profile, Settings};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
@@ -164,11 +165,7 @@ fn documents() -> &'static [Value] {
                     let Ok(values) = read_independently(&text) else {
                         continue;
                     };
-                    documents.extend(values.into_iter().filter(|v| {
-                        let mut pods = Vec::new();
-                        pod_specs(v, String::new(), &mut pods);
-                        !pods.is_empty()
-                    }));
+                    documents.extend(values.into_iter().filter(|v| !workloads(v).is_empty()));
                 }
                 println!(
                     "properties: {} documents (corpus workloads and built-in manifests)",
@@ -310,6 +307,39 @@ fn harden_or_weaken(document: &mut Value, choices: &mut Choices<'_>) {
             out.push(pod);
         }
     }
+    let strs = |items: &[&str]| Value::Seq(items.iter().map(|s| Value::Str((*s).into())).collect());
+    let map = |pairs: Vec<(&str, Value)>| {
+        Value::Map(pairs.into_iter().map(|(k, v)| (key(k), v)).collect())
+    };
+    // Sometimes a suppression: the resource's annotation turns off one transform, or all.
+    if choices.next(8) == 0 {
+        let ids = [
+            "all",
+            "no-privileged",
+            "drop-capabilities",
+            "read-only-root-filesystem",
+            "no-privilege-escalation,no-host-namespaces",
+        ];
+        let ids = ids[usize::from(choices.next(ids.len() as u8))];
+        if let Some(metadata @ Value::Map(_)) = document.get_mut("metadata") {
+            let annotations = map(vec![("kubeharden.dev/skip", Value::Str(ids.into()))]);
+            set(metadata, "annotations", Some(annotations));
+        }
+    }
+    // A Deployment's strategy.
+    if document.get("kind").and_then(Value::as_str) == Some("Deployment")
+        && let Some(spec @ Value::Map(_)) = document.get_mut("spec")
+    {
+        match choices.next(4) {
+            0 => set(
+                spec,
+                "strategy",
+                Some(map(vec![("type", Value::Str("Recreate".into()))])),
+            ),
+            1 => set(spec, "strategy", None),
+            _ => {}
+        }
+    }
     let mut found = Vec::new();
     pods(document, None, &mut found);
     for pod in found {
@@ -321,30 +351,102 @@ fn harden_or_weaken(document: &mut Value, choices: &mut Choices<'_>) {
                 _ => {}
             }
         }
+        let seccomp = |kind: &str| map(vec![("type", Value::Str(kind.into()))]);
+        let pod_context = match choices.next(6) {
+            0 => Some(Some(map(vec![("seccompProfile", seccomp("Unconfined"))]))),
+            1 => Some(Some(map(vec![("runAsUser", Value::Int(0))]))),
+            2 => Some(Some(map(vec![
+                ("runAsNonRoot", Value::Bool(true)),
+                (
+                    "seccompProfile",
+                    map(vec![
+                        ("type", Value::Str("Localhost".into())),
+                        ("localhostProfile", Value::Str("profiles/audit.json".into())),
+                    ]),
+                ),
+            ]))),
+            3 => Some(None),
+            _ => None, // as it was
+        };
+        if let Some(context) = pod_context {
+            set(pod, "securityContext", context);
+        }
+        // A volume already called `tmp`, so that the one added for /tmp needs another name.
+        if choices.next(6) == 0 {
+            let volume = map(vec![
+                ("name", Value::Str("tmp".into())),
+                ("emptyDir", Value::Map(Vec::new())),
+            ]);
+            match pod.get_mut("volumes") {
+                Some(Value::Seq(volumes)) => volumes.push(volume),
+                _ => set(pod, "volumes", Some(Value::Seq(vec![volume]))),
+            }
+        }
         // Half the time every container gets the same setting, which anchors can then share.
-        let shared = (choices.next(2) == 0).then(|| choices.next(10));
+        let shared = (choices.next(2) == 0).then(|| choices.next(16));
         for group in ["containers", "initContainers"] {
             let Some(Value::Seq(containers)) = pod.get_mut(group) else {
                 continue;
             };
             for container in containers.iter_mut() {
-                let context = |pairs: &[(&str, Value)]| {
-                    Some(Value::Map(
-                        pairs.iter().map(|(k, v)| (key(k), v.clone())).collect(),
-                    ))
-                };
-                let t = Value::Bool(true);
-                let f = Value::Bool(false);
-                let unmasked = Value::Str("Unmasked".into());
-                let new = match shared.unwrap_or_else(|| choices.next(10)) {
+                let context = |pairs: Vec<(&str, Value)>| Some(map(pairs));
+                let (t, f) = (|| Value::Bool(true), || Value::Bool(false));
+                let unmasked = || Value::Str("Unmasked".into());
+                let new = match shared.unwrap_or_else(|| choices.next(16)) {
                     0 => None,
                     1 => Some(Value::Null),
-                    2 => context(&[]),
-                    3 => context(&[("privileged", t)]),
-                    4 => context(&[("privileged", f)]),
-                    5 => context(&[("runAsUser", Value::Int(1000))]),
-                    6 => context(&[("privileged", t), ("procMount", unmasked)]),
-                    7 => context(&[("procMount", unmasked), ("readOnlyRootFilesystem", t)]),
+                    2 => context(vec![]),
+                    3 => context(vec![("privileged", t())]),
+                    4 => context(vec![("privileged", f())]),
+                    5 => context(vec![("runAsUser", Value::Int(1000))]),
+                    6 => context(vec![("privileged", t()), ("procMount", unmasked())]),
+                    7 => context(vec![
+                        ("procMount", unmasked()),
+                        ("readOnlyRootFilesystem", t()),
+                    ]),
+                    8 => context(vec![
+                        ("allowPrivilegeEscalation", t()),
+                        ("readOnlyRootFilesystem", f()),
+                    ]),
+                    9 => context(vec![(
+                        "capabilities",
+                        map(vec![("add", strs(&["NET_RAW", "SYS_ADMIN"]))]),
+                    )]),
+                    10 => context(vec![
+                        ("runAsNonRoot", f()),
+                        (
+                            "capabilities",
+                            map(vec![
+                                ("add", strs(&["NET_BIND_SERVICE", "NET_RAW", "CHOWN"])),
+                                ("drop", strs(&["NET_RAW"])),
+                            ]),
+                        ),
+                    ]),
+                    11 => context(vec![
+                        ("seccompProfile", seccomp("Unconfined")),
+                        ("runAsUser", Value::Int(0)),
+                    ]),
+                    12 => context(vec![
+                        ("privileged", f()),
+                        ("allowPrivilegeEscalation", f()),
+                        ("readOnlyRootFilesystem", t()),
+                        (
+                            "capabilities",
+                            map(vec![("add", strs(&["ALL"])), ("drop", strs(&["ALL"]))]),
+                        ),
+                    ]),
+                    13 => {
+                        // Something already mounted at /tmp.
+                        let mount = map(vec![
+                            ("name", Value::Str("scratch".into())),
+                            ("mountPath", Value::Str("/tmp/".into())),
+                        ]);
+                        match container.get_mut("volumeMounts") {
+                            Some(Value::Seq(mounts)) => mounts.push(mount),
+                            _ => set(container, "volumeMounts", Some(Value::Seq(vec![mount]))),
+                        }
+                        continue;
+                    }
                     _ => continue, // as it was
                 };
                 set(container, "securityContext", new);
@@ -675,9 +777,14 @@ fn config() -> Config {
 #[derive(Default)]
 struct Tally {
     cases: usize,
+    restricted: usize,
     changed: usize,
     changes: usize,
     warnings: usize,
+    skipped: usize,
+    suppressed: usize,
+    guaranteed: usize,
+    exempt: usize,
     documents: usize,
 }
 
@@ -700,9 +807,12 @@ fn reformatted_manifests_keep_the_invariants() {
         prop::collection::vec(pick, 1..=2),
         style(),
         prop::collection::vec(any::<u8>(), 1..64),
+        any::<bool>(),
     );
+    let default = Settings::of_profile(Profile::Default);
+    let restricted = Settings::of_profile(Profile::Restricted);
     let mut runner = TestRunner::new(config());
-    let result = runner.run(&strategy, |(picks, style, choices)| {
+    let result = runner.run(&strategy, |(picks, style, choices, strict)| {
         let mut choices = Choices {
             bytes: &choices,
             at: 0,
@@ -715,13 +825,19 @@ fn reformatted_manifests_keep_the_invariants() {
             harden_or_weaken(document, &mut choices);
         }
         let text = write(&chosen, &style, &mut choices);
-        let checked = check(&text);
+        let settings = if strict { &restricted } else { &default };
+        let checked = check(&text, settings);
         {
             let mut tally = tally.lock().unwrap();
             tally.cases += 1;
+            tally.restricted += usize::from(strict);
             tally.changed += usize::from(checked.changed);
             tally.changes += checked.changes;
             tally.warnings += checked.warnings;
+            tally.skipped += checked.skipped;
+            tally.suppressed += checked.suppressed;
+            tally.guaranteed += checked.guaranteed;
+            tally.exempt += checked.exempt;
             tally.documents += checked.documents;
         }
         prop_assert!(
@@ -736,7 +852,8 @@ fn reformatted_manifests_keep_the_invariants() {
         );
         prop_assert!(
             checked.failures.is_empty(),
-            "broken invariants:\n{}\n--- variant\n{text}\n--- output\n{}",
+            "broken invariants ({} profile):\n{}\n--- variant\n{text}\n--- output\n{}",
+            settings.profile,
             checked.failures.join("\n"),
             checked.output.unwrap_or_else(|| "(unchanged)".into())
         );
@@ -744,23 +861,35 @@ fn reformatted_manifests_keep_the_invariants() {
     });
     let tally = tally.into_inner().unwrap();
     println!(
-        "properties: {} variants run (shrinking included), {} documents, {} changed, {} changes, {} warnings, in {:.1?}",
+        "properties: {} variants run (shrinking included; {} in the restricted profile), {} documents, {} changed, {} changes; findings: {} warnings, {} skipped, {} suppressed; guarantees checked {} times, excused by a finding {} times; in {:.1?}",
         tally.cases,
+        tally.restricted,
         tally.documents,
         tally.changed,
         tally.changes,
         tally.warnings,
+        tally.skipped,
+        tally.suppressed,
+        tally.guaranteed,
+        tally.exempt,
         started.elapsed()
     );
     if let Err(e) = result {
         panic!("{e}");
     }
     assert!(
-        tally.changed > tally.cases / 4 && tally.warnings > 0,
-        "the variants rarely exercise edits ({} of {} changed, {} warnings); the generator is broken",
+        tally.changed > tally.cases / 4
+            && tally.warnings > 0
+            && tally.skipped > 0
+            && tally.suppressed > 0
+            && tally.restricted > 0,
+        "the variants rarely exercise edits ({} of {} changed, {} warnings, {} skipped, {} suppressed, {} restricted); the generator is broken",
         tally.changed,
         tally.cases,
-        tally.warnings
+        tally.warnings,
+        tally.skipped,
+        tally.suppressed,
+        tally.restricted
     );
 }
 
@@ -770,14 +899,23 @@ fn the_checks_catch_broken_outputs() {
     use kubeharden::fix::fix_text;
     use kubeharden::yaml::{Text, parse};
 
-    let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web # the name\nspec:\n  hostPID: true\n  containers:\n    - name: web\n      image: nginx:1.27\n      securityContext:\n        privileged: true # to be fixed\n";
-    let fixed = fix_text(input, &common::transforms()).expect("the input is fixed");
+    let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web # the name\nspec:\n  hostPID: true\n  containers:\n    - name: web\n      image: nginx:1.27\n      securityContext:\n        privileged: true # to be fixed\n        capabilities:\n          add:\n            - CHOWN\n            - NET_RAW\n";
+    let settings = Settings::default();
+    let fixed = fix_text(input, &settings).expect("the input is fixed");
     let good = fixed.output.clone().expect("the input changes");
     let text = Text::new(input);
     let stream = parse(&text, true).unwrap();
     let failures = |output: Option<String>| {
         let mut checked = common::Checked::default();
-        common::check_result(input, &stream, output, &fixed.changes, true, &mut checked);
+        common::check_result(
+            input,
+            &stream,
+            output,
+            &fixed.changes,
+            &fixed.findings,
+            &settings,
+            &mut checked,
+        );
         checked.failures
     };
     assert_eq!(failures(Some(good.clone())), Vec::<String>::new());
@@ -791,6 +929,29 @@ fn the_checks_catch_broken_outputs() {
         ("d", good.replace("  name: web", "  name:   web")),
         ("e", good.replace("privileged: false", "privileged: true")),
         ("guarantee", good.replace("hostPID: false", "hostPID: true")),
+        // An appended item, a removed item, a created list, a written value.
+        ("b", good.replace("mountPath: /tmp", "mountPath: /var/tmp")),
+        (
+            "b",
+            good.replace("- CHOWN\n", "- CHOWN\n            - NET_RAW\n"),
+        ),
+        ("b", good.replace("- CHOWN\n", "")),
+        (
+            "guarantee",
+            good.replace(
+                "readOnlyRootFilesystem: true",
+                "readOnlyRootFilesystem: false",
+            ),
+        ),
+        (
+            "guarantee",
+            good.replace(
+                "allowPrivilegeEscalation: false",
+                "allowPrivilegeEscalation: true",
+            ),
+        ),
+        ("guarantee", good.replace("- ALL", "- KILL")),
+        ("d", good.replace("- CHOWN\n", "- CHOWN # kept\n")),
     ];
     for (invariant, output) in broken {
         assert_ne!(output, good, "the breakage of {invariant} did not apply");

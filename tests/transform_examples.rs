@@ -1,19 +1,44 @@
-//! Every transform's declared example is true: the transform alone turns `before` into
-//! `after`, byte for byte, and changes nothing on a second run.
+//! Every transform's declared example is true: the transform alone, in its profile, turns
+//! `before` into `after`, byte for byte, and changes nothing on a second run. A report-only
+//! transform changes nothing and reports a warning.
 
 use kubeharden::fix::fix_text;
-use kubeharden::transform;
+use kubeharden::transform::{self, FindingKind, Safety, Settings};
 
 #[test]
 fn each_declared_example_is_what_the_transform_does() {
-    assert!(!transform::all().is_empty());
+    assert!(transform::all().len() >= 13);
     for t in transform::all() {
+        let settings = Settings::just(t);
+        let fixed =
+            fix_text(&t.example.before, &settings).unwrap_or_else(|e| panic!("{}: {e}", t.id));
+        assert!(fixed.changes.iter().all(|c| c.transform == t.id));
+        if t.safety == Safety::ReportOnly {
+            assert_eq!(
+                t.example.before, t.example.after,
+                "{}: a report-only example changes nothing",
+                t.id
+            );
+            assert!(
+                fixed.output.is_none(),
+                "{}: a report-only transform changed the example",
+                t.id
+            );
+            assert!(
+                fixed
+                    .findings
+                    .iter()
+                    .any(|f| f.kind == FindingKind::Warning && f.transform == t.id),
+                "{}: the example raises no warning",
+                t.id
+            );
+            continue;
+        }
         assert_ne!(
             t.example.before, t.example.after,
             "{}: the example shows no change",
             t.id
         );
-        let fixed = fix_text(&t.example.before, &[t]).unwrap_or_else(|e| panic!("{}: {e}", t.id));
         let output = fixed
             .output
             .unwrap_or_else(|| panic!("{}: the example was not changed", t.id));
@@ -22,8 +47,7 @@ fn each_declared_example_is_what_the_transform_does() {
             "{}: the example's `after` is not what the transform writes",
             t.id
         );
-        assert!(fixed.changes.iter().all(|c| c.transform == t.id));
-        let again = fix_text(&output, &[t]).unwrap();
+        let again = fix_text(&output, &settings).unwrap();
         assert!(
             again.output.is_none(),
             "{}: a second run changed the example again",
@@ -41,6 +65,16 @@ fn declarations_are_complete() {
             t.id
         );
         assert!(!t.references.pod_security_standards.is_empty(), "{}", t.id);
-        assert_eq!(t.profile, "default", "{}", t.id);
     }
+}
+
+#[test]
+fn the_readme_table_is_generated_from_the_declarations() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = kubeharden::cli::docs::transform_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's transform table is out of date; replace it with the output of `kubeharden transforms`:\n{table}"
+    );
 }

@@ -52,7 +52,10 @@ fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
-        .filter_entry(|entry| entry.file_name() != ".git")
+        // Git's own files, and kubeharden's configuration, are not manifests.
+        .filter_entry(|entry| {
+            entry.file_name() != ".git" && entry.file_name() != crate::config::FILE_NAME
+        })
         .sort_by_file_path(|a, b| a.cmp(b))
         .build();
     for entry in walker {

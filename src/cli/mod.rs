@@ -1,5 +1,6 @@
 //! The command line: `kubeharden fix [--dry-run] [PATH...]`.
 
+pub mod docs;
 mod inputs;
 mod output;
 
@@ -12,8 +13,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, Config, Overrides};
 use crate::fix;
-use crate::transform::{self, Transform};
+use crate::transform::{FindingKind, Profile};
 use inputs::Input;
 
 /// Hardens Kubernetes manifests with minimal, reviewable edits.
@@ -28,6 +34,13 @@ struct Cli {
 enum Command {
     /// Fix manifests in place, or print the fixes as a unified diff with --dry-run.
     Fix(FixArgs),
+    /// List the transforms: id, profile, safety and title.
+    Transforms,
+    /// Explain a transform: why it matters, its references, options and an example.
+    Explain {
+        /// The transform's id, as `kubeharden transforms` lists it.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +51,19 @@ struct FixArgs {
     /// When to colour the diff.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
+    /// The set of transforms: `default`, or `restricted` for the Pod Security Standards
+    /// restricted level [default: default, or the configuration file's].
+    #[arg(long, value_parser = parse_profile)]
+    profile: Option<Profile>,
+    /// Use this configuration file instead of the `.kubeharden.yaml` nearest to each input.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Run only these transforms (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Do not run these transforms (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
     /// Files, folders (walked for .yaml, .yml and .json, honouring .gitignore), or - for
     /// standard input to standard output.
     #[arg(default_value = ".")]
@@ -57,6 +83,7 @@ enum Status {
     Unchanged,
     Changed,
     HelmSkipped,
+    Excluded,
     Failed,
 }
 
@@ -66,6 +93,25 @@ struct Outcome {
     stdout: Option<String>,
     /// Error and warning lines for stderr.
     stderr: Vec<String>,
+    /// How many warnings, skips and suppressions were reported.
+    counts: FindingCounts,
+}
+
+#[derive(Default, Clone, Copy)]
+struct FindingCounts {
+    warnings: usize,
+    skipped: usize,
+    suppressed: usize,
+}
+
+fn parse_profile(name: &str) -> Result<Profile, String> {
+    Profile::named(name).ok_or_else(|| {
+        let names: Vec<&str> = Profile::ALL.iter().map(|(n, _)| *n).collect();
+        format!(
+            "unknown profile `{name}`; the profiles are: {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// Runs the command line and returns the exit code: 0 nothing left to change or all written,
@@ -74,17 +120,52 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fix(args) => run_fix(&args),
+        Command::Transforms => {
+            print!("{}", docs::transform_table());
+            ExitCode::SUCCESS
+        }
+        Command::Explain { id } => match crate::transform::find(&id) {
+            Some(transform) => {
+                print!("{}", docs::explain(transform));
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: {}", crate::transform::unknown_transform(&id));
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
 fn run_fix(args: &FixArgs) -> ExitCode {
-    let transforms: Vec<&'static Transform> = transform::all().iter().collect();
+    let overrides = Overrides {
+        profile: args.profile,
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+    };
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .chain(&args.skip)
+        .find(|id| crate::transform::find(id).is_none())
+    {
+        eprintln!("error: {}", crate::transform::unknown_transform(unknown));
+        return ExitCode::from(2);
+    }
     let (inputs, walk_errors) = inputs::collect(&args.paths);
+    let configs = match configs_for(&inputs, args.config.as_deref(), &overrides) {
+        Ok(configs) => configs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
-    let process = |input: &Input| process(input, args.dry_run, &transforms);
+    let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
+    let process = |(input, config): &(&Input, &Config)| process(input, args.dry_run, config);
     let outcomes: Vec<Outcome> = match &pool {
-        Ok(pool) => pool.install(|| inputs.par_iter().map(process).collect()),
-        Err(_) => inputs.iter().map(process).collect(),
+        Ok(pool) => pool.install(|| work.par_iter().map(process).collect()),
+        Err(_) => work.iter().map(process).collect(),
     };
 
     let colour = match args.color {
@@ -97,14 +178,19 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     for line in &walk_errors {
         let _ = writeln!(stderr, "error: {line}");
     }
-    let (mut changed, mut failed, mut helm) = (0, walk_errors.len(), 0);
+    let (mut changed, mut failed, mut helm, mut excluded) = (0, walk_errors.len(), 0, 0);
+    let mut counts = FindingCounts::default();
     for outcome in &outcomes {
         match outcome.status {
             Status::Unchanged => {}
             Status::Changed => changed += 1,
             Status::HelmSkipped => helm += 1,
+            Status::Excluded => excluded += 1,
             Status::Failed => failed += 1,
         }
+        counts.warnings += outcome.counts.warnings;
+        counts.skipped += outcome.counts.skipped;
+        counts.suppressed += outcome.counts.suppressed;
         if let Some(text) = &outcome.stdout {
             let text = if colour && args.dry_run {
                 output::colorize(text)
@@ -129,8 +215,24 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         plural(outcomes.len()),
         plural(failed)
     );
-    if helm > 0 {
-        summary.push_str(&format!(", {helm} Helm template{} skipped", plural(helm)));
+    for (n, what) in [
+        (helm, "Helm template{} skipped"),
+        (excluded, "excluded by configuration"),
+        (counts.warnings, "warning{}"),
+        (counts.skipped, "fix{} skipped"),
+        (counts.suppressed, "suppressed"),
+    ] {
+        if n > 0 {
+            let what = what.replace(
+                "{}",
+                if what.starts_with("fix") && n != 1 {
+                    "es"
+                } else {
+                    plural(n)
+                },
+            );
+            summary.push_str(&format!(", {n} {what}"));
+        }
     }
     let _ = writeln!(stderr, "{summary}");
     if failed > 0 {
@@ -146,70 +248,122 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn process(input: &Input, dry_run: bool, transforms: &[&'static Transform]) -> Outcome {
+/// The configuration of each input: the one named with `--config`, or the nearest
+/// `.kubeharden.yaml` (standard input looks from the current folder), each file read once.
+fn configs_for(
+    inputs: &[Input],
+    named: Option<&Path>,
+    overrides: &Overrides,
+) -> Result<Vec<Arc<Config>>, String> {
+    if let Some(path) = named {
+        let config = Arc::new(Config::load(path, overrides)?);
+        return Ok(vec![config; inputs.len()]);
+    }
+    let mut loaded: HashMap<Option<PathBuf>, Arc<Config>> = HashMap::new();
+    inputs
+        .iter()
+        .map(|input| {
+            let found = match input {
+                Input::Stdin => config::discover(Path::new(".")),
+                Input::Named(path) | Input::Found(path) => config::discover(path),
+            };
+            if let Some(config) = loaded.get(&found) {
+                return Ok(config.clone());
+            }
+            let config = Arc::new(match &found {
+                Some(path) => Config::load(path, overrides)?,
+                None => Config::from_overrides(overrides)?,
+            });
+            loaded.insert(found, config.clone());
+            Ok(config)
+        })
+        .collect()
+}
+
+fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     let name = input.display();
-    let failed = |message: String| Outcome {
+    if let Input::Named(path) | Input::Found(path) = input
+        && config.excludes(path)
+    {
+        return Outcome {
+            status: Status::Excluded,
+            stdout: None,
+            stderr: Vec::new(),
+            counts: FindingCounts::default(),
+        };
+    }
+    let settings = &config.settings;
+    // `place` is `:LINE:COL` when the problem has a position.
+    let failed = |place: String, message: String| Outcome {
         status: Status::Failed,
         stdout: None,
-        stderr: vec![format!("error: {name}: {message}")],
+        stderr: vec![format!("error: {name}{place}: {message}")],
+        counts: FindingCounts::default(),
     };
     let bytes = match read(input) {
         Ok(bytes) => bytes,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(String::new(), e.to_string()),
     };
-    let fixed = match fix::fix_bytes(&bytes, transforms) {
+    let fixed = match fix::fix_bytes(&bytes, settings) {
         Ok(fixed) => fixed,
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
             return Outcome {
                 status: Status::HelmSkipped,
                 stdout: None,
                 stderr: Vec::new(),
+                counts: FindingCounts::default(),
             };
         }
         Err(e) => {
             let place = e.position().map_or(String::new(), |p| format!(":{p}"));
-            return Outcome {
-                status: Status::Failed,
-                stdout: None,
-                stderr: vec![format!("error: {name}{place}: {e}")],
-            };
+            return failed(place, e.to_string());
         }
     };
-    let stderr: Vec<String> = fixed
-        .warnings
-        .iter()
-        .map(|w| format!("warning: {name}:{}: {}: {}", w.line, w.transform, w.message))
-        .collect();
+    let mut counts = FindingCounts::default();
+    let mut stderr = Vec::new();
+    for finding in &fixed.findings {
+        let label = match finding.kind {
+            FindingKind::Warning => {
+                counts.warnings += 1;
+                "warning"
+            }
+            FindingKind::Skipped => {
+                counts.skipped += 1;
+                "skipped"
+            }
+            FindingKind::Suppressed => {
+                counts.suppressed += 1;
+                continue;
+            }
+        };
+        stderr.push(format!(
+            "{label}: {name}:{}: {}: {}",
+            finding.line, finding.transform, finding.message
+        ));
+    }
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(&bytes);
+    let outcome = |status, stdout| Outcome {
+        status,
+        stdout,
+        stderr: stderr.clone(),
+        counts,
+    };
     let Some(new) = fixed.output else {
         let stdout = (*input == Input::Stdin && !dry_run).then(|| original.into_owned());
-        return Outcome {
-            status: Status::Unchanged,
-            stdout,
-            stderr,
-        };
+        return outcome(Status::Unchanged, stdout);
     };
     if dry_run {
-        return Outcome {
-            status: Status::Changed,
-            stdout: Some(output::unified_diff(&name, &original, &new)),
-            stderr,
-        };
+        return outcome(
+            Status::Changed,
+            Some(output::unified_diff(&name, &original, &new)),
+        );
     }
     match input {
-        Input::Stdin => Outcome {
-            status: Status::Changed,
-            stdout: Some(new),
-            stderr,
-        },
+        Input::Stdin => outcome(Status::Changed, Some(new)),
         Input::Named(path) | Input::Found(path) => match output::write_atomically(path, &new) {
-            Ok(()) => Outcome {
-                status: Status::Changed,
-                stdout: None,
-                stderr,
-            },
-            Err(e) => failed(format!("{e:#}; the file was left as it was")),
+            Ok(()) => outcome(Status::Changed, None),
+            Err(e) => failed(String::new(), format!("{e:#}; the file was left as it was")),
         },
     }
 }

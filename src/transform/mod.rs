@@ -1,26 +1,74 @@
-//! The transforms, read from their declarations in `transforms/`, and the planner that turns
-//! them into edits of a document's intended tree.
+//! The transforms, read from their declarations in `transforms/`, the profiles and options that
+//! select and tune them, and the planner that turns them into edits.
 
+mod custom;
+mod plan;
+mod suppress;
+
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::k8s::{self, Resource};
-use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
+use crate::yaml::{CollectionStyle, Node, NodeKind};
+pub use plan::{Change, Finding, FindingKind, Plan, plan};
+pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
-/// The declarations, compiled into the binary so that it needs no files at run time.
-const DECLARATIONS: [(&str, &str); 3] = [
+/// The declarations, compiled into the binary so that it needs no files at run time. Their
+/// order is the order in which transforms apply: later ones see earlier ones' edits.
+const DECLARATIONS: [(&str, &str); 13] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
+    ),
+    (
+        "no-privilege-escalation",
+        include_str!("../../transforms/no-privilege-escalation.yaml"),
+    ),
+    (
+        "drop-capabilities",
+        include_str!("../../transforms/drop-capabilities.yaml"),
+    ),
+    (
+        "read-only-root-filesystem",
+        include_str!("../../transforms/read-only-root-filesystem.yaml"),
+    ),
+    (
+        "default-proc-mount",
+        include_str!("../../transforms/default-proc-mount.yaml"),
     ),
     (
         "no-host-namespaces",
         include_str!("../../transforms/no-host-namespaces.yaml"),
     ),
     (
-        "default-proc-mount",
-        include_str!("../../transforms/default-proc-mount.yaml"),
+        "no-unconfined-seccomp",
+        include_str!("../../transforms/no-unconfined-seccomp.yaml"),
+    ),
+    (
+        "rolling-update",
+        include_str!("../../transforms/rolling-update.yaml"),
+    ),
+    (
+        "run-as-non-root",
+        include_str!("../../transforms/run-as-non-root.yaml"),
+    ),
+    (
+        "seccomp-runtime-default",
+        include_str!("../../transforms/seccomp-runtime-default.yaml"),
+    ),
+    (
+        "no-host-path",
+        include_str!("../../transforms/no-host-path.yaml"),
+    ),
+    (
+        "no-host-ports",
+        include_str!("../../transforms/no-host-ports.yaml"),
+    ),
+    (
+        "no-unconfined-apparmor",
+        include_str!("../../transforms/no-unconfined-apparmor.yaml"),
     ),
 ];
 
@@ -28,24 +76,63 @@ const DECLARATIONS: [(&str, &str); 3] = [
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Transform {
-    /// Stable identifier, used on the command line and in suppressions.
+    /// Stable identifier, used on the command line, in configuration and in suppressions.
     pub id: String,
     /// One line saying what the fixed manifest guarantees.
     pub title: String,
-    /// The profile that turns it on.
-    pub profile: String,
+    /// The smallest profile that turns it on.
+    pub profile: Profile,
     /// Whether the fix can change how the workload behaves.
     pub safety: Safety,
     /// The practice it implements and why it matters.
     pub why: String,
     /// Where the control is defined.
     pub references: References,
-    /// Whether the rules apply to each pod spec or each container.
+    /// What the rules' paths start from, unless a rule says otherwise.
     pub scope: Scope,
-    /// The field edits.
+    /// Settings a configuration file may change.
+    #[serde(default)]
+    pub options: Vec<OptionSpec>,
+    /// The edits and checks, in order.
     pub rules: Vec<Rule>,
     /// A manifest before and after the transform alone.
     pub example: Example,
+}
+
+/// A profile: a set of transforms for a level of hardening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// The fixes nearly every workload takes: Pod Security Standards baseline and more.
+    Default,
+    /// Adds what the Pod Security Standards "restricted" level requires.
+    Restricted,
+}
+
+impl Profile {
+    /// Every profile, by name.
+    pub const ALL: [(&'static str, Profile); 2] = [
+        ("default", Profile::Default),
+        ("restricted", Profile::Restricted),
+    ];
+
+    /// The profile called `name`.
+    pub fn named(name: &str) -> Option<Profile> {
+        Profile::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = Profile::ALL
+            .iter()
+            .find(|(_, p)| p == self)
+            .map_or("?", |(n, _)| n);
+        f.write_str(name)
+    }
 }
 
 /// Whether a fix can be merged without looking at the application.
@@ -56,6 +143,18 @@ pub enum Safety {
     Safe,
     /// The application may need a change; review before merging.
     NeedsReview,
+    /// Nothing is changed; what cannot be fixed safely is reported.
+    ReportOnly,
+}
+
+impl fmt::Display for Safety {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Safety::Safe => "safe",
+            Safety::NeedsReview => "needs-review",
+            Safety::ReportOnly => "report-only",
+        })
+    }
 }
 
 /// Where a control is defined.
@@ -73,46 +172,163 @@ pub struct References {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
+    /// The workload object (a Deployment, a StatefulSet…).
+    Workload,
     /// Each pod spec.
     Pod,
     /// Each container, init container and ephemeral container.
     Container,
 }
 
-/// Set the field at `path` to `set`: always when it differs, or only when it equals `only_if`.
+/// A setting of a transform, with its default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OptionSpec {
+    /// Its name in the configuration file.
+    pub name: String,
+    /// The value used when the configuration does not set it.
+    pub default: Literal,
+    /// What it does.
+    pub doc: String,
+}
+
+/// One edit or check. Exactly one action field is set: `set`, `ensure-item`, `remove-items`,
+/// `keep-only-items`, `warn` or `custom`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Rule {
-    /// Dotted path from the scope.
+    /// Dotted path from the scope (not needed by `custom`).
+    #[serde(default)]
     pub path: String,
-    /// The value written.
-    pub set: Literal,
-    /// Change the field only when it has this value; absent fields are then left alone.
+    /// Another scope than the transform's.
+    #[serde(default)]
+    pub scope: Option<Scope>,
+    /// Only in this profile (default: every profile the transform is in).
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    /// Write this value.
+    #[serde(default)]
+    pub set: Option<Literal>,
+    /// With `set`: change the field only when it holds this value.
     #[serde(default)]
     pub only_if: Option<Literal>,
+    /// With `set`: leave the field alone when it holds one of these (values at least as strict).
+    #[serde(default)]
+    pub keep_if: Vec<Literal>,
+    /// Make sure the list holds this item, appending it (and creating the list) if needed.
+    #[serde(default)]
+    pub ensure_item: Option<String>,
+    /// Remove these items from the list; an emptied list is removed with its key.
+    #[serde(default)]
+    pub remove_items: Option<Vec<String>>,
+    /// Remove every item of the list but these; an emptied list is removed with its key.
+    #[serde(default)]
+    pub keep_only_items: Option<Vec<String>>,
+    /// Report this warning when the `when-…` test holds; change nothing.
+    #[serde(default)]
+    pub warn: Option<String>,
+    /// With `warn`: the field holds this value.
+    #[serde(default)]
+    pub when_equals: Option<Literal>,
+    /// With `warn`: the list holds items outside these; they are named in the warning.
+    #[serde(default)]
+    pub when_items_outside: Option<Vec<String>>,
+    /// With `warn`: an item of the list has this key; the items' names are given.
+    #[serde(default)]
+    pub when_any_item_has: Option<String>,
+    /// Run the named Rust step, for what a declarative patch cannot say.
+    #[serde(default)]
+    pub custom: Option<String>,
+    /// With `custom`: only when this boolean option is on.
+    #[serde(default)]
+    pub when_option: Option<String>,
+    /// With `set`: where the rule would change the field but one of these holds, leave it and
+    /// report why.
+    #[serde(default)]
+    pub skip_when: Vec<Condition>,
 }
 
-/// A scalar value in a declaration.
+/// A test on the manifest that makes a rule stand aside.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Condition {
+    /// Dotted path from the rule's scope; `@containers.` starts from every container of the pod.
+    pub path: String,
+    /// The field holds this value.
+    #[serde(default)]
+    pub equals: Option<Literal>,
+    /// The list holds this item.
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// Why the rule stands aside, for the report.
+    pub reason: String,
+}
+
+/// What a rule does, read from its fields.
+pub enum Action<'r> {
+    /// Write a value.
+    Set(&'r Literal),
+    /// Make a list hold an item.
+    EnsureItem(&'r str),
+    /// Remove items from a list.
+    RemoveItems(&'r [String]),
+    /// Keep only these items of a list.
+    KeepOnlyItems(&'r [String]),
+    /// Report a warning.
+    Warn(&'r str),
+    /// A Rust step.
+    Custom(&'r str),
+}
+
+impl Rule {
+    /// The rule's action; the declaration check makes sure there is exactly one.
+    pub fn action(&self) -> Action<'_> {
+        let actions = self.actions();
+        actions
+            .into_iter()
+            .next()
+            .unwrap_or(Action::Warn("a rule without an action"))
+    }
+
+    fn actions(&self) -> Vec<Action<'_>> {
+        let mut out = Vec::new();
+        out.extend(self.set.as_ref().map(Action::Set));
+        out.extend(self.ensure_item.as_deref().map(Action::EnsureItem));
+        out.extend(self.remove_items.as_deref().map(Action::RemoveItems));
+        out.extend(self.keep_only_items.as_deref().map(Action::KeepOnlyItems));
+        out.extend(self.warn.as_deref().map(Action::Warn));
+        out.extend(self.custom.as_deref().map(Action::Custom));
+        out
+    }
+}
+
+/// A value in a declaration or a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum Literal {
     /// `true` or `false`.
     Bool(bool),
+    /// A whole number.
+    Int(i64),
     /// Any string.
     Text(String),
 }
 
 impl Literal {
-    fn matches(&self, node: &Node<'_>) -> bool {
+    /// Whether `node` holds this value.
+    pub fn matches(&self, node: &Node<'_>) -> bool {
         match self {
             Literal::Bool(b) => node.is_bool(*b),
+            Literal::Int(i) => node.as_str() == Some(i.to_string().as_str()),
             Literal::Text(s) => node.as_str() == Some(s.as_str()),
         }
     }
 
-    fn to_node(&self) -> Node<'static> {
+    /// A new node holding this value.
+    pub fn to_node(&self) -> Node<'static> {
         match self {
             Literal::Bool(b) => Node::new_scalar(b.to_string(), false),
+            Literal::Int(i) => Node::new_scalar(i.to_string(), false),
             Literal::Text(s) => Node::new_scalar(s.clone(), true),
         }
     }
@@ -121,9 +337,21 @@ impl Literal {
     pub fn display(&self) -> String {
         match self {
             Literal::Bool(b) => b.to_string(),
+            Literal::Int(i) => i.to_string(),
             Literal::Text(s) => s.clone(),
         }
     }
+}
+
+/// A new mapping node from `key: value` pairs, for the items custom steps add.
+pub(crate) fn mapping(entries: Vec<(&str, Node<'static>)>) -> Node<'static> {
+    Node::new(NodeKind::Mapping {
+        style: CollectionStyle::Block,
+        entries: entries
+            .into_iter()
+            .map(|(k, v)| (Node::new_scalar(k.to_owned(), true), v))
+            .collect(),
+    })
 }
 
 /// A manifest before and after a transform.
@@ -146,166 +374,131 @@ pub fn all() -> &'static [Transform] {
                 let transform: Transform = serde_saphyr::from_str(text).unwrap_or_else(|e| {
                     panic!("transforms/{id}.yaml is not a valid declaration: {e}")
                 });
-                assert_eq!(
-                    &transform.id, id,
-                    "transforms/{id}.yaml declares another id"
-                );
+                if let Err(problem) = transform.check(id) {
+                    panic!("transforms/{id}.yaml: {problem}");
+                }
                 transform
             })
             .collect()
     })
 }
 
-/// One field changed by a transform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// The document, 0-based.
-    pub document: usize,
-    /// The object changed.
-    pub resource: Resource,
-    /// The container, for container-scoped transforms.
-    pub container: Option<String>,
-    /// The transform.
-    pub transform: &'static str,
-    /// The field, from the document root.
-    pub path: String,
-    /// The value before, when the field existed.
-    pub old: Option<String>,
-    /// The value written.
-    pub new: String,
-    /// 1-based line of the field, or of the closest existing parent.
-    pub line: usize,
+/// The transform called `id`.
+pub fn find(id: &str) -> Option<&'static Transform> {
+    all().iter().find(|t| t.id == id)
 }
 
-/// A change that was wanted but not made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// 1-based line.
-    pub line: usize,
-    /// The transform.
-    pub transform: &'static str,
-    /// What was not done and why.
-    pub message: String,
-}
-
-/// The edits planned for one document.
-pub struct Plan<'a> {
-    /// The intended tree, when any edit was made.
-    pub intended: Option<Node<'a>>,
-    /// What changed.
-    pub changes: Vec<Change>,
-    /// What could not be changed.
-    pub warnings: Vec<Warning>,
-}
-
-/// Plans `transforms` over the document `root` (number `document` of the stream).
-pub fn plan<'a>(
-    transforms: &[&'static Transform],
-    text: &Text<'_>,
-    stream: &yaml::Stream<'a>,
-    document: usize,
-) -> Plan<'a> {
-    let root = &stream.documents[document];
-    let mut intended: Option<Node<'a>> = None;
-    let mut changes = Vec::new();
-    let mut warnings = Vec::new();
-    let pods = k8s::pod_specs(root);
-    if pods.is_empty() {
-        // Not a workload: skip the guard's scan for aliases, which walks the whole document.
-        return Plan {
-            intended,
-            changes,
-            warnings,
-        };
-    }
-    let guard = Guard::new(root, &stream.anchor_names);
-    for pod in pods {
-        let containers = k8s::containers(root, &pod);
-        for transform in transforms {
-            let scopes: Vec<(Vec<Step>, Option<String>)> = match transform.scope {
-                Scope::Pod => vec![(pod.path.clone(), None)],
-                Scope::Container => containers
-                    .iter()
-                    .map(|c| (c.path.clone(), c.name.clone()))
-                    .collect(),
-            };
-            for (base, container) in scopes {
-                for rule in &transform.rules {
-                    let mut path = base.clone();
-                    path.extend(rule.path.split('.').map(|k| Step::Key(k.to_owned())));
-                    let current = yaml::lookup(root, &path);
-                    // An alias is judged by the value it stands for; the guard then refuses
-                    // the edit with a warning instead of skipping it silently.
-                    let judged = current.map(|node| match node.kind {
-                        NodeKind::Alias(id) => anchored(root, id).unwrap_or(node),
-                        _ => node,
-                    });
-                    let wanted = match (&rule.only_if, judged) {
-                        (Some(only_if), Some(node)) => only_if.matches(node),
-                        (Some(_), None) => false,
-                        (None, Some(node)) => !rule.set.matches(node),
-                        (None, None) => true,
-                    };
-                    if !wanted {
-                        continue;
-                    }
-                    let line = line_of_closest(text, root, &path);
-                    let target = intended.get_or_insert_with(|| root.clone());
-                    match yaml::set(target, &path, rule.set.to_node(), &guard) {
-                        Ok(()) => changes.push(Change {
-                            document,
-                            resource: pod.resource.clone(),
-                            container: container.clone(),
-                            transform: &transform.id,
-                            path: yaml::path_to_string(&path),
-                            old: current.and_then(|n| n.as_str().map(str::to_owned)),
-                            new: rule.set.display(),
-                            line,
-                        }),
-                        Err(refusal) => warnings.push(Warning {
-                            line,
-                            transform: &transform.id,
-                            message: format!(
-                                "{}: not setting {} to {}: {refusal}",
-                                pod.resource.label(),
-                                yaml::path_to_string(&path),
-                                rule.set.display()
-                            ),
-                        }),
-                    }
+impl Transform {
+    /// Checks what the type system cannot: the file name, one action per rule, known custom
+    /// steps and options.
+    fn check(&self, file_id: &str) -> Result<(), String> {
+        if self.id != file_id {
+            return Err(format!("declares the id `{}`", self.id));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            match rule.actions().len() {
+                1 => {}
+                n => {
+                    return Err(format!(
+                        "rule {} has {n} actions; it needs exactly one",
+                        i + 1
+                    ));
                 }
             }
+            if let Some(step) = &rule.custom {
+                if !custom::STEPS.contains(&step.as_str()) {
+                    return Err(format!(
+                        "rule {} names the unknown custom step `{step}`",
+                        i + 1
+                    ));
+                }
+            } else if rule.path.is_empty() {
+                return Err(format!("rule {} has no path", i + 1));
+            }
+            if !rule.skip_when.is_empty() && rule.set.is_none() {
+                return Err(format!("rule {}: skip-when goes with set", i + 1));
+            }
+            if let Some(option) = &rule.when_option
+                && !self.options.iter().any(|o| &o.name == option)
+            {
+                return Err(format!(
+                    "rule {} names the undeclared option `{option}`",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of option `name`: from `settings`, or the declared default.
+    pub fn option(&self, settings: &Settings, name: &str) -> Option<Literal> {
+        let declared = self.options.iter().find(|o| o.name == name)?;
+        let configured = settings.options.get(&self.id).and_then(|o| o.get(name));
+        Some(configured.unwrap_or(&declared.default).clone())
+    }
+}
+
+/// Which transforms run, in which profile, with which options.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The profile; rules marked for another profile stand aside.
+    pub profile: Profile,
+    /// The transforms that run, in declaration order.
+    pub transforms: Vec<&'static Transform>,
+    /// Option values by transform id and option name.
+    pub options: BTreeMap<String, BTreeMap<String, Literal>>,
+}
+
+impl Settings {
+    /// The transforms of `profile` (or those in `only`, whatever their profile, when it is not
+    /// empty), less those in `skip`. An unknown id is an error that lists the known ones.
+    pub fn new(profile: Profile, only: &[String], skip: &[String]) -> Result<Settings, String> {
+        for id in only.iter().chain(skip) {
+            if find(id).is_none() {
+                return Err(unknown_transform(id));
+            }
+        }
+        let mut settings = Settings::of_profile(profile);
+        if !only.is_empty() {
+            // Named transforms run whatever their profile.
+            settings.transforms = all().iter().filter(|t| only.contains(&t.id)).collect();
+        }
+        settings.transforms.retain(|t| !skip.contains(&t.id));
+        Ok(settings)
+    }
+
+    /// Every transform of `profile`, with default options.
+    pub fn of_profile(profile: Profile) -> Settings {
+        let transforms = all().iter().filter(|t| t.profile <= profile).collect();
+        Settings {
+            profile,
+            transforms,
+            options: BTreeMap::new(),
         }
     }
-    Plan {
-        intended,
-        changes,
-        warnings,
+
+    /// Only `transform`, as its example shows it, in the profile it belongs to.
+    pub fn just(transform: &'static Transform) -> Settings {
+        Settings {
+            profile: transform.profile,
+            transforms: vec![transform],
+            options: BTreeMap::new(),
+        }
     }
 }
 
-/// The node of `node` that carries the anchor `id`.
-fn anchored<'n, 'a>(node: &'n Node<'a>, id: usize) -> Option<&'n Node<'a>> {
-    if node.anchor == id {
-        return Some(node);
-    }
-    match &node.kind {
-        NodeKind::Mapping { entries, .. } => entries
-            .iter()
-            .find_map(|(k, v)| anchored(k, id).or_else(|| anchored(v, id))),
-        NodeKind::Sequence { items, .. } => items.iter().find_map(|i| anchored(i, id)),
-        _ => None,
+impl Default for Settings {
+    /// The default profile with default options.
+    fn default() -> Self {
+        Settings::of_profile(Profile::Default)
     }
 }
 
-/// The line of the node at `path`, or of its closest existing ancestor.
-fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
-    (0..=path.len())
-        .rev()
-        .find_map(|n| {
-            yaml::lookup(root, &path[..n])
-                .and_then(|node| node.span.as_ref())
-                .map(|s| s.start)
-        })
-        .map_or(1, |offset| text.position(offset).line)
+/// The error for an unknown transform id, listing the known ones.
+pub fn unknown_transform(id: &str) -> String {
+    let known: Vec<&str> = all().iter().map(|t| t.id.as_str()).collect();
+    format!(
+        "unknown transform `{id}`; the transforms are: {}",
+        known.join(", ")
+    )
 }

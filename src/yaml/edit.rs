@@ -151,14 +151,17 @@ pub fn append<'a>(
     value: Node<'a>,
     guard: &Guard<'_>,
 ) -> Result<(), Refusal> {
-    let node = walk_creating(root, path, guard)?;
-    if node.is_null() {
-        *node = Node::new(NodeKind::Sequence {
-            style: CollectionStyle::Block,
-            items: Vec::new(),
-        });
-    }
-    match &mut node.kind {
+    let Some((Step::Key(last), parent_path)) = path.split_last() else {
+        return Err(Refusal(
+            "a list can only be found under a mapping key".into(),
+        ));
+    };
+    let parent = walk_creating(root, parent_path, guard)?;
+    let list = child_or_new(parent, last, guard, || NodeKind::Sequence {
+        style: CollectionStyle::Block,
+        items: Vec::new(),
+    })?;
+    match &mut list.kind {
         NodeKind::Sequence { items, .. } => {
             items.push(value);
             Ok(())
@@ -217,35 +220,10 @@ fn walk_creating<'n, 'a>(
     guard.check(node)?;
     for step in path {
         node = match step {
-            Step::Key(k) => {
-                let entries = mapping_entries(node, k)?;
-                let index = match entries
-                    .iter()
-                    .position(|(key, _)| key.as_str() == Some(k.as_str()))
-                {
-                    Some(i) => i,
-                    None => {
-                        let empty = Node::new(NodeKind::Mapping {
-                            style: CollectionStyle::Block,
-                            entries: Vec::new(),
-                        });
-                        entries.push((Node::new_scalar(k.clone(), true), empty));
-                        entries.len() - 1
-                    }
-                };
-                let child = &mut entries[index].1;
-                guard.check(child)?;
-                if child.is_null() {
-                    // An anchor on the null (`key: &a`) stays on the mapping replacing it.
-                    let anchor = child.anchor;
-                    *child = Node::new(NodeKind::Mapping {
-                        style: CollectionStyle::Block,
-                        entries: Vec::new(),
-                    });
-                    child.anchor = anchor;
-                }
-                child
-            }
+            Step::Key(k) => child_or_new(node, k, guard, || NodeKind::Mapping {
+                style: CollectionStyle::Block,
+                entries: Vec::new(),
+            })?,
             Step::Index(i) => match &mut node.kind {
                 NodeKind::Sequence { items, .. } if *i < items.len() => {
                     guard.check(&items[*i])?;
@@ -256,6 +234,32 @@ fn walk_creating<'n, 'a>(
         };
     }
     Ok(node)
+}
+
+/// The value under `key` in the mapping `node`, created as `empty()` when the key is missing
+/// and put in place of a null (`key:`, keeping an anchor written on it).
+fn child_or_new<'n, 'a>(
+    node: &'n mut Node<'a>,
+    key: &str,
+    guard: &Guard<'_>,
+    empty: impl Fn() -> NodeKind<'a>,
+) -> Result<&'n mut Node<'a>, Refusal> {
+    let entries = mapping_entries(node, key)?;
+    let index = match entries.iter().position(|(k, _)| k.as_str() == Some(key)) {
+        Some(i) => i,
+        None => {
+            entries.push((Node::new_scalar(key.to_owned(), true), Node::new(empty())));
+            entries.len() - 1
+        }
+    };
+    let child = &mut entries[index].1;
+    guard.check(child)?;
+    if child.is_null() {
+        let anchor = child.anchor;
+        *child = Node::new(empty());
+        child.anchor = anchor;
+    }
+    Ok(child)
 }
 
 /// The entries of `node` as a mapping about to receive `key`: a null becomes an empty mapping;

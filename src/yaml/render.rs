@@ -136,10 +136,26 @@ impl LayoutVotes {
     }
 }
 
-/// The `-` of the block sequence item starting at `offset`, if only blanks stand between them.
+/// The `-` of the block sequence item starting at `offset`, if only blanks, line breaks and
+/// comments stand between them (`- # note` on the line above the item's first key).
 fn dash_before(text: &Text<'_>, offset: usize) -> Option<usize> {
-    let before = text.source[..offset].trim_end_matches([' ', '\t', '\r', '\n']);
-    before.ends_with('-').then(|| before.len() - 1)
+    let mut end = offset;
+    loop {
+        let before = text.source[..end].trim_end_matches([' ', '\t', '\r', '\n']);
+        if before.ends_with('-') {
+            return Some(before.len() - 1);
+        }
+        // A comment ends the line above, alone or after the dash: look before it.
+        let line_start = text.line_start(before.len().checked_sub(1)?);
+        let line = &text.source[line_start..before.len()];
+        let hash = line.find('#')?;
+        let head = &line[..hash];
+        let blank_before = head.is_empty() || head.ends_with([' ', '\t']);
+        if !blank_before || !matches!(head.trim(), "" | "-") {
+            return None;
+        }
+        end = line_start + hash;
+    }
 }
 
 /// Where a node sits, which decides how a replacement for it is written.
@@ -238,14 +254,32 @@ impl Renderer<'_, '_> {
                 }
                 let kept = |k: &Node<'_>| new.iter().any(|(n, _)| n.span == k.span);
                 let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept(&old[i].0)).collect();
-                if !removed.is_empty() && removed.len() == old.len() && added.is_empty() {
-                    return self.replace(original, intended, place);
+                if !removed.is_empty() && removed.len() == old.len() {
+                    if added.is_empty() {
+                        return self.replace(original, intended, place);
+                    }
+                    return self.replace_entries(original, *style, old, &added);
                 }
-                for i in removed {
-                    self.remove_entry(original, *style, old, i)?;
+                match style {
+                    CollectionStyle::Block => {
+                        for &i in &removed {
+                            self.remove_block_entry(old, i)?;
+                        }
+                    }
+                    CollectionStyle::Flow => {
+                        let ranges = old.iter().map(|(k, v)| k.full_start()..v.end()).collect();
+                        self.remove_flow_items(ranges, &removed);
+                    }
                 }
                 if !added.is_empty() {
-                    self.insert_entries(original, *style, old, &added, place)?;
+                    // New entries go after the last entry that stays: those removed from the end
+                    // of the mapping leave no place to write after.
+                    let trailing = (0..old.len())
+                        .rev()
+                        .take_while(|i| removed.contains(i))
+                        .count();
+                    let staying = &old[..old.len() - trailing];
+                    self.insert_entries(original, *style, staying, &added, place)?;
                 }
                 Ok(())
             }
@@ -269,8 +303,16 @@ impl Renderer<'_, '_> {
                 if !removed.is_empty() && removed.len() == old.len() && added.is_empty() {
                     return self.replace(original, intended, place);
                 }
-                for i in removed {
-                    self.remove_item(*style, old, i)?;
+                match style {
+                    CollectionStyle::Block => {
+                        for &i in &removed {
+                            self.remove_block_item(old, i)?;
+                        }
+                    }
+                    CollectionStyle::Flow => {
+                        let ranges = old.iter().map(|n| n.full_start()..n.end()).collect();
+                        self.remove_flow_items(ranges, &removed);
+                    }
                 }
                 if !added.is_empty() {
                     self.append_items(original, *style, old, &added, place)?;
@@ -363,11 +405,25 @@ impl Renderer<'_, '_> {
         }
     }
 
-    /// Where lines for a new last entry or item of a block collection go: at the end of the
-    /// line where its current last one ends. A block scalar that ends the text without a line
-    /// break would gain one (and change value), so that case is refused.
-    fn block_insertion_point(&self, last: &Node<'_>) -> Result<usize, RenderError> {
+    /// Where lines for a new last entry or item of a block collection, written at `column`, go:
+    /// at the end of the line where its current last one ends, or after the comment lines that
+    /// follow it indented deeper than `column`, which belong to the content above. When that
+    /// line is being removed, at the end of the last line kept before it. A block scalar that
+    /// ends the text without a line break would gain one (and change value), so that case is
+    /// refused.
+    fn block_insertion_point(&self, last: &Node<'_>, column: usize) -> Result<usize, RenderError> {
         let at = self.text.line_end(last.end());
+        let mut kept = at;
+        while let Some(removal) = self.out.iter().find(|s| {
+            s.text.is_empty() && s.range.start <= kept && kept < s.range.end && s.range.start > 0
+        }) {
+            kept = self
+                .text
+                .line_end(self.text.line_start(removal.range.start - 1));
+        }
+        if kept != at {
+            return Ok(kept);
+        }
         let mut leaf = last;
         while let Some(child) = leaf
             .entries()
@@ -391,7 +447,20 @@ impl Renderer<'_, '_> {
                 "cannot add lines after a block scalar that ends the file without a line break; add the final line break first".into(),
             ));
         }
-        Ok(at)
+        let mut after_comments = at;
+        let mut line_start = self.text.next_line_start(at);
+        while line_start < self.text.source.len() {
+            let line_end = self.text.line_end(line_start);
+            let line = &self.text.source[line_start..line_end];
+            let content = line.trim_start_matches([' ', '\t']);
+            if content.starts_with('#') && line.len() - content.len() > column {
+                after_comments = line_end;
+            } else if !content.is_empty() {
+                break;
+            }
+            line_start = self.text.next_line_start(line_end);
+        }
+        Ok(after_comments)
     }
 
     /// The offset just past the `:` that follows `key`.
@@ -433,7 +502,10 @@ impl Renderer<'_, '_> {
                 } else {
                     key_column + self.layout.indent
                 };
-                let lines: Vec<String> = items.iter().map(|i| self.block_item(i, dash)).collect();
+                let lines: Vec<String> = items
+                    .iter()
+                    .map(|i| self.block_item(i, dash, key_style))
+                    .collect();
                 format!(
                     "{}{}",
                     self.layout.line_break,
@@ -460,14 +532,48 @@ impl Renderer<'_, '_> {
         )
     }
 
-    /// `- item` with its dash at `dash`, without a final line break.
-    fn block_item(&self, item: &Node<'_>, dash: usize) -> String {
+    /// A new `key: value` for a block mapping whose entries were `beside`, like
+    /// [`Self::block_entry`]; but a list of scalars beside a flow list (`add: [X]`) is written
+    /// the same way. A list of mappings (`volumeMounts`) stays in block style.
+    fn new_block_entry(
+        &self,
+        key: &Node<'_>,
+        value: &Node<'_>,
+        column: usize,
+        key_style: Option<ScalarStyle>,
+        beside: &[(Node<'_>, Node<'_>)],
+    ) -> String {
+        let flow_lists = beside.iter().any(|(_, v)| {
+            matches!(
+                v.kind,
+                NodeKind::Sequence {
+                    style: CollectionStyle::Flow,
+                    ..
+                }
+            )
+        });
+        let scalars = value.items().is_some_and(|items| {
+            items
+                .iter()
+                .all(|i| matches!(i.kind, NodeKind::Scalar { .. }))
+        });
+        if flow_lists && scalars {
+            let key = self.inline(key, key_style.or(Some(ScalarStyle::Plain)));
+            format!("{}{key}: {}", " ".repeat(column), self.inline(value, None))
+        } else {
+            self.block_entry(key, value, column, key_style)
+        }
+    }
+
+    /// `- item` with its dash at `dash`, without a final line break. The keys of a mapping
+    /// item are quoted in `key_style` when given.
+    fn block_item(&self, item: &Node<'_>, dash: usize, key_style: Option<ScalarStyle>) -> String {
         let content = dash + 2;
         let body = match &item.kind {
             NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
                 let lines: Vec<String> = entries
                     .iter()
-                    .map(|(k, v)| self.block_entry(k, v, content, None))
+                    .map(|(k, v)| self.block_entry(k, v, content, key_style))
                     .collect();
                 lines.join(self.layout.line_break)[content..].to_string()
             }
@@ -540,15 +646,12 @@ impl Renderer<'_, '_> {
         let column = self.text.column(first_key.full_start());
         match style {
             CollectionStyle::Block => {
-                let at = self.block_insertion_point(&old[old.len() - 1].1)?;
+                let at = self.block_insertion_point(&old[old.len() - 1].1, column)?;
                 let text: String = added
                     .iter()
                     .map(|(k, v)| {
-                        format!(
-                            "{}{}",
-                            self.layout.line_break,
-                            self.block_entry(k, v, column, key_style)
-                        )
+                        let entry = self.new_block_entry(k, v, column, key_style, old);
+                        format!("{}{entry}", self.layout.line_break)
                     })
                     .collect();
                 self.splice(at..at, text);
@@ -652,38 +755,73 @@ impl Renderer<'_, '_> {
                     RenderError("cannot find the `-` of the list's last item".into())
                 })?;
                 let column = self.text.column(dash);
-                let at = self.block_insertion_point(last)?;
+                let at = self.block_insertion_point(last, column)?;
+                // Keys are quoted like those of the last item.
+                let key_style = last
+                    .entries()
+                    .and_then(|e| e.first())
+                    .and_then(|(k, _)| quoted_style(k));
                 let text: String = added
                     .iter()
-                    .map(|i| format!("{}{}", self.layout.line_break, self.block_item(i, column)))
+                    .map(|i| {
+                        let item = self.block_item(i, column, key_style);
+                        format!("{}{item}", self.layout.line_break)
+                    })
                     .collect();
                 self.splice(at..at, text);
             }
             CollectionStyle::Flow => {
+                // In a list spread over several lines (pretty-printed JSON), each new item goes
+                // on a line of its own, lined up with the first; a comment ending the last
+                // item's line stays there, the `,` before it.
+                let open = sequence.span.as_ref().map_or(0, |s| s.start);
+                let first = old[0].full_start();
+                let multiline = self.text.line_index(open) != self.text.line_index(first);
+                let separator = if multiline {
+                    format!(
+                        "{}{}",
+                        self.layout.line_break,
+                        " ".repeat(self.text.column(first))
+                    )
+                } else {
+                    self.layout.flow_space.to_string()
+                };
                 let text: String = added
                     .iter()
-                    .map(|i| format!(",{}{}", self.layout.flow_space, self.inline(i, None)))
+                    .map(|i| format!(",{separator}{}", self.inline(i, None)))
                     .collect();
-                self.splice(last.end()..last.end(), text);
+                let last_end = last.end();
+                let line_end = self.text.line_end(last_end);
+                let rest = &self.text.source[last_end..line_end];
+                if multiline && rest.trim_start().starts_with('#') {
+                    let blanks = rest.len() - rest.trim_start_matches(' ').len();
+                    if blanks > 1 {
+                        // An aligned comment keeps its column: the `,` takes one of its blanks.
+                        self.splice(last_end..last_end + 1, ",".to_owned());
+                    } else {
+                        self.splice(last_end..last_end, ",".to_owned());
+                    }
+                    self.splice(line_end..line_end, text[1..].to_owned());
+                } else {
+                    self.splice(last_end..last_end, text);
+                }
             }
         }
         Ok(())
     }
 
-    fn remove_entry(
+    /// Removes entry `i` of a block mapping.
+    fn remove_block_entry(
         &mut self,
-        _mapping: &Node<'_>,
-        style: CollectionStyle,
         old: &[(Node<'_>, Node<'_>)],
         i: usize,
     ) -> Result<(), RenderError> {
         let (key, value) = &old[i];
         let start = key.full_start();
-        let range = match style {
-            CollectionStyle::Block if self.text.starts_line(start) => {
-                self.text.line_start(start)..self.text.next_line_start(value.end())
-            }
-            CollectionStyle::Block => match old.get(i + 1) {
+        let range = if self.text.starts_line(start) {
+            self.text.line_start(start)..self.text.next_line_start(value.end())
+        } else {
+            match old.get(i + 1) {
                 // `- key: value` followed by more keys: the next key moves up after the dash.
                 Some((next, _)) => start..next.full_start(),
                 None => {
@@ -691,46 +829,107 @@ impl Renderer<'_, '_> {
                         "cannot remove a key that shares its line".into(),
                     ));
                 }
-            },
-            CollectionStyle::Flow => {
-                self.flow_item_range(old.iter().map(|(k, v)| k.full_start()..v.end()), i)
             }
         };
         self.splice(range, String::new());
         Ok(())
     }
 
-    fn remove_item(
-        &mut self,
-        style: CollectionStyle,
-        old: &[Node<'_>],
-        i: usize,
-    ) -> Result<(), RenderError> {
-        let range = match style {
-            CollectionStyle::Block => {
-                let dash = dash_before(self.text, old[i].full_start())
-                    .filter(|&d| self.text.starts_line(d))
-                    .ok_or_else(|| {
-                        RenderError("cannot remove a list item that shares its line".into())
-                    })?;
-                self.text.line_start(dash)..self.text.next_line_start(old[i].end())
-            }
-            CollectionStyle::Flow => {
-                self.flow_item_range(old.iter().map(|n| n.full_start()..n.end()), i)
-            }
-        };
+    /// Removes item `i` of a block sequence.
+    fn remove_block_item(&mut self, old: &[Node<'_>], i: usize) -> Result<(), RenderError> {
+        let dash = dash_before(self.text, old[i].full_start())
+            .filter(|&d| self.text.starts_line(d))
+            .ok_or_else(|| RenderError("cannot remove a list item that shares its line".into()))?;
+        let range = self.text.line_start(dash)..self.text.next_line_start(old[i].end());
         self.splice(range, String::new());
         Ok(())
     }
 
-    /// The text to cut for removing item `i` of a flow collection, one separating comma included.
-    fn flow_item_range(&self, items: impl Iterator<Item = Range<usize>>, i: usize) -> Range<usize> {
-        let items: Vec<Range<usize>> = items.collect();
-        match (items.get(i + 1), i.checked_sub(1).map(|p| &items[p])) {
-            (Some(next), _) => items[i].start..next.start,
-            (None, Some(previous)) => previous.end..items[i].end,
-            (None, None) => items[i].clone(),
+    /// Cuts the items `removed` (sorted indexes) of a flow collection whose items span `items`,
+    /// with one separating comma for each run of neighbouring items: up to the next item that
+    /// stays, or from the previous one for a run that ends the collection.
+    fn remove_flow_items(&mut self, items: Vec<Range<usize>>, removed: &[usize]) {
+        let mut at = 0;
+        while at < removed.len() {
+            let first = removed[at];
+            let mut last = first;
+            while removed.get(at + 1) == Some(&(last + 1)) {
+                at += 1;
+                last += 1;
+            }
+            at += 1;
+            let range = match (items.get(last + 1), first.checked_sub(1).map(|p| &items[p])) {
+                (Some(next), _) => items[first].start..next.start,
+                (None, Some(previous)) => previous.end..items[last].end,
+                (None, None) => items[first].start..items[last].end,
+            };
+            self.splice(range, String::new());
         }
+    }
+
+    /// Writes `added` in place of every entry of the mapping `original` (`old`): the entries all
+    /// go and new ones come. A block mapping's lines, from its first key to the end of the line
+    /// of its last value, are rewritten, as removing them would (comments on them go with the
+    /// entries they describe); in a flow mapping, the text from the first key to the last value.
+    fn replace_entries(
+        &mut self,
+        original: &Node<'_>,
+        style: CollectionStyle,
+        old: &[(Node<'_>, Node<'_>)],
+        added: &[(&Node<'_>, &Node<'_>)],
+    ) -> Result<(), RenderError> {
+        let (Some((first_key, _)), Some((_, last_value))) = (old.first(), old.last()) else {
+            return Err(RenderError("no entries to replace".into()));
+        };
+        match style {
+            CollectionStyle::Block => {
+                let start = first_key.full_start();
+                if !self.text.starts_line(start) {
+                    return Err(RenderError(
+                        "cannot replace the keys of a mapping that shares its first line".into(),
+                    ));
+                }
+                let column = self.text.column(start);
+                let key_style = quoted_style(first_key);
+                let entries: Vec<String> = added
+                    .iter()
+                    .map(|(k, v)| self.new_block_entry(k, v, column, key_style, old))
+                    .collect();
+                let end = self.text.line_end(last_value.end().max(first_key.end()));
+                let text = entries.join(self.layout.line_break);
+                self.splice(start - column..end, text);
+            }
+            CollectionStyle::Flow => {
+                // The entries are written where the old ones were, the braces and what
+                // surrounds them kept: one a line, lined up, in a mapping spread over lines.
+                let open = original.span.as_ref().map_or(0, |s| s.start);
+                let start = first_key.full_start();
+                let separator = if self.text.line_index(open) != self.text.line_index(start) {
+                    format!(
+                        ",{}{}",
+                        self.layout.line_break,
+                        " ".repeat(self.text.column(start))
+                    )
+                } else {
+                    format!(",{}", self.layout.flow_space)
+                };
+                let key_style = quoted_style(first_key).or(Some(ScalarStyle::Plain));
+                let entries: Vec<String> = added
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{}:{}{}",
+                            self.inline(k, key_style),
+                            self.layout.flow_space,
+                            self.inline(v, None)
+                        )
+                    })
+                    .collect();
+                let end = last_value.end().max(first_key.end());
+                self.splice(start..end, entries.join(&separator));
+            }
+        }
+        Ok(())
     }
 }
 

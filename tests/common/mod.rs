@@ -1,28 +1,30 @@
-//! The invariants that every run of kubeharden must keep, checked on one input at a time. Shared
-//! by the corpus test and the property test:
+//! The invariants that every run of kubeharden must keep, checked on one input at a time, in a
+//! given profile. Shared by the corpus test and the property test:
 //!
 //! a. the output, when there is one, parses again (with kubeharden's own parser);
 //! b. read by an independent reader (serde-saphyr into [`Value`]), the output holds the input's
-//!    data with each reported [`Change`] applied, and nothing else;
+//!    data with each reported [`Change`] applied in order (a value set, an item appended, a field
+//!    or item removed; the written value is `Change::new` read by serde-saphyr), and nothing
+//!    else; each change's `old` is what the field or item held;
 //! c. every comment of the input is in the output, in the same order;
 //! d. the only input lines that are not byte-identical in the output are lines holding an edited
-//!    field, and every added line belongs to an edit;
+//!    field or a removed field or item, and every added line belongs to an edit;
 //! e. a second run over the output changes nothing;
 //!
-//! and, when no edit was refused with a warning, that the result keeps what the transforms
-//! guarantee (no host namespace, every container explicitly unprivileged, no unmasked /proc),
-//! read independently as well: this catches workloads that kubeharden fails to visit.
+//! and that the result keeps what the transforms of the profile guarantee, read independently as
+//! well, for every workload (or container) about which the transform reported no warning, skip
+//! or suppression: this catches workloads that kubeharden fails to visit.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
 use kubeharden::fix::{FixError, fix_text};
-use kubeharden::transform::{self, Change, Literal, Transform};
+use kubeharden::transform::{self, Change, Finding, FindingKind, Profile, Settings};
 use kubeharden::yaml::{self, Text};
 use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess};
 
@@ -54,11 +56,6 @@ pub fn manifests(dir: &std::path::Path) -> Vec<PathBuf> {
     walk(dir, dir, &mut out);
     out.sort();
     out
-}
-
-/// The transforms the command line runs.
-pub fn transforms() -> Vec<&'static Transform> {
-    transform::all().iter().collect()
 }
 
 /// A YAML value as an independent reader sees it. Mappings keep their order, so that a key
@@ -278,12 +275,12 @@ pub fn lookup<'v>(root: &'v Value, path: &[Step]) -> Option<&'v Value> {
     })
 }
 
-/// Sets the value at `path`, creating missing mappings (and replacing nulls) on the way, the
-/// way "set this field" is meant for a Kubernetes object.
-pub fn set_path(root: &mut Value, path: &[Step], value: Value) -> Result<(), String> {
+/// The value at `path`, for writing: missing mappings are created (and nulls replaced by
+/// mappings) on the way, and a missing last key is added holding null, the way "set this field"
+/// is meant for a Kubernetes object.
+fn entry_mut<'v>(root: &'v mut Value, path: &[Step]) -> Result<&'v mut Value, String> {
     let mut node = root;
     for (depth, step) in path.iter().enumerate() {
-        let last = depth + 1 == path.len();
         if *node == Value::Null && matches!(step, Step::Key(_)) {
             *node = Value::Map(Vec::new());
         }
@@ -309,12 +306,80 @@ pub fn set_path(root: &mut Value, path: &[Step], value: Value) -> Result<(), Str
                 ));
             }
         };
-        if last {
-            *node = value;
-            return Ok(());
-        }
     }
-    Err("empty path".into())
+    Ok(node)
+}
+
+/// Sets the value at `path`, creating missing mappings (and replacing nulls) on the way.
+pub fn set_path(root: &mut Value, path: &[Step], value: Value) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    *entry_mut(root, path)? = value;
+    Ok(())
+}
+
+/// Appends `value` as item `index` of the list at `list`, creating the list (and mappings on
+/// the way) when it is missing or null; `index` must be the list's length.
+pub fn append_path(
+    root: &mut Value,
+    list: &[Step],
+    index: usize,
+    value: Value,
+) -> Result<(), String> {
+    if list.is_empty() {
+        return Err("empty path".into());
+    }
+    let node = entry_mut(root, list)?;
+    if *node == Value::Null {
+        *node = Value::Seq(Vec::new());
+    }
+    match node {
+        Value::Seq(items) if items.len() == index => {
+            items.push(value);
+            Ok(())
+        }
+        Value::Seq(items) => Err(format!(
+            "reported as appended at index {index}, but the list holds {} items",
+            items.len()
+        )),
+        other => Err(format!(
+            "reported as appended to a list, but it holds {other}"
+        )),
+    }
+}
+
+/// Removes the field or item at `path`, which must exist.
+pub fn remove_path(root: &mut Value, path: &[Step]) -> Result<(), String> {
+    let Some((last, parent)) = path.split_last() else {
+        return Err("empty path".into());
+    };
+    let missing = || format!("reported as removed, but there is no {last:?} to remove");
+    let parent = parent
+        .iter()
+        .try_fold(root, |node, step| match (step, node) {
+            (Step::Key(k), Value::Map(entries)) => entries
+                .iter_mut()
+                .find(|(key, _)| matches!(key, Value::Str(s) if s == k))
+                .map(|(_, v)| v),
+            (Step::Index(i), Value::Seq(items)) => items.get_mut(*i),
+            _ => None,
+        });
+    match (last, parent) {
+        (Step::Key(k), Some(Value::Map(entries))) => {
+            let at = entries
+                .iter()
+                .position(|(key, _)| matches!(key, Value::Str(s) if s == k))
+                .ok_or_else(missing)?;
+            entries.remove(at);
+            Ok(())
+        }
+        (Step::Index(i), Some(Value::Seq(items))) if *i < items.len() => {
+            items.remove(*i);
+            Ok(())
+        }
+        _ => Err(missing()),
+    }
 }
 
 /// Where two values first differ, as a path and both sides.
@@ -362,10 +427,16 @@ pub struct Checked {
     pub documents: usize,
     /// Whether kubeharden changed the input.
     pub changed: bool,
-    /// Fields changed.
+    /// Changes reported.
     pub changes: usize,
-    /// Warnings (edits not made).
+    /// Findings reported, by kind.
     pub warnings: usize,
+    pub skipped: usize,
+    pub suppressed: usize,
+    /// Containers whose guarantees were checked, and those left out because a finding of the
+    /// transform concerns them (a guarantee at a time).
+    pub guaranteed: usize,
+    pub exempt: usize,
     /// kubeharden's output, when it changed the input.
     pub output: Option<String>,
     /// Why kubeharden refused the input, when it did (not an invariant failure by itself).
@@ -380,42 +451,88 @@ pub struct Checked {
     pub failures: Vec<String>,
 }
 
-/// The value a change writes, as the transform declares it.
-fn written_value(change: &Change) -> Result<Value, String> {
-    let transform = transform::all()
-        .iter()
-        .find(|t| t.id == change.transform)
-        .ok_or_else(|| format!("unknown transform `{}`", change.transform))?;
-    let rule = transform
-        .rules
-        .iter()
-        .find(|r| change.path.ends_with(&format!(".{}", r.path)))
-        .ok_or_else(|| {
-            format!(
-                "{}: no rule of `{}` ends the path",
-                change.path, change.transform
-            )
-        })?;
-    let value = match &rule.set {
-        Literal::Bool(b) => Value::Bool(*b),
-        Literal::Text(s) => Value::Str(s.clone()),
-    };
-    if rule.set.display() != change.new {
-        return Err(format!(
-            "{}: reports the new value `{}` but its rule sets `{}`",
-            change.path,
-            change.new,
-            rule.set.display()
-        ));
-    }
-    Ok(value)
+/// A YAML text read by serde-saphyr as one value (`Change::new`, `Change::old`).
+fn read_value(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str::<Value>(text).map_err(|e| first_line(&e))
 }
 
-/// Runs kubeharden on one input and checks invariants a to e (and the guarantees) on the result.
-pub fn check(input: &str) -> Checked {
+/// Whether `old`, a change's report of what a field or item held, describes `value`: the same
+/// string, or the same data read as YAML (`true`, `0`, `[NET_RAW, ALL]`).
+fn old_matches(old: &str, value: &Value) -> bool {
+    value.as_str() == Some(old)
+        || (!matches!(value, Value::Str(_)) && read_value(old).is_ok_and(|v| v == *value))
+}
+
+/// What a change does, read from its path, `old` and `new`.
+enum Edit {
+    /// Write this value at the path.
+    Set(Value),
+    /// Append this value to the list, as the item at this index.
+    Append(usize, Value),
+    /// Remove the field or item.
+    Remove,
+}
+
+fn edit_of(change: &Change, path: &[Step]) -> Result<Edit, String> {
+    let Some(new) = &change.new else {
+        return match &change.old {
+            Some(_) => Ok(Edit::Remove),
+            None => Err("reported as a removal (no new value), but without the old value".into()),
+        };
+    };
+    let value = read_value(new).map_err(|e| format!("the new value `{new}` does not read: {e}"))?;
+    match (path.last(), &change.old) {
+        (Some(Step::Index(i)), None) => Ok(Edit::Append(*i, value)),
+        (Some(Step::Index(_)), Some(old)) => Err(format!(
+            "reports an item replaced (`{old}` by `{new}`), which no transform does"
+        )),
+        _ => Ok(Edit::Set(value)),
+    }
+}
+
+/// Applies `change` (at `path`) to `document`, checking its `old` against what `document` holds.
+fn apply(document: &mut Value, change: &Change, path: &[Step]) -> Result<(), String> {
+    let current = lookup(document, path);
+    match edit_of(change, path)? {
+        Edit::Set(value) => {
+            match (&change.old, current) {
+                (None, Some(v)) if v.is_scalar() && *v != Value::Null => {
+                    return Err(format!("reported as a new field, but it held {v}"));
+                }
+                (Some(o), None) => {
+                    return Err(format!(
+                        "reported as replacing `{o}`, but there is no such field"
+                    ));
+                }
+                (Some(o), Some(v)) if !old_matches(o, v) => {
+                    return Err(format!("reported as replacing `{o}`, but it held {v}"));
+                }
+                _ => {}
+            }
+            if current == Some(&value) {
+                return Err(format!("reported as changed, but it already held {value}"));
+            }
+            set_path(document, path, value)
+        }
+        Edit::Append(index, value) => append_path(document, &path[..path.len() - 1], index, value),
+        Edit::Remove => {
+            let old = change.old.as_deref().unwrap_or_default();
+            match current {
+                Some(v) if old_matches(old, v) => remove_path(document, path),
+                Some(v) => Err(format!("reported as removing `{old}`, but it held {v}")),
+                None => Err(format!(
+                    "reported as removing `{old}`, but there is no such field"
+                )),
+            }
+        }
+    }
+}
+
+/// Runs kubeharden on one input in `settings` and checks invariants a to e (and the guarantees)
+/// on the result.
+pub fn check(input: &str, settings: &Settings) -> Checked {
     let mut checked = Checked::default();
-    let transforms = transforms();
-    let fixed = match fix_text(input, &transforms) {
+    let fixed = match fix_text(input, settings) {
         Ok(fixed) => fixed,
         Err(e @ FixError::Internal(_)) => {
             checked.failures.push(format!("kubeharden failed: {e}"));
@@ -440,35 +557,43 @@ pub fn check(input: &str) -> Checked {
     };
     checked.documents = input_stream.documents.len();
     checked.changes = fixed.changes.len();
-    checked.warnings = fixed.warnings.len();
+    for finding in &fixed.findings {
+        match finding.kind {
+            FindingKind::Warning => checked.warnings += 1,
+            FindingKind::Skipped => checked.skipped += 1,
+            FindingKind::Suppressed => checked.suppressed += 1,
+        }
+    }
     check_result(
         input,
         &input_stream,
         fixed.output,
         &fixed.changes,
-        fixed.warnings.is_empty(),
+        &fixed.findings,
+        settings,
         &mut checked,
     );
     checked
 }
 
-/// Checks invariants a to e on `output`, what kubeharden made of `input` with `changes`; also
-/// that the transforms' guarantees hold afterwards when no edit was refused.
+/// Checks invariants a to e on `output`, what kubeharden made of `input` in `settings` with
+/// `changes` and `findings`; also that the transforms' guarantees hold afterwards wherever no
+/// finding of theirs excuses them.
 pub fn check_result(
     input: &str,
     input_stream: &yaml::Stream<'_>,
     output: Option<String>,
     changes: &[Change],
-    no_warnings: bool,
+    findings: &[Finding],
+    settings: &Settings,
     checked: &mut Checked,
 ) {
-    let transforms = transforms();
     let input_text = Text::new(input);
     let reading = read_input(input, checked);
-    if let (true, Some((before, read))) = (no_warnings, &reading) {
+    if let Some((before, read)) = &reading {
         match output.as_deref().map(read) {
-            None => check_guarantees(before, checked),
-            Some(Ok(after)) => check_guarantees(&after, checked),
+            None => check_guarantees(before, findings, settings, checked),
+            Some(Ok(after)) => check_guarantees(&after, findings, settings, checked),
             Some(Err(_)) => {} // reported by invariant b
         }
     }
@@ -511,9 +636,18 @@ pub fn check_result(
         check_data(before, *read, &output, input_stream, changes, checked);
     }
 
-    // c. Every comment is still there, in order.
+    let edits = edit_lines(input, input_stream, changes, checked);
+
+    // c. Every comment is still there, in order, but those on lines that a removed field or
+    // item filled entirely: they went with what they described.
     let mut cursor = 0;
     for span in &input_stream.comments {
+        if edits
+            .dropped
+            .contains(&input_text.position(span.start).line)
+        {
+            continue;
+        }
         let comment = input[span.clone()].trim_end_matches('\r');
         match output[cursor..].find(comment) {
             Some(at) => cursor += at + comment.len(),
@@ -528,10 +662,10 @@ pub fn check_result(
     }
 
     // d. Only edited lines changed; every added line belongs to an edit.
-    check_lines(input, &output, changes, checked);
+    check_lines(input, &output, &edits, checked);
 
     // e. A second run changes nothing.
-    match fix_text(&output, &transforms) {
+    match fix_text(&output, settings) {
         Ok(again) if again.output.is_none() && again.changes.is_empty() => {}
         Ok(again) => checked.failures.push(format!(
             "e: a second run changed {} more fields: {}",
@@ -614,27 +748,10 @@ fn check_data(
             ));
             return;
         };
-        let applied = parse_path(&change.path).and_then(|path| {
-            let value = written_value(change)?;
-            let old = lookup(&before[doc], &path);
-            match (&change.old, old) {
-                (None, Some(v)) if v.is_scalar() && *v != Value::Null => {
-                    return Err(format!(
-                        "reported as a new field, but it held {v} in the input"
-                    ));
-                }
-                (Some(o), None) => {
-                    return Err(format!(
-                        "reported as replacing `{o}`, but the input has no such field"
-                    ));
-                }
-                _ => {}
-            }
-            if old == Some(&value) {
-                return Err(format!("reported as changed, but it already held {value}"));
-            }
-            set_path(&mut expected[doc], &path, value)
-        });
+        // Changes apply in order: each one's path and `old` describe the data as the changes
+        // before it left it.
+        let applied =
+            parse_path(&change.path).and_then(|path| apply(&mut expected[doc], change, &path));
         if let Err(e) = applied {
             checked.failures.push(format!(
                 "b: document {}: {}: {e}",
@@ -690,30 +807,275 @@ fn changed_regions(old: &[&str], new: &[&str]) -> Vec<(Range<usize>, Range<usize
     regions
 }
 
-fn check_lines(input: &str, output: &str, changes: &[Change], checked: &mut Checked) {
-    let old = lines(input);
-    let new = lines(output);
-    let edited: BTreeSet<usize> = changes.iter().map(|c| c.line).collect();
-    // What an added line may hold: a key along an edited path, or a value written.
-    let mut tokens: BTreeSet<String> = BTreeSet::new();
+/// The lists changed so far, for reading the paths of later changes in the input: by document
+/// and list path, which input item each current item is (`None` for an appended one).
+#[derive(Default)]
+struct InputItems {
+    lists: BTreeMap<(usize, String), Vec<Option<usize>>>,
+}
+
+impl InputItems {
+    fn key(document: usize, list: &[Step]) -> (usize, String) {
+        (document, format!("{list:?}"))
+    }
+
+    /// `path` (as a change names it) as a path in the input, when it leads to an input node.
+    fn to_input(&self, document: usize, path: &[Step]) -> Option<Vec<yaml::Step>> {
+        let mut out = Vec::with_capacity(path.len());
+        for (n, step) in path.iter().enumerate() {
+            out.push(match step {
+                Step::Key(k) => yaml::Step::Key(k.clone()),
+                Step::Index(i) => {
+                    let index = match self.lists.get(&Self::key(document, &path[..n])) {
+                        Some(items) => (*items.get(*i)?)?,
+                        None => *i,
+                    };
+                    yaml::Step::Index(index)
+                }
+            });
+        }
+        Some(out)
+    }
+
+    /// The list at `list`, as tracked from now on.
+    fn list(
+        &mut self,
+        root: &yaml::Node<'_>,
+        document: usize,
+        list: &[Step],
+    ) -> &mut Vec<Option<usize>> {
+        let length = self
+            .to_input(document, list)
+            .and_then(|path| yaml::lookup(root, &path)?.items().map(<[_]>::len))
+            .unwrap_or(0);
+        self.lists
+            .entry(Self::key(document, list))
+            .or_insert_with(|| (0..length).map(Some).collect())
+    }
+}
+
+/// The 1-based lines of the input from offset `start` to offset `end`.
+fn line_span(text: &Text<'_>, start: usize, end: usize) -> Range<usize> {
+    let first = text.position(start).line;
+    let last = text.position(end.max(start + 1) - 1).line;
+    first..last + 1
+}
+
+/// What a removal takes from the input.
+struct Removed {
+    /// The lines of the removed field or item: from its key, or the dash of its item, to its
+    /// end.
+    lines: Range<usize>,
+    /// Whether it fills them entirely (nothing but blanks before it on its first line, nothing
+    /// but a comment after it on its last), so that they go with it.
+    whole: bool,
+    /// In a flow collection, the line where the entry or item before it ends, which loses the
+    /// `,` that separated them when nothing follows.
+    comma: Option<usize>,
+}
+
+/// What `change` removes from the input, when it was in the input.
+fn removed(
+    text: &Text<'_>,
+    root: &yaml::Node<'_>,
+    items: &mut InputItems,
+    change: &Change,
+    path: &[Step],
+) -> Option<Removed> {
+    let whole = |start: usize, end: usize| {
+        let rest = text.source[end..]
+            .split('\n')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        text.starts_line(start) && (rest.is_empty() || rest.starts_with('#'))
+    };
+    let line_of = |node: &yaml::Node<'_>| text.position(node.end().max(1) - 1).line;
+    let (last, parent) = path.split_last()?;
+    let parent_path = items.to_input(change.document, parent)?;
+    let collection = yaml::lookup(root, &parent_path)?;
+    let flow = matches!(
+        collection.kind,
+        yaml::NodeKind::Mapping {
+            style: yaml::CollectionStyle::Flow,
+            ..
+        } | yaml::NodeKind::Sequence {
+            style: yaml::CollectionStyle::Flow,
+            ..
+        }
+    );
+    match last {
+        Step::Key(k) => {
+            let entries = collection.entries()?;
+            let at = entries
+                .iter()
+                .position(|(key, _)| key.as_str() == Some(k.as_str()))?;
+            let (key, value) = &entries[at];
+            // The list is gone: items appended to it later are new.
+            items
+                .lists
+                .insert(InputItems::key(change.document, path), Vec::new());
+            let end = value.end().max(key.end());
+            Some(Removed {
+                lines: line_span(text, key.full_start(), end),
+                whole: whole(key.full_start(), end),
+                comma: at
+                    .checked_sub(1)
+                    .filter(|_| flow)
+                    .map(|p| line_of(&entries[p].1)),
+            })
+        }
+        Step::Index(i) => {
+            let list = items.list(root, change.document, parent);
+            if *i >= list.len() {
+                return None;
+            }
+            let index = list.remove(*i)?;
+            let previous = i.checked_sub(1).and_then(|p| list[p]);
+            let item = collection.items()?.get(index)?;
+            let before = text.source[..item.full_start()].trim_end();
+            let start = if before.ends_with('-') {
+                before.len() - 1
+            } else {
+                item.full_start()
+            };
+            let comma = previous
+                .filter(|_| flow)
+                .and_then(|p| collection.items()?.get(p))
+                .map(line_of);
+            Some(Removed {
+                lines: line_span(text, start, item.end()),
+                whole: whole(start, item.end()),
+                comma,
+            })
+        }
+    }
+}
+
+/// Every scalar and key of `value`, as text.
+fn words(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Map(entries) => entries.iter().for_each(|(k, v)| {
+            words(k, out);
+            words(v, out);
+        }),
+        Value::Seq(items) => items.iter().for_each(|i| words(i, out)),
+        Value::Tagged(_, v) => words(v, out),
+        Value::Str(s) => {
+            out.insert(s.clone());
+        }
+        Value::Null | Value::Bytes(_) => {}
+        v => {
+            out.insert(v.to_string());
+        }
+    }
+}
+
+/// What the changes of one input may touch.
+#[derive(Default)]
+struct EditLines {
+    /// The input lines an edit may change (1-based): each change's line, and every line of a
+    /// removed field or item.
+    edited: BTreeSet<usize>,
+    /// The input lines that a removed field or item fills entirely, which go with it.
+    dropped: BTreeSet<usize>,
+    /// The input lines of a flow collection's entries or items that may lose their `,` when
+    /// what follows them is removed.
+    commas: BTreeSet<usize>,
+    /// What an added line may hold: a key along an edited path, or a key or value written.
+    tokens: BTreeSet<String>,
+}
+
+fn edit_lines(
+    input: &str,
+    input_stream: &yaml::Stream<'_>,
+    changes: &[Change],
+    checked: &mut Checked,
+) -> EditLines {
+    let text = Text::new(input);
+    let mut edits = EditLines::default();
+    let EditLines {
+        edited,
+        dropped,
+        commas,
+        tokens,
+    } = &mut edits;
+    let mut items = InputItems::default();
     for change in changes {
-        tokens.insert(change.new.clone());
-        if let Ok(path) = parse_path(&change.path) {
-            for step in path {
-                if let Step::Key(k) = step {
-                    tokens.insert(k);
+        edited.insert(change.line);
+        let Ok(path) = parse_path(&change.path) else {
+            continue; // reported by invariant b
+        };
+        for step in &path {
+            if let Step::Key(k) = step {
+                tokens.insert(k.clone());
+            }
+        }
+        let Some(root) = input_stream.documents.get(change.document) else {
+            continue;
+        };
+        match &change.new {
+            Some(new) => {
+                tokens.insert(new.clone());
+                if let Ok(value) = read_value(new) {
+                    words(&value, tokens);
+                }
+                if let (Some((Step::Index(_), list)), None) = (path.split_last(), &change.old) {
+                    items.list(root, change.document, list).push(None);
+                }
+            }
+            None => {
+                if let Some(Removed {
+                    lines,
+                    whole,
+                    comma,
+                }) = removed(&text, root, &mut items, change, &path)
+                {
+                    if whole {
+                        dropped.extend(lines.clone());
+                    }
+                    if !lines.contains(&change.line) {
+                        checked.failures.push(format!(
+                            "d: the removal of {} reports line {}, but it removes lines {}-{}",
+                            change.path,
+                            change.line,
+                            lines.start,
+                            lines.end - 1
+                        ));
+                    }
+                    commas.extend(comma);
+                    edited.extend(lines);
                 }
             }
         }
     }
+    edits
+}
+
+fn check_lines(input: &str, output: &str, edits: &EditLines, checked: &mut Checked) {
+    let EditLines {
+        edited,
+        dropped,
+        commas,
+        tokens,
+    } = edits;
+    let input_lines = lines(input);
+    // The lines that removed fields and items filled go first: left in, they could make the
+    // diff pair a blank line or a `- ALL` of theirs with one that stays, and report the one
+    // that stays as changed.
+    let kept: Vec<usize> = (0..input_lines.len())
+        .filter(|i| !dropped.contains(&(i + 1)))
+        .collect();
+    let old: Vec<&str> = kept.iter().map(|&i| input_lines[i]).collect();
+    let new = lines(output);
     let line_break = Text::new(input).line_break();
     for (old_range, new_range) in changed_regions(&old, &new) {
         let mut added: Vec<&str> = new[new_range].to_vec();
-        for i in old_range {
-            let line = old[i];
+        for i in old_range.map(|k| kept[k]) {
+            let line = input_lines[i];
             // The input's last line, without a line break, gains one when lines follow it.
             let with_break = format!("{line}{line_break}");
-            if i + 1 == old.len()
+            if i + 1 == input_lines.len()
                 && !line.ends_with('\n')
                 && let Some(at) = added.iter().position(|a| *a == with_break)
             {
@@ -725,6 +1087,18 @@ fn check_lines(input: &str, output: &str, changes: &[Change], checked: &mut Chec
             if let Some(at) = added.iter().position(|a| gains_a_comma(line, a)) {
                 added.remove(at);
                 continue;
+            }
+            // And it loses that comma when what follows it is removed. The line diff may pair
+            // the line without its comma with another line that reads the same (`]`), so it
+            // is looked for in the whole output.
+            if commas.contains(&(i + 1)) {
+                if let Some(at) = added.iter().position(|a| gains_a_comma(a, line)) {
+                    added.remove(at);
+                    continue;
+                }
+                if new.iter().any(|a| gains_a_comma(a, line)) {
+                    continue;
+                }
             }
             if !edited.contains(&(i + 1)) {
                 checked.failures.push(format!(
@@ -765,18 +1139,40 @@ pub fn pod_spec_path(api_version: &str, kind: &str) -> Option<&'static [&'static
     }
 }
 
-/// Every pod spec of a document, with a label for messages: the root object's, or those of
-/// the items of a list (`v1` List, or a typed list such as `apps/v1` DeploymentList whose items
-/// may leave out their apiVersion and kind).
-pub fn pod_specs<'v>(object: &'v Value, label: String, out: &mut Vec<(String, &'v Value)>) {
-    typed_pod_specs(object, None, label, out);
+/// A pod spec found by the independent reader.
+pub struct Workload<'v> {
+    /// `Kind/name`, as kubeharden's findings name the object.
+    pub label: String,
+    /// Where the pod spec is in the document, for messages: `spec.template.spec`, or
+    /// `items[0].spec.template.spec` in a list.
+    pub path: String,
+    /// The pod spec.
+    pub pod: &'v Value,
 }
 
-fn typed_pod_specs<'v>(
+/// Every pod spec of a document: the root object's, or those of the items of a list (`v1` List,
+/// or a typed list such as `apps/v1` DeploymentList whose items may leave out their apiVersion
+/// and kind).
+pub fn workloads(object: &Value) -> Vec<Workload<'_>> {
+    let mut out = Vec::new();
+    typed_workloads(object, None, String::new(), &mut out);
+    out
+}
+
+/// A scalar as text, the way a manifest shows it.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Str(s) => Some(s.clone()),
+        Value::Int(_) | Value::Bool(_) | Value::Float(_) => Some(value.to_string()),
+        _ => None,
+    }
+}
+
+fn typed_workloads<'v>(
     object: &'v Value,
     implied: Option<(&str, &str)>,
-    label: String,
-    out: &mut Vec<(String, &'v Value)>,
+    prefix: String,
+    out: &mut Vec<Workload<'v>>,
 ) {
     let field = |name: &str| object.get(name).and_then(Value::as_str);
     let (Some(api_version), Some(kind)) = (
@@ -789,7 +1185,7 @@ fn typed_pod_specs<'v>(
         if let Some(Value::Seq(items)) = object.get("items") {
             let implied = (!item_kind.is_empty()).then_some((api_version, item_kind));
             for (i, item) in items.iter().enumerate() {
-                typed_pod_specs(item, implied, format!("{label}items[{i}]."), out);
+                typed_workloads(item, implied, format!("{prefix}items[{i}]."), out);
             }
         }
         return;
@@ -805,23 +1201,107 @@ fn typed_pod_specs<'v>(
         }
     }
     if matches!(node, Value::Map(_)) {
-        out.push((format!("{label}{}", steps.join(".")), node));
+        let name = object
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(scalar_text)
+            .unwrap_or_else(|| "(unnamed)".to_owned());
+        out.push(Workload {
+            label: format!("{kind}/{name}"),
+            path: format!("{prefix}{}", steps.join(".")),
+            pod: node,
+        });
     }
 }
 
-/// Checks, with the independent reader, that what the transforms guarantee holds in `text`:
-/// no host namespace turned on, every container explicitly unprivileged, no unmasked /proc.
-pub fn check_guarantees(documents: &[Value], checked: &mut Checked) {
+/// Whether a finding is one of the warnings a transform declares (`warn:` rules: a risk
+/// reported, not an edit left undone), which excuses no guarantee.
+fn declared_warning(finding: &Finding) -> bool {
+    finding.kind == FindingKind::Warning
+        && transform::find(finding.transform).is_some_and(|t| {
+            t.rules
+                .iter()
+                .filter_map(|r| r.warn.as_deref())
+                .any(|w| finding.message.contains(&format!(": {w}")))
+        })
+}
+
+/// Whether a finding of `transform` about the workload `label` (or its container `container`)
+/// excuses that transform's guarantee there: a warning (an edit refused), a skip or a
+/// suppression.
+fn excused(findings: &[Finding], transform: &str, label: &str, container: Option<&str>) -> bool {
+    findings.iter().any(|f| {
+        f.transform == transform
+            && !declared_warning(f)
+            && (f.message.starts_with(&format!("{label}: "))
+                || container
+                    .is_some_and(|c| f.message.starts_with(&format!("{label} container {c}: "))))
+    })
+}
+
+/// The value at a dotted path below `node`.
+fn at<'v>(node: &'v Value, dotted: &str) -> Option<&'v Value> {
+    dotted.split('.').try_fold(node, |n, k| n.get(k))
+}
+
+/// The strings of the list at a dotted path below `node`.
+fn strings<'v>(node: &'v Value, dotted: &str) -> Vec<&'v str> {
+    match at(node, dotted) {
+        Some(Value::Seq(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Checks, with the independent reader, that what the transforms of `settings` guarantee holds
+/// in `documents`, for each workload and container where no finding of the transform excuses
+/// it. The default profile: no host namespace turned on; every container explicitly
+/// unprivileged, without privilege escalation, dropping ALL capabilities and adding neither
+/// NET_RAW nor ALL, with a read-only root filesystem; no unmasked /proc; no seccomp Unconfined.
+/// The restricted profile adds: pods run as non-root under a RuntimeDefault or Localhost seccomp
+/// profile, no container sets `runAsNonRoot: false`, and containers add no capability but
+/// NET_BIND_SERVICE.
+pub fn check_guarantees(
+    documents: &[Value],
+    findings: &[Finding],
+    settings: &Settings,
+    checked: &mut Checked,
+) {
+    let runs = |id: &str| settings.transforms.iter().any(|t| t.id == id);
+    let restricted = settings.profile == Profile::Restricted;
     for (d, document) in documents.iter().enumerate() {
-        let mut pods = Vec::new();
-        pod_specs(document, String::new(), &mut pods);
-        for (path, pod) in pods {
-            for field in ["hostNetwork", "hostPID", "hostIPC"] {
-                if pod.get(field) == Some(&Value::Bool(true)) {
-                    checked.failures.push(format!(
-                        "guarantee: non-empty document {d} (0-based): {path}.{field} is still true"
-                    ));
+        for Workload { label, path, pod } in workloads(document) {
+            let mut failures = Vec::new();
+            let mut fail = |what: String| {
+                failures.push(format!(
+                    "guarantee: non-empty document {d} (0-based), {label}: {path}.{what}"
+                ))
+            };
+            let pod_level = |id: &str| runs(id) && !excused(findings, id, &label, None);
+            if pod_level("no-host-namespaces") {
+                for field in ["hostNetwork", "hostPID", "hostIPC"] {
+                    if pod.get(field) == Some(&Value::Bool(true)) {
+                        fail(format!("{field} is still true"));
+                    }
                 }
+            }
+            let seccomp = at(pod, "securityContext.seccompProfile.type").and_then(Value::as_str);
+            if pod_level("no-unconfined-seccomp") && seccomp == Some("Unconfined") {
+                fail("securityContext.seccompProfile.type is still Unconfined".into());
+            }
+            if restricted
+                && pod_level("seccomp-runtime-default")
+                && !matches!(seccomp, Some("RuntimeDefault" | "Localhost"))
+            {
+                fail(format!(
+                    "securityContext.seccompProfile.type is {}, not RuntimeDefault",
+                    seccomp.unwrap_or("absent")
+                ));
+            }
+            if restricted
+                && pod_level("run-as-non-root")
+                && at(pod, "securityContext.runAsNonRoot") != Some(&Value::Bool(true))
+            {
+                fail("securityContext.runAsNonRoot is not true".into());
             }
             for group in ["containers", "initContainers", "ephemeralContainers"] {
                 let Some(Value::Seq(containers)) = pod.get(group) else {
@@ -831,22 +1311,85 @@ pub fn check_guarantees(documents: &[Value], checked: &mut Checked) {
                     if !matches!(container, Value::Map(_)) {
                         continue;
                     }
-                    let context = container.get("securityContext");
-                    let privileged = context.and_then(|c| c.get("privileged"));
-                    if privileged != Some(&Value::Bool(false)) {
-                        checked.failures.push(format!(
-                            "guarantee: non-empty document {d} (0-based): {path}.{group}[{i}].securityContext.privileged is {}, not false",
-                            privileged.map_or("absent".to_owned(), Value::to_string)
+                    let name = container.get("name").and_then(scalar_text);
+                    let mut guaranteed = |id: &str| {
+                        if !runs(id) {
+                            false
+                        } else if excused(findings, id, &label, name.as_deref()) {
+                            checked.exempt += 1;
+                            false
+                        } else {
+                            checked.guaranteed += 1;
+                            true
+                        }
+                    };
+                    let field = |dotted: &str| at(container, &format!("securityContext.{dotted}"));
+                    let shown = |v: Option<&Value>| v.map_or("absent".to_owned(), Value::to_string);
+                    let here = format!("{group}[{i}].securityContext");
+                    if guaranteed("no-privileged")
+                        && field("privileged") != Some(&Value::Bool(false))
+                    {
+                        fail(format!(
+                            "{here}.privileged is {}, not false",
+                            shown(field("privileged"))
                         ));
                     }
-                    let proc_mount = context.and_then(|c| c.get("procMount"));
-                    if proc_mount.and_then(Value::as_str) == Some("Unmasked") {
-                        checked.failures.push(format!(
-                            "guarantee: non-empty document {d} (0-based): {path}.{group}[{i}].securityContext.procMount is still Unmasked"
+                    if guaranteed("default-proc-mount")
+                        && field("procMount").and_then(Value::as_str) == Some("Unmasked")
+                    {
+                        fail(format!("{here}.procMount is still Unmasked"));
+                    }
+                    if guaranteed("no-privilege-escalation")
+                        && field("allowPrivilegeEscalation") != Some(&Value::Bool(false))
+                    {
+                        fail(format!(
+                            "{here}.allowPrivilegeEscalation is {}, not false, and no skip was reported",
+                            shown(field("allowPrivilegeEscalation"))
                         ));
+                    }
+                    if guaranteed("drop-capabilities") {
+                        let context = container.get("securityContext").unwrap_or(&Value::Null);
+                        if !strings(context, "capabilities.drop").contains(&"ALL") {
+                            fail(format!("{here}.capabilities.drop does not hold ALL"));
+                        }
+                        let add = strings(context, "capabilities.add");
+                        let banned: Vec<&&str> = add
+                            .iter()
+                            .filter(|c| {
+                                if restricted {
+                                    **c != "NET_BIND_SERVICE"
+                                } else {
+                                    matches!(**c, "NET_RAW" | "CAP_NET_RAW" | "ALL")
+                                }
+                            })
+                            .collect();
+                        if !banned.is_empty() {
+                            fail(format!("{here}.capabilities.add still holds {banned:?}"));
+                        }
+                    }
+                    if guaranteed("read-only-root-filesystem")
+                        && field("readOnlyRootFilesystem") != Some(&Value::Bool(true))
+                    {
+                        fail(format!(
+                            "{here}.readOnlyRootFilesystem is {}, not true",
+                            shown(field("readOnlyRootFilesystem"))
+                        ));
+                    }
+                    if guaranteed("no-unconfined-seccomp")
+                        && field("seccompProfile.type").and_then(Value::as_str)
+                            == Some("Unconfined")
+                    {
+                        fail(format!("{here}.seccompProfile.type is still Unconfined"));
+                    }
+                    if restricted
+                        && guaranteed("run-as-non-root")
+                        && field("runAsNonRoot") == Some(&Value::Bool(false))
+                    {
+                        fail(format!("{here}.runAsNonRoot is still false"));
                     }
                 }
             }
+            checked.failures.extend(failures);
         }
     }
 }

@@ -1,0 +1,79 @@
+//! Documentation generated from the transform declarations: the table that `kubeharden
+//! transforms` prints and the README carries, and the text of `kubeharden explain`.
+
+use crate::transform::{self, Transform};
+
+/// A Markdown table of every transform: id, profile, safety, title.
+pub fn transform_table() -> String {
+    let mut out =
+        String::from("| id | profile | safety | what it guarantees |\n|---|---|---|---|\n");
+    for t in transform::all() {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            t.id, t.profile, t.safety, t.title
+        ));
+    }
+    out
+}
+
+/// Everything about one transform: title, why, references, options and its example as a diff.
+pub fn explain(t: &Transform) -> String {
+    let mut out = format!(
+        "{}: {}\n\nprofile: {}\nsafety: {}\n\n",
+        t.id, t.title, t.profile, t.safety
+    );
+    out.push_str(&wrap(&t.why, 96));
+    out.push_str("\n\nreferences:\n");
+    out.push_str(&format!(
+        "  Pod Security Standards: {}\n",
+        t.references.pod_security_standards
+    ));
+    if !t.references.checkov.is_empty() {
+        out.push_str(&format!("  Checkov: {}\n", t.references.checkov.join(", ")));
+    }
+    if !t.options.is_empty() {
+        out.push_str("\noptions (in .kubeharden.yaml under transforms.");
+        out.push_str(&format!("{}):\n", t.id));
+        for option in &t.options {
+            out.push_str(&format!(
+                "  {} (default {}): {}\n",
+                option.name,
+                option.default.display(),
+                option.doc
+            ));
+        }
+    }
+    out.push_str("\nexample:\n");
+    let diff = similar::TextDiff::from_lines(&t.example.before, &t.example.after);
+    for change in diff.iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => '-',
+            similar::ChangeTag::Insert => '+',
+            similar::ChangeTag::Equal => ' ',
+        };
+        out.push_str(&format!("{sign} {}", change.value()));
+    }
+    out.push_str(&format!(
+        "\nsuppress it: annotate the resource `{}: \"{}\"`, or comment `# kubeharden: ignore[{}]` on the field, the container's first line or the `kind:` line.\n",
+        transform::SUPPRESSION_ANNOTATION,
+        t.id,
+        t.id
+    ));
+    out
+}
+
+fn wrap(text: &str, width: usize) -> String {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.join("\n")
+}

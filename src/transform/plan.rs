@@ -1,0 +1,749 @@
+//! The planner: runs the selected transforms over one document and records every change,
+//! warning, skip and suppression.
+
+use crate::k8s::{self, Container, PodSpec, Resource};
+use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
+
+use super::{Action, Condition, Literal, Rule, Scope, Settings, Suppressions, Transform, custom};
+
+/// One field changed by a transform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The document, 0-based.
+    pub document: usize,
+    /// The object changed.
+    pub resource: Resource,
+    /// The container, for container-scoped rules.
+    pub container: Option<String>,
+    /// The transform.
+    pub transform: &'static str,
+    /// The field, from the document root.
+    pub path: String,
+    /// The value before, when the field existed and was a scalar.
+    pub old: Option<String>,
+    /// The value written; `None` when the field or item was removed.
+    pub new: Option<String>,
+    /// 1-based line of the field, or of the closest existing parent.
+    pub line: usize,
+}
+
+/// What a finding reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    /// Something to look at: an edit refused, or a risk no fix can remove safely.
+    Warning,
+    /// A rule that stood aside, with its reason.
+    Skipped,
+    /// A change or warning that a suppression turned off.
+    Suppressed,
+}
+
+/// A warning, a skip or a suppression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// 1-based line.
+    pub line: usize,
+    /// The transform.
+    pub transform: &'static str,
+    /// Which kind.
+    pub kind: FindingKind,
+    /// What and why, starting with the resource.
+    pub message: String,
+}
+
+/// The edits planned for one document.
+pub struct Plan<'a> {
+    /// The intended tree, when any edit was made.
+    pub intended: Option<Node<'a>>,
+    /// What changed.
+    pub changes: Vec<Change>,
+    /// What was reported.
+    pub findings: Vec<Finding>,
+}
+
+/// Plans the transforms of `settings` over document number `document` of `stream`.
+pub fn plan<'a>(
+    settings: &Settings,
+    text: &Text<'_>,
+    stream: &yaml::Stream<'a>,
+    document: usize,
+    suppressions: &Suppressions,
+) -> Plan<'a> {
+    let root = &stream.documents[document];
+    let pods = k8s::pod_specs(root);
+    let mut planner = Planner {
+        settings,
+        text,
+        root,
+        guard: None,
+        suppressions,
+        document,
+        intended: None,
+        changes: Vec::new(),
+        findings: Vec::new(),
+        skips: Vec::new(),
+    };
+    if !pods.is_empty() {
+        // Scanning for aliases walks the whole document: only workloads need it.
+        planner.guard = Some(Guard::new(root, &stream.anchor_names));
+    }
+    for pod in &pods {
+        let containers = k8s::containers(root, pod);
+        for transform in &settings.transforms {
+            for rule in transform
+                .rules
+                .iter()
+                .filter(|r| r.profile.is_none_or(|p| p == settings.profile))
+            {
+                let scope = rule.scope.unwrap_or(transform.scope);
+                for target in targets(scope, pod, &containers) {
+                    planner.run(transform, rule, &target);
+                }
+            }
+        }
+        planner.rejudge_skips(pod, &containers);
+    }
+    Plan {
+        intended: planner.intended,
+        changes: planner.changes,
+        findings: planner.findings,
+    }
+}
+
+/// Where one rule runs: a workload, a pod spec or a container.
+pub(super) struct Target<'t> {
+    pub pod: &'t PodSpec,
+    pub containers: &'t [Container],
+    pub container: Option<&'t Container>,
+    /// The path the rule's paths start from.
+    pub base: Vec<Step>,
+}
+
+fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> Vec<Target<'t>> {
+    let target = |container: Option<&'t Container>, base: Vec<Step>| Target {
+        pod,
+        containers,
+        container,
+        base,
+    };
+    match scope {
+        Scope::Workload => vec![target(None, pod.resource.path.clone())],
+        Scope::Pod => vec![target(None, pod.path.clone())],
+        Scope::Container => containers
+            .iter()
+            .map(|c| target(Some(c), c.path.clone()))
+            .collect(),
+    }
+}
+
+/// `base` followed by the keys of a dotted path.
+pub(super) fn join(base: &[Step], dotted: &str) -> Vec<Step> {
+    let mut path = base.to_vec();
+    path.extend(
+        dotted
+            .split('.')
+            .filter(|k| !k.is_empty())
+            .map(|k| Step::Key(k.to_owned())),
+    );
+    path
+}
+
+pub(super) struct Planner<'p, 'a> {
+    pub settings: &'p Settings,
+    text: &'p Text<'p>,
+    /// The document as read.
+    pub root: &'p Node<'a>,
+    guard: Option<Guard<'p>>,
+    suppressions: &'p Suppressions,
+    document: usize,
+    /// The document as edited so far.
+    intended: Option<Node<'a>>,
+    changes: Vec<Change>,
+    findings: Vec<Finding>,
+    /// The rules of the current pod that stood aside, to judge again once every transform ran.
+    skips: Vec<Skip>,
+}
+
+/// A rule that stood aside, and where.
+struct Skip {
+    transform: &'static Transform,
+    /// Its index in the transform's rules.
+    rule: usize,
+    base: Vec<Step>,
+    /// The container's path, for a container-scoped rule.
+    container: Option<Vec<Step>>,
+    /// Its `Skipped` finding.
+    finding: usize,
+}
+
+impl<'p, 'a> Planner<'p, 'a> {
+    /// The document with the edits made so far: what later rules judge.
+    pub fn current(&self) -> &Node<'a> {
+        self.intended.as_ref().unwrap_or(self.root)
+    }
+
+    /// The node at `path` in the current document, each alias on the way (`securityContext:
+    /// *shared`) and at the end read as the node it stands for.
+    pub fn read(&self, path: &[Step]) -> Option<&Node<'a>> {
+        fn resolved<'n, 'a>(root: &'n Node<'a>, node: &'n Node<'a>) -> &'n Node<'a> {
+            match node.kind {
+                NodeKind::Alias(id) => anchored(root, id).unwrap_or(node),
+                _ => node,
+            }
+        }
+        let root = self.current();
+        path.iter().try_fold(resolved(root, root), |node, step| {
+            let next = match step {
+                Step::Key(k) => node.get(k),
+                Step::Index(i) => node.items()?.get(*i),
+            }?;
+            Some(resolved(root, next))
+        })
+    }
+
+    fn run(&mut self, transform: &'static Transform, rule: &Rule, target: &Target<'_>) {
+        let path = join(&target.base, &rule.path);
+        match rule.action() {
+            Action::Set(value) => self.run_set(transform, rule, value, target, &path),
+            Action::EnsureItem(item) => {
+                let Some(list) = self.read(&path).map(list_strings) else {
+                    self.append(
+                        transform,
+                        target,
+                        &path,
+                        Node::new_scalar(item.to_owned(), true),
+                        item,
+                    );
+                    return;
+                };
+                if !list.iter().any(|i| i.as_deref() == Some(item)) {
+                    self.append(
+                        transform,
+                        target,
+                        &path,
+                        Node::new_scalar(item.to_owned(), true),
+                        item,
+                    );
+                }
+            }
+            Action::RemoveItems(items) => {
+                self.remove_items(transform, target, &path, |i| items.iter().any(|x| x == i))
+            }
+            Action::KeepOnlyItems(keep) => {
+                self.remove_items(transform, target, &path, |i| !keep.iter().any(|x| x == i))
+            }
+            Action::Warn(message) => {
+                if let Some(detail) = self.warning_detail(rule, &path) {
+                    self.report(
+                        transform,
+                        target,
+                        &path,
+                        super::FindingKind::Warning,
+                        &format!("{message}{detail}"),
+                    );
+                }
+            }
+            Action::Custom(step) => {
+                let enabled = rule.when_option.as_ref().is_none_or(|o| {
+                    transform.option(self.settings, o) != Some(Literal::Bool(false))
+                });
+                if enabled {
+                    custom::run(step, self, transform, target);
+                }
+            }
+        }
+    }
+
+    fn run_set(
+        &mut self,
+        transform: &'static Transform,
+        rule: &Rule,
+        value: &Literal,
+        target: &Target<'_>,
+        path: &[Step],
+    ) {
+        let current = self.read(path);
+        let wanted = match (&rule.only_if, current) {
+            (Some(only_if), Some(node)) => only_if.matches(node),
+            (Some(_), None) => false,
+            (None, Some(node)) => {
+                !value.matches(node) && !rule.keep_if.iter().any(|k| k.matches(node))
+            }
+            (None, None) => true,
+        };
+        if !wanted {
+            return;
+        }
+        // A rule stands aside only where it would have changed something.
+        match rule.skip_when.iter().find(|c| self.holds(c, target)) {
+            Some(condition) => {
+                if let Some(index) = transform.rules.iter().position(|r| std::ptr::eq(r, rule)) {
+                    self.skips.push(Skip {
+                        transform,
+                        rule: index,
+                        base: target.base.clone(),
+                        container: target.container.map(|c| c.path.clone()),
+                        finding: self.findings.len(),
+                    });
+                }
+                self.report(
+                    transform,
+                    target,
+                    path,
+                    super::FindingKind::Skipped,
+                    &condition.reason,
+                );
+            }
+            None => self.set(transform, target, path, value),
+        }
+    }
+
+    /// Runs again the rules of `pod` that stood aside for a reason a later transform removed (in
+    /// the restricted profile, drop-capabilities removes the SYS_ADMIN for which
+    /// no-privilege-escalation stood aside), withdrawing their skips: a second run would
+    /// otherwise find them to apply.
+    fn rejudge_skips(&mut self, pod: &PodSpec, containers: &[Container]) {
+        let skips = std::mem::take(&mut self.skips);
+        let mut stale = Vec::new();
+        for skip in skips {
+            let target = Target {
+                pod,
+                containers,
+                container: skip
+                    .container
+                    .as_ref()
+                    .and_then(|path| containers.iter().find(|c| &c.path == path)),
+                base: skip.base.clone(),
+            };
+            let rule = &skip.transform.rules[skip.rule];
+            if !rule.skip_when.iter().any(|c| self.holds(c, &target)) {
+                stale.push((skip, target));
+            }
+        }
+        for (skip, _) in stale.iter().rev() {
+            self.findings.remove(skip.finding);
+        }
+        for (skip, target) in &stale {
+            self.run(skip.transform, &skip.transform.rules[skip.rule], target);
+        }
+        self.skips.clear();
+    }
+
+    /// Whether `condition` holds for `target` in the current document.
+    fn holds(&self, condition: &Condition, target: &Target<'_>) -> bool {
+        let bases: Vec<(Vec<Step>, &str)> = match condition.path.strip_prefix("@containers.") {
+            Some(rest) => target
+                .containers
+                .iter()
+                .map(|c| (c.path.clone(), rest))
+                .collect(),
+            None => vec![(target.base.clone(), condition.path.as_str())],
+        };
+        bases.iter().any(|(base, rest)| {
+            let Some(node) = self.read(&join(base, rest)) else {
+                return false;
+            };
+            condition.equals.as_ref().is_some_and(|v| v.matches(node))
+                || condition.contains.as_ref().is_some_and(|item| {
+                    list_strings(node)
+                        .iter()
+                        .any(|i| i.as_deref() == Some(item.as_str()))
+                })
+        })
+    }
+
+    /// What a warning rule found, as text to append to its message, or `None` when its test
+    /// does not hold.
+    fn warning_detail(&self, rule: &Rule, path: &[Step]) -> Option<String> {
+        let node = self.read(path)?;
+        if let Some(value) = &rule.when_equals {
+            return value.matches(node).then(String::new);
+        }
+        if let Some(allowed) = &rule.when_items_outside {
+            let outside: Vec<String> = list_strings(node)
+                .into_iter()
+                .flatten()
+                .filter(|i| !allowed.contains(i))
+                .collect();
+            return (!outside.is_empty()).then(|| format!(": {}", outside.join(", ")));
+        }
+        if let Some(key) = &rule.when_any_item_has {
+            let names: Vec<String> = node
+                .items()?
+                .iter()
+                .filter(|item| item.get(key).is_some())
+                .map(|item| {
+                    let name = item.get("name").and_then(Node::as_str);
+                    let port = item.get(key).and_then(Node::as_str);
+                    name.or(port).unwrap_or("(unnamed)").to_owned()
+                })
+                .collect();
+            return (!names.is_empty()).then(|| format!(": {}", names.join(", ")));
+        }
+        Some(String::new())
+    }
+
+    /// Why this place is suppressed for `transform`, if it is.
+    fn suppressed(
+        &self,
+        transform: &Transform,
+        target: &Target<'_>,
+        path: &[Step],
+    ) -> Option<String> {
+        let resource = &target.pod.resource;
+        let mut lines = Vec::new();
+        lines.extend(key_line(self.text, self.root, path));
+        if let Some(container) = target.container {
+            lines.extend(
+                yaml::lookup(self.root, &container.path)
+                    .map(|n| self.text.position(n.full_start()).line),
+            );
+        }
+        lines.extend(key_line(
+            self.text,
+            self.root,
+            &join(&resource.path, "kind"),
+        ));
+        self.suppressions.reason(
+            &transform.id,
+            self.root,
+            resource,
+            target.container.and_then(|c| c.name.as_deref()),
+            &lines,
+        )
+    }
+
+    /// Records a finding about `path`, or its suppression.
+    pub fn report(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        kind: super::FindingKind,
+        message: &str,
+    ) {
+        let line = line_of_closest(self.text, self.root, path);
+        let who = describe(target);
+        let (kind, message) = match self.suppressed(transform, target, path) {
+            Some(reason) => (
+                super::FindingKind::Suppressed,
+                format!("{who}: {message} ({reason})"),
+            ),
+            None => (kind, format!("{who}: {message}")),
+        };
+        self.findings.push(Finding {
+            line,
+            transform: &transform.id,
+            kind,
+            message,
+        });
+    }
+
+    /// Whether an edit at `path` may go ahead; records the suppression when it may not.
+    fn allowed(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        what: &str,
+    ) -> bool {
+        match self.suppressed(transform, target, path) {
+            Some(reason) => {
+                let line = line_of_closest(self.text, self.root, path);
+                let message = format!("{}: {what} ({reason})", describe(target));
+                self.findings.push(Finding {
+                    line,
+                    transform: &transform.id,
+                    kind: super::FindingKind::Suppressed,
+                    message,
+                });
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Sets `path` to `value`, recording the change or the refusal.
+    pub fn set(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        value: &Literal,
+    ) {
+        let shown = yaml::path_to_string(path);
+        if !self.allowed(
+            transform,
+            target,
+            path,
+            &format!("would set {shown} to {}", value.display()),
+        ) {
+            return;
+        }
+        let old = self.read(path).and_then(|n| n.as_str().map(str::to_owned));
+        let result = self.edit(|root, guard| yaml::set(root, path, value.to_node(), guard));
+        self.record(
+            transform,
+            target,
+            path,
+            old,
+            Some(value.display()),
+            result,
+            &format!("not setting {shown} to {}", value.display()),
+        );
+    }
+
+    /// Appends `item` (shown as `shown`) to the list at `path`, recording the change or the
+    /// refusal; whether it was made.
+    pub fn append(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        item: Node<'static>,
+        shown: &str,
+    ) -> bool {
+        let field = yaml::path_to_string(path);
+        if !self.allowed(
+            transform,
+            target,
+            path,
+            &format!("would add {shown} to {field}"),
+        ) {
+            return false;
+        }
+        let length = self.read(path).and_then(Node::items).map_or(0, <[_]>::len);
+        let result = self.edit(|root, guard| yaml::append(root, path, item, guard));
+        let mut item_path = path.to_vec();
+        item_path.push(Step::Index(length));
+        self.record(
+            transform,
+            target,
+            &item_path,
+            None,
+            Some(shown.to_owned()),
+            result,
+            &format!("not adding {shown} to {field}"),
+        )
+    }
+
+    /// Removes the string items of the list at `path` that `remove` picks; the key goes too
+    /// when none would be left.
+    fn remove_items(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        remove: impl Fn(&str) -> bool,
+    ) {
+        let Some(items) = self
+            .read(path)
+            .filter(|n| n.items().is_some())
+            .map(list_strings)
+        else {
+            return;
+        };
+        let doomed: Vec<(usize, String)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.as_deref()
+                    .filter(|s| remove(s))
+                    .map(|s| (i, s.to_owned()))
+            })
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        let field = yaml::path_to_string(path);
+        let names: Vec<&str> = doomed.iter().map(|(_, s)| s.as_str()).collect();
+        if !self.allowed(
+            transform,
+            target,
+            path,
+            &format!("would remove {} from {field}", names.join(", ")),
+        ) {
+            return;
+        }
+        if doomed.len() == items.len() {
+            let result = self.edit(|root, guard| yaml::remove(root, path, guard));
+            let old = format!("[{}]", names.join(", "));
+            self.record(
+                transform,
+                target,
+                path,
+                Some(old),
+                None,
+                result,
+                &format!("not removing {field}"),
+            );
+            return;
+        }
+        for (index, name) in doomed.into_iter().rev() {
+            let mut item_path = path.to_vec();
+            item_path.push(Step::Index(index));
+            // The item's own line: earlier removals from this list shifted the indexes, so
+            // `item_path` may name another item in the input.
+            let line = self
+                .read(&item_path)
+                .and_then(|n| n.span.as_ref())
+                .map(|s| self.text.position(s.start).line);
+            let result = self.edit(|root, guard| yaml::remove(root, &item_path, guard));
+            let made = self.record(
+                transform,
+                target,
+                &item_path,
+                Some(name.clone()),
+                None,
+                result,
+                &format!("not removing {name} from {field}"),
+            );
+            if let (true, Some(line), Some(change)) = (made, line, self.changes.last_mut()) {
+                change.line = line;
+            }
+        }
+    }
+
+    fn edit(
+        &mut self,
+        f: impl FnOnce(&mut Node<'a>, &Guard<'_>) -> Result<(), yaml::Refusal>,
+    ) -> Result<(), yaml::Refusal> {
+        let Some(guard) = &self.guard else {
+            return Err(yaml::Refusal("not a workload".into()));
+        };
+        let root = self.intended.get_or_insert_with(|| self.root.clone());
+        f(root, guard)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        old: Option<String>,
+        new: Option<String>,
+        result: Result<(), yaml::Refusal>,
+        refused: &str,
+    ) -> bool {
+        match result {
+            Ok(()) => self.changes.push(Change {
+                document: self.document,
+                resource: target.pod.resource.clone(),
+                container: target.container.and_then(|c| c.name.clone()),
+                transform: &transform.id,
+                path: yaml::path_to_string(path),
+                old,
+                new,
+                line: line_of_closest(self.text, self.root, path),
+            }),
+            Err(refusal) => {
+                let message = format!("{refused}: {refusal}");
+                let line = line_of_closest(self.text, self.root, path);
+                self.findings.push(Finding {
+                    line,
+                    transform: &transform.id,
+                    kind: super::FindingKind::Warning,
+                    message: format!("{}: {message}", describe(target)),
+                });
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Runs `edits`, which edit inside the pod spec at `pod` and say whether every edit was
+    /// made; when one was not, the others are undone (what was reported stays), so that no
+    /// half-made fix, a volume without its mount, is written.
+    pub fn all_or_none(&mut self, pod: &[Step], edits: impl FnOnce(&mut Self) -> bool) {
+        let saved = self
+            .intended
+            .as_ref()
+            .map(|root| yaml::lookup(root, pod).cloned());
+        let changes = self.changes.len();
+        if edits(self) {
+            return;
+        }
+        self.changes.truncate(changes);
+        match saved {
+            None => self.intended = None,
+            Some(saved) => {
+                let slot = self
+                    .intended
+                    .as_mut()
+                    .and_then(|root| lookup_mut(root, pod));
+                if let (Some(slot), Some(saved)) = (slot, saved) {
+                    *slot = saved;
+                }
+            }
+        }
+    }
+}
+
+/// The node at `path`, to change it; aliases are not followed.
+fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut Node<'a>> {
+    path.iter()
+        .try_fold(root, |node, step| match (&mut node.kind, step) {
+            (NodeKind::Mapping { entries, .. }, Step::Key(key)) => entries
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some(key.as_str()))
+                .map(|(_, v)| v),
+            (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
+            _ => None,
+        })
+}
+
+/// `Kind/name` and the container, for messages.
+fn describe(target: &Target<'_>) -> String {
+    match target.container.and_then(|c| c.name.as_deref()) {
+        Some(name) => format!("{} container {name}", target.pod.resource.label()),
+        None => target.pod.resource.label(),
+    }
+}
+
+/// The items of a list as strings (`None` for items that are not scalars).
+fn list_strings(node: &Node<'_>) -> Vec<Option<String>> {
+    node.items()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| i.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The node of `node` that carries the anchor `id`.
+fn anchored<'n, 'a>(node: &'n Node<'a>, id: usize) -> Option<&'n Node<'a>> {
+    if node.anchor == id {
+        return Some(node);
+    }
+    match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries
+            .iter()
+            .find_map(|(k, v)| anchored(k, id).or_else(|| anchored(v, id))),
+        NodeKind::Sequence { items, .. } => items.iter().find_map(|i| anchored(i, id)),
+        _ => None,
+    }
+}
+
+/// The line of the key that holds the field at `path`, when the field exists.
+fn key_line(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> Option<usize> {
+    let (Step::Key(last), parent) = path.split_last()? else {
+        return None;
+    };
+    let (key, _) = yaml::lookup(root, parent)?
+        .entries()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(last))?;
+    Some(text.position(key.full_start()).line)
+}
+
+/// The line of the node at `path`, or of its closest existing ancestor.
+fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
+    (0..=path.len())
+        .rev()
+        .find_map(|n| {
+            yaml::lookup(root, &path[..n])
+                .and_then(|node| node.span.as_ref())
+                .map(|s| s.start)
+        })
+        .map_or(1, |offset| text.position(offset).line)
+}
