@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{Checked, check, corpus_dir, manifests};
+use common::{Checked, check_profiles, corpus_dir, manifests};
 use kubeharden::transform::{Profile, Settings};
 use rayon::prelude::*;
 
@@ -40,21 +40,16 @@ fn report(failures: &[String], limit: usize) -> String {
     text
 }
 
+/// Every corpus manifest, in the default and in the restricted profile (one pass, each input
+/// read once).
 #[test]
 fn every_corpus_manifest_keeps_the_invariants() {
-    corpus_keeps_the_invariants(Profile::Default);
-}
-
-#[test]
-fn every_corpus_manifest_keeps_the_invariants_in_the_restricted_profile() {
-    corpus_keeps_the_invariants(Profile::Restricted);
-}
-
-fn corpus_keeps_the_invariants(profile: Profile) {
-    let Some(dir) = corpus_or_skip(&format!("corpus invariants ({profile})")) else {
+    let Some(dir) = corpus_or_skip("corpus invariants") else {
         return;
     };
-    let settings = Settings::of_profile(profile);
+    let profiles = [Profile::Default, Profile::Restricted];
+    let settings: Vec<Settings> = profiles.iter().map(|p| Settings::of_profile(*p)).collect();
+    let settings: Vec<&Settings> = settings.iter().collect();
     let started = Instant::now();
     let files = manifests(&dir);
     assert!(
@@ -63,23 +58,50 @@ fn corpus_keeps_the_invariants(profile: Profile) {
         dir.display(),
         files.len()
     );
+    // Files are checked in parallel, reported in order.
+    let results: Vec<(String, Option<Vec<Checked>>)> = files
+        .par_iter()
+        .map(|file| {
+            let bytes = fs::read(dir.join(file)).unwrap();
+            let checked = String::from_utf8(bytes)
+                .ok()
+                .map(|input| check_profiles(&input, &settings));
+            (file.display().to_string(), checked)
+        })
+        .collect();
+    let elapsed = started.elapsed();
+    let mut failures = Vec::new();
+    for (p, profile) in profiles.iter().enumerate() {
+        let results = results
+            .iter()
+            .map(|(name, checked)| (name.as_str(), checked.as_ref().map(|c| &c[p])));
+        failures.extend(report_profile(*profile, files.len(), results));
+    }
+    println!(
+        "corpus: {} files checked in {} profiles in {elapsed:.1?}",
+        files.len(),
+        profiles.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} broken invariants in the corpus:\n{}",
+        failures.len(),
+        report(&failures, 60)
+    );
+}
+
+/// Prints what the corpus gave in `profile` and returns the broken invariants.
+fn report_profile<'c>(
+    profile: Profile,
+    files: usize,
+    results: impl Iterator<Item = (&'c str, Option<&'c Checked>)>,
+) -> Vec<String> {
     let mut failures = Vec::new();
     let mut unreadable = Vec::new();
     let mut duplicates = Vec::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = Checked::default();
     let mut changed = 0;
-    // Files are checked in parallel, reported in order.
-    let results: Vec<(String, Option<Checked>)> = files
-        .par_iter()
-        .map(|file| {
-            let bytes = fs::read(dir.join(file)).unwrap();
-            let checked = String::from_utf8(bytes)
-                .ok()
-                .map(|input| check(&input, &settings));
-            (file.display().to_string(), checked)
-        })
-        .collect();
     for (name, checked) in results {
         let Some(checked) = checked else {
             *refused.entry("not UTF-8".into()).or_default() += 1;
@@ -94,13 +116,13 @@ fn corpus_keeps_the_invariants(profile: Profile) {
         total.exempt += checked.exempt;
         changed += usize::from(checked.changed);
         if let Some(reason) = &checked.refused {
-            let kind = if reason.contains("Helm template") {
-                "Helm template"
-            } else {
-                "not valid YAML"
-            };
-            *refused.entry(kind.into()).or_default() += 1;
-            println!("  refused by kubeharden: {name}: {reason}");
+            *refused.entry(checked.refusal.into()).or_default() += 1;
+            println!("  refused by kubeharden ({profile}): {name}: {reason}");
+            // A valid manifest left unhardened because an edit cannot be written is a bug
+            // (or a limitation to fix) as long as the corpus shows none.
+            if checked.refusal == "an edit it cannot write" {
+                failures.push(format!("{name} ({profile}): left unchanged: {reason}"));
+            }
         }
         if let Some(reason) = &checked.unreadable {
             unreadable.push(format!("{name}: {reason}"));
@@ -108,11 +130,15 @@ fn corpus_keeps_the_invariants(profile: Profile) {
         if let Some(reason) = &checked.duplicates {
             duplicates.push(format!("{name}: {reason}"));
         }
-        failures.extend(checked.failures.iter().map(|f| format!("{name}: {f}")));
+        failures.extend(
+            checked
+                .failures
+                .iter()
+                .map(|f| format!("{name} ({profile}): {f}")),
+        );
     }
     println!(
-        "corpus ({profile}): {} files, {} documents, {changed} files changed, {} changes; findings: {} warnings, {} skipped, {} suppressed; guarantees checked {} times, excused by a finding {} times; in {:.1?}",
-        files.len(),
+        "corpus ({profile}): {files} files, {} documents, {changed} files changed, {} changes; findings: {} warnings, {} skipped, {} suppressed; guarantees checked {} times, excused by a finding {} times",
         total.documents,
         total.changes,
         total.warnings,
@@ -120,7 +146,6 @@ fn corpus_keeps_the_invariants(profile: Profile) {
         total.suppressed,
         total.guaranteed,
         total.exempt,
-        started.elapsed()
     );
     for (kind, count) in &refused {
         println!("corpus ({profile}): {count} files refused by kubeharden: {kind}");
@@ -139,16 +164,12 @@ fn corpus_keeps_the_invariants(profile: Profile) {
     for line in &duplicates {
         println!("  {line}");
     }
-    assert!(
-        changed > 0,
-        "no corpus file was changed, so the invariants were not exercised"
-    );
-    assert!(
-        failures.is_empty(),
-        "{} broken invariants in the corpus ({profile}):\n{}",
-        failures.len(),
-        report(&failures, 60)
-    );
+    if changed == 0 {
+        failures.push(format!(
+            "no corpus file was changed in the {profile} profile, so the invariants were not exercised"
+        ));
+    }
+    failures
 }
 
 /// Copies the manifests of `from` to `to`, writable, keeping the folder structure.

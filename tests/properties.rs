@@ -907,15 +907,12 @@ fn the_checks_catch_broken_outputs() {
     let stream = parse(&text, true).unwrap();
     let failures = |output: Option<String>| {
         let mut checked = common::Checked::default();
-        common::check_result(
-            input,
-            &stream,
+        let fixes = common::Fixes {
             output,
-            &fixed.changes,
-            &fixed.findings,
-            &settings,
-            &mut checked,
-        );
+            changes: &fixed.changes,
+            findings: &fixed.findings,
+        };
+        common::check_result(input, &stream, fixes, &settings, &mut checked);
         checked.failures
     };
     assert_eq!(failures(Some(good.clone())), Vec::<String>::new());

@@ -441,6 +441,9 @@ pub struct Checked {
     pub output: Option<String>,
     /// Why kubeharden refused the input, when it did (not an invariant failure by itself).
     pub refused: Option<String>,
+    /// What kind of refusal: `Helm template`, `not valid YAML`, `not text`, or `an edit it
+    /// cannot write` (an unsupported rendering, the file left unchanged).
+    pub refusal: &'static str,
     /// Why serde-saphyr could not read the input, when it could not; invariant b was then
     /// checked with kubeharden's own parser only.
     pub unreadable: Option<String>,
@@ -531,49 +534,82 @@ fn apply(document: &mut Value, change: &Change, path: &[Step]) -> Result<(), Str
 /// Runs kubeharden on one input in `settings` and checks invariants a to e (and the guarantees)
 /// on the result.
 pub fn check(input: &str, settings: &Settings) -> Checked {
-    let mut checked = Checked::default();
-    let fixed = match fix_text(input, settings) {
-        Ok(fixed) => fixed,
-        Err(e @ FixError::Internal(_)) => {
-            checked.failures.push(format!("kubeharden failed: {e}"));
-            return checked;
+    let mut checked = check_profiles(input, &[settings]);
+    checked.pop().unwrap_or_default()
+}
+
+/// Like [`check`] in each of `profiles`, reading the input only once.
+pub fn check_profiles(input: &str, profiles: &[&Settings]) -> Vec<Checked> {
+    let mut results: Vec<Checked> = Vec::with_capacity(profiles.len());
+    let mut fixes = Vec::with_capacity(profiles.len());
+    for settings in profiles {
+        let mut checked = Checked::default();
+        match fix_text(input, settings) {
+            Ok(fixed) => fixes.push(Some(fixed)),
+            Err(e @ FixError::Internal(_)) => {
+                checked.failures.push(format!("kubeharden failed: {e}"));
+                fixes.push(None);
+            }
+            Err(e) => {
+                // Input kubeharden refuses (not YAML, a Helm template): nothing was written, so
+                // no invariant applies; the caller decides whether the refusal is expected.
+                checked.refusal = match e {
+                    FixError::HelmTemplate(_) => "Helm template",
+                    FixError::Parse(_) => "not valid YAML",
+                    FixError::Binary(_) | FixError::NotUtf8(_) => "not text",
+                    _ => "an edit it cannot write",
+                };
+                checked.refused = Some(e.to_string());
+                fixes.push(None);
+            }
         }
-        Err(e) => {
-            // Input kubeharden refuses (not YAML, a Helm template): nothing was written, so no
-            // invariant applies; the caller decides whether the refusal itself is expected.
-            checked.refused = Some(e.to_string());
-            return checked;
-        }
-    };
+        results.push(checked);
+    }
+    if fixes.iter().all(Option::is_none) {
+        return results;
+    }
     let input_text = Text::new(input);
     let input_stream = match yaml::parse(&input_text, true) {
         Ok(s) => s,
         Err(e) => {
-            checked
-                .failures
-                .push(format!("fixed, yet the input does not parse: {e}"));
-            return checked;
+            for checked in &mut results {
+                checked
+                    .failures
+                    .push(format!("fixed, yet the input does not parse: {e}"));
+            }
+            return results;
         }
     };
-    checked.documents = input_stream.documents.len();
-    checked.changes = fixed.changes.len();
-    for finding in &fixed.findings {
-        match finding.kind {
-            FindingKind::Warning => checked.warnings += 1,
-            FindingKind::Skipped => checked.skipped += 1,
-            FindingKind::Suppressed => checked.suppressed += 1,
+    let mut read = Checked::default();
+    let reading = read_input(input, &mut read);
+    for ((checked, fixed), settings) in results.iter_mut().zip(fixes).zip(profiles) {
+        let Some(fixed) = fixed else { continue };
+        checked.unreadable.clone_from(&read.unreadable);
+        checked.duplicates.clone_from(&read.duplicates);
+        checked.documents = input_stream.documents.len();
+        checked.changes = fixed.changes.len();
+        for finding in &fixed.findings {
+            match finding.kind {
+                FindingKind::Warning => checked.warnings += 1,
+                FindingKind::Skipped => checked.skipped += 1,
+                FindingKind::Suppressed => checked.suppressed += 1,
+            }
         }
+        let result = Fixes {
+            output: fixed.output,
+            changes: &fixed.changes,
+            findings: &fixed.findings,
+        };
+        check_read(input, &input_stream, &reading, result, settings, checked);
     }
-    check_result(
-        input,
-        &input_stream,
-        fixed.output,
-        &fixed.changes,
-        &fixed.findings,
-        settings,
-        &mut checked,
-    );
-    checked
+    results
+}
+
+/// What kubeharden made of an input.
+pub struct Fixes<'f> {
+    pub output: Option<String>,
+    pub changes: &'f [Change],
+    pub findings: &'f [Finding],
 }
 
 /// Checks invariants a to e on `output`, what kubeharden made of `input` in `settings` with
@@ -582,20 +618,39 @@ pub fn check(input: &str, settings: &Settings) -> Checked {
 pub fn check_result(
     input: &str,
     input_stream: &yaml::Stream<'_>,
-    output: Option<String>,
-    changes: &[Change],
-    findings: &[Finding],
+    fixes: Fixes<'_>,
     settings: &Settings,
     checked: &mut Checked,
 ) {
-    let input_text = Text::new(input);
     let reading = read_input(input, checked);
-    if let Some((before, read)) = &reading {
-        match output.as_deref().map(read) {
-            None => check_guarantees(before, findings, settings, checked),
-            Some(Ok(after)) => check_guarantees(&after, findings, settings, checked),
-            Some(Err(_)) => {} // reported by invariant b
-        }
+    check_read(input, input_stream, &reading, fixes, settings, checked);
+}
+
+/// [`check_result`] with the input already read by serde-saphyr.
+fn check_read(
+    input: &str,
+    input_stream: &yaml::Stream<'_>,
+    reading: &Option<(Vec<Value>, Reader)>,
+    fixes: Fixes<'_>,
+    settings: &Settings,
+    checked: &mut Checked,
+) {
+    let Fixes {
+        output,
+        changes,
+        findings,
+    } = fixes;
+    let input_text = Text::new(input);
+    // The input and the output as serde-saphyr reads them (the output with the reader that
+    // read the input).
+    let reading = reading.as_ref().map(|(before, read)| {
+        let after = output.as_deref().map(read);
+        (before, after)
+    });
+    match &reading {
+        Some((before, None)) => check_guarantees(before, findings, settings, checked),
+        Some((_, Some(Ok(after)))) => check_guarantees(after, findings, settings, checked),
+        Some((_, Some(Err(_)))) | None => {} // reported by invariant b
     }
     let Some(output) = output else {
         if !changes.is_empty() {
@@ -632,8 +687,8 @@ pub fn check_result(
     }
 
     // b. Input data + changes = output data, read by serde-saphyr.
-    if let Some((before, read)) = &reading {
-        check_data(before, *read, &output, input_stream, changes, checked);
+    if let Some((before, Some(after))) = &reading {
+        check_data(before, after, input_stream, changes, checked);
     }
 
     let edits = edit_lines(input, input_stream, changes, checked);
@@ -706,13 +761,12 @@ fn read_input(input: &str, checked: &mut Checked) -> Option<(Vec<Value>, Reader)
 
 fn check_data(
     before: &[Value],
-    read: Reader,
-    output: &str,
+    after: &Result<Vec<Value>, String>,
     input_stream: &yaml::Stream<'_>,
     changes: &[Change],
     checked: &mut Checked,
 ) {
-    let after = match read(output) {
+    let after = match after {
         Ok(v) => v,
         Err(e) => {
             checked.failures.push(format!(
@@ -768,7 +822,7 @@ fn check_data(
         ));
         return;
     }
-    for (i, (want, got)) in expected.iter().zip(&after).enumerate() {
+    for (i, (want, got)) in expected.iter().zip(after).enumerate() {
         if let Some(difference) = first_difference(want, got, "") {
             checked.failures.push(format!(
                 "b: non-empty document {} (0-based) differs from input + changes at {difference} (expected first, output second)",
