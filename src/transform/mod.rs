@@ -233,7 +233,8 @@ pub struct Rule {
     /// With `warn`: the list holds items outside these; they are named in the warning.
     #[serde(default)]
     pub when_items_outside: Option<Vec<String>>,
-    /// With `warn`: an item of the list has this key; the items' names are given.
+    /// With `warn`: an item of the list sets this key (not to null or 0); the items' names are
+    /// given.
     #[serde(default)]
     pub when_any_item_has: Option<String>,
     /// Run the named Rust step, for what a declarative patch cannot say.

@@ -371,7 +371,11 @@ impl<'p, 'a> Planner<'p, 'a> {
             let names: Vec<String> = node
                 .items()?
                 .iter()
-                .filter(|item| item.get(key).is_some())
+                // `hostPort: 0`, like a null, means the key is not in use.
+                .filter(|item| {
+                    item.get(key)
+                        .is_some_and(|v| !v.is_null() && v.as_str() != Some("0"))
+                })
                 .map(|item| {
                     let name = item.get("name").and_then(Node::as_str);
                     let port = item.get(key).and_then(Node::as_str);

@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# Validates `kubeharden fix` (default profile) on a copy of ../shared/corpus (or
+# $KUBEHARDEN_CORPUS) with two independent tools; run by .ci/run after the tests.
+#
+#   a. kubernetes-validate --strict, Kubernetes $K8S_VERSION: every input file that passes
+#      before the fix must pass after it, and so must every resource that validated before.
+#      Counts before/after; fails listing each regression.
+#   b. checkov --framework kubernetes, checks CKV_K8S_16, 17, 18, 19, 20, 22, 28 and 37: after
+#      the fix no workload may fail one of them unless kubeharden reported why on stderr
+#      (`skipped:`/`warning:`/`suppressed:` lines of the transform that owns the check, an
+#      `error:` for the file, a suppression marker, a Helm template). Every such exclusion is
+#      listed with its reason. Also fails when a workload checkov evaluated before the fix is
+#      no longer evaluated after it (a fix must not hide a resource from the scanner).
+#      Counts per check before/after; fails listing each violation.
+#
+# Both Python tools are installed by this script into a virtualenv, target/pyenv, reused when
+# it already holds the pinned versions. On 2 cores: the install takes 1.5 to 2 minutes (about
+# 400 MB), the checks about 3 minutes (checkov twice in the background, ~50 s each alone, while
+# kubernetes-validate reads 2 x 1,446 files). Without the corpus it says so and exits 0.
+#
+# Environment: KUBEHARDEN_CORPUS (the corpus), K8S_VERSION (default 1.33.0),
+# KEEP_WORK=1 (keep the temporary folder and print its path), KUBEHARDEN_FIX_ARGS (more
+# arguments for `kubeharden fix`; `--skip drop-capabilities` shows what a failure looks like).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+corpus="${KUBEHARDEN_CORPUS:-../shared/corpus}"
+if [ ! -d "$corpus" ]; then
+  echo "validate-corpus: corpus $corpus absent; skipped"
+  exit 0
+fi
+corpus="$(cd "$corpus" && pwd)"
+
+# Pinned so that a new release of either tool cannot change the verdict under CI's feet.
+KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
+CHECKOV="checkov==3.3.30"
+K8S_VERSION="${K8S_VERSION:-1.33.0}"
+CHECKS="CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_28,CKV_K8S_37"
+
+started=$(date +%s)
+declare -a timings=()
+since() { echo $(($(date +%s) - $1)); }
+
+# ---------------------------------------------------------------------------------------------
+# 1. The virtualenv.
+venv="target/pyenv"
+stamp="$venv/.kubeharden-requirements"
+wanted="$KUBERNETES_VALIDATE $CHECKOV"
+t=$(date +%s)
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] &&
+  "$venv/bin/python" -c 'import checkov, kubernetes_validate' 2>/dev/null; then
+  echo "validate-corpus: reusing $venv ($wanted)"
+else
+  python=""
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate" && break; fi
+  done
+  if [ -z "$python" ]; then
+    echo "validate-corpus: no python3 found; install Python 3.11 with pip" >&2
+    exit 1
+  fi
+  echo "validate-corpus: installing $wanted into $venv with $($python --version)"
+  rm -rf "$venv"
+  mkdir -p target
+  if ! "$python" -m venv "$venv" 2>/dev/null; then
+    # A Python without ensurepip (Debian's python3 without python3-venv): use virtualenv.
+    rm -rf "$venv"
+    "$python" -m pip install -q --user virtualenv
+    "$python" -m virtualenv -q "$venv"
+  fi
+  # shellcheck disable=SC2086 # two requirements
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check $wanted
+  echo "$wanted" >"$stamp"
+fi
+timings+=("python tools: $(since "$t") s")
+py="$PWD/$venv/bin/python"
+
+# ---------------------------------------------------------------------------------------------
+# 2. kubeharden, and the fix on a copy of the corpus.
+t=$(date +%s)
+cargo build --locked --quiet
+bin="$PWD/target/debug/kubeharden"
+timings+=("cargo build: $(since "$t") s")
+
+work="$(mktemp -d)"
+if [ "${KEEP_WORK:-}" = 1 ]; then
+  echo "validate-corpus: keeping $work"
+else
+  trap 'rm -rf "$work"' EXIT
+fi
+cp -R "$corpus" "$work/before"
+cp -R "$corpus" "$work/after"
+chmod -R u+w "$work/before" "$work/after"
+
+t=$(date +%s)
+fix_rc=0
+# shellcheck disable=SC2086 # KUBEHARDEN_FIX_ARGS is split into arguments on purpose
+(cd "$work" && "$bin" fix --color never ${KUBEHARDEN_FIX_ARGS:-} after) 2>"$work/kubeharden.stderr" ||
+  fix_rc=$?
+timings+=("kubeharden fix: $(since "$t") s")
+echo "validate-corpus: $(tail -n 1 "$work/kubeharden.stderr") (exit code $fix_rc)"
+if [ "$fix_rc" -ne 0 ] && [ "$fix_rc" -ne 2 ]; then
+  echo "validate-corpus: kubeharden fix failed with exit code $fix_rc" >&2
+  cat "$work/kubeharden.stderr" >&2
+  exit 1
+fi
+# The inputs: the files kubeharden walks.
+(cd "$work/before" && find . -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) |
+  sed 's|^\./||' | LC_ALL=C sort) >"$work/files"
+changed=0
+while IFS= read -r f; do
+  cmp -s "$work/before/$f" "$work/after/$f" || changed=$((changed + 1))
+done <"$work/files"
+echo "validate-corpus: $(wc -l <"$work/files") input files, $changed changed by the fix"
+
+# ---------------------------------------------------------------------------------------------
+# 3. checkov on both trees, in the background, while kubernetes-validate runs.
+# What checkov 3.3.30 looks at, read from its sources (checkov/kubernetes/checks/resource/k8s):
+# one result per workload, FAILED at the first failing container; containers and
+# initContainers only (not ephemeralContainers); CKV_K8S_28 passes a drop list with an item
+# containing ALL, all or NET_RAW, CKV_K8S_37 one containing ALL or all; 17/18/19 read the pod
+# spec of Pod, CronJob and spec.template.spec kinds. None of this needed an exclusion: on the
+# corpus no workload fails one of these checks after the fix.
+t_checkov=$(date +%s)
+venv_abs="$PWD/$venv"
+checkov_tree() { # tree
+  # --skip-download and the two variables keep checkov off the network (it would otherwise
+  # fetch guidelines from its platform and look for updates).
+  (cd "$work" && BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true \
+    "$venv_abs/bin/checkov" --framework kubernetes -d "$1" -c "$CHECKS" -o json \
+    --skip-download >"$1.checkov.json" 2>"$1.checkov.stderr") && return 0
+  local rc=$?
+  [ "$rc" -eq 1 ] # exit code 1: some check failed, which is expected
+}
+checkov_tree before &
+checkov_before=$!
+checkov_tree after &
+checkov_after=$!
+
+# ---------------------------------------------------------------------------------------------
+# 4. kubernetes-validate --strict on both trees.
+# The CLI (`kubernetes-validate --strict -k VERSION FILE...`) stops at the first file PyYAML
+# cannot read (SystemExit) and starts a new Python per call, which would take ~25 minutes for
+# 2 x 1,446 files. This runs the same library calls the CLI makes per resource
+# (kubernetes_validate.utils.resources_from_file, then validate(resource, version, strict=True))
+# in one process, with the CLI's verdict per file: it fails on a schema violation or any other
+# error, and passes when every resource validates or has no schema (a CRD: the CLI only warns).
+# The schema files and the list of versions are cached in memory; they are read-only data.
+t=$(date +%s)
+"$py" - "$K8S_VERSION" "$work" <<'PY'
+import functools, json, sys
+import kubernetes_validate.utils as kv
+
+version, work = sys.argv[1], sys.argv[2]
+kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
+kv.all_versions = functools.lru_cache(maxsize=None)(kv.all_versions)  # lists a folder per call
+files = open(f"{work}/files").read().splitlines()
+for tree in ("before", "after"):
+    results = {}
+    for rel in files:
+        path = f"{work}/{tree}/{rel}"
+        try:
+            resources = kv.resources_from_file(path)
+        except SystemExit as e:  # the CLI's exit on unreadable YAML
+            results[rel] = {"pass": False, "unreadable": str(e), "resources": []}
+            continue
+        out = []
+        for index, resource in enumerate(resources):
+            kind = name = None
+            if isinstance(resource, dict):
+                kind = resource.get("kind")
+                meta = resource.get("metadata")
+                name = meta.get("name") if isinstance(meta, dict) else None
+            entry = {"index": index, "kind": kind, "name": name}
+            try:
+                kv.validate(resource, version, strict=True)
+                entry["result"] = "valid"
+            except kv.ValidationError as e:
+                where = ".".join(str(p) for p in e.path)
+                entry["result"], entry["message"] = "invalid", f"{where}: {e.message}"
+            except (kv.SchemaNotFoundError, kv.InvalidSchemaError) as e:
+                entry["result"], entry["message"] = "no-schema", e.message
+            except kv.VersionNotSupportedError:
+                sys.exit(f"kubernetes-validate does not support Kubernetes {version}")
+            except Exception as e:  # the CLI's "could not be validated"
+                entry["result"], entry["message"] = "error", f"{type(e).__name__}: {e}"
+            out.append(entry)
+        ok = all(r["result"] in ("valid", "no-schema") for r in out)
+        results[rel] = {"pass": ok, "resources": out}
+    json.dump(results, open(f"{work}/{tree}.kv.json", "w"))
+PY
+timings+=("kubernetes-validate (both trees): $(since "$t") s")
+
+checkov_ok=0
+wait "$checkov_before" || checkov_ok=1
+wait "$checkov_after" || checkov_ok=1
+timings+=("checkov (both trees, in parallel with the above): $(since "$t_checkov") s")
+if [ "$checkov_ok" -ne 0 ]; then
+  echo "validate-corpus: checkov crashed; its stderr follows" >&2
+  tail -n 30 "$work/before.checkov.stderr" "$work/after.checkov.stderr" >&2
+  exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 5. The verdict.
+verdict=0
+"$py" - "$work" "$K8S_VERSION" "$bin" <<'PY' || verdict=$?
+import collections, json, os, re, subprocess, sys
+
+work, version, binary = sys.argv[1], sys.argv[2], sys.argv[3]
+failed = False
+
+def section(title):
+    print(f"\n== {title}")
+
+# --- a. kubernetes-validate -------------------------------------------------------------------
+before = json.load(open(f"{work}/before.kv.json"))
+after = json.load(open(f"{work}/after.kv.json"))
+section(f"kubernetes-validate --strict, Kubernetes {version}")
+def counts(results):
+    passing = [f for f, r in results.items() if r["pass"]]
+    checked = [f for f in passing if any(x["result"] == "valid" for x in results[f]["resources"])]
+    return len(passing), len(checked)
+for name, results in (("before", before), ("after", after)):
+    passing, checked = counts(results)
+    print(f"  {name:6}: {passing} of {len(results)} files pass "
+          f"({checked} with at least one resource validated against a schema; the others hold "
+          f"only kinds without a schema, CRDs, which the CLI passes with a warning)")
+regressions = []
+for rel, b in sorted(before.items()):
+    a = after[rel]
+    if b["pass"] and not a["pass"]:
+        problems = [f"{x['kind']}/{x['name']}: {x.get('message', x['result'])}"
+                    for x in a["resources"] if x["result"] not in ("valid", "no-schema")]
+        regressions.append(f"{rel}: passed before, fails after: " +
+                           ("; ".join(problems) or a.get("unreadable", "?")))
+        continue
+    # Finer: a resource that validated before must validate after, even in a failing file.
+    valid_before = {(x["index"], x["kind"], x["name"]) for x in b["resources"] if x["result"] == "valid"}
+    for x in a["resources"]:
+        if (x["index"], x["kind"], x["name"]) in valid_before and x["result"] != "valid":
+            regressions.append(f"{rel}: {x['kind']}/{x['name']} validated before, not after: "
+                               f"{x.get('message', x['result'])}")
+fixed = [rel for rel, b in before.items() if not b["pass"] and after[rel]["pass"]]
+print(f"  files failing before and passing after: {len(fixed)}")
+if regressions:
+    failed = True
+    print(f"  FAIL: {len(regressions)} regression(s):")
+    for r in regressions:
+        print(f"    {r}")
+else:
+    print("  no regression: every file and resource that passed before passes after")
+
+# --- b. checkov -------------------------------------------------------------------------------
+CHECK_OF = {  # transform -> the checkov checks it is responsible for
+    "no-privileged": ["CKV_K8S_16"],
+    "no-host-namespaces": ["CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19"],
+    "no-privilege-escalation": ["CKV_K8S_20"],
+    "read-only-root-filesystem": ["CKV_K8S_22"],
+    "drop-capabilities": ["CKV_K8S_28", "CKV_K8S_37"],
+}
+CHECKS = sorted({c for cs in CHECK_OF.values() for c in cs}, key=lambda c: int(c.split("_")[-1]))
+
+def load_checkov(tree):
+    with open(f"{work}/{tree}.checkov.json") as f:
+        data = json.load(f)
+    reports = data if isinstance(data, list) else [data]
+    results = []  # (status, entry)
+    parse_errors = []
+    for report in reports:
+        if report.get("check_type") != "kubernetes":
+            continue
+        for status in ("passed_checks", "failed_checks", "skipped_checks"):
+            for entry in report.get("results", {}).get(status, []):
+                results.append((status.split("_")[0], entry))
+        parse_errors += report.get("results", {}).get("parsing_errors", [])
+    # Key each result by (file, resource id, ordinal): the ordinal tells apart two objects of
+    # the same kind, namespace and name in one file; line numbers move with the fix.
+    prefix = f"/{tree}/"
+    by_key = {}
+    starts = collections.defaultdict(set)
+    for _, e in results:
+        starts[(e["file_path"], e["resource"])].add(e["file_line_range"][0])
+    for status, e in results:
+        rel = e["file_path"][len(prefix):] if e["file_path"].startswith(prefix) else e["file_path"]
+        ordinal = sorted(starts[(e["file_path"], e["resource"])]).index(e["file_line_range"][0])
+        by_key[(rel, e["resource"], ordinal, e["check_id"])] = (status, e)
+    return by_key, parse_errors
+
+ck_before, errors_before = load_checkov("before")
+ck_after, errors_after = load_checkov("after")
+section("checkov --framework kubernetes, " + ", ".join(CHECKS))
+if errors_before or errors_after:
+    print(f"  parsing errors: {len(errors_before)} before, {len(errors_after)} after")
+    for e in sorted(set(errors_after) - set(errors_before)):
+        failed = True
+        print(f"  FAIL: checkov cannot parse a fixed file it could parse before: {e}")
+
+# kubeharden's report: `LABEL: after/FILE:LINE: TRANSFORM: Kind/name[ container C]: message`.
+finding_re = re.compile(r"^(warning|skipped|suppressed): after/(.+?):(\d+): ([a-z-]+): (.*)$")
+error_re = re.compile(r"^error: after/(.+?)(?::\d+:\d+)?: (.*)$")
+findings, errors = [], {}
+summary = ""
+for line in open(f"{work}/kubeharden.stderr"):
+    line = line.rstrip("\n")
+    if m := finding_re.match(line):
+        findings.append(m.groups())
+    elif m := error_re.match(line):
+        errors[m.group(1)] = m.group(2)
+    elif line.startswith("kubeharden:"):
+        summary = line
+
+# Suppressions are counted in the summary but not named on stderr; the corpus is read for the
+# markers (the resource annotation kubeharden.dev/skip[.CONTAINER] and `# kubeharden: ignore`
+# comments) so that a suppressed workload is excluded for the transforms it names.
+suppressed = int(m.group(1)) if (m := re.search(r"(\d+) suppressed", summary)) else 0
+marker_re = re.compile(r"kubeharden\.dev/skip(?:\.[\w.-]+)?\"?\s*:\s*[\"']?([\w,\s-]*)|#\s*kubeharden:\s*ignore(?:\[([^\]]*)\])?")
+markers = []  # (file, line, ids)
+if suppressed and not any(f[0] == "suppressed" for f in findings):
+    for rel in open(f"{work}/files").read().splitlines():
+        for n, text in enumerate(open(f"{work}/before/{rel}", errors="replace"), 1):
+            if m := marker_re.search(text):
+                ids = (m.group(1) or m.group(2) or "all").replace(" ", "")
+                markers.append((rel, n, ids or "all"))
+
+# Helm templates met in a walk are skipped and only counted: name them by asking kubeharden
+# about each unchanged file that still fails a check (a named template is an error).
+helm = int(m.group(1)) if (m := re.search(r"(\d+) Helm templates? skipped", summary)) else 0
+
+def resource_at(ck, rel, line, label):
+    """The checkov resource (id, ordinal) of `rel` whose lines hold `line`, preferring the
+    one whose kind and name match kubeharden's `Kind/name` label."""
+    kind, _, name = label.partition("/")
+    spans = {}
+    for (f, rid, ordinal, _), (_, e) in ck.items():
+        if f == rel:
+            spans[(rid, ordinal)] = e["file_line_range"]
+    matches = [k for k, (lo, hi) in spans.items() if lo <= line <= hi]
+    named = [k for k in matches if k[0].split(".")[0] == kind and k[0].split(".", 2)[-1] == name]
+    if named or matches:
+        return (named or matches)[0]
+    named = [k for k in spans if k[0].split(".")[0] == kind and k[0].split(".", 2)[-1] == name]
+    return named[0] if len(named) == 1 else None
+
+# Exclusions: (file, resource id, ordinal, check) -> reasons. checkov judges a workload as a
+# whole (it stops at the first failing container), so a finding about one container excludes
+# the workload for the checks of that transform.
+exclusions = collections.defaultdict(list)
+file_exclusions = {}  # file -> reason, for every check
+unplaced = []
+for label, rel, line, transform, message in findings:
+    checks = CHECK_OF.get(transform)
+    if not checks:
+        continue  # a transform that owns none of these checks (rolling-update, no-host-path...)
+    where = resource_at(ck_before, rel, int(line), message.split(":")[0].split(" ")[0])
+    reason = f"kubeharden {label}: {rel}:{line}: {transform}: {message}"
+    if where is None:
+        unplaced.append(reason)
+        continue
+    for check in checks:
+        exclusions[(rel, *where, check)].append(reason)
+for rel, line, ids in markers:
+    where = resource_at(ck_before, rel, line, "/")
+    wanted = [c for t, cs in CHECK_OF.items() if ids == "all" or t in ids.split(",") for c in cs]
+    for check in wanted:
+        if where:
+            exclusions[(rel, *where, check)].append(f"suppression marker on {rel}:{line} ({ids})")
+for rel, message in errors.items():
+    file_exclusions[rel] = f"kubeharden error: {message}"
+
+# The checks, before and after.
+def failing(ck):
+    return {k: e for k, (status, e) in ck.items() if status == "failed"}
+fail_before, fail_after = failing(ck_before), failing(ck_after)
+
+if helm:
+    for rel in sorted({k[0] for k in fail_after}):
+        if rel in file_exclusions or open(f"{work}/before/{rel}", "rb").read() != open(f"{work}/after/{rel}", "rb").read():
+            continue
+        run = subprocess.run([binary, "fix", "--dry-run", f"{work}/before/{rel}"], capture_output=True, text=True)
+        if "Helm template" in run.stderr:
+            file_exclusions[rel] = "a Helm template, which kubeharden skips in a folder walk"
+
+violations, excluded = [], []
+for key, e in sorted(fail_after.items()):
+    rel, rid, ordinal, check = key
+    reasons = exclusions.get(key, []) + ([file_exclusions[rel]] if rel in file_exclusions else [])
+    text = f"{check} {rel} {rid}" + (f" (#{ordinal + 1})" if ordinal else "") + \
+        f": {', '.join(e['check_result'].get('evaluated_keys') or []) or e['check_name']}"
+    (excluded if reasons else violations).append((text, reasons))
+
+print(f"  {'check':11} {'transform':26} {'failing before':>14} {'after':>6} {'excluded':>9} {'violations':>11}")
+for check in CHECKS:
+    transform = next(t for t, cs in CHECK_OF.items() if check in cs)
+    b = sum(1 for k in fail_before if k[3] == check)
+    a = [k for k in fail_after if k[3] == check]
+    x = sum(1 for k in a if exclusions.get(k) or k[0] in file_exclusions)
+    print(f"  {check:11} {transform:26} {b:>14} {len(a):>6} {x:>9} {len(a) - x:>11}")
+evaluated_before = {k for k, (s, _) in ck_before.items() if s in ("passed", "failed")}
+evaluated_after = {k for k, (s, _) in ck_after.items() if s in ("passed", "failed")}
+print(f"  workload checks evaluated: {len(evaluated_before)} before, {len(evaluated_after)} after "
+      f"(checkov's own skips: {sum(1 for s, _ in ck_before.values() if s == 'skipped')} before)")
+
+section("exclusions (kubeharden said why it left these alone)")
+reasons = sorted({r for rs in exclusions.values() for r in rs} | set(file_exclusions.values()))
+if not reasons:
+    print("  none")
+for reason in reasons:
+    hits = [t for t, rs in excluded if reason in rs]
+    print(f"  {reason}")
+    if hits:
+        for t in hits:
+            print(f"      excludes: {t}")
+    else:
+        print("      (excludes nothing: checkov passes the fixed workload anyway)")
+for reason in unplaced:
+    print(f"  (not matched to a checkov resource) {reason}")
+
+gone = sorted(evaluated_before - evaluated_after)
+if gone:
+    failed = True
+    section(f"FAIL: {len(gone)} workload check(s) evaluated before the fix but not after")
+    for rel, rid, ordinal, check in gone:
+        print(f"  {check} {rel} {rid}")
+if violations:
+    failed = True
+    section(f"FAIL: {len(violations)} checkov violation(s) after the fix, not explained by kubeharden")
+    for text, _ in violations:
+        print(f"  {text}")
+else:
+    print("\n  checkov: no unexplained failure of " + ", ".join(CHECKS) + " after the fix")
+sys.exit(1 if failed else 0)
+PY
+
+echo
+echo "== timings"
+for line in "${timings[@]}"; do echo "  $line"; done
+echo "  total: $(since "$started") s"
+if [ "$verdict" -ne 0 ]; then
+  echo "validate-corpus: FAILED"
+  exit 1
+fi
+echo "validate-corpus: passed"
