@@ -654,3 +654,79 @@ spec:
     );
     assert!(stdout(&out).is_empty());
 }
+
+#[test]
+fn secrets_as_files_options_set_the_mount_root_and_leave_out_the_file_vars() {
+    let pod = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  containers:
+  - name: app
+    image: example/app:1
+    env:
+    - name: MODE
+      value: prod
+    - name: DB_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: db
+          key: password
+  - name: sidecar
+    image: example/sidecar:1
+    env:
+    - name: DB_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: db
+          key: password
+";
+    let dir = folder_with(&[
+        (
+            ".kubeharden.yaml",
+            b"transforms:\n  secrets-as-files:\n    file-env: false\n    mount-root: /run/secrets/\n",
+        ),
+        ("pod.yaml", pod.as_bytes()),
+    ]);
+    let out = kubeharden(
+        dir.path(),
+        &["fix", "--only", "secrets-as-files", "pod.yaml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fixed = fs::read_to_string(dir.path().join("pod.yaml")).unwrap();
+    assert_eq!(
+        fixed,
+        "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: app
+spec:
+  containers:
+  - name: app
+    image: example/app:1
+    env:
+    - name: MODE
+      value: prod
+    volumeMounts:
+    - name: db
+      mountPath: /run/secrets/db
+      readOnly: true
+  - name: sidecar
+    image: example/sidecar:1
+    volumeMounts:
+    - name: db
+      mountPath: /run/secrets/db
+      readOnly: true
+  volumes:
+  - name: db
+    secret:
+      secretName: db
+      items:
+      - key: password
+        path: password
+"
+    );
+}

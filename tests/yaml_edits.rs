@@ -185,3 +185,29 @@ fn verification_refuses_a_text_that_does_not_read_back_as_intended() {
         "{error}"
     );
 }
+
+#[test]
+fn last_items_of_an_unterminated_text_replaced_leave_no_blank_line() {
+    let source = "env:\n- a: 1\n- b: 2";
+    let out = edited(source, |root, g| {
+        yaml::remove(root, &path("env.1"), g).unwrap();
+        yaml::remove(root, &path("env.0"), g).unwrap();
+        let item = Node::new(NodeKind::Mapping {
+            style: kubeharden::yaml::CollectionStyle::Block,
+            entries: vec![(text_item("c"), text_item("x"))],
+        });
+        yaml::append(root, &path("env"), item, g).unwrap();
+    });
+    assert_eq!(out, "env:\n- c: x");
+}
+
+#[test]
+fn last_key_of_an_unterminated_text_removed_and_keys_added_leave_no_blank_line() {
+    let source = "a:\n  b: 1\n  c:\n    d: 2";
+    let out = edited(source, |root, g| {
+        yaml::remove(root, &path("a.c"), g).unwrap();
+        yaml::set(root, &path("a.e"), text_item("x"), g).unwrap();
+        yaml::set(root, &path("f"), text_item("z"), g).unwrap();
+    });
+    assert_eq!(out, "a:\n  b: 1\n  e: x\nf: z");
+}

@@ -17,7 +17,7 @@ pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 13] = [
+const DECLARATIONS: [(&str, &str); 14] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -33,6 +33,10 @@ const DECLARATIONS: [(&str, &str); 13] = [
     (
         "read-only-root-filesystem",
         include_str!("../../transforms/read-only-root-filesystem.yaml"),
+    ),
+    (
+        "secrets-as-files",
+        include_str!("../../transforms/secrets-as-files.yaml"),
     ),
     (
         "default-proc-mount",

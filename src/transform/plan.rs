@@ -396,18 +396,21 @@ impl<'p, 'a> Planner<'p, 'a> {
     ) -> Option<String> {
         let resource = &target.pod.resource;
         let mut lines = Vec::new();
-        lines.extend(key_line(self.text, self.root, path));
-        if let Some(container) = target.container {
-            lines.extend(
-                yaml::lookup(self.root, &container.path)
-                    .map(|n| self.text.position(n.full_start()).line),
-            );
+        // Finding the lines costs lookups: only a file with suppression comments needs them.
+        if self.suppressions.has_comments() {
+            lines.extend(key_line(self.text, self.root, path));
+            if let Some(container) = target.container {
+                lines.extend(
+                    yaml::lookup(self.root, &container.path)
+                        .map(|n| self.text.position(n.full_start()).line),
+                );
+            }
+            lines.extend(key_line(
+                self.text,
+                self.root,
+                &join(&resource.path, "kind"),
+            ));
         }
-        lines.extend(key_line(
-            self.text,
-            self.root,
-            &join(&resource.path, "kind"),
-        ));
         self.suppressions.reason(
             &transform.id,
             self.root,
@@ -529,6 +532,41 @@ impl<'p, 'a> Planner<'p, 'a> {
             result,
             &format!("not adding {shown} to {field}"),
         )
+    }
+
+    /// Removes the field or item at `path`, whose value reads as `shown` (YAML flow text),
+    /// recording the change or the refusal; whether it was made.
+    pub fn remove(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        shown: &str,
+    ) -> bool {
+        let field = yaml::path_to_string(path);
+        if !self.allowed(transform, target, path, &format!("would remove {field}")) {
+            return false;
+        }
+        // The line of the value as read: earlier removals may have shifted the indexes, so
+        // `path` may name another item in the input.
+        let line = self
+            .read(path)
+            .and_then(|n| n.span.as_ref())
+            .map(|s| self.text.position(s.start).line);
+        let result = self.edit(|root, guard| yaml::remove(root, path, guard));
+        let made = self.record(
+            transform,
+            target,
+            path,
+            Some(shown.to_owned()),
+            None,
+            result,
+            &format!("not removing {field}"),
+        );
+        if let (true, Some(line), Some(change)) = (made, line, self.changes.last_mut()) {
+            change.line = line;
+        }
+        made
     }
 
     /// Removes the string items of the list at `path` that `remove` picks; the key goes too

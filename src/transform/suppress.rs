@@ -71,6 +71,11 @@ impl Suppressions {
         Suppressions { by_line }
     }
 
+    /// Whether the file has any suppression comment.
+    pub fn has_comments(&self) -> bool {
+        !self.by_line.is_empty()
+    }
+
     /// Why `transform` must leave this place alone, if it must: a comment on one of `lines`,
     /// or the resource's annotation (for a container, also its container-scoped annotation
     /// `kubeharden.dev/skip.NAME`).

@@ -647,6 +647,7 @@ impl Renderer<'_, '_> {
         match style {
             CollectionStyle::Block => {
                 let at = self.block_insertion_point(&old[old.len() - 1].1, column)?;
+                self.unterminated_removal_takes_its_line_break(at);
                 let text: String = added
                     .iter()
                     .map(|(k, v)| {
@@ -756,6 +757,7 @@ impl Renderer<'_, '_> {
                 })?;
                 let column = self.text.column(dash);
                 let at = self.block_insertion_point(last, column)?;
+                self.unterminated_removal_takes_its_line_break(at);
                 // Keys are quoted like those of the last item.
                 let key_style = last
                     .entries()
@@ -808,6 +810,34 @@ impl Renderer<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// When lines removed up to the end of a text without a final line break are followed by
+    /// lines written at `at`, that end: the line break before the removed lines goes with
+    /// them, so that the new lines end the text the way the old ones did, no blank line between.
+    fn unterminated_removal_takes_its_line_break(&mut self, at: usize) {
+        let source = self.text.source;
+        if at != source.len() || source.ends_with('\n') {
+            return;
+        }
+        let line_break = self.layout.line_break;
+        // The first of the neighbouring removals that run to the end.
+        let mut end = at;
+        let mut first = None;
+        while let Some(i) = self
+            .out
+            .iter()
+            .position(|s| s.text.is_empty() && s.range.end == end && s.range.start < end)
+        {
+            first = Some(i);
+            end = self.out[i].range.start;
+        }
+        if let Some(i) = first
+            && end > line_break.len()
+            && source[..end].ends_with(line_break)
+        {
+            self.out[i].range.start -= line_break.len();
+        }
     }
 
     /// Removes entry `i` of a block mapping.

@@ -1310,7 +1310,8 @@ fn strings<'v>(node: &'v Value, dotted: &str) -> Vec<&'v str> {
 /// in `documents`, for each workload and container where no finding of the transform excuses
 /// it. The default profile: no host namespace turned on; every container explicitly
 /// unprivileged, without privilege escalation, dropping ALL capabilities and adding neither
-/// NET_RAW nor ALL, with a read-only root filesystem; no unmasked /proc; no seccomp Unconfined.
+/// NET_RAW nor ALL, with a read-only root filesystem, reading no Secret key through an env var;
+/// no unmasked /proc; no seccomp Unconfined.
 /// The restricted profile adds: pods run as non-root under a RuntimeDefault or Localhost seccomp
 /// profile, no container sets `runAsNonRoot: false`, and containers add no capability but
 /// NET_BIND_SERVICE.
@@ -1434,6 +1435,19 @@ pub fn check_guarantees(
                             == Some("Unconfined")
                     {
                         fail(format!("{here}.seccompProfile.type is still Unconfined"));
+                    }
+                    if group != "ephemeralContainers" && guaranteed("secrets-as-files") {
+                        let env = match container.get("env") {
+                            Some(Value::Seq(env)) => env.as_slice(),
+                            _ => &[],
+                        };
+                        for (e, entry) in env.iter().enumerate() {
+                            if at(entry, "valueFrom.secretKeyRef").is_some() {
+                                fail(format!(
+                                    "{group}[{i}].env[{e}] still reads a Secret key into an env var"
+                                ));
+                            }
+                        }
                     }
                     if restricted
                         && guaranteed("run-as-non-root")
