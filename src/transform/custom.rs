@@ -1,7 +1,7 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
 use crate::k8s::Container;
-use crate::yaml::{CollectionStyle, Node, NodeKind, ScalarStyle, Step};
+use crate::yaml::{self, CollectionStyle, Node, NodeKind, Step};
 
 use super::plan::{Planner, Target, join};
 use super::{FindingKind, Literal, Transform, mapping};
@@ -362,7 +362,7 @@ fn secrets_as_files(p: &mut Planner<'_, '_>, transform: &'static Transform, targ
                 let mut mount = vec![("name", text(volume)), ("mountPath", text(dir))];
                 mount.push(("readOnly", Node::new_scalar("true", false)));
                 let mount = mapping(mount);
-                let shown = flow_text(&mount).unwrap_or_default();
+                let shown = yaml::flow_text(&mount).unwrap_or_default();
                 if !p.append(transform, &here, &mounts_path, mount, &shown) {
                     return false;
                 }
@@ -396,7 +396,10 @@ fn secrets_as_files(p: &mut Planner<'_, '_>, transform: &'static Transform, targ
                     }
                 }
             } else if refs.len() == env_items {
-                let shown = p.read(&env_path).and_then(flow_text).unwrap_or_default();
+                let shown = p
+                    .read(&env_path)
+                    .and_then(yaml::flow_text)
+                    .unwrap_or_default();
                 if !p.remove(transform, &here, &env_path, &shown) {
                     return false;
                 }
@@ -500,9 +503,10 @@ fn secret_refs(
             ));
             continue;
         }
-        let (Some(shown), Some(value_from)) =
-            (flow_text(entry), entry.get("valueFrom").and_then(flow_text))
-        else {
+        let (Some(shown), Some(value_from)) = (
+            yaml::flow_text(entry),
+            entry.get("valueFrom").and_then(yaml::flow_text),
+        ) else {
             skips.push((
                 index,
                 format!(
@@ -633,7 +637,7 @@ fn add_secret_volume(
             let have = names(p.read(&items_path), "key");
             for key in keys.iter().filter(|k| !have.iter().any(|h| h == *k)) {
                 let node = item(key);
-                let shown = flow_text(&node).unwrap_or_default();
+                let shown = yaml::flow_text(&node).unwrap_or_default();
                 if !p.append(transform, here, &items_path, node, &shown) {
                     return false;
                 }
@@ -650,68 +654,8 @@ fn add_secret_volume(
                 source.push(("optional", Node::new_scalar("true", false)));
             }
             let node = mapping(vec![("name", text(volume)), ("secret", mapping(source))]);
-            let shown = flow_text(&node).unwrap_or_default();
+            let shown = yaml::flow_text(&node).unwrap_or_default();
             p.append(transform, here, volumes_path, node, &shown)
         }
     }
-}
-
-/// `node` as YAML flow text that reads back as the same data, or `None` for aliases and tags.
-fn flow_text(node: &Node<'_>) -> Option<String> {
-    if node.tag.is_some() {
-        return None;
-    }
-    Some(match &node.kind {
-        NodeKind::Scalar { value, style } => {
-            let simple = !value.is_empty()
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-                && !value.starts_with(['-', '.']);
-            let meaningful = matches!(
-                value.to_ascii_lowercase().as_str(),
-                "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
-            ) || value.starts_with(|c: char| c.is_ascii_digit());
-            // A plain scalar written plain again reads the same, where flow indicators do not
-            // cut it; a quoted one, where it cannot read as anything but a string.
-            let raw = match style {
-                ScalarStyle::Plain => {
-                    !value.contains([',', '[', ']', '{', '}', '#', '"', '\'', ':'])
-                        && value.trim() == value.as_ref()
-                }
-                _ => simple && !meaningful,
-            };
-            if value.is_empty() && *style == ScalarStyle::Plain {
-                "null".to_owned()
-            } else if raw {
-                value.to_string()
-            } else {
-                let mut out = String::from("\"");
-                for c in value.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\t' => out.push_str("\\t"),
-                        c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-                out
-            }
-        }
-        NodeKind::Mapping { entries, .. } => {
-            let parts: Option<Vec<String>> = entries
-                .iter()
-                .map(|(k, v)| Some(format!("{}: {}", flow_text(k)?, flow_text(v)?)))
-                .collect();
-            format!("{{{}}}", parts?.join(", "))
-        }
-        NodeKind::Sequence { items, .. } => {
-            let parts: Option<Vec<String>> = items.iter().map(flow_text).collect();
-            format!("[{}]", parts?.join(", "))
-        }
-        NodeKind::Alias(_) => return None,
-    })
 }

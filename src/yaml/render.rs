@@ -993,6 +993,54 @@ fn scalar(value: &str, is_string: bool, like: Option<ScalarStyle>, json: bool) -
     }
 }
 
+/// `node` as YAML flow text that reads back as the same data, or `None` for aliases and tags.
+pub fn flow_text(node: &Node<'_>) -> Option<String> {
+    if node.tag.is_some() {
+        return None;
+    }
+    Some(match &node.kind {
+        NodeKind::Scalar { value, style } => {
+            let simple = !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+                && !value.starts_with(['-', '.']);
+            let meaningful = matches!(
+                value.to_ascii_lowercase().as_str(),
+                "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
+            ) || value.starts_with(|c: char| c.is_ascii_digit());
+            // A plain scalar written plain again reads the same, where flow indicators do not
+            // cut it; a quoted one, where it cannot read as anything but a string.
+            let raw = match style {
+                ScalarStyle::Plain => {
+                    !value.contains([',', '[', ']', '{', '}', '#', '"', '\'', ':'])
+                        && value.trim() == value.as_ref()
+                }
+                _ => simple && !meaningful,
+            };
+            if value.is_empty() && *style == ScalarStyle::Plain {
+                "null".to_owned()
+            } else if raw {
+                value.to_string()
+            } else {
+                double_quoted(value)
+            }
+        }
+        NodeKind::Mapping { entries, .. } => {
+            let parts: Option<Vec<String>> = entries
+                .iter()
+                .map(|(k, v)| Some(format!("{}: {}", flow_text(k)?, flow_text(v)?)))
+                .collect();
+            format!("{{{}}}", parts?.join(", "))
+        }
+        NodeKind::Sequence { items, .. } => {
+            let parts: Option<Vec<String>> = items.iter().map(flow_text).collect();
+            format!("[{}]", parts?.join(", "))
+        }
+        NodeKind::Alias(_) => return None,
+    })
+}
+
 fn double_quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
