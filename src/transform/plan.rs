@@ -547,22 +547,33 @@ impl<'p, 'a> Planner<'p, 'a> {
         if !self.allowed(transform, target, path, &format!("would remove {field}")) {
             return false;
         }
-        // The line of the value as read: earlier removals may have shifted the indexes, so
-        // `path` may name another item in the input.
+        self.remove_and_record(
+            transform,
+            target,
+            path,
+            shown.to_owned(),
+            &format!("not removing {field}"),
+        )
+    }
+
+    /// Removes the field or item at `path` (suppressions already checked) and records the
+    /// change, at the line of the value as read, or the refusal; whether it was made.
+    fn remove_and_record(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        old: String,
+        refused: &str,
+    ) -> bool {
+        // Earlier removals from the same list shift the indexes, so `path` may name another
+        // item in the input: the line comes from the value as read now.
         let line = self
             .read(path)
             .and_then(|n| n.span.as_ref())
             .map(|s| self.text.position(s.start).line);
         let result = self.edit(|root, guard| yaml::remove(root, path, guard));
-        let made = self.record(
-            transform,
-            target,
-            path,
-            Some(shown.to_owned()),
-            None,
-            result,
-            &format!("not removing {field}"),
-        );
+        let made = self.record(transform, target, path, Some(old), None, result, refused);
         if let (true, Some(line), Some(change)) = (made, line, self.changes.last_mut()) {
             change.line = line;
         }
@@ -608,15 +619,12 @@ impl<'p, 'a> Planner<'p, 'a> {
             return;
         }
         if doomed.len() == items.len() {
-            let result = self.edit(|root, guard| yaml::remove(root, path, guard));
             let old = format!("[{}]", names.join(", "));
-            self.record(
+            self.remove_and_record(
                 transform,
                 target,
                 path,
-                Some(old),
-                None,
-                result,
+                old,
                 &format!("not removing {field}"),
             );
             return;
@@ -624,25 +632,8 @@ impl<'p, 'a> Planner<'p, 'a> {
         for (index, name) in doomed.into_iter().rev() {
             let mut item_path = path.to_vec();
             item_path.push(Step::Index(index));
-            // The item's own line: earlier removals from this list shifted the indexes, so
-            // `item_path` may name another item in the input.
-            let line = self
-                .read(&item_path)
-                .and_then(|n| n.span.as_ref())
-                .map(|s| self.text.position(s.start).line);
-            let result = self.edit(|root, guard| yaml::remove(root, &item_path, guard));
-            let made = self.record(
-                transform,
-                target,
-                &item_path,
-                Some(name.clone()),
-                None,
-                result,
-                &format!("not removing {name} from {field}"),
-            );
-            if let (true, Some(line), Some(change)) = (made, line, self.changes.last_mut()) {
-                change.line = line;
-            }
+            let refused = format!("not removing {name} from {field}");
+            self.remove_and_record(transform, target, &item_path, name, &refused);
         }
     }
 
