@@ -206,24 +206,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         match rule.action() {
             Action::Set(value) => self.run_set(transform, rule, value, target, &path),
             Action::EnsureItem(item) => {
-                let Some(list) = self.read(&path).map(list_strings) else {
-                    self.append(
-                        transform,
-                        target,
-                        &path,
-                        Node::new_scalar(item.to_owned(), true),
-                        item,
-                    );
-                    return;
-                };
-                if !list.iter().any(|i| i.as_deref() == Some(item)) {
-                    self.append(
-                        transform,
-                        target,
-                        &path,
-                        Node::new_scalar(item.to_owned(), true),
-                        item,
-                    );
+                let present = self.read(&path).is_some_and(|list| {
+                    list_strings(list)
+                        .iter()
+                        .any(|i| i.as_deref() == Some(item))
+                });
+                if !present {
+                    let node = Node::new_scalar(item.to_owned(), true);
+                    self.append(transform, target, &path, node, item);
                 }
             }
             Action::RemoveItems(items) => {
