@@ -336,7 +336,7 @@ fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
     if changes > 0 {
         let output = yaml::write(&text, &stream, &intended).expect("the fix verified");
         lap(3, t);
-        black_box(unified_diff(&m.name, &m.source, &output));
+        black_box(unified_diff(&m.name, &m.source, &output.text));
         lap(4, t);
     }
     drop(intended);

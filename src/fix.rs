@@ -12,7 +12,7 @@ pub struct Fixed {
     pub output: Option<String>,
     /// Every field changed.
     pub changes: Vec<Change>,
-    /// Warnings, skips and suppressions, in document order.
+    /// Warnings, skips and suppressions, in line order.
     pub findings: Vec<Finding>,
 }
 
@@ -102,20 +102,49 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
         findings.extend(plan.findings);
     }
     if changes.is_empty() {
+        findings.sort_by_key(|f| f.line);
         return Ok(Fixed {
             output: None,
             changes,
             findings,
         });
     }
-    let output = yaml::write(&text, &stream, &intended).map_err(|e| match e {
+    let written = yaml::write(&text, &stream, &intended).map_err(|e| match e {
         yaml::WriteError::Render(e) => FixError::Unsupported(e),
         yaml::WriteError::Verify(e) => FixError::Internal(e),
     })?;
+    findings.extend(
+        written
+            .lost_comments
+            .iter()
+            .filter_map(|comment| lost_comment(&text, comment.clone(), &changes)),
+    );
+    // In line order, whichever step found them.
+    findings.sort_by_key(|f| f.line);
     Ok(Fixed {
-        output: Some(output),
+        output: Some(written.text),
         changes,
         findings,
+    })
+}
+
+/// A warning for a comment that was on lines an edit removed, told by the change nearest to it.
+fn lost_comment(
+    text: &Text<'_>,
+    comment: std::ops::Range<usize>,
+    changes: &[Change],
+) -> Option<Finding> {
+    let line = text.position(comment.start).line;
+    let change = changes.iter().min_by_key(|c| c.line.abs_diff(line))?;
+    let who = transform::describe(&change.resource, change.container.as_deref());
+    Some(Finding {
+        line,
+        transform: change.transform,
+        kind: transform::FindingKind::Note,
+        message: format!(
+            "{who}: the comment `{}` was on lines this fix removed and went with them; carry it over by hand if it still matters",
+            text.source[comment].trim_end()
+        ),
     })
 }
 

@@ -110,6 +110,7 @@ fn report_profile<'c>(
         total.documents += checked.documents;
         total.changes += checked.changes;
         total.warnings += checked.warnings;
+        total.notes += checked.notes;
         total.skipped += checked.skipped;
         total.suppressed += checked.suppressed;
         total.guaranteed += checked.guaranteed;
@@ -138,10 +139,11 @@ fn report_profile<'c>(
         );
     }
     println!(
-        "corpus ({profile}): {files} files, {} documents, {changed} files changed, {} changes; findings: {} warnings, {} skipped, {} suppressed; guarantees checked {} times, excused by a finding {} times",
+        "corpus ({profile}): {files} files, {} documents, {changed} files changed, {} changes; findings: {} warnings, {} notes, {} skipped, {} suppressed; guarantees checked {} times, excused by a finding {} times",
         total.documents,
         total.changes,
         total.warnings,
+        total.notes,
         total.skipped,
         total.suppressed,
         total.guaranteed,

@@ -899,7 +899,7 @@ fn the_checks_catch_broken_outputs() {
     use kubeharden::fix::fix_text;
     use kubeharden::yaml::{Text, parse};
 
-    let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web # the name\nspec:\n  hostPID: true\n  containers:\n    - name: web\n      image: nginx:1.27\n      securityContext:\n        privileged: true # to be fixed\n        capabilities:\n          add:\n            - CHOWN\n            - NET_RAW\n";
+    let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web # the name\nspec:\n  hostPID: true\n  containers:\n    - name: web\n      image: nginx:1.27\n      securityContext:\n        privileged: true # to be fixed\n        capabilities:\n          add:\n            - CHOWN\n            # for ping\n            - NET_RAW\n";
     let settings = Settings::default();
     let fixed = fix_text(input, &settings).expect("the input is fixed");
     let good = fixed.output.clone().expect("the input changes");
@@ -965,5 +965,29 @@ fn the_checks_catch_broken_outputs() {
     assert!(
         found.iter().any(|f| f.starts_with("guarantee:")),
         "the guarantees missed an unfixed input: {found:#?}"
+    );
+    // A comment that went with a removed item, not reported.
+    let unreported: Vec<_> = fixed
+        .findings
+        .iter()
+        .filter(|f| !f.message.contains("# for ping"))
+        .cloned()
+        .collect();
+    assert_ne!(
+        unreported.len(),
+        fixed.findings.len(),
+        "the comment is reported"
+    );
+    let mut checked = common::Checked::default();
+    let fixes = common::Fixes {
+        output: Some(good),
+        changes: &fixed.changes,
+        findings: &unreported,
+    };
+    common::check_result(input, &stream, fixes, &settings, &mut checked);
+    assert!(
+        checked.failures.iter().any(|f| f.starts_with("c:")),
+        "invariant c missed a comment removed silently: {:#?}",
+        checked.failures
     );
 }

@@ -21,7 +21,7 @@ fn edited(source: &str, edit: impl FnOnce(&mut Node<'_>, &Guard<'_>)) -> String 
     edit(&mut root, &guard);
     let mut intended = vec![None; stream.documents.len()];
     intended[0] = Some(root);
-    yaml::write(&text, &stream, &intended).unwrap()
+    yaml::write(&text, &stream, &intended).unwrap().text
 }
 
 fn text_item(value: &str) -> Node<'static> {

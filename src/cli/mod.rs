@@ -93,13 +93,14 @@ struct Outcome {
     stdout: Option<String>,
     /// Error and warning lines for stderr.
     stderr: Vec<String>,
-    /// How many warnings, skips and suppressions were reported.
+    /// How many warnings, notes, skips and suppressions were reported.
     counts: FindingCounts,
 }
 
 #[derive(Default, Clone, Copy)]
 struct FindingCounts {
     warnings: usize,
+    notes: usize,
     skipped: usize,
     suppressed: usize,
 }
@@ -189,6 +190,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
             Status::Failed => failed += 1,
         }
         counts.warnings += outcome.counts.warnings;
+        counts.notes += outcome.counts.notes;
         counts.skipped += outcome.counts.skipped;
         counts.suppressed += outcome.counts.suppressed;
         if let Some(text) = &outcome.stdout {
@@ -219,6 +221,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         (helm, "Helm template{} skipped"),
         (excluded, "excluded by configuration"),
         (counts.warnings, "warning{}"),
+        (counts.notes, "note{}"),
         (counts.skipped, "fix{} skipped"),
         (counts.suppressed, "suppressed"),
     ] {
@@ -326,6 +329,10 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
             FindingKind::Warning => {
                 counts.warnings += 1;
                 "warning"
+            }
+            FindingKind::Note => {
+                counts.notes += 1;
+                "note"
             }
             FindingKind::Skipped => {
                 counts.skipped += 1;

@@ -32,6 +32,9 @@ pub struct Change {
 pub enum FindingKind {
     /// Something to look at: an edit refused, or a risk no fix can remove safely.
     Warning,
+    /// What a reviewer must know about a change that was made: where a Secret's keys now
+    /// live, a comment that went with the lines a fix removed.
+    Note,
     /// A rule that stood aside, with its reason.
     Skipped,
     /// A change or warning that a suppression turned off.
@@ -420,13 +423,13 @@ impl<'p, 'a> Planner<'p, 'a> {
         message: &str,
     ) {
         let line = line_of_closest(self.text, self.root, path);
-        let who = describe(target);
+        let label = who(target);
         let (kind, message) = match self.suppressed(transform, target, path) {
             Some(reason) => (
                 super::FindingKind::Suppressed,
-                format!("{who}: {message} ({reason})"),
+                format!("{label}: {message} ({reason})"),
             ),
-            None => (kind, format!("{who}: {message}")),
+            None => (kind, format!("{label}: {message}")),
         };
         self.findings.push(Finding {
             line,
@@ -447,7 +450,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         match self.suppressed(transform, target, path) {
             Some(reason) => {
                 let line = line_of_closest(self.text, self.root, path);
-                let message = format!("{}: {what} ({reason})", describe(target));
+                let message = format!("{}: {what} ({reason})", who(target));
                 self.findings.push(Finding {
                     line,
                     transform: &transform.id,
@@ -667,7 +670,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                     line,
                     transform: &transform.id,
                     kind: super::FindingKind::Warning,
-                    message: format!("{}: {message}", describe(target)),
+                    message: format!("{}: {message}", who(target)),
                 });
                 return false;
             }
@@ -677,15 +680,15 @@ impl<'p, 'a> Planner<'p, 'a> {
 
     /// Runs `edits`, which edit inside the pod spec at `pod` and say whether every edit was
     /// made; when one was not, the others are undone (what was reported stays), so that no
-    /// half-made fix, a volume without its mount, is written.
-    pub fn all_or_none(&mut self, pod: &[Step], edits: impl FnOnce(&mut Self) -> bool) {
+    /// half-made fix, a volume without its mount, is written. Whether the edits were kept.
+    pub fn all_or_none(&mut self, pod: &[Step], edits: impl FnOnce(&mut Self) -> bool) -> bool {
         let saved = self
             .intended
             .as_ref()
             .map(|root| yaml::lookup(root, pod).cloned());
         let changes = self.changes.len();
         if edits(self) {
-            return;
+            return true;
         }
         self.changes.truncate(changes);
         match saved {
@@ -700,6 +703,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 }
             }
         }
+        false
     }
 }
 
@@ -717,11 +721,19 @@ fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut N
 }
 
 /// `Kind/name` and the container, for messages.
-fn describe(target: &Target<'_>) -> String {
-    match target.container.and_then(|c| c.name.as_deref()) {
-        Some(name) => format!("{} container {name}", target.pod.resource.label()),
-        None => target.pod.resource.label(),
+pub fn describe(resource: &Resource, container: Option<&str>) -> String {
+    match container {
+        Some(name) => format!("{} container {name}", resource.label()),
+        None => resource.label(),
     }
+}
+
+/// [`describe`] for a target.
+fn who(target: &Target<'_>) -> String {
+    describe(
+        &target.pod.resource,
+        target.container.and_then(|c| c.name.as_deref()),
+    )
 }
 
 /// The items of a list as strings (`None` for items that are not scalars).

@@ -37,6 +37,16 @@ impl fmt::Display for WriteError {
     }
 }
 
+/// The text written by [`write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The whole new text.
+    pub text: String,
+    /// The comments of the source (byte spans) that were on lines the edits removed or
+    /// rewrote and are no longer there: callers report them, so none is lost silently.
+    pub lost_comments: Vec<std::ops::Range<usize>>,
+}
+
 /// Writes the `intended` documents over `text`, whose parse is `stream`, touching only what
 /// differs, then checks the result: each edited document is parsed again and must hold exactly
 /// its intended data. Documents with no edit are passed as `None`.
@@ -44,7 +54,7 @@ pub fn write(
     text: &Text<'_>,
     stream: &Stream<'_>,
     intended: &[Option<Node<'_>>],
-) -> Result<String, WriteError> {
+) -> Result<Written, WriteError> {
     let mut splices = Vec::new();
     // For each edited document: its index, the whole lines it spans when its edits stay inside
     // them, and how much its edits lengthen the text.
@@ -67,13 +77,27 @@ pub fn write(
             splices.extend(edits);
         }
     }
+    let lost_comments = stream
+        .comments
+        .iter()
+        .filter(|c| {
+            let comment = &text.source[(*c).clone()];
+            splices.iter().any(|s| {
+                s.range.start <= c.start && c.end <= s.range.end && !s.text.contains(comment)
+            })
+        })
+        .cloned()
+        .collect();
     let output = render::apply(text.source, &mut splices).map_err(WriteError::Render)?;
     // `%TAG` directives change how tags read, so a document cut out of the stream could read
     // differently: then the whole stream is checked.
     let has_tag_directive = text.source.lines().any(|l| l.starts_with("%TAG"));
     if has_tag_directive || checks.iter().any(|(_, lines, _)| lines.is_none()) {
         verify_stream(&output, stream, intended)?;
-        return Ok(output);
+        return Ok(Written {
+            text: output,
+            lost_comments,
+        });
     }
     // Documents are disjoint and in order: each one's lines are shifted in the output by the
     // growth of the documents before it.
@@ -85,7 +109,10 @@ pub fn write(
         verify_document(&output[start..end], index, intended[index].as_ref())?;
         shift += growth;
     }
-    Ok(output)
+    Ok(Written {
+        text: output,
+        lost_comments,
+    })
 }
 
 /// Parses one edited document's lines on their own and compares them with the intended data.

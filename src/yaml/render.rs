@@ -849,7 +849,8 @@ impl Renderer<'_, '_> {
         let (key, value) = &old[i];
         let start = key.full_start();
         let range = if self.text.starts_line(start) {
-            self.text.line_start(start)..self.text.next_line_start(value.end())
+            let after = i.checked_sub(1).map(|p| old[p].1.end());
+            self.attached_comments_start(start, after)..self.text.next_line_start(value.end())
         } else {
             match old.get(i + 1) {
                 // `- key: value` followed by more keys: the next key moves up after the dash.
@@ -870,9 +871,32 @@ impl Renderer<'_, '_> {
         let dash = dash_before(self.text, old[i].full_start())
             .filter(|&d| self.text.starts_line(d))
             .ok_or_else(|| RenderError("cannot remove a list item that shares its line".into()))?;
-        let range = self.text.line_start(dash)..self.text.next_line_start(old[i].end());
+        let after = i.checked_sub(1).map(|p| old[p].end());
+        let range =
+            self.attached_comments_start(dash, after)..self.text.next_line_start(old[i].end());
         self.splice(range, String::new());
         Ok(())
+    }
+
+    /// Where the lines of an entry or item that starts its line at `start` begin, counting the
+    /// comment lines right above it at its column (no blank line between, none before `after`,
+    /// the end of the previous sibling): they describe it and go when it goes.
+    fn attached_comments_start(&self, start: usize, after: Option<usize>) -> usize {
+        let column = self.text.column(start);
+        let mut first = self.text.line_start(start);
+        while first > 0 {
+            let above = self.text.line_start(first - 1);
+            let line = &self.text.source[above..first];
+            let body = line.trim_start_matches([' ', '\t']);
+            if after.is_some_and(|a| above < a)
+                || !body.starts_with('#')
+                || line.len() - body.len() != column
+            {
+                break;
+            }
+            first = above;
+        }
+        first
     }
 
     /// Cuts the items `removed` (sorted indexes) of a flow collection whose items span `items`,

@@ -431,6 +431,7 @@ pub struct Checked {
     pub changes: usize,
     /// Findings reported, by kind.
     pub warnings: usize,
+    pub notes: usize,
     pub skipped: usize,
     pub suppressed: usize,
     /// Containers whose guarantees were checked, and those left out because a finding of the
@@ -591,6 +592,7 @@ pub fn check_profiles(input: &str, profiles: &[&Settings]) -> Vec<Checked> {
         for finding in &fixed.findings {
             match finding.kind {
                 FindingKind::Warning => checked.warnings += 1,
+                FindingKind::Note => checked.notes += 1,
                 FindingKind::Skipped => checked.skipped += 1,
                 FindingKind::Suppressed => checked.suppressed += 1,
             }
@@ -691,16 +693,36 @@ fn check_read(
         check_data(before, after, input_stream, changes, checked);
     }
 
-    let edits = edit_lines(input, input_stream, changes, checked);
+    let mut edits = edit_lines(input, input_stream, changes, checked);
+    let reported = |span: &std::ops::Range<usize>| {
+        let line = input_text.position(span.start).line;
+        let comment = input[span.clone()].trim_end();
+        findings.iter().any(|f| {
+            f.line == line
+                && f.message
+                    .contains(&format!("the comment `{comment}` was on lines"))
+        })
+    };
+    // A comment line right above a removed field or item goes with it, and is reported.
+    for span in &input_stream.comments {
+        if reported(span) && input_text.starts_line(span.start) {
+            let line = input_text.position(span.start).line;
+            edits.dropped.insert(line);
+            edits.edited.insert(line);
+        }
+    }
 
     // c. Every comment is still there, in order, but those on lines that a removed field or
-    // item filled entirely: they went with what they described.
+    // item filled entirely: they went with what they described, and the report says so.
     let mut cursor = 0;
     for span in &input_stream.comments {
-        if edits
-            .dropped
-            .contains(&input_text.position(span.start).line)
-        {
+        let line = input_text.position(span.start).line;
+        if edits.dropped.contains(&line) {
+            if !reported(span) {
+                checked.failures.push(format!(
+                    "c: the comment of line {line} was removed without a word in the report"
+                ));
+            }
             continue;
         }
         let comment = input[span.clone()].trim_end_matches('\r');
@@ -1282,10 +1304,11 @@ fn declared_warning(finding: &Finding) -> bool {
 
 /// Whether a finding of `transform` about the workload `label` (or its container `container`)
 /// excuses that transform's guarantee there: a warning (an edit refused), a skip or a
-/// suppression.
+/// suppression; not a note about a change that was made.
 fn excused(findings: &[Finding], transform: &str, label: &str, container: Option<&str>) -> bool {
     findings.iter().any(|f| {
         f.transform == transform
+            && f.kind != FindingKind::Note
             && !declared_warning(f)
             && (f.message.starts_with(&format!("{label}: "))
                 || container
