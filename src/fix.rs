@@ -136,13 +136,15 @@ fn lost_comment(
 ) -> Option<Finding> {
     let line = text.position(comment.start).line;
     let change = changes.iter().min_by_key(|c| c.line.abs_diff(line))?;
-    let who = transform::describe(&change.resource, change.container.as_deref());
     Some(Finding {
+        document: change.document,
+        resource: change.resource.clone(),
+        container: change.container.clone(),
         line,
         transform: change.transform,
         kind: transform::FindingKind::Note,
         message: format!(
-            "{who}: the comment `{}` was on lines this fix removed and went with them; carry it over by hand if it still matters",
+            "the comment `{}` was on lines this fix removed and went with them; carry it over by hand if it still matters",
             text.source[comment].trim_end()
         ),
     })

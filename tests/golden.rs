@@ -85,7 +85,7 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
                         .iter()
                         .map(|f| {
                             let kind = format!("{:?}", f.kind).to_lowercase();
-                            format!("{}: {kind} {}: {}\n", f.line, f.transform, f.message)
+                            format!("{}: {kind} {}: {f}\n", f.line, f.transform)
                         })
                         .collect();
                     outputs.push((findings_path, findings.into_bytes()));

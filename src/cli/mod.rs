@@ -345,7 +345,7 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
         };
         stderr.push(format!(
             "{label}: {name}:{}: {}: {}",
-            finding.line, finding.transform, finding.message
+            finding.line, finding.transform, finding
         ));
     }
     // The input was valid UTF-8, or fixing it would have failed.

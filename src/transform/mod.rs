@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
-pub use plan::{Change, Finding, FindingKind, Plan, describe, plan};
+pub use plan::{Change, Finding, FindingKind, Plan, plan};
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their

@@ -41,17 +41,31 @@ pub enum FindingKind {
     Suppressed,
 }
 
-/// A warning, a skip or a suppression.
+/// A warning, a note, a skip or a suppression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The document, 0-based.
+    pub document: usize,
+    /// The object it is about.
+    pub resource: Resource,
+    /// The container, when it is about one.
+    pub container: Option<String>,
     /// 1-based line.
     pub line: usize,
     /// The transform.
     pub transform: &'static str,
     /// Which kind.
     pub kind: FindingKind,
-    /// What and why, starting with the resource.
+    /// What and why.
     pub message: String,
+}
+
+/// The resource and container, then the message: `Deployment/web container app: …`.
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = describe(&self.resource, self.container.as_deref());
+        write!(f, "{who}: {}", self.message)
+    }
 }
 
 /// The edits planned for one document.
@@ -423,15 +437,28 @@ impl<'p, 'a> Planner<'p, 'a> {
         message: &str,
     ) {
         let line = line_of_closest(self.text, self.root, path);
-        let label = who(target);
         let (kind, message) = match self.suppressed(transform, target, path) {
             Some(reason) => (
                 super::FindingKind::Suppressed,
-                format!("{label}: {message} ({reason})"),
+                format!("{message} ({reason})"),
             ),
-            None => (kind, format!("{label}: {message}")),
+            None => (kind, message.to_owned()),
         };
+        self.push_finding(transform, target, line, kind, message);
+    }
+
+    fn push_finding(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        line: usize,
+        kind: super::FindingKind,
+        message: String,
+    ) {
         self.findings.push(Finding {
+            document: self.document,
+            resource: target.pod.resource.clone(),
+            container: target.container.and_then(|c| c.name.clone()),
             line,
             transform: &transform.id,
             kind,
@@ -450,13 +477,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         match self.suppressed(transform, target, path) {
             Some(reason) => {
                 let line = line_of_closest(self.text, self.root, path);
-                let message = format!("{}: {what} ({reason})", who(target));
-                self.findings.push(Finding {
+                let message = format!("{what} ({reason})");
+                self.push_finding(
+                    transform,
+                    target,
                     line,
-                    transform: &transform.id,
-                    kind: super::FindingKind::Suppressed,
+                    super::FindingKind::Suppressed,
                     message,
-                });
+                );
                 false
             }
             None => true,
@@ -666,12 +694,13 @@ impl<'p, 'a> Planner<'p, 'a> {
             Err(refusal) => {
                 let message = format!("{refused}: {refusal}");
                 let line = line_of_closest(self.text, self.root, path);
-                self.findings.push(Finding {
+                self.push_finding(
+                    transform,
+                    target,
                     line,
-                    transform: &transform.id,
-                    kind: super::FindingKind::Warning,
-                    message: format!("{}: {message}", who(target)),
-                });
+                    super::FindingKind::Warning,
+                    message,
+                );
                 return false;
             }
         }
@@ -721,20 +750,13 @@ fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut N
 }
 
 /// `Kind/name` and the container, for messages.
-pub fn describe(resource: &Resource, container: Option<&str>) -> String {
+fn describe(resource: &Resource, container: Option<&str>) -> String {
     match container {
         Some(name) => format!("{} container {name}", resource.label()),
         None => resource.label(),
     }
 }
 
-/// [`describe`] for a target.
-fn who(target: &Target<'_>) -> String {
-    describe(
-        &target.pod.resource,
-        target.container.and_then(|c| c.name.as_deref()),
-    )
-}
 
 /// The items of a list as strings (`None` for items that are not scalars).
 fn list_strings(node: &Node<'_>) -> Vec<Option<String>> {

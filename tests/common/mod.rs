@@ -1310,9 +1310,9 @@ fn excused(findings: &[Finding], transform: &str, label: &str, container: Option
         f.transform == transform
             && f.kind != FindingKind::Note
             && !declared_warning(f)
-            && (f.message.starts_with(&format!("{label}: "))
+            && (f.to_string().starts_with(&format!("{label}: "))
                 || container
-                    .is_some_and(|c| f.message.starts_with(&format!("{label} container {c}: "))))
+                    .is_some_and(|c| f.to_string().starts_with(&format!("{label} container {c}: "))))
     })
 }
 
