@@ -16,13 +16,16 @@ pub fn transform_table() -> String {
     out
 }
 
-/// Everything about one transform: title, why, references, options and its example as a diff.
+/// Everything about one transform: title, why, what changes at run time, references, options
+/// and its example as a diff.
 pub fn explain(t: &Transform) -> String {
     let mut out = format!(
         "{}: {}\n\nprofile: {}\nsafety: {}\n\n",
         t.id, t.title, t.profile, t.safety
     );
     out.push_str(&wrap(&t.why, 96));
+    out.push_str("\n\nat run time:\n");
+    out.push_str(&wrap(&t.at_run_time, 96));
     out.push_str("\n\nreferences:\n");
     out.push_str(&format!(
         "  Pod Security Standards: {}\n",

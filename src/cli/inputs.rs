@@ -29,8 +29,8 @@ const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
 /// Expands `paths` into inputs: `-` is standard input, a file is itself, a folder is every
 /// manifest below it that `.gitignore` files do not exclude, in path order. A path that cannot
-/// be read is returned as an error line.
-pub fn collect(paths: &[String]) -> (Vec<Input>, Vec<String>) {
+/// be read is returned as an error: the path, and what is wrong.
+pub fn collect(paths: &[String]) -> (Vec<Input>, Vec<(String, String)>) {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
     for arg in paths {
@@ -42,13 +42,13 @@ pub fn collect(paths: &[String]) -> (Vec<Input>, Vec<String>) {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => walk(path, &mut inputs, &mut errors),
             Ok(_) => inputs.push(Input::Named(path.to_path_buf())),
-            Err(e) => errors.push(format!("{arg}: {e}")),
+            Err(e) => errors.push((arg.clone(), e.to_string())),
         }
     }
     (inputs, errors)
 }
 
-fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {
+fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<(String, String)>) {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
@@ -71,7 +71,7 @@ fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {
                     inputs.push(Input::Found(tidy(path)));
                 }
             }
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push((root.display().to_string(), e.to_string())),
         }
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
 use crate::fix;
+use crate::report::{self, FileReport, FileStatus, Report, Totals};
 use crate::transform::{FindingKind, Profile};
 use inputs::Input;
 
@@ -64,10 +65,27 @@ struct FixArgs {
     /// Do not run these transforms (comma-separated ids).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// What stdout gets: the diff (with --dry-run) or nothing, or the JSON report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also write the JSON report to FILE (schema: schema/report-v1.json).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Also write a pull-request description in Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pr_body: Option<PathBuf>,
     /// Files, folders (walked for .yaml, .yml and .json, honouring .gitignore), or - for
     /// standard input to standard output.
     #[arg(default_value = ".")]
     paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// The unified diff with --dry-run; findings and the summary on stderr.
+    Text,
+    /// The JSON report (schema: schema/report-v1.json) in place of the diff.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,31 +96,11 @@ enum Color {
     Never,
 }
 
-/// What became of one input.
-enum Status {
-    Unchanged,
-    Changed,
-    HelmSkipped,
-    Excluded,
-    Failed,
-}
-
+/// What became of one input, and what to print for it on stdout.
 struct Outcome {
-    status: Status,
-    /// The diff (dry run) or the fixed text (standard input) to print on stdout.
+    report: FileReport,
+    /// The diff (dry run) or the fixed text (standard input).
     stdout: Option<String>,
-    /// Error and warning lines for stderr.
-    stderr: Vec<String>,
-    /// How many warnings, notes, skips and suppressions were reported.
-    counts: FindingCounts,
-}
-
-#[derive(Default, Clone, Copy)]
-struct FindingCounts {
-    warnings: usize,
-    notes: usize,
-    skipped: usize,
-    suppressed: usize,
 }
 
 fn parse_profile(name: &str) -> Result<Profile, String> {
@@ -153,6 +151,12 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         eprintln!("error: {}", crate::transform::unknown_transform(unknown));
         return ExitCode::from(2);
     }
+    if args.format == Format::Json && !args.dry_run && args.paths.iter().any(|p| p == "-") {
+        eprintln!(
+            "error: `-` writes the fixed text on standard output, where --format json would print the report; use --report FILE instead"
+        );
+        return ExitCode::from(2);
+    }
     let (inputs, walk_errors) = inputs::collect(&args.paths);
     let configs = match configs_for(&inputs, args.config.as_deref(), &overrides) {
         Ok(configs) => configs,
@@ -176,24 +180,16 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     };
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
-    for line in &walk_errors {
-        let _ = writeln!(stderr, "error: {line}");
+    let walked = walk_errors.len();
+    let mut files: Vec<FileReport> = walk_errors
+        .into_iter()
+        .map(|(path, message)| FileReport::failed(path, message, None))
+        .collect();
+    for line in files.iter().flat_map(stderr_lines) {
+        let _ = writeln!(stderr, "{line}");
     }
-    let (mut changed, mut failed, mut helm, mut excluded) = (0, walk_errors.len(), 0, 0);
-    let mut counts = FindingCounts::default();
-    for outcome in &outcomes {
-        match outcome.status {
-            Status::Unchanged => {}
-            Status::Changed => changed += 1,
-            Status::HelmSkipped => helm += 1,
-            Status::Excluded => excluded += 1,
-            Status::Failed => failed += 1,
-        }
-        counts.warnings += outcome.counts.warnings;
-        counts.notes += outcome.counts.notes;
-        counts.skipped += outcome.counts.skipped;
-        counts.suppressed += outcome.counts.suppressed;
-        if let Some(text) = &outcome.stdout {
+    for outcome in outcomes {
+        if let (Some(text), Format::Text) = (&outcome.stdout, args.format) {
             let text = if colour && args.dry_run {
                 output::colorize(text)
             } else {
@@ -201,29 +197,87 @@ fn run_fix(args: &FixArgs) -> ExitCode {
             };
             let _ = stdout.write_all(text.as_bytes());
         }
-        for line in &outcome.stderr {
+        for line in stderr_lines(&outcome.report) {
             let _ = writeln!(stderr, "{line}");
         }
+        files.push(outcome.report);
+    }
+    let profile = args
+        .profile
+        .or_else(|| configs.first().map(|c| c.settings.profile))
+        .unwrap_or(Profile::Default);
+    let report = Report {
+        dry_run: args.dry_run,
+        profile: profile.to_string(),
+        files,
+    };
+    if args.format == Format::Json {
+        let _ = stdout.write_all(report::json::to_json(&report).as_bytes());
     }
     let _ = stdout.flush();
-    let verb = if args.dry_run {
-        "would change"
+    let mut write_failed = false;
+    for (path, text) in [
+        (&args.report, report::json::to_json as fn(&Report) -> String),
+        (&args.pr_body, report::markdown::pr_body),
+    ] {
+        if let Some(path) = path
+            && let Err(e) = std::fs::write(path, text(&report))
+        {
+            let _ = writeln!(stderr, "error: cannot write {}: {e}", path.display());
+            write_failed = true;
+        }
+    }
+    let totals = report.totals();
+    let _ = writeln!(stderr, "{}", summary(&totals, walked, args.dry_run));
+    if totals.errors > 0 || write_failed {
+        ExitCode::from(2)
+    } else if args.dry_run && totals.changed > 0 {
+        ExitCode::from(1)
     } else {
-        "changed"
-    };
+        ExitCode::SUCCESS
+    }
+}
+
+/// The lines stderr gets for one input: its error, or its findings but suppressions.
+fn stderr_lines(file: &FileReport) -> Vec<String> {
+    if let Some(error) = &file.error {
+        let place = error.position.map_or(String::new(), |p| format!(":{p}"));
+        return vec![format!("error: {}{place}: {}", file.path, error.message)];
+    }
+    file.findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::Suppressed)
+        .map(|f| {
+            format!(
+                "{}: {}:{}: {}: {f}",
+                report::kind_name(f.kind),
+                file.path,
+                f.line,
+                f.transform
+            )
+        })
+        .collect()
+}
+
+/// The last line: how many files, what became of them, what was found. `walked` of the
+/// errors are paths that could not be read at all, not scanned.
+fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
+    let verb = if dry_run { "would change" } else { "changed" };
+    let scanned = totals.files - walked;
     let mut summary = format!(
-        "kubeharden: {} file{} scanned, {changed} {verb}, {failed} error{}",
-        outcomes.len(),
-        plural(outcomes.len()),
-        plural(failed)
+        "kubeharden: {scanned} file{} scanned, {} {verb}, {} error{}",
+        plural(scanned),
+        totals.changed,
+        totals.errors,
+        plural(totals.errors)
     );
     for (n, what) in [
-        (helm, "Helm template{} skipped"),
-        (excluded, "excluded by configuration"),
-        (counts.warnings, "warning{}"),
-        (counts.notes, "note{}"),
-        (counts.skipped, "fix{} skipped"),
-        (counts.suppressed, "suppressed"),
+        (totals.helm_skipped, "Helm template{} skipped"),
+        (totals.excluded, "excluded by configuration"),
+        (totals.warnings, "warning{}"),
+        (totals.notes, "note{}"),
+        (totals.skipped, "fix{} skipped"),
+        (totals.suppressed, "suppressed"),
     ] {
         if n > 0 {
             let what = what.replace(
@@ -237,14 +291,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
             summary.push_str(&format!(", {n} {what}"));
         }
     }
-    let _ = writeln!(stderr, "{summary}");
-    if failed > 0 {
-        ExitCode::from(2)
-    } else if args.dry_run && changed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    summary
 }
 
 fn plural(n: usize) -> &'static str {
@@ -285,92 +332,48 @@ fn configs_for(
 
 fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     let name = input.display();
+    let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
     if let Input::Named(path) | Input::Found(path) = input
         && config.excludes(path)
     {
-        return Outcome {
-            status: Status::Excluded,
-            stdout: None,
-            stderr: Vec::new(),
-            counts: FindingCounts::default(),
-        };
+        return outcome(FileReport::empty(name, FileStatus::Excluded), None);
     }
-    let settings = &config.settings;
-    // `place` is `:LINE:COL` when the problem has a position.
-    let failed = |place: String, message: String| Outcome {
-        status: Status::Failed,
-        stdout: None,
-        stderr: vec![format!("error: {name}{place}: {message}")],
-        counts: FindingCounts::default(),
+    let failed = |message: String, position| {
+        outcome(FileReport::failed(name.clone(), message, position), None)
     };
     let bytes = match read(input) {
         Ok(bytes) => bytes,
-        Err(e) => return failed(String::new(), e.to_string()),
+        Err(e) => return failed(e.to_string(), None),
     };
-    let fixed = match fix::fix_bytes(&bytes, settings) {
+    let fixed = match fix::fix_bytes(&bytes, &config.settings) {
         Ok(fixed) => fixed,
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
-            return Outcome {
-                status: Status::HelmSkipped,
-                stdout: None,
-                stderr: Vec::new(),
-                counts: FindingCounts::default(),
-            };
+            return outcome(FileReport::empty(name, FileStatus::HelmSkipped), None);
         }
-        Err(e) => {
-            let place = e.position().map_or(String::new(), |p| format!(":{p}"));
-            return failed(place, e.to_string());
-        }
+        Err(e) => return failed(e.to_string(), e.position()),
     };
-    let mut counts = FindingCounts::default();
-    let mut stderr = Vec::new();
-    for finding in &fixed.findings {
-        let label = match finding.kind {
-            FindingKind::Warning => {
-                counts.warnings += 1;
-                "warning"
-            }
-            FindingKind::Note => {
-                counts.notes += 1;
-                "note"
-            }
-            FindingKind::Skipped => {
-                counts.skipped += 1;
-                "skipped"
-            }
-            FindingKind::Suppressed => {
-                counts.suppressed += 1;
-                continue;
-            }
-        };
-        stderr.push(format!(
-            "{label}: {name}:{}: {}: {}",
-            finding.line, finding.transform, finding
-        ));
-    }
+    let report = |status| FileReport {
+        path: name.clone(),
+        status,
+        changes: fixed.changes.clone(),
+        findings: fixed.findings.clone(),
+        error: None,
+    };
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(&bytes);
-    let outcome = |status, stdout| Outcome {
-        status,
-        stdout,
-        stderr: stderr.clone(),
-        counts,
-    };
-    let Some(new) = fixed.output else {
+    let Some(new) = &fixed.output else {
         let stdout = (*input == Input::Stdin && !dry_run).then(|| original.into_owned());
-        return outcome(Status::Unchanged, stdout);
+        return outcome(report(FileStatus::Unchanged), stdout);
     };
     if dry_run {
-        return outcome(
-            Status::Changed,
-            Some(output::unified_diff(&name, &original, &new)),
-        );
+        let diff = output::unified_diff(&name, &original, new);
+        return outcome(report(FileStatus::Changed), Some(diff));
     }
     match input {
-        Input::Stdin => outcome(Status::Changed, Some(new)),
-        Input::Named(path) | Input::Found(path) => match output::write_atomically(path, &new) {
-            Ok(()) => outcome(Status::Changed, None),
-            Err(e) => failed(String::new(), format!("{e:#}; the file was left as it was")),
+        Input::Stdin => outcome(report(FileStatus::Changed), Some(new.clone())),
+        Input::Named(path) | Input::Found(path) => match output::write_atomically(path, new) {
+            Ok(()) => outcome(report(FileStatus::Changed), None),
+            Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
         },
     }
 }

@@ -90,6 +90,8 @@ pub struct Transform {
     pub safety: Safety,
     /// The practice it implements and why it matters.
     pub why: String,
+    /// What the fixed workload does differently when it runs, for reviewers.
+    pub at_run_time: String,
     /// Where the control is defined.
     pub references: References,
     /// What the rules' paths start from, unless a rule says otherwise.

@@ -757,7 +757,6 @@ fn describe(resource: &Resource, container: Option<&str>) -> String {
     }
 }
 
-
 /// The items of a list as strings (`None` for items that are not scalars).
 fn list_strings(node: &Node<'_>) -> Vec<Option<String>> {
     node.items()

@@ -1311,8 +1311,10 @@ fn excused(findings: &[Finding], transform: &str, label: &str, container: Option
             && f.kind != FindingKind::Note
             && !declared_warning(f)
             && (f.to_string().starts_with(&format!("{label}: "))
-                || container
-                    .is_some_and(|c| f.to_string().starts_with(&format!("{label} container {c}: "))))
+                || container.is_some_and(|c| {
+                    f.to_string()
+                        .starts_with(&format!("{label} container {c}: "))
+                }))
     })
 }
 
