@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod fix;
 pub mod k8s;
+pub mod pr;
 pub mod transform;
 pub mod yaml;
