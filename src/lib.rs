@@ -2,11 +2,13 @@
 //!
 //! The data flows one way: read → index → plan → edit → verify → emit. [`yaml`] is the lossless
 //! layer, [`k8s`] finds pod specs and containers, [`transform`] reads the declared transforms and
-//! plans their edits, [`config`] reads `.kubeharden.yaml`, [`fix`] runs the pipeline on one input and [`cli`] on many.
+//! plans their edits, [`config`] reads `.kubeharden.yaml`, [`fix`] runs the pipeline on one input and [`cli`] on many;
+//! [`pr`] talks to GitHub for `kubeharden pr`.
 
 pub mod cli;
 pub mod config;
 pub mod fix;
 pub mod k8s;
+pub mod pr;
 pub mod transform;
 pub mod yaml;
