@@ -5,13 +5,22 @@
 #   a. kubernetes-validate --strict, Kubernetes $K8S_VERSION: every input file that passes
 #      before the fix must pass after it, and so must every resource that validated before.
 #      Counts before/after; fails listing each regression.
-#   b. checkov --framework kubernetes, checks CKV_K8S_16, 17, 18, 19, 20, 22, 28 and 37: after
-#      the fix no workload may fail one of them unless kubeharden reported why on stderr
+#   b. checkov --framework kubernetes, checks CKV_K8S_16, 17, 18, 19, 20, 22, 28, 35 and 37:
+#      after the fix no workload may fail one of them unless kubeharden reported why on stderr
 #      (`skipped:`/`warning:`/`suppressed:` lines of the transform that owns the check, an
 #      `error:` for the file, a suppression marker, a Helm template). Every such exclusion is
 #      listed with its reason. Also fails when a workload checkov evaluated before the fix is
 #      no longer evaluated after it (a fix must not hide a resource from the scanner).
-#      Counts per check before/after; fails listing each violation.
+#      Counts per check before/after, and the containers reading a Secret through env
+#      (CKV_K8S_35 per container: checkov stops at a workload's first); fails listing each
+#      violation.
+#   c. Volumes, on every pod spec of a workload (Pod, PodTemplate, Deployment, StatefulSet,
+#      DaemonSet, ReplicaSet, ReplicationController, Job, CronJob's jobTemplate; items of a
+#      List): every volumeMount of every container, initContainer and ephemeralContainer names
+#      a volume of the pod spec, and no two volumes share a name (a StatefulSet's
+#      volumeClaimTemplates count as volumes). The same check on the corpus as it was tells a
+#      pre-existing violation (listed, not a failure) from one the fix made. Counts
+#      before/after; fails listing each violation the fix made.
 #
 # Both Python tools are installed by this script into a virtualenv, target/pyenv, reused when
 # it already holds the pinned versions. On 2 cores: the install takes 1.5 to 2 minutes (about
@@ -20,7 +29,8 @@
 #
 # Environment: KUBEHARDEN_CORPUS (the corpus), K8S_VERSION (default 1.33.0),
 # KEEP_WORK=1 (keep the temporary folder and print its path), KUBEHARDEN_FIX_ARGS (more
-# arguments for `kubeharden fix`; `--skip drop-capabilities` shows what a failure looks like).
+# arguments for `kubeharden fix`; `--skip drop-capabilities` shows what a failure looks like),
+# CARGO_TARGET_DIR (where `cargo build` puts kubeharden).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +45,7 @@ corpus="$(cd "$corpus" && pwd)"
 KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 CHECKOV="checkov==3.3.30"
 K8S_VERSION="${K8S_VERSION:-1.33.0}"
-CHECKS="CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_28,CKV_K8S_37"
+CHECKS="CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_28,CKV_K8S_35,CKV_K8S_37"
 
 started=$(date +%s)
 declare -a timings=()
@@ -79,7 +89,9 @@ py="$PWD/$venv/bin/python"
 # 2. kubeharden, and the fix on a copy of the corpus.
 t=$(date +%s)
 cargo build --locked --quiet
-bin="$PWD/target/debug/kubeharden"
+# CARGO_TARGET_DIR may name a target folder shared with other checkouts, which may rebuild the
+# binary while this runs: the fix and the questions below use a copy, in the temporary folder.
+built="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/kubeharden"
 timings+=("cargo build: $(since "$t") s")
 
 work="$(mktemp -d)"
@@ -88,6 +100,8 @@ if [ "${KEEP_WORK:-}" = 1 ]; then
 else
   trap 'rm -rf "$work"' EXIT
 fi
+cp "$built" "$work/kubeharden"
+bin="$work/kubeharden"
 cp -R "$corpus" "$work/before"
 cp -R "$corpus" "$work/after"
 chmod -R u+w "$work/before" "$work/after"
@@ -120,7 +134,11 @@ echo "validate-corpus: $(wc -l <"$work/files") input files, $changed changed by 
 # initContainers only (not ephemeralContainers); CKV_K8S_28 passes a drop list with an item
 # containing ALL, all or NET_RAW, CKV_K8S_37 one containing ALL or all; 17/18/19 read the pod
 # spec of Pod, CronJob and spec.template.spec kinds. None of this needed an exclusion: on the
-# corpus no workload fails one of these checks after the fix.
+# corpus no workload fails one of these checks after the fix. CKV_K8S_35 fails a container with
+# an env entry whose valueFrom holds secretKeyRef or an envFrom entry holding secretRef; after
+# the fix, the corpus's only failures are the three copies of argo-cd's argocd-redis, whose
+# REDIS_PASSWORD is expanded as $(REDIS_PASSWORD) and skipped by kubeharden with that reason.
+# Custom resources embedding pod specs (RayService, LeaderWorkerSet...) are read by neither.
 t_checkov=$(date +%s)
 venv_abs="$PWD/$venv"
 checkov_tree() { # tree
@@ -146,10 +164,82 @@ checkov_after=$!
 # in one process, with the CLI's verdict per file: it fails on a schema violation or any other
 # error, and passes when every resource validates or has no schema (a CRD: the CLI only warns).
 # The schema files and the list of versions are cached in memory; they are read-only data.
+# The same pass runs the volume check (c) on the documents it reads, into TREE.volumes.json.
 t=$(date +%s)
 "$py" - "$K8S_VERSION" "$work" <<'PY'
-import functools, json, sys
+import collections, functools, json, sys
 import kubernetes_validate.utils as kv
+
+# Where the pod spec sits, per workload kind (matched on the kind alone, as checkov does).
+POD_SPEC = {"Pod": ("spec",), "PodTemplate": ("template", "spec")}
+POD_SPEC.update((k, ("spec", "template", "spec")) for k in (
+    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"))
+POD_SPEC["CronJob"] = ("spec", "jobTemplate", "spec", "template", "spec")
+
+def pod_specs(doc, where="", implied=None):
+    """(label, path, pod spec, claims) of each workload in a document, items of a List
+    included; claims: the names of a StatefulSet's volumeClaimTemplates, which its pods get as
+    volumes (a template volume of the same name is replaced by the claim)."""
+    if not isinstance(doc, dict):
+        return
+    kind = doc.get("kind") or implied
+    if not isinstance(kind, str):
+        return
+    if kind.endswith("List") and isinstance(doc.get("items"), list):
+        for i, item in enumerate(doc["items"]):  # a typed list's items may leave out their kind
+            yield from pod_specs(item, f"{where}items[{i}].", kind[:-4] or None)
+        return
+    if kind not in POD_SPEC:
+        return
+    spec = doc
+    for step in POD_SPEC[kind]:
+        spec = spec.get(step) if isinstance(spec, dict) else None
+    if isinstance(spec, dict):
+        meta = doc.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        claims = [c["metadata"].get("name") for c in items(doc["spec"], "volumeClaimTemplates")
+                  if kind == "StatefulSet" and isinstance(c.get("metadata"), dict)]
+        yield f"{kind}/{name}", where + ".".join(POD_SPEC[kind]), spec, claims
+
+def items(node, key):
+    """The mappings of the list node[key]; none when it is no list."""
+    value = node.get(key)
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+def volume_problems(rel, index, doc, figures, secret_env):
+    """Each mount naming no volume and each volume name held twice, as keys that stay the same
+    from one tree to the other (document, workload, pod spec path, container, name). On the
+    way, the containers that read a Secret through env (CKV_K8S_35 per container) go to
+    secret_env."""
+    problems = []
+    for label, path, spec, claims in pod_specs(doc):
+        figures["pod specs"] += 1
+        volumes = items(spec, "volumes")
+        names = [v.get("name") for v in volumes] + claims
+        figures["volumes"] += len(volumes)
+        figures["volumeClaimTemplates"] += len(claims)
+        at = f"document {index + 1}, {label}, {path}"  # counting non-empty documents
+        for name, count in collections.Counter(names).items():
+            if count > 1:
+                held = "volumes and volumeClaimTemplates" if name in claims else "volumes"
+                problems.append(f"{at}: volume name {name!r} held by {count} {held}")
+        for group in ("containers", "initContainers", "ephemeralContainers"):
+            for i, c in enumerate(items(spec, group)):
+                mounts = items(c, "volumeMounts")
+                figures["containers"] += 1
+                figures["volumeMounts"] += len(mounts)
+                who = f"{group}[{c.get('name') or i}]"
+                for m in mounts:
+                    if m.get("name") not in names:
+                        problems.append(f"{at}: {who} mounts {m.get('name')!r}, which is no volume")
+                keys = [e for e in items(c, "env") if isinstance(e.get("valueFrom"), dict)
+                        and "secretKeyRef" in e["valueFrom"]]
+                wholes = [e for e in items(c, "envFrom") if "secretRef" in e]
+                if keys or wholes:
+                    figures["secretKeyRef entries"] += len(keys)
+                    figures["envFrom secretRefs"] += len(wholes)
+                    secret_env.append(f"{rel}: {label} {who}")
+    return problems
 
 version, work = sys.argv[1], sys.argv[2]
 kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
@@ -157,13 +247,19 @@ kv.all_versions = functools.lru_cache(maxsize=None)(kv.all_versions)  # lists a 
 files = open(f"{work}/files").read().splitlines()
 for tree in ("before", "after"):
     results = {}
+    volumes = {"figures": collections.Counter(), "problems": {}, "unreadable": [], "secret env": []}
     for rel in files:
         path = f"{work}/{tree}/{rel}"
         try:
             resources = kv.resources_from_file(path)
         except SystemExit as e:  # the CLI's exit on unreadable YAML
             results[rel] = {"pass": False, "unreadable": str(e), "resources": []}
+            volumes["unreadable"].append(rel)
             continue
+        problems = [p for i, r in enumerate(resources)
+                    for p in volume_problems(rel, i, r, volumes["figures"], volumes["secret env"])]
+        if problems:
+            volumes["problems"][rel] = problems
         out = []
         for index, resource in enumerate(resources):
             kind = name = None
@@ -188,6 +284,7 @@ for tree in ("before", "after"):
         ok = all(r["result"] in ("valid", "no-schema") for r in out)
         results[rel] = {"pass": ok, "resources": out}
     json.dump(results, open(f"{work}/{tree}.kv.json", "w"))
+    json.dump(volumes, open(f"{work}/{tree}.volumes.json", "w"))
 PY
 timings+=("kubernetes-validate (both trees): $(since "$t") s")
 
@@ -258,6 +355,7 @@ CHECK_OF = {  # transform -> the checkov checks it is responsible for
     "no-privilege-escalation": ["CKV_K8S_20"],
     "read-only-root-filesystem": ["CKV_K8S_22"],
     "drop-capabilities": ["CKV_K8S_28", "CKV_K8S_37"],
+    "secrets-as-files": ["CKV_K8S_35"],
 }
 CHECKS = sorted({c for cs in CHECK_OF.values() for c in cs}, key=lambda c: int(c.split("_")[-1]))
 
@@ -400,6 +498,17 @@ evaluated_before = {k for k, (s, _) in ck_before.items() if s in ("passed", "fai
 evaluated_after = {k for k, (s, _) in ck_after.items() if s in ("passed", "failed")}
 print(f"  workload checks evaluated: {len(evaluated_before)} before, {len(evaluated_after)} after "
       f"(checkov's own skips: {sum(1 for s, _ in ck_before.values() if s == 'skipped')} before)")
+# checkov reports a workload once, at its first failing container: CKV_K8S_35 per container, from
+# the pod specs read for the volume check (c), ephemeralContainers included.
+vol_before = json.load(open(f"{work}/before.volumes.json"))
+vol_after = json.load(open(f"{work}/after.volumes.json"))
+for name, volumes in (("before", vol_before), ("after", vol_after)):
+    f = volumes["figures"]
+    print(f"  CKV_K8S_35 per container, {name:6}: {len(volumes['secret env'])} containers read a "
+          f"Secret through env ({f['secretKeyRef entries']} env secretKeyRef entries, "
+          f"{f['envFrom secretRefs']} envFrom secretRefs)")
+for where in vol_after["secret env"]:
+    print(f"    still: {where}")
 
 section("exclusions (kubeharden said why it left these alone)")
 reasons = sorted({r for rs in exclusions.values() for r in rs} | set(file_exclusions.values()))
@@ -429,6 +538,32 @@ if violations:
         print(f"  {text}")
 else:
     print("\n  checkov: no unexplained failure of " + ", ".join(CHECKS) + " after the fix")
+
+# --- c. volumes -------------------------------------------------------------------------------
+section("volumes: every volumeMount names a volume of its pod spec; volume names are unique")
+def problems(volumes):
+    return collections.Counter((rel, p) for rel, ps in volumes["problems"].items() for p in ps)
+problems_before, problems_after = problems(vol_before), problems(vol_after)
+introduced, existing = problems_after - problems_before, problems_after & problems_before
+for name, volumes, found in (("before", vol_before, problems_before), ("after", vol_after, problems_after)):
+    f = volumes["figures"]
+    print(f"  {name:6}: {f['pod specs']} pod specs, {f['containers']} containers, "
+          f"{f['volumes']} volumes, {f['volumeClaimTemplates']} volumeClaimTemplates, "
+          f"{f['volumeMounts']} volumeMounts; "
+          f"{sum(found.values())} violation(s) in {len({rel for rel, _ in found})} file(s)"
+          f" ({len(volumes['unreadable'])} unreadable files not checked)")
+print(f"  pre-existing (the same before the fix, not a failure): {sum(existing.values())}")
+for (rel, p), n in sorted(existing.items()):
+    print(f"    {rel}: {p}" + (f" (x{n})" if n > 1 else ""))
+print(f"  made by the fix: {sum(introduced.values())}; fixed by it: "
+      f"{sum((problems_before - problems_after).values())}")
+if introduced:
+    failed = True
+    section(f"FAIL: {sum(introduced.values())} volume violation(s) made by the fix")
+    for (rel, p), n in sorted(introduced.items()):
+        print(f"  {rel}: {p}" + (f" (x{n})" if n > 1 else ""))
+else:
+    print("\n  volumes: the fix left no mount without its volume and no duplicate volume name")
 sys.exit(1 if failed else 0)
 PY
 
