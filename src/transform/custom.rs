@@ -49,7 +49,7 @@ fn writable_tmp(p: &mut Planner<'_, '_>, transform: &'static Transform, target: 
         return;
     }
     let volumes_path = join(&target.pod.path, "volumes");
-    let taken = names(p.read(&volumes_path), "name");
+    let taken = volume_names_in_use(p, target);
     let base: String = match (&container.name, target.containers.len()) {
         (Some(name), n) if n > 1 => format!("tmp-{name}").chars().take(60).collect(),
         _ => "tmp".to_owned(),
@@ -203,6 +203,28 @@ fn unique(base: &str, sep: &str, taken: impl Fn(&str) -> bool) -> String {
         })
         .find(|c| !taken(c))
         .unwrap_or_else(|| base.to_owned())
+}
+
+/// The names a new volume of `target`'s pod must not take: its volumes', a StatefulSet's
+/// volumeClaimTemplates' (a claim replaces the pod's volume of the same name) and those its
+/// containers mount (a mount naming a missing volume would pick up the new one).
+fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
+    let mut taken = names(p.read(&join(&target.pod.path, "volumes")), "name");
+    let claims = join(&target.pod.resource.path, "spec.volumeClaimTemplates");
+    taken.extend(
+        p.read(&claims)
+            .and_then(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.get("metadata")?.get("name")?.as_str().map(str::to_owned)),
+    );
+    for container in target.containers {
+        taken.extend(names(
+            p.read(&join(&container.path, "volumeMounts")),
+            "name",
+        ));
+    }
+    taken
 }
 
 /// The string values of `key` in the items of the list `node`.

@@ -6,7 +6,7 @@ use crate::yaml::{self, CollectionStyle, Node, NodeKind, Step};
 
 use super::super::plan::{Planner, Target, join};
 use super::super::{FindingKind, Literal, Transform, mapping};
-use super::{names, text, unique};
+use super::{names, text, unique, volume_names_in_use};
 
 /// How a container reads a Secret through its environment.
 enum Reads {
@@ -81,13 +81,7 @@ pub(in crate::transform) fn secrets_as_files(
     };
     let whole = |secret: &str| to_mount().any(|r| r.secret == secret && r.is_whole());
     // The volume each Secret gets, named after it, never an existing volume's or mount's name.
-    let mut taken: Vec<String> = names(p.read(&volumes_path), "name");
-    for container in target.containers {
-        taken.extend(names(
-            p.read(&join(&container.path, "volumeMounts")),
-            "name",
-        ));
-    }
+    let mut taken = volume_names_in_use(p, target);
     let mut volume_names: Vec<(String, String)> = Vec::new();
     for r in to_mount() {
         if volume_names.iter().any(|(s, _)| s == &r.secret) {
@@ -360,7 +354,7 @@ fn secret_refs(
     if env.is_empty() && env_from.is_empty() {
         return Vec::new();
     }
-    // The variables expanded as `$(NAME)` in command, args and env values.
+    // The variables expanded as `$(NAME)` in command, args, env values and mounts' subPathExpr.
     let mut expanding: Vec<String> = Vec::new();
     for field in ["command", "args"] {
         expanding.extend(
@@ -375,6 +369,10 @@ fn secret_refs(
         env.iter()
             .filter_map(|e| e.get("value").and_then(Node::as_str).map(str::to_owned)),
     );
+    expanding.extend(names(
+        p.read(&join(&container.path, "volumeMounts")),
+        "subPathExpr",
+    ));
     let expanded: Vec<&str> = expanding.iter().flat_map(|s| expansions(s)).collect();
     let defined: Vec<&str> = env
         .iter()
@@ -399,7 +397,7 @@ fn secret_refs(
         path.push(Step::Index(index));
         let keeps = format!("keeps env var {var} from Secret {secret}");
         if expanded.contains(&var.as_str()) {
-            skips.push((path, format!("{keeps}: it is referenced as $({var}) in the container's command, args or env, and the expansion would break")));
+            skips.push((path, format!("{keeps}: it is referenced as $({var}) in the container's command, args, env or a mount's subPathExpr, and the expansion would break")));
             continue;
         }
         let (Some(shown), Some(value_from)) = (
@@ -448,7 +446,7 @@ fn secret_refs(
             .iter()
             .find(|v| !defined.contains(v) && prefix.as_deref().is_none_or(|p| v.starts_with(p)));
         if let Some(var) = from_it {
-            skips.push((path, format!("{keeps}: $({var}) in the container's command, args or env may be one of its keys, and the expansion would break")));
+            skips.push((path, format!("{keeps}: $({var}) in the container's command, args, env or a mount's subPathExpr may be one of its keys, and the expansion would break")));
             continue;
         }
         let other_source = entry
