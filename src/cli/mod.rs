@@ -1,8 +1,10 @@
-//! The command line: `kubeharden fix [--dry-run] [PATH...]`.
+//! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden pr`, and the docs
+//! commands.
 
 pub mod docs;
 mod inputs;
 mod output;
+mod pr;
 
 /// The unified diff `--dry-run` prints for one changed file; public for the throughput bench.
 pub use output::unified_diff;
@@ -37,6 +39,8 @@ enum Command {
     Fix(FixArgs),
     /// List the transforms: id, profile, safety and title.
     Transforms,
+    /// Commit the fixes on a branch and open or update a GitHub pull request for them.
+    Pr(pr::PrArgs),
     /// Explain a transform: why it matters, its references, options and an example.
     Explain {
         /// The transform's id, as `kubeharden transforms` lists it.
@@ -52,19 +56,8 @@ struct FixArgs {
     /// When to colour the diff.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
-    /// The set of transforms: `default`, or `restricted` for the Pod Security Standards
-    /// restricted level [default: default, or the configuration file's].
-    #[arg(long, value_parser = parse_profile)]
-    profile: Option<Profile>,
-    /// Use this configuration file instead of the `.kubeharden.yaml` nearest to each input.
-    #[arg(long, value_name = "FILE")]
-    config: Option<std::path::PathBuf>,
-    /// Run only these transforms (comma-separated ids).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
-    /// Do not run these transforms (comma-separated ids).
-    #[arg(long, value_delimiter = ',')]
-    skip: Vec<String>,
+    #[command(flatten)]
+    selection: Selection,
     /// What stdout gets: the diff (with --dry-run) or nothing, or the JSON report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -78,6 +71,24 @@ struct FixArgs {
     /// standard input to standard output.
     #[arg(default_value = ".")]
     paths: Vec<String>,
+}
+
+/// Which transforms run, and with which configuration: shared by `fix` and `pr`.
+#[derive(Debug, Args)]
+struct Selection {
+    /// The set of transforms: `default`, or `restricted` for the Pod Security Standards
+    /// restricted level [default: default, or the configuration file's].
+    #[arg(long, value_parser = parse_profile)]
+    profile: Option<Profile>,
+    /// Use this configuration file instead of the `.kubeharden.yaml` nearest to each input.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Run only these transforms (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Do not run these transforms (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,6 +130,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fix(args) => run_fix(&args),
+        Command::Pr(args) => pr::run(&args),
         Command::Transforms => {
             print!("{}", docs::transform_table());
             ExitCode::SUCCESS
@@ -136,43 +148,67 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run_fix(args: &FixArgs) -> ExitCode {
-    let overrides = Overrides {
-        profile: args.profile,
-        only: args.only.clone(),
-        skip: args.skip.clone(),
-    };
-    if let Some(unknown) = args
+/// What fixing a list of paths gave: the paths that could not be read, and each input's
+/// outcome, in order.
+struct Run {
+    unreadable: Vec<FileReport>,
+    outcomes: Vec<Outcome>,
+    /// The profile of the run, for the report.
+    profile: Profile,
+}
+
+/// Fixes `paths` (in place unless `dry_run`) with the transforms `selection` picks, the inputs
+/// in parallel; an error for an unknown transform or a bad configuration file.
+fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<Run, String> {
+    if let Some(unknown) = selection
         .only
         .iter()
-        .chain(&args.skip)
+        .chain(&selection.skip)
         .find(|id| crate::transform::find(id).is_none())
     {
-        eprintln!("error: {}", crate::transform::unknown_transform(unknown));
-        return ExitCode::from(2);
+        return Err(crate::transform::unknown_transform(unknown));
     }
+    let overrides = Overrides {
+        profile: selection.profile,
+        only: selection.only.clone(),
+        skip: selection.skip.clone(),
+    };
+    let (inputs, unreadable) = inputs::collect(paths);
+    let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
+    let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
+    let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
+    let process = |(input, config): &(&Input, &Config)| process(input, dry_run, config);
+    let outcomes: Vec<Outcome> = match &pool {
+        Ok(pool) => pool.install(|| work.par_iter().map(process).collect()),
+        Err(_) => work.iter().map(process).collect(),
+    };
+    Ok(Run {
+        unreadable: unreadable
+            .into_iter()
+            .map(|(path, message)| FileReport::failed(path, message, None))
+            .collect(),
+        outcomes,
+        profile: selection
+            .profile
+            .or_else(|| configs.first().map(|c| c.settings.profile))
+            .unwrap_or(Profile::Default),
+    })
+}
+
+fn run_fix(args: &FixArgs) -> ExitCode {
     if args.format == Format::Json && !args.dry_run && args.paths.iter().any(|p| p == "-") {
         eprintln!(
             "error: `-` writes the fixed text on standard output, where --format json would print the report; use --report FILE instead"
         );
         return ExitCode::from(2);
     }
-    let (inputs, walk_errors) = inputs::collect(&args.paths);
-    let configs = match configs_for(&inputs, args.config.as_deref(), &overrides) {
-        Ok(configs) => configs,
+    let run = match fix_paths(&args.paths, &args.selection, args.dry_run) {
+        Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
-    let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
-    let process = |(input, config): &(&Input, &Config)| process(input, args.dry_run, config);
-    let outcomes: Vec<Outcome> = match &pool {
-        Ok(pool) => pool.install(|| work.par_iter().map(process).collect()),
-        Err(_) => work.iter().map(process).collect(),
-    };
-
     let colour = match args.color {
         Color::Always => true,
         Color::Never => false,
@@ -180,15 +216,12 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     };
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
-    let walked = walk_errors.len();
-    let mut files: Vec<FileReport> = walk_errors
-        .into_iter()
-        .map(|(path, message)| FileReport::failed(path, message, None))
-        .collect();
+    let walked = run.unreadable.len();
+    let mut files = run.unreadable;
     for line in files.iter().flat_map(stderr_lines) {
         let _ = writeln!(stderr, "{line}");
     }
-    for outcome in outcomes {
+    for outcome in run.outcomes {
         if let (Some(text), Format::Text) = (&outcome.stdout, args.format) {
             let text = if colour && args.dry_run {
                 output::colorize(text)
@@ -202,13 +235,9 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         }
         files.push(outcome.report);
     }
-    let profile = args
-        .profile
-        .or_else(|| configs.first().map(|c| c.settings.profile))
-        .unwrap_or(Profile::Default);
     let report = Report {
         dry_run: args.dry_run,
-        profile: profile.to_string(),
+        profile: run.profile.to_string(),
         files,
     };
     if args.format == Format::Json {

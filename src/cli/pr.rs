@@ -1,0 +1,296 @@
+//! `kubeharden pr`: the fixes of the remote's base branch, committed on a bot branch and
+//! proposed as a pull request. The user's work tree is never touched: the fixes are made in a
+//! temporary worktree of the base commit, and the branch always holds one kubeharden commit on
+//! top of the base, so that a run with the same fixes changes nothing and a run with new fixes
+//! replaces that commit.
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::{Selection, fix_paths, stderr_lines};
+use crate::pr::git::Git;
+use crate::pr::github::{GitHub, Token};
+use crate::report::{FileStatus, Report, markdown};
+
+/// The trailer that marks kubeharden's commits: a branch holding any other commit is not
+/// kubeharden's to rewrite.
+pub const TRAILER: &str = "Kubeharden-Fix";
+
+#[derive(Debug, Args)]
+pub struct PrArgs {
+    /// The GitHub repository that receives the pull request.
+    #[arg(long, value_name = "OWNER/NAME")]
+    github_repo: String,
+    /// The GitHub REST API; for GitHub Enterprise, https://HOST/api/v3.
+    #[arg(long, value_name = "URL", default_value = "https://api.github.com")]
+    api_url: String,
+    /// Read the token from FILE [default: the GITHUB_TOKEN environment variable].
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// The branch to fix and to merge into [default: the remote's default branch].
+    #[arg(long, value_name = "BRANCH")]
+    base: Option<String>,
+    /// The branch that carries the fixes.
+    #[arg(long, value_name = "NAME", default_value = "kubeharden/harden")]
+    branch: String,
+    /// The git remote to fetch from and push to.
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    remote: String,
+    /// Print the branch, commit message, title and body; push nothing, call no API.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    selection: Selection,
+    /// Files and folders to fix, relative to the current folder, inside the work tree.
+    #[arg(default_value = ".")]
+    paths: Vec<String>,
+}
+
+/// Runs `kubeharden pr`: 0 when the pull request is up to date (or nothing needed fixing),
+/// 2 when something failed, or when some input could not be processed (the others were).
+pub fn run(args: &PrArgs) -> ExitCode {
+    match propose(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Does the work; whether every input was processed.
+fn propose(args: &PrArgs) -> Result<bool> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let git = Git::discover(&cwd)?;
+    let paths = paths_in_repository(git.root(), &cwd, &args.paths)?;
+    // Without a token there is no point fetching and fixing: say so first.
+    let github = if args.dry_run {
+        None
+    } else {
+        let token = Token::load(
+            args.token_file.as_deref(),
+            std::env::var("GITHUB_TOKEN").ok(),
+        )?;
+        Some(GitHub::new(&args.api_url, &args.github_repo, token)?)
+    };
+    let base = match &args.base {
+        Some(base) => base.clone(),
+        None => git.remote_default_branch(&args.remote)?,
+    };
+    let Some(base_commit) = git.fetch_branch(&args.remote, &base)? else {
+        bail!(
+            "{} has no branch {base}; check --base and --remote",
+            args.remote
+        );
+    };
+    let branch_commit = git.fetch_branch(&args.remote, &args.branch)?;
+    if let Some(head) = &branch_commit {
+        refuse_foreign_commits(&git, &base_commit, head, &args.branch)?;
+    }
+
+    let worktree = git.temporary_worktree(&base_commit)?;
+    let report = fix_in(worktree.path(), &paths, &args.selection)?;
+    for line in report.files.iter().flat_map(stderr_lines) {
+        eprintln!("{line}");
+    }
+    let complete = report.totals().errors == 0;
+    let tree = worktree.write_tree()?;
+    drop(worktree);
+    if tree == git.tree_of(&base_commit)? {
+        eprintln!(
+            "kubeharden pr: nothing to fix on {base}; no branch, no pull request ({} file{} scanned)",
+            report.files.len(),
+            if report.files.len() == 1 { "" } else { "s" }
+        );
+        return Ok(complete);
+    }
+    let title = markdown::TITLE;
+    let body = markdown::pr_body(&report);
+    let message = commit_message(&report);
+    let up_to_date = match &branch_commit {
+        Some(head) => git.tree_of(head)? == tree,
+        None => false,
+    };
+
+    let Some(github) = github else {
+        let mut out = std::io::stdout().lock();
+        let action = match (&branch_commit, up_to_date) {
+            (None, _) => format!("create branch {} from {base}", args.branch),
+            (Some(_), true) => format!("keep branch {} (it holds these fixes)", args.branch),
+            (Some(_), false) => format!("replace the kubeharden commit on {}", args.branch),
+        };
+        let _ = writeln!(
+            out,
+            "would {action} on {remote}, then open or update the pull request into {base} on {repo}\n\n\
+             --- commit message ---\n{message}\n--- pull request title ---\n{title}\n\n--- pull request body ---\n{body}",
+            remote = args.remote,
+            repo = args.github_repo,
+        );
+        return Ok(complete);
+    };
+
+    if up_to_date {
+        eprintln!(
+            "kubeharden pr: {} already holds these fixes; no new commit",
+            args.branch
+        );
+    } else {
+        let commit = git.commit_tree(&tree, &base_commit, &message)?;
+        git.push(
+            &args.remote,
+            &commit,
+            &args.branch,
+            branch_commit.as_deref(),
+        )?;
+        eprintln!(
+            "kubeharden pr: pushed {} to {} on {}",
+            short(&commit),
+            args.branch,
+            args.remote
+        );
+    }
+    let pull = match github.find_open_pull_request(&args.branch)? {
+        Some(open) if open.title == title && open.body.as_deref() == Some(body.as_str()) => {
+            eprintln!("kubeharden pr: pull request #{} is up to date", open.number);
+            open
+        }
+        Some(open) => {
+            let updated = github.update_pull_request(open.number, title, &body)?;
+            eprintln!("kubeharden pr: updated pull request #{}", updated.number);
+            updated
+        }
+        None => {
+            let created = github.create_pull_request(&args.branch, &base, title, &body)?;
+            eprintln!("kubeharden pr: opened pull request #{}", created.number);
+            created
+        }
+    };
+    println!("{}", pull.html_url);
+    Ok(complete)
+}
+
+/// Stops when the branch holds a commit without kubeharden's trailer: someone else's work.
+fn refuse_foreign_commits(git: &Git, base: &str, head: &str, branch: &str) -> Result<()> {
+    let foreign = git
+        .commits_between(base, head)?
+        .into_iter()
+        .find(|c| !has_trailer(&c.message));
+    if let Some(commit) = foreign {
+        let subject = commit.message.lines().next().unwrap_or_default();
+        bail!(
+            "branch {branch} holds commit {} (\"{subject}\") that kubeharden did not make; nothing was changed: merge or close its pull request and delete the branch, or pass another --branch",
+            short(&commit.id)
+        );
+    }
+    Ok(())
+}
+
+fn has_trailer(message: &str) -> bool {
+    message
+        .lines()
+        .any(|line| line.starts_with(&format!("{TRAILER}:")))
+}
+
+/// Fixes `paths` (relative to the work tree's top level) in the worktree at `root`.
+fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report> {
+    // Paths are given relative to the top level so that reports name them as the repository
+    // does; a named configuration file is read before leaving the user's folder.
+    let selection = Selection {
+        config: selection
+            .config
+            .as_ref()
+            .map(|c| std::path::absolute(c).unwrap_or_else(|_| c.clone())),
+        profile: selection.profile,
+        only: selection.only.clone(),
+        skip: selection.skip.clone(),
+    };
+    let back = std::env::current_dir().context("cannot read the current folder")?;
+    std::env::set_current_dir(root)
+        .with_context(|| format!("cannot enter the temporary worktree {}", root.display()))?;
+    let run = fix_paths(paths, &selection, false);
+    std::env::set_current_dir(&back)
+        .with_context(|| format!("cannot return to {}", back.display()))?;
+    let run = run.map_err(anyhow::Error::msg)?;
+    let mut files = run.unreadable;
+    files.extend(run.outcomes.into_iter().map(|o| o.report));
+    Ok(Report {
+        dry_run: false,
+        profile: run.profile.to_string(),
+        files,
+    })
+}
+
+/// `paths` (relative to `cwd`, or absolute) as paths relative to the work tree's `root`.
+fn paths_in_repository(root: &Path, cwd: &Path, paths: &[String]) -> Result<Vec<String>> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    paths
+        .iter()
+        .map(|path| {
+            if path == "-" {
+                bail!("`kubeharden pr` fixes files in the repository; standard input (`-`) has no place there");
+            }
+            let absolute = normalize(&cwd.join(path));
+            let relative = absolute.strip_prefix(&root).map_err(|_| {
+                anyhow::anyhow!("{path} is outside the work tree {}", root.display())
+            })?;
+            Ok(match relative.to_string_lossy().into_owned() {
+                empty if empty.is_empty() => ".".to_owned(),
+                relative => relative,
+            })
+        })
+        .collect()
+}
+
+/// `path` without `.` and `..` components, resolved lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The commit message: what changed in which file, and the trailer.
+fn commit_message(report: &Report) -> String {
+    let totals = report.totals();
+    let mut message = format!(
+        "Harden Kubernetes manifests\n\nkubeharden {} (profile {}) changed {} field{} in {} file{}:\n\n",
+        env!("CARGO_PKG_VERSION"),
+        report.profile,
+        totals.changes,
+        if totals.changes == 1 { "" } else { "s" },
+        totals.changed,
+        if totals.changed == 1 { "" } else { "s" },
+    );
+    for file in report
+        .files
+        .iter()
+        .filter(|f| f.status == FileStatus::Changed)
+    {
+        let mut transforms: Vec<&str> = Vec::new();
+        for change in &file.changes {
+            if !transforms.contains(&change.transform) {
+                transforms.push(change.transform);
+            }
+        }
+        message.push_str(&format!("- {}: {}\n", file.path, transforms.join(", ")));
+    }
+    message.push_str(&format!("\n{TRAILER}: {}\n", env!("CARGO_PKG_VERSION")));
+    message
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

@@ -1,0 +1,398 @@
+//! `kubeharden pr` end to end: a temporary repository with manifests, a bare repository as its
+//! `origin`, and a fake GitHub that records every request.
+
+mod fake_github;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use fake_github::FakeGitHub;
+use tempfile::TempDir;
+
+const REPO: &str = "octo/web";
+const TOKEN: &str = "ghp_PRTESTsecret0123456789abcdef";
+const BRANCH: &str = "kubeharden/harden";
+
+const PRIVILEGED: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+    - name: web # the server
+      image: nginx:1.27
+      securityContext:
+        privileged: true
+";
+
+/// A repository with `deploy/web.yaml` pushed to a bare `origin`, git isolated from the
+/// machine's configuration.
+struct Repos {
+    dir: TempDir,
+}
+
+impl Repos {
+    fn new(manifest: &str) -> Repos {
+        let repos = Repos {
+            dir: TempDir::new().unwrap(),
+        };
+        fs::create_dir_all(repos.home()).unwrap();
+        repos.git(
+            repos.dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "origin.git"],
+        );
+        repos.git(repos.dir.path(), &["init", "-q", "-b", "main", "work"]);
+        repos.write("deploy/web.yaml", manifest);
+        repos.write("README.md", "# web\n");
+        repos.commit_all("Add the web pod");
+        let origin = repos.dir.path().join("origin.git");
+        repos.git(
+            &repos.work(),
+            &["remote", "add", "origin", origin.to_str().unwrap()],
+        );
+        repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+        repos
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("HOME", self.home().display().to_string()),
+            ("XDG_CONFIG_HOME", self.home().display().to_string()),
+            ("GIT_CONFIG_NOSYSTEM", "1".to_owned()),
+            ("GIT_TERMINAL_PROMPT", "0".to_owned()),
+        ]
+    }
+
+    /// Runs git in `dir` as a person named Dev; its stdout.
+    fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .current_dir(dir)
+            .envs(self.env())
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.work().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn commit_all(&self, message: &str) {
+        self.git(&self.work(), &["add", "-A"]);
+        self.git(&self.work(), &["commit", "-q", "-m", message]);
+    }
+
+    /// The commit a branch of `origin` points at, if it exists.
+    fn remote_branch(&self, branch: &str) -> Option<String> {
+        let out = self.git(
+            &self.work(),
+            &["ls-remote", "origin", &format!("refs/heads/{branch}")],
+        );
+        out.split_whitespace().next().map(str::to_owned)
+    }
+
+    /// Runs `kubeharden pr` in the work tree against `fake`.
+    fn pr(&self, fake: &FakeGitHub, extra: &[&str]) -> Output {
+        Command::cargo_bin("kubeharden")
+            .unwrap()
+            .current_dir(self.work())
+            .envs(self.env())
+            .env_remove("GIT_AUTHOR_NAME")
+            .env_remove("GIT_AUTHOR_EMAIL")
+            .env_remove("GIT_COMMITTER_NAME")
+            .env_remove("GIT_COMMITTER_EMAIL")
+            .env("GITHUB_TOKEN", TOKEN)
+            .args(["pr", "--github-repo", REPO, "--api-url", &fake.api_url()])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn requests(fake: &FakeGitHub, method: &str) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == method)
+        .count()
+}
+
+#[test]
+fn opens_a_pull_request_with_one_commit_on_the_branch_and_leaves_the_work_tree_alone() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    let output = repos.pr(&fake, &[]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let pulls = fake.open_pull_requests();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(stdout.trim(), pulls[0].html_url);
+
+    // The create request: head, base, title and body.
+    let create = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("a create request");
+    let sent = create.json();
+    assert_eq!(sent["head"], BRANCH);
+    assert_eq!(sent["base"], "main");
+    assert_eq!(sent["title"], "Harden Kubernetes manifests (kubeharden)");
+    let body = sent["body"].as_str().unwrap();
+    assert!(body.contains("| `deploy/web.yaml` | Pod `web` |"), "{body}");
+    assert!(body.contains("### Keeping a fix out"), "{body}");
+
+    // The branch: one commit by kubeharden on top of main, with the fixed manifest.
+    let head = repos.remote_branch(BRANCH).expect("the branch was pushed");
+    let main = repos.remote_branch("main").unwrap();
+    let work = repos.work();
+    repos.git(&work, &["fetch", "-q", "origin", BRANCH]);
+    assert_eq!(repos.git(&work, &["rev-parse", &format!("{head}^")]), main);
+    let message = repos.git(&work, &["log", "-1", "--format=%B", &head]);
+    assert!(
+        message.starts_with("Harden Kubernetes manifests"),
+        "{message}"
+    );
+    assert!(
+        message.contains("- deploy/web.yaml: no-privileged"),
+        "{message}"
+    );
+    assert!(message.contains("\nKubeharden-Fix: "), "{message}");
+    assert_eq!(
+        repos.git(&work, &["log", "-1", "--format=%an <%ae>", &head]),
+        "kubeharden <kubeharden@users.noreply.github.com>"
+    );
+    let fixed = repos.git(&work, &["show", &format!("{head}:deploy/web.yaml")]);
+    assert!(fixed.contains("privileged: false"), "{fixed}");
+    assert!(fixed.contains("- name: web # the server"), "{fixed}");
+
+    // The user's work tree and branch are as they were.
+    assert_eq!(
+        fs::read_to_string(work.join("deploy/web.yaml")).unwrap(),
+        PRIVILEGED
+    );
+    assert_eq!(repos.git(&work, &["status", "--porcelain"]), "");
+    assert_eq!(repos.git(&work, &["branch", "--show-current"]), "main");
+    assert_eq!(
+        repos
+            .git(&work, &["worktree", "list", "--porcelain"])
+            .lines()
+            .filter(|l| l.starts_with("worktree "))
+            .count(),
+        1,
+        "the temporary worktree is gone"
+    );
+}
+
+#[test]
+fn a_second_run_with_nothing_new_makes_no_commit_and_no_request_that_changes_anything() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    assert_eq!(repos.pr(&fake, &[]).status.code(), Some(0));
+    let head = repos.remote_branch(BRANCH).unwrap();
+    let output = repos.pr(&fake, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(repos.remote_branch(BRANCH).unwrap(), head, "no new commit");
+    assert_eq!(requests(&fake, "POST"), 1, "no new pull request");
+    assert_eq!(requests(&fake, "PATCH"), 0, "nothing to update");
+    assert_eq!(fake.open_pull_requests().len(), 1);
+    assert_eq!(
+        text(&output.stdout).trim(),
+        fake.open_pull_requests()[0].html_url
+    );
+    assert!(text(&output.stderr).contains("already holds these fixes"));
+}
+
+#[test]
+fn new_fixes_on_the_base_update_the_branch_and_patch_the_open_pull_request() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    assert_eq!(repos.pr(&fake, &[]).status.code(), Some(0));
+    let first = repos.remote_branch(BRANCH).unwrap();
+    repos.write(
+        "deploy/worker.yaml",
+        &PRIVILEGED.replace("name: web\n", "name: worker\n"),
+    );
+    repos.commit_all("Add a worker");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+
+    let output = repos.pr(&fake, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let second = repos.remote_branch(BRANCH).unwrap();
+    assert_ne!(second, first, "the branch moved");
+    let work = repos.work();
+    repos.git(&work, &["fetch", "-q", "origin", BRANCH]);
+    assert_eq!(
+        repos.git(&work, &["rev-parse", &format!("{second}^")]),
+        repos.remote_branch("main").unwrap(),
+        "one commit on the new base"
+    );
+    let fixed = repos.git(&work, &["show", &format!("{second}:deploy/worker.yaml")]);
+    assert!(fixed.contains("privileged: false"));
+    assert_eq!(requests(&fake, "POST"), 1);
+    let patch = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .expect("the open pull request is updated");
+    assert!(patch.path.ends_with("/pulls/1"), "{}", patch.path);
+    assert!(
+        patch.json()["body"]
+            .as_str()
+            .unwrap()
+            .contains("deploy/worker.yaml")
+    );
+}
+
+#[test]
+fn a_commit_kubeharden_did_not_make_stops_the_run() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    assert_eq!(repos.pr(&fake, &[]).status.code(), Some(0));
+    // A person adds a commit on the bot's branch.
+    let work = repos.work();
+    repos.git(&work, &["fetch", "-q", "origin", BRANCH]);
+    repos.git(&work, &["checkout", "-q", "-b", "mine", "FETCH_HEAD"]);
+    repos.write(
+        "deploy/web.yaml",
+        &PRIVILEGED.replace("nginx:1.27", "nginx:1.28"),
+    );
+    repos.commit_all("Bump nginx");
+    repos.git(&work, &["push", "-q", "origin", &format!("mine:{BRANCH}")]);
+    repos.git(&work, &["checkout", "-q", "main"]);
+    let theirs = repos.remote_branch(BRANCH).unwrap();
+    repos.write(
+        "deploy/worker.yaml",
+        &PRIVILEGED.replace("name: web\n", "name: worker\n"),
+    );
+    repos.commit_all("Add a worker");
+    repos.git(&work, &["push", "-q", "origin", "main"]);
+
+    let output = repos.pr(&fake, &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("kubeharden did not make"), "{stderr}");
+    assert!(stderr.contains("Bump nginx"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        repos.remote_branch(BRANCH).unwrap(),
+        theirs,
+        "their commit stays"
+    );
+    assert_eq!(requests(&fake, "PATCH"), 0);
+}
+
+#[test]
+fn a_rejected_token_gives_one_line_and_the_token_appears_nowhere() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    fake.fail_with(
+        401,
+        &[],
+        r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#,
+    );
+    let output = repos.pr(&fake, &[]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("401"), "{stderr}");
+    assert!(errors[0].contains("GITHUB_TOKEN"), "{stderr}");
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    // The request did carry it, so the test would see a leak.
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.header("authorization").is_some_and(|a| a.contains(TOKEN)))
+    );
+}
+
+#[test]
+fn nothing_to_fix_makes_no_branch_and_no_pull_request() {
+    let repos = Repos::new("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n");
+    let fake = FakeGitHub::start(REPO);
+    let output = repos.pr(&fake, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("nothing to fix"));
+    assert!(output.stdout.is_empty());
+    assert_eq!(repos.remote_branch(BRANCH), None);
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_touches_nothing() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    let output = repos.pr(&fake, &["--dry-run", "--branch", "bot/harden"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        stdout.contains("would create branch bot/harden from main"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--- commit message ---\nHarden Kubernetes manifests"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--- pull request body ---\n## Harden Kubernetes manifests"));
+    assert_eq!(repos.remote_branch("bot/harden"), None);
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn paths_are_taken_relative_to_the_current_folder() {
+    let repos = Repos::new(PRIVILEGED);
+    repos.write(
+        "other/pod.yaml",
+        &PRIVILEGED.replace("name: web\n", "name: other\n"),
+    );
+    repos.commit_all("Add another pod");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let fake = FakeGitHub::start(REPO);
+    let output = Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(repos.work().join("deploy"))
+        .envs(repos.env())
+        .env("GITHUB_TOKEN", TOKEN)
+        .args([
+            "pr",
+            "--github-repo",
+            REPO,
+            "--api-url",
+            &fake.api_url(),
+            "--dry-run",
+            ".",
+        ])
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(stdout.contains("- deploy/web.yaml: "), "{stdout}");
+    assert!(!stdout.contains("other/pod.yaml"), "{stdout}");
+}
