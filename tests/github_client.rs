@@ -402,6 +402,11 @@ fn token_from_a_file_is_trimmed_and_preferred() {
     let file = dir.path().join("token");
     fs::write(&file, format!("{TOKEN}\n")).unwrap();
     let token = Token::load(Some(&file), Some("from-env".to_owned())).unwrap();
+    assert_sent_as_the_bearer(token);
+}
+
+/// Sends one request with `token` and checks it went as `TOKEN`.
+fn assert_sent_as_the_bearer(token: Token) {
     let fake = FakeGitHub::start(REPO);
     GitHub::new(&fake.url(), REPO, token)
         .unwrap()
@@ -417,16 +422,7 @@ fn token_from_a_file_is_trimmed_and_preferred() {
 #[test]
 fn token_from_the_environment() {
     let token = Token::load(None, Some(format!(" {TOKEN}\n"))).unwrap();
-    let fake = FakeGitHub::start(REPO);
-    GitHub::new(&fake.url(), REPO, token)
-        .unwrap()
-        .find_open_pull_request("x")
-        .unwrap();
-    let bearer = format!("Bearer {TOKEN}");
-    assert_eq!(
-        fake.requests()[0].header("authorization"),
-        Some(bearer.as_str())
-    );
+    assert_sent_as_the_bearer(token);
 }
 
 #[test]
