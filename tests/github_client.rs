@@ -388,6 +388,23 @@ fn new_checks_repo_and_api_url() {
         let error = GitHub::new(api_url, REPO, token()).unwrap_err();
         assert_has(&format!("{error:#}"), &["--api-url"]);
     }
+    for api_url in [
+        "http://ghe.example.com/api/v3",
+        "http://localhost.example.com",
+    ] {
+        let error = GitHub::new(api_url, REPO, token()).unwrap_err();
+        assert_has(
+            &format!("{error:#}"),
+            &["--api-url", "unencrypted", "https://"],
+        );
+    }
+    for api_url in [
+        "http://localhost:8080",
+        "http://127.0.0.1/api/v3",
+        "http://[::1]:9",
+    ] {
+        GitHub::new(api_url, REPO, token()).unwrap();
+    }
     GitHub::new(
         "https://ghe.example.com/api/v3/",
         "my-org/repo.name_2",

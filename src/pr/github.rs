@@ -159,6 +159,18 @@ impl GitHub {
                 "--api-url {api_url:?} is not an http(s) URL: use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise"
             );
         }
+        // The token goes in a header: in clear only to this machine, as for a test server.
+        if let Some(rest) = trimmed.strip_prefix("http://") {
+            let authority = rest.split('/').next().unwrap_or_default();
+            let local = ["localhost", "127.0.0.1", "[::1]"]
+                .iter()
+                .any(|host| authority == *host || authority.starts_with(&format!("{host}:")));
+            if !local {
+                bail!(
+                    "--api-url {api_url:?} would send the token unencrypted: use https:// (plain http is accepted for localhost only)"
+                );
+            }
+        }
         let (owner, name) = parse_repo(repo)?;
         // Errors are read from the response, hence no status-as-error; redirects are not
         // followed because ureq would drop the token on them (rightly) and the 404 that
