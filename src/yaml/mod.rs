@@ -77,13 +77,17 @@ pub fn write(
             splices.extend(edits);
         }
     }
+    // Splices never overlap: sorted by start, the one that may cover a comment is the last
+    // that starts at or before it.
+    splices.sort_by_key(|s| (s.range.start, s.range.end));
     let lost_comments = stream
         .comments
         .iter()
         .filter(|c| {
-            let comment = &text.source[(*c).clone()];
-            splices.iter().any(|s| {
-                s.range.start <= c.start && c.end <= s.range.end && !s.text.contains(comment)
+            let candidates = splices.partition_point(|s| s.range.start <= c.start);
+            candidates.checked_sub(1).is_some_and(|i| {
+                let splice = &splices[i];
+                c.end <= splice.range.end && !splice.text.contains(&text.source[(*c).clone()])
             })
         })
         .cloned()
