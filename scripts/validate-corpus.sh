@@ -88,7 +88,9 @@ py="$PWD/$venv/bin/python"
 # ---------------------------------------------------------------------------------------------
 # 2. kubeharden, and the fix on a copy of the corpus.
 t=$(date +%s)
-cargo build --locked --quiet
+# With --tests the features of the dev-dependencies are unified as under `cargo test`, so after
+# the tests (as in CI) the binary is already built; a plain `cargo build` would rebuild it.
+cargo build --locked --quiet --bins --tests
 # CARGO_TARGET_DIR may name a target folder shared with other checkouts, which may rebuild the
 # binary while this runs: the fix and the questions below use a copy, in the temporary folder.
 built="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/kubeharden"
