@@ -16,23 +16,36 @@ pub fn pr_body(report: &Report) -> String {
     let totals = report.totals();
     let mut out = String::from("## Harden Kubernetes manifests\n\n");
     let resources: usize = report.files.iter().map(|f| rows(f).len()).sum();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "kubeharden {} (profile `{}`) {} {} field{} in {} resource{} across {} file{}.",
+        "kubeharden {} (profile `{}`) ",
         env!("CARGO_PKG_VERSION"),
-        report.profile,
-        if report.dry_run {
-            "would change"
-        } else {
-            "changed"
-        },
-        totals.changes,
-        plural(totals.changes),
-        resources,
-        plural(resources),
-        totals.changed,
-        plural(totals.changed),
+        report.profile
     );
+    let _ = if totals.changes == 0 {
+        writeln!(
+            out,
+            "found nothing to change in {} file{}.",
+            totals.files,
+            plural(totals.files)
+        )
+    } else {
+        writeln!(
+            out,
+            "{} {} field{} in {} resource{} across {} file{}.",
+            if report.dry_run {
+                "would change"
+            } else {
+                "changed"
+            },
+            totals.changes,
+            plural(totals.changes),
+            resources,
+            plural(resources),
+            totals.changed,
+            plural(totals.changed),
+        )
+    };
     summary_table(&mut out, report);
     transforms_used(&mut out, report);
     findings(
