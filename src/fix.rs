@@ -117,7 +117,7 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
         written
             .lost_comments
             .iter()
-            .filter_map(|comment| lost_comment(&text, comment.clone(), &changes)),
+            .filter_map(|comment| lost_comment(&text, &stream, comment.clone(), &changes)),
     );
     // In line order, whichever step found them.
     findings.sort_by_key(|f| f.line);
@@ -131,11 +131,20 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
 /// A warning for a comment that was on lines an edit removed, told by the change nearest to it.
 fn lost_comment(
     text: &Text<'_>,
+    stream: &yaml::Stream<'_>,
     comment: std::ops::Range<usize>,
     changes: &[Change],
 ) -> Option<Finding> {
     let line = text.position(comment.start).line;
-    let change = changes.iter().min_by_key(|c| c.line.abs_diff(line))?;
+    // The document whose lines hold the comment, so that the note names its resource.
+    let document = stream.documents.iter().position(|d| {
+        text.line_start(d.full_start()) <= comment.start
+            && comment.start < text.next_line_start(d.end())
+    });
+    let change = changes
+        .iter()
+        .filter(|c| document.is_none_or(|d| c.document == d))
+        .min_by_key(|c| c.line.abs_diff(line))?;
     Some(Finding {
         document: change.document,
         resource: change.resource.clone(),

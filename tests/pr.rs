@@ -396,3 +396,30 @@ fn paths_are_taken_relative_to_the_current_folder() {
     assert!(stdout.contains("- deploy/web.yaml: "), "{stdout}");
     assert!(!stdout.contains("other/pod.yaml"), "{stdout}");
 }
+
+#[test]
+fn the_base_branch_is_never_the_branch_it_pushes() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    let main = repos.remote_branch("main").unwrap();
+    let output = repos.pr(&fake, &["--branch", "main"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is the base branch"), "{stderr}");
+    assert_eq!(repos.remote_branch("main").unwrap(), main);
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn nothing_is_pushed_when_github_cannot_be_used() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    fake.fail_with(404, &[], r#"{"message":"Not Found"}"#);
+    let output = repos.pr(&fake, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert_eq!(
+        repos.remote_branch(BRANCH),
+        None,
+        "no branch without a pull request"
+    );
+}

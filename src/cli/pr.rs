@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::{Selection, fix_paths, stderr_lines};
-use crate::pr::git::Git;
+use crate::pr::git::{Git, redact};
 use crate::pr::github::{GitHub, Token};
 use crate::report::{FileStatus, Report, markdown};
 
@@ -78,15 +78,20 @@ fn propose(args: &PrArgs) -> Result<bool> {
         )?;
         Some(GitHub::new(&args.api_url, &args.github_repo, token)?)
     };
+    // A remote given as a URL may carry credentials: messages show it redacted.
+    let remote = redact(&args.remote);
     let base = match &args.base {
         Some(base) => base.clone(),
         None => git.remote_default_branch(&args.remote)?,
     };
-    let Some(base_commit) = git.fetch_branch(&args.remote, &base)? else {
+    if base == args.branch {
         bail!(
-            "{} has no branch {base}; check --base and --remote",
-            args.remote
+            "--branch {} is the base branch: kubeharden pushes its fixes to a branch of their own; pass another --branch or --base",
+            args.branch
         );
+    }
+    let Some(base_commit) = git.fetch_branch(&args.remote, &base)? else {
+        bail!("{remote} has no branch {base}; check --base and --remote");
     };
     let branch_commit = git.fetch_branch(&args.remote, &args.branch)?;
     if let Some(head) = &branch_commit {
@@ -128,12 +133,14 @@ fn propose(args: &PrArgs) -> Result<bool> {
             out,
             "would {action} on {remote}, then open or update the pull request into {base} on {repo}\n\n\
              --- commit message ---\n{message}\n--- pull request title ---\n{title}\n\n--- pull request body ---\n{body}",
-            remote = args.remote,
             repo = args.github_repo,
         );
         return Ok(complete);
     };
 
+    // A read-only call first: a wrong repository, token or API URL stops the run before
+    // anything is pushed.
+    let open = github.find_open_pull_request(&args.branch)?;
     if up_to_date {
         eprintln!(
             "kubeharden pr: {} already holds these fixes; no new commit",
@@ -148,13 +155,12 @@ fn propose(args: &PrArgs) -> Result<bool> {
             branch_commit.as_deref(),
         )?;
         eprintln!(
-            "kubeharden pr: pushed {} to {} on {}",
+            "kubeharden pr: pushed {} to {} on {remote}",
             short(&commit),
             args.branch,
-            args.remote
         );
     }
-    let pull = match github.find_open_pull_request(&args.branch)? {
+    let pull = match open {
         Some(open) if open.title == title && open.body.as_deref() == Some(body.as_str()) => {
             eprintln!("kubeharden pr: pull request #{} is up to date", open.number);
             open
@@ -235,7 +241,13 @@ fn paths_in_repository(root: &Path, cwd: &Path, paths: &[String]) -> Result<Vec<
             if path == "-" {
                 bail!("`kubeharden pr` fixes files in the repository; standard input (`-`) has no place there");
             }
-            let absolute = normalize(&cwd.join(path));
+            // An absolute path may reach the work tree through a link, as the root does not.
+            let given = Path::new(path);
+            let absolute = if given.is_absolute() {
+                given.canonicalize().unwrap_or_else(|_| normalize(given))
+            } else {
+                normalize(&cwd.join(path))
+            };
             let relative = absolute.strip_prefix(&root).map_err(|_| {
                 anyhow::anyhow!("{path} is outside the work tree {}", root.display())
             })?;

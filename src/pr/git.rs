@@ -531,7 +531,7 @@ fn shown<S: AsRef<OsStr>>(args: &[S]) -> String {
 
 /// `text` with the user and password of every URL in it replaced by `***`: a remote may be
 /// given as `https://user:token@host/...`, and messages end up in CI logs.
-fn redact(text: &str) -> String {
+pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {

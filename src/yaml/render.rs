@@ -879,18 +879,32 @@ impl Renderer<'_, '_> {
     }
 
     /// Where the lines of an entry or item that starts its line at `start` begin, counting the
-    /// comment lines right above it at its column (no blank line between, none before `after`,
-    /// the end of the previous sibling): they describe it and go when it goes.
+    /// comment lines right above it at its column, after `after`, the end of the previous
+    /// sibling (no blank line between): they describe it and go when it goes. The first entry
+    /// claims none, since a comment there may describe the whole collection; nor are
+    /// commented-out entries (`# - x`, `# key: x`) or kubeharden's own comments claimed.
     fn attached_comments_start(&self, start: usize, after: Option<usize>) -> usize {
         let column = self.text.column(start);
         let mut first = self.text.line_start(start);
-        while first > 0 {
+        let Some(after) = after else {
+            return first;
+        };
+        while first > after {
             let above = self.text.line_start(first - 1);
             let line = &self.text.source[above..first];
             let body = line.trim_start_matches([' ', '\t']);
-            if after.is_some_and(|a| above < a)
-                || !body.starts_with('#')
+            let Some(words) = body.strip_prefix('#').map(str::trim) else {
+                break;
+            };
+            let looks_like_yaml = words.starts_with("- ")
+                || words
+                    .split_once(": ")
+                    .is_some_and(|(k, _)| !k.contains(' '))
+                || words.ends_with(':');
+            if above < after
                 || line.len() - body.len() != column
+                || looks_like_yaml
+                || words.starts_with("kubeharden:")
             {
                 break;
             }

@@ -67,6 +67,7 @@ pub(in crate::transform) fn secrets_as_files(
             work.push((container, refs));
         }
     }
+    keep_optional_keys_of_required_volumes(p, transform, target, &mut work);
     let to_mount = || {
         work.iter()
             .flat_map(|(_, refs)| refs)
@@ -99,7 +100,19 @@ pub(in crate::transform) fn secrets_as_files(
         let env_path = join(&container.path, "env");
         let env_from_path = join(&container.path, "envFrom");
         let mounts_path = join(&container.path, "volumeMounts");
-        let mounts = mount_paths(p, &root, &mounts_path, refs);
+        let Some(mounts) = mount_paths(p, &root, &mounts_path, refs) else {
+            let reason = format!(
+                "keeps its env vars from Secrets: {root} and the folders beside it are mounted already, or inside a mount; set the option mount-root"
+            );
+            p.report(
+                transform,
+                &here,
+                &mounts_path,
+                FindingKind::Skipped,
+                &reason,
+            );
+            continue;
+        };
         let folder = |r: &SecretRef| match &r.mounted {
             Some(mounted) => mounted.clone(),
             None => mounts
@@ -189,32 +202,93 @@ pub(in crate::transform) fn secrets_as_files(
     }
 }
 
+/// Leaves in the environment each optional key of a Secret that other references need: its
+/// volume is not optional and lists its keys, so a missing key would fail the mount, where
+/// the unset variable did not.
+fn keep_optional_keys_of_required_volumes(
+    p: &mut Planner<'_, '_>,
+    transform: &'static Transform,
+    target: &Target<'_>,
+    work: &mut Vec<(&Container, Vec<SecretRef>)>,
+) {
+    let to_mount = work
+        .iter()
+        .flat_map(|(_, refs)| refs)
+        .filter(|r| r.mounted.is_none());
+    let (mut required, mut whole) = (Vec::new(), Vec::new());
+    for r in to_mount {
+        if !r.optional {
+            required.push(r.secret.clone());
+        }
+        if r.is_whole() {
+            whole.push(r.secret.clone());
+        }
+    }
+    for (container, refs) in work.iter_mut() {
+        let here = container_target(target, container);
+        let (kept, left): (Vec<SecretRef>, Vec<SecretRef>) =
+            std::mem::take(refs).into_iter().partition(|r| {
+                !(r.optional
+                    && r.mounted.is_none()
+                    && !r.is_whole()
+                    && required.contains(&r.secret)
+                    && !whole.contains(&r.secret))
+            });
+        *refs = kept;
+        for r in left {
+            let Reads::Key { var, .. } = &r.reads else {
+                continue;
+            };
+            let mut path = join(&container.path, "env");
+            path.push(Step::Index(r.index));
+            let reason = format!(
+                "keeps env var {var} from Secret {}: it is optional while other references to the Secret are not, and a missing key would fail the volume's mount",
+                r.secret
+            );
+            p.report(transform, &here, &path, FindingKind::Skipped, &reason);
+        }
+    }
+    work.retain(|(_, refs)| !refs.is_empty());
+}
+
 /// The folder where `container` mounts each Secret of `refs` it does not mount yet: under
-/// `root`, never an existing mount's path nor one that would hide what is mounted below it.
+/// `root` (or `root-2`… when `root` is itself mounted or inside a mount: a read-only volume has
+/// no room for a mount point), never an existing mount's path nor one that would hide what is
+/// mounted below it. `None` when every nearby root is inside a mount.
 fn mount_paths(
     p: &Planner<'_, '_>,
     root: &str,
     mounts_path: &[Step],
     refs: &[SecretRef],
-) -> Vec<(String, String)> {
+) -> Option<Vec<(String, String)>> {
     let mut taken: Vec<String> = names(p.read(mounts_path), "mountPath")
         .into_iter()
         .map(|m| m.trim_end_matches('/').to_owned())
         .collect();
+    let inside = |path: &str, taken: &[String]| {
+        taken
+            .iter()
+            .any(|t| t == path || path.starts_with(&format!("{t}/")))
+    };
+    let root = (1..=10)
+        .map(|n| match n {
+            1 => root.to_owned(),
+            n => format!("{root}-{n}"),
+        })
+        .find(|r| !inside(r, &taken))?;
     let mut mounts: Vec<(String, String)> = Vec::new();
     for r in refs.iter().filter(|r| r.mounted.is_none()) {
         if mounts.iter().any(|(s, _)| s == &r.secret) {
             continue;
         }
+        // The root is inside no mount, so only the candidate itself can be.
         let path = unique(&format!("{root}/{}", r.secret), "-", |c| {
-            taken
-                .iter()
-                .any(|t| t == c || t.starts_with(&format!("{c}/")))
+            inside(c, &taken) || taken.iter().any(|t| t.starts_with(&format!("{c}/")))
         });
         taken.push(path.clone());
         mounts.push((r.secret.clone(), path));
     }
-    mounts
+    Some(mounts)
 }
 
 /// The `NAME_FILE` var and the file's path for each key of `keys` (in `folder`), never the
@@ -490,12 +564,14 @@ fn secret_refs(
     refs
 }
 
-/// The variable names expanded as `$(NAME)` in `value`; `$$(NAME)` is an escape, not one.
+/// The variable names expanded as `$(NAME)` in `value`; `$$(NAME)` is an escape, not one, but
+/// `$$$(NAME)` is an escaped `$` followed by an expansion.
 fn expansions(value: &str) -> Vec<&str> {
     let mut names = Vec::new();
     let mut rest = value;
     while let Some(at) = rest.find("$(") {
-        let escaped = rest[..at].ends_with('$');
+        let dollars_before = rest[..at].chars().rev().take_while(|&c| c == '$').count();
+        let escaped = dollars_before % 2 == 1;
         let after = &rest[at + 2..];
         match after.find(')') {
             Some(end) => {
