@@ -154,7 +154,8 @@ impl Config {
     }
 }
 
-/// The nearest `.kubeharden.yaml` in the folder of `input` or above it.
+/// The nearest `.kubeharden.yaml` in the folder of `input` or above it, up to the top level of
+/// its git repository.
 pub fn discover(input: &Path) -> Option<PathBuf> {
     let absolute = std::path::absolute(input).ok()?;
     let start = if absolute.is_dir() {
@@ -162,10 +163,18 @@ pub fn discover(input: &Path) -> Option<PathBuf> {
     } else {
         absolute.parent()?
     };
-    start
-        .ancestors()
-        .map(|folder| folder.join(FILE_NAME))
-        .find(|candidate| candidate.is_file())
+    // Up to the repository's top level (a folder holding `.git`, a folder or, in a worktree,
+    // a file): a file above it belongs to no one in particular.
+    for folder in start.ancestors() {
+        let candidate = folder.join(FILE_NAME);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if folder.join(".git").exists() {
+            return None;
+        }
+    }
+    None
 }
 
 /// The first line of a reader's message, without its own `error:` label.

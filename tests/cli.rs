@@ -537,6 +537,27 @@ fn the_command_line_wins_over_the_configuration_file() {
 }
 
 #[test]
+fn a_configuration_file_above_the_repository_is_not_used() {
+    let dir = folder_with(&[
+        (".kubeharden.yaml", b"only: [no-host-namespaces]\n"),
+        ("plain/pod.yaml", PRIVILEGED_POD.as_bytes()),
+        ("repo/.git/HEAD", b"ref: refs/heads/main\n"),
+        ("repo/pod.yaml", PRIVILEGED_POD.as_bytes()),
+    ]);
+    // Outside a repository the file above applies: only no-host-namespaces, nothing to do.
+    let out = kubeharden(dir.path(), &["fix", "--dry-run", "plain/pod.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Inside one it does not: the default profile runs.
+    let out = kubeharden(dir.path(), &["fix", "--dry-run", "repo/pod.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("+      privileged: false"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn configuration_errors_name_the_problem_and_the_valid_choices() {
     let cases: [(&[u8], &str); 4] = [
         (

@@ -210,3 +210,30 @@ fn report_file_beside_the_diff_and_json_refused_where_stdout_holds_the_fixed_tex
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("use --report FILE"), "{stderr}");
 }
+
+#[test]
+fn a_large_run_keeps_the_body_within_what_github_accepts() {
+    let dir = tempfile::TempDir::new().unwrap();
+    for i in 0..150 {
+        // Each pod gets changes and a note for the comment that goes with NET_RAW.
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-{i}\nspec:\n  containers:\n    - name: app\n      image: busybox\n      securityContext:\n        capabilities:\n          add:\n            - CHOWN\n            # for ping\n            - NET_RAW\n"
+        );
+        fs::write(dir.path().join(format!("pod-{i:03}.yaml")), pod).unwrap();
+    }
+    let body = dir.path().join("body.md");
+    Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["fix", "--dry-run", "--pr-body", "body.md", "."])
+        .assert()
+        .code(1);
+    let body = fs::read_to_string(body).unwrap();
+    assert!(body.len() < 65_536, "{} characters", body.len());
+    assert!(
+        body.contains("… and 50 more resources;"),
+        "the table is cut"
+    );
+    assert!(body.contains("- … and 110 more;"), "the notes are cut");
+    assert!(body.contains("### Keeping a fix out"));
+}
