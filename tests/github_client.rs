@@ -7,7 +7,7 @@ use std::fs;
 use std::net::TcpListener;
 
 use fake_github::FakeGitHub;
-use kubeharden::pr::github::{GitHub, PullRequest, Token};
+use kubeharden::pr::github::{BaseBranch, GitHub, PullRequest, Token};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -47,7 +47,7 @@ fn failure(status: u16, headers: &[(&str, &str)], body: &str) -> String {
     fake.fail_with(status, headers, body);
     let github = client(&fake);
     let find = github.find_open_pull_request("fixes").unwrap_err();
-    let update = github.update_pull_request(7, "t", "b").unwrap_err();
+    let update = github.update_pull_request(7, "main", "t", "b").unwrap_err();
     let create = github
         .create_pull_request("fixes", "main", "t", "b")
         .unwrap_err();
@@ -75,6 +75,9 @@ fn find_none_then_create_then_find_then_update() {
         html_url: format!("{}/octo/web/pull/1", fake.url()),
         title: "Harden manifests".to_owned(),
         body: Some("Two fixes.".to_owned()),
+        base: BaseBranch {
+            name: "main".to_owned(),
+        },
     };
     assert_eq!(created, expected);
     assert_eq!(
@@ -84,7 +87,7 @@ fn find_none_then_create_then_find_then_update() {
     assert_eq!(github.find_open_pull_request("other").unwrap(), None);
 
     let updated = github
-        .update_pull_request(1, "Harden manifests (3)", "Three fixes.")
+        .update_pull_request(1, "main", "Harden manifests (3)", "Three fixes.")
         .unwrap();
     assert_eq!(updated.number, 1);
     assert_eq!(updated.title, "Harden manifests (3)");
@@ -109,7 +112,7 @@ fn requests_carry_method_path_headers_and_json() {
     github
         .create_pull_request("kubeharden/fixes", "main", "T", "B\nline 2")
         .unwrap();
-    github.update_pull_request(1, "T2", "B2").unwrap();
+    github.update_pull_request(1, "main", "T2", "B2").unwrap();
 
     let requests = fake.requests();
     let sent: Vec<(&str, &str)> = requests
@@ -146,7 +149,10 @@ fn requests_carry_method_path_headers_and_json() {
         requests[1].json(),
         json!({ "title": "T", "head": "kubeharden/fixes", "base": "main", "body": "B\nline 2" })
     );
-    assert_eq!(requests[2].json(), json!({ "title": "T2", "body": "B2" }));
+    assert_eq!(
+        requests[2].json(),
+        json!({ "title": "T2", "body": "B2", "base": "main" })
+    );
 }
 
 #[test]
@@ -188,7 +194,7 @@ fn api_url_may_have_a_path_prefix() {
     let github = GitHub::new(&fake.api_url(), REPO, token()).unwrap();
     let created = github.create_pull_request("x", "main", "T", "B").unwrap();
     github
-        .update_pull_request(created.number, "T2", "B2")
+        .update_pull_request(created.number, "main", "T2", "B2")
         .unwrap();
     for request in fake.requests() {
         assert!(

@@ -423,3 +423,16 @@ fn nothing_is_pushed_when_github_cannot_be_used() {
         "no branch without a pull request"
     );
 }
+
+#[test]
+fn a_new_base_moves_the_open_pull_request_there() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    assert_eq!(repos.pr(&fake, &[]).status.code(), Some(0));
+    repos.git(&repos.work(), &["push", "-q", "origin", "main:release"]);
+    let output = repos.pr(&fake, &["--base", "release"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let pulls = fake.open_pull_requests();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].base, "release");
+}

@@ -161,12 +161,17 @@ fn propose(args: &PrArgs) -> Result<bool> {
         );
     }
     let pull = match open {
-        Some(open) if open.title == title && open.body.as_deref() == Some(body.as_str()) => {
+        Some(open)
+            if open.title == title
+                && open.body.as_deref() == Some(body.as_str())
+                && open.base.name == base =>
+        {
             eprintln!("kubeharden pr: pull request #{} is up to date", open.number);
             open
         }
         Some(open) => {
-            let updated = github.update_pull_request(open.number, title, &body)?;
+            // The base too: it may have changed (`--base`, a renamed default branch).
+            let updated = github.update_pull_request(open.number, &base, title, &body)?;
             eprintln!("kubeharden pr: updated pull request #{}", updated.number);
             updated
         }

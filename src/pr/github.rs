@@ -106,6 +106,16 @@ pub struct PullRequest {
     pub title: String,
     /// The description; GitHub sends `null` when there is none.
     pub body: Option<String>,
+    /// The branch it merges into.
+    pub base: BaseBranch,
+}
+
+/// The branch a pull request merges into.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BaseBranch {
+    /// Its name, e.g. `main`.
+    #[serde(rename = "ref")]
+    pub name: String,
 }
 
 /// The client for one repository.
@@ -232,15 +242,16 @@ impl GitHub {
         self.parse(&operation, &answer)
     }
 
-    /// PATCH /repos/OWNER/NAME/pulls/NUMBER with JSON {title, body}.
+    /// PATCH /repos/OWNER/NAME/pulls/NUMBER with JSON {title, body, base}.
     pub fn update_pull_request(
         &self,
         number: u64,
+        base: &str,
         title: &str,
         body: &str,
     ) -> anyhow::Result<PullRequest> {
         let operation = format!("updating pull request #{number}");
-        let request = json!({ "title": title, "body": body });
+        let request = json!({ "title": title, "body": body, "base": base });
         let path = format!("{}/{number}", self.pulls_path());
         let answer = self.send(&operation, Method::Patch, &path, &[], Some(&request))?;
         self.parse(&operation, &answer)

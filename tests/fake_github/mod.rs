@@ -6,7 +6,7 @@
 //!   with that head (all of them without `head`);
 //! - `POST   {prefix}/repos/O/N/pulls` creates pull request 1, 2, … (201), or answers 422 like
 //!   GitHub when a field is missing or an open pull request already has that head;
-//! - `PATCH  {prefix}/repos/O/N/pulls/{n}` updates its title and body (200);
+//! - `PATCH  {prefix}/repos/O/N/pulls/{n}` updates its title, body and base (200);
 //! - anything else is 404 `{"message":"Not Found"}`.
 //!
 //! [`FakeGitHub::fail_with`] makes every following request get one fixed response. Every
@@ -354,6 +354,9 @@ fn route(request: &Request, repo: &Repo, state: &mut State) -> (u16, Value) {
             }
             if let Some(body) = fields.get("body").and_then(Value::as_str) {
                 pr.body = Some(body.to_owned());
+            }
+            if let Some(base) = fields.get("base").and_then(Value::as_str) {
+                pr.base = base.to_owned();
             }
             (200, pr.to_json(&repo.owner))
         }
