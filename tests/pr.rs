@@ -436,3 +436,33 @@ fn a_new_base_moves_the_open_pull_request_there() {
     assert_eq!(pulls.len(), 1);
     assert_eq!(pulls[0].base, "release");
 }
+
+#[test]
+fn a_closed_pull_request_is_not_opened_again_until_the_fixes_change() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    assert_eq!(repos.pr(&fake, &[]).status.code(), Some(0));
+    fake.close(1);
+    let output = repos.pr(&fake, &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("#1 with these fixes was closed"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+    assert!(fake.open_pull_requests().is_empty());
+    assert_eq!(requests(&fake, "POST"), 1);
+
+    repos.write(
+        "deploy/worker.yaml",
+        &PRIVILEGED.replace("name: web\n", "name: worker\n"),
+    );
+    repos.commit_all("Add a worker");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let output = repos.pr(&fake, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let pulls = fake.open_pull_requests();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].number, 2, "new fixes, a new pull request");
+}

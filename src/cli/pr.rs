@@ -175,6 +175,17 @@ fn propose(args: &PrArgs) -> Result<bool> {
             eprintln!("kubeharden pr: updated pull request #{}", updated.number);
             updated
         }
+        // A reviewer closed the pull request for these very fixes: not opened again. New
+        // fixes make a new commit, and a new pull request.
+        None if up_to_date
+            && let Some(closed) = github.find_closed_pull_request(&args.branch)? =>
+        {
+            eprintln!(
+                "kubeharden pr: pull request #{} with these fixes was closed; not opening it again (new fixes open a new one; delete the branch {} to start over)",
+                closed.number, args.branch
+            );
+            return Ok(complete);
+        }
         None => {
             let created = github.create_pull_request(&args.branch, &base, title, &body)?;
             eprintln!("kubeharden pr: opened pull request #{}", created.number);

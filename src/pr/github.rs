@@ -205,13 +205,23 @@ impl GitHub {
     /// GitHub allows one open pull request per head and base; with several bases the first one
     /// GitHub lists is returned.
     pub fn find_open_pull_request(&self, branch: &str) -> anyhow::Result<Option<PullRequest>> {
-        let operation = format!("looking for the open pull request from branch {branch}");
+        self.find_pull_request(branch, "open")
+    }
+
+    /// The most recent closed pull request whose head is `branch`: GET
+    /// /repos/OWNER/NAME/pulls?state=closed&head=OWNER:BRANCH (GitHub lists the newest first).
+    pub fn find_closed_pull_request(&self, branch: &str) -> anyhow::Result<Option<PullRequest>> {
+        self.find_pull_request(branch, "closed")
+    }
+
+    fn find_pull_request(&self, branch: &str, state: &str) -> anyhow::Result<Option<PullRequest>> {
+        let operation = format!("looking for the {state} pull request from branch {branch}");
         let head = format!("{}:{branch}", self.owner);
         let answer = self.send(
             &operation,
             Method::Get,
             &self.pulls_path(),
-            &[("state", "open"), ("head", &head)],
+            &[("state", state), ("head", &head)],
             None,
         )?;
         let mut found: Vec<PullRequest> = self.parse(&operation, &answer)?;

@@ -68,6 +68,8 @@ pub struct FakePullRequest {
     pub title: String,
     pub body: Option<String>,
     pub html_url: String,
+    /// False once [`FakeGitHub::close`] closed it.
+    pub open: bool,
 }
 
 impl FakePullRequest {
@@ -75,7 +77,7 @@ impl FakePullRequest {
     fn to_json(&self, owner: &str) -> Value {
         json!({
             "number": self.number,
-            "state": "open",
+            "state": if self.open { "open" } else { "closed" },
             "html_url": self.html_url,
             "title": self.title,
             "body": self.body,
@@ -176,7 +178,19 @@ impl FakeGitHub {
 
     /// The pull requests created so far (all stay open), in number order.
     pub fn open_pull_requests(&self) -> Vec<FakePullRequest> {
-        self.lock().pulls.clone()
+        self.lock()
+            .pulls
+            .iter()
+            .filter(|pr| pr.open)
+            .cloned()
+            .collect()
+    }
+
+    /// Closes pull request `number`, as a reviewer who does not want it would.
+    pub fn close(&self, number: u64) {
+        if let Some(pr) = self.lock().pulls.iter_mut().find(|pr| pr.number == number) {
+            pr.open = false;
+        }
     }
 
     /// Every following request gets this response (still recorded).
@@ -288,12 +302,16 @@ fn route(request: &Request, repo: &Repo, state: &mut State) -> (u16, Value) {
         ("GET", "") => {
             let params = parse_query(query);
             let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-            if param("state").is_some_and(|s| s != "open" && s != "all") {
-                return (200, json!([]));
-            }
+            // GitHub's default is `open`.
+            let wanted = param("state").map_or("open", String::as_str);
             let found: Vec<Value> = state
                 .pulls
                 .iter()
+                .filter(|pr| match wanted {
+                    "all" => true,
+                    "closed" => !pr.open,
+                    _ => pr.open,
+                })
                 .filter(|pr| {
                     param("head").is_none_or(|h| *h == format!("{}:{}", repo.owner, pr.head))
                 })
@@ -319,7 +337,7 @@ fn route(request: &Request, repo: &Repo, state: &mut State) -> (u16, Value) {
                 .strip_prefix(&format!("{}:", repo.owner))
                 .map(str::to_owned)
                 .unwrap_or(head);
-            if state.pulls.iter().any(|pr| pr.head == head) {
+            if state.pulls.iter().any(|pr| pr.open && pr.head == head) {
                 return validation_failed(json!({
                     "resource": "PullRequest", "code": "custom",
                     "message": format!("A pull request already exists for {}:{head}.", repo.owner)
@@ -336,6 +354,7 @@ fn route(request: &Request, repo: &Repo, state: &mut State) -> (u16, Value) {
                     "{}/{}/{}/pull/{number}",
                     repo.base_url, repo.owner, repo.name
                 ),
+                open: true,
             };
             let answer = pr.to_json(&repo.owner);
             state.pulls.push(pr);
