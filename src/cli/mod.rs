@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
 use crate::fix;
-use crate::report::{self, FileReport, FileStatus, Report, Totals};
+use crate::report::{self, FileReport, FileStatus, Report, Totals, plural};
 use crate::transform::{FindingKind, Profile};
 use inputs::Input;
 
@@ -321,10 +321,6 @@ fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
         }
     }
     summary
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// The configuration of each input: the one named with `--config`, or the nearest

@@ -14,7 +14,7 @@ use clap::Args;
 use super::{Selection, fix_paths, stderr_lines};
 use crate::pr::git::{Git, redact};
 use crate::pr::github::{GitHub, Token};
-use crate::report::{FileStatus, Report, markdown};
+use crate::report::{FileStatus, Report, markdown, plural};
 
 /// The trailer that marks kubeharden's commits: a branch holding any other commit is not
 /// kubeharden's to rewrite.
@@ -110,7 +110,7 @@ fn propose(args: &PrArgs) -> Result<bool> {
         eprintln!(
             "kubeharden pr: nothing to fix on {base}; no branch, no pull request ({} file{} scanned)",
             report.files.len(),
-            if report.files.len() == 1 { "" } else { "s" }
+            plural(report.files.len())
         );
         return Ok(complete);
     }
@@ -298,9 +298,9 @@ fn commit_message(report: &Report) -> String {
         env!("CARGO_PKG_VERSION"),
         report.profile,
         totals.changes,
-        if totals.changes == 1 { "" } else { "s" },
+        plural(totals.changes),
         totals.changed,
-        if totals.changed == 1 { "" } else { "s" },
+        plural(totals.changed),
     );
     for file in report
         .files

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{FileReport, FileStatus, Report};
+use super::{FileReport, FileStatus, Report, plural};
 use crate::k8s::Resource;
 use crate::transform::{self, FindingKind, Safety};
 
@@ -277,8 +277,4 @@ fn errors(out: &mut String, report: &Report) {
 /// Text for a table cell: a `|` would end the cell.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|")
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

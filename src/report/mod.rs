@@ -145,6 +145,11 @@ impl Report {
     }
 }
 
+/// `"s"` unless `n` is 1: the plural ending for counts in messages.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// The name of a finding's kind, as the report and the command line print it.
 pub fn kind_name(kind: FindingKind) -> &'static str {
     match kind {
