@@ -252,16 +252,14 @@ impl Git {
     /// The id git gives `text` as a blob (`git hash-object --stdin`, nothing written): a
     /// fingerprint that stays the same across machines and versions, without a hash crate.
     pub fn hash_text(&self, text: &str) -> Result<String> {
-        let args = ["hash-object", "--stdin"];
-        let out = spawn(&self.root, &self.env, &args, Some(text.as_bytes()), &[])?;
-        if !out.status.success() {
-            return Err(failure(
-                &args,
-                &out,
-                "check that git works in this repository",
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+        let out = self.run_with(
+            &self.root,
+            &["hash-object", "--stdin"],
+            Some(text.as_bytes()),
+            &[],
+            "check that git works in this repository",
+        )?;
+        Ok(out.trim_end().to_owned())
     }
 
     /// Creates a commit object with `tree`, the single `parent` and `message`, taken as is
@@ -287,22 +285,14 @@ impl Git {
                 identity.push((email_var, FALLBACK_EMAIL));
             }
         }
-        let args = ["commit-tree", "-p", parent, "-F", "-", tree];
-        let out = spawn(
+        let out = self.run_with(
             &self.root,
-            &self.env,
-            &args,
+            &["commit-tree", "-p", parent, "-F", "-", tree],
             Some(message.as_bytes()),
             &identity,
+            "check that the tree and the parent exist locally",
         )?;
-        if !out.status.success() {
-            return Err(failure(
-                &args,
-                &out,
-                "check that the tree and the parent exist locally",
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+        Ok(out.trim_end().to_owned())
     }
 
     /// Pushes `commit` to `remote` as `refs/heads/BRANCH` only when the remote branch is still
@@ -421,7 +411,19 @@ impl Git {
     /// Runs git in `dir` and returns its standard output; an error naming the command, git's
     /// message and `hint` when it fails.
     fn run<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S], hint: &str) -> Result<String> {
-        let out = spawn(dir, &self.env, args, None, &[])?;
+        self.run_with(dir, args, None, &[], hint)
+    }
+
+    /// [`Git::run`], feeding git `input` and setting `vars`.
+    fn run_with<S: AsRef<OsStr>>(
+        &self,
+        dir: &Path,
+        args: &[S],
+        input: Option<&[u8]>,
+        vars: &[(&str, &str)],
+        hint: &str,
+    ) -> Result<String> {
+        let out = spawn(dir, &self.env, args, input, vars)?;
         if !out.status.success() {
             return Err(failure(args, &out, hint));
         }
