@@ -492,3 +492,41 @@ fn debug_hides_the_token() {
     assert!(!shown.contains(TOKEN), "{shown}");
     assert_has(&shown, &["octo/web", "https://api.github.com"]);
 }
+
+#[test]
+fn api_urls_with_user_info_are_refused_and_shown_without_it() {
+    // The text starts like localhost; the host is what follows the `@`.
+    for api_url in [
+        "http://localhost:1@127.0.0.2:18501",
+        "http://localhost@ghe.example.com/api/v3",
+        "http://[::1]:1@ghe.example.com",
+        "https://user:hunter2@api.github.com",
+    ] {
+        let error = GitHub::new(api_url, REPO, token()).unwrap_err();
+        let message = format!("{error:#}");
+        assert_has(&message, &["--api-url", "user info"]);
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+}
+
+#[test]
+fn the_token_is_redacted_before_long_server_text_is_cut() {
+    // The cut at 300 characters falls on the token's last character.
+    let padding = "x".repeat(300 - TOKEN.len() + 1);
+    let cut = format!(r#"{{"message":"{padding}{TOKEN} trailing text"}}"#);
+    // A server (or proxy) that echoes only the start of it.
+    let start = format!(r#"{{"message":"token {} is odd"}}"#, &TOKEN[..12]);
+    for body in [cut, start] {
+        let message = failure(418, &[], &body);
+        assert!(!message.contains(&TOKEN[..8]), "{message}");
+        assert!(message.contains("***"), "{message}");
+    }
+}
+
+#[test]
+fn a_byte_order_mark_and_crlf_around_the_token_are_dropped() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("token");
+    fs::write(&file, format!("\u{feff}{TOKEN}\r\n")).unwrap();
+    assert_sent_as_the_bearer(Token::load(Some(&file), None).unwrap());
+}

@@ -40,6 +40,7 @@ impl Repos {
             dir: TempDir::new().unwrap(),
         };
         fs::create_dir_all(repos.home()).unwrap();
+        fs::create_dir_all(repos.tmp()).unwrap();
         repos.git(
             repos.dir.path(),
             &["init", "-q", "--bare", "-b", "main", "origin.git"],
@@ -63,6 +64,11 @@ impl Repos {
 
     fn home(&self) -> PathBuf {
         self.dir.path().join("home")
+    }
+
+    /// TMPDIR of kubeharden, so that its temporary worktree has a known parent.
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
@@ -116,6 +122,11 @@ impl Repos {
 
     /// Runs `kubeharden pr` in the work tree against `fake`.
     fn pr(&self, fake: &FakeGitHub, extra: &[&str]) -> Output {
+        self.pr_at(&fake.api_url(), extra)
+    }
+
+    /// Runs `kubeharden pr` in the work tree with this `--api-url`.
+    fn pr_at(&self, api_url: &str, extra: &[&str]) -> Output {
         Command::cargo_bin("kubeharden")
             .unwrap()
             .current_dir(self.work())
@@ -125,7 +136,8 @@ impl Repos {
             .env_remove("GIT_COMMITTER_NAME")
             .env_remove("GIT_COMMITTER_EMAIL")
             .env("GITHUB_TOKEN", TOKEN)
-            .args(["pr", "--github-repo", REPO, "--api-url", &fake.api_url()])
+            .env("TMPDIR", self.tmp())
+            .args(["pr", "--github-repo", REPO, "--api-url", api_url])
             .args(extra)
             .output()
             .unwrap()
@@ -465,4 +477,177 @@ fn a_closed_pull_request_is_not_opened_again_until_the_fixes_change() {
     let pulls = fake.open_pull_requests();
     assert_eq!(pulls.len(), 1);
     assert_eq!(pulls[0].number, 2, "new fixes, a new pull request");
+}
+
+#[test]
+fn an_api_url_with_user_info_is_refused_before_the_token_goes_anywhere() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    // Looks like localhost to a reader; the host is the fake's, after the `@`.
+    let api_url = fake.api_url().replacen("http://", "http://localhost:1@", 1);
+    let output = repos.pr_at(&api_url, &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("user info"), "{stderr}");
+    assert!(fake.requests().is_empty(), "the token was sent");
+    assert_eq!(repos.remote_branch(BRANCH), None);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_token_file_others_can_read_gets_a_warning_and_its_byte_order_mark_is_dropped() {
+    use std::os::unix::fs::PermissionsExt;
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    let file = repos.dir.path().join("token");
+    fs::write(&file, format!("\u{feff}{TOKEN}\r\n")).unwrap();
+    let warning = "can be read by other users";
+    for (mode, warned) in [(0o644, true), (0o640, true), (0o600, false)] {
+        fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+        let output = repos.pr(&fake, &["--token-file", file.to_str().unwrap()]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{mode:o}: {stderr}");
+        assert_eq!(stderr.contains(warning), warned, "{mode:o}: {stderr}");
+        assert!(!stderr.contains(TOKEN), "{stderr}");
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.header("authorization") == Some(bearer.as_str()))
+    );
+}
+
+#[test]
+fn branch_names_follow_gits_rules_and_are_compared_in_full() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    let main = repos.remote_branch("main").unwrap();
+    for (branch, says) in [
+        ("HEAD", "not a valid branch name"),
+        ("@{-1}", "not a valid branch name"),
+        ("refs/heads/main", "is the base branch"),
+        ("refs/tags/v1", "not a valid branch name"),
+    ] {
+        let output = repos.pr(&fake, &["--branch", branch]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{branch}: {stderr}");
+        assert!(stderr.contains(says), "{branch}: {stderr}");
+    }
+    let refs = repos.git(&repos.work(), &["ls-remote", "origin"]);
+    assert_eq!(refs.lines().count(), 2, "only HEAD and main: {refs}");
+    assert_eq!(repos.remote_branch("main").unwrap(), main);
+    assert!(fake.requests().is_empty());
+
+    // The fully qualified name of a branch names that branch.
+    let output = repos.pr(&fake, &["--base", "refs/heads/main"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(fake.open_pull_requests()[0].base, "main");
+}
+
+#[test]
+fn a_closed_pull_request_is_not_reopened_when_only_the_base_moved() {
+    let repos = Repos::new(PRIVILEGED);
+    let fake = FakeGitHub::start(REPO);
+    assert_eq!(repos.pr(&fake, &[]).status.code(), Some(0));
+    let head = repos.remote_branch(BRANCH).unwrap();
+    fake.close(1);
+    // An unrelated commit: the tree differs, the fixes do not.
+    repos.write("README.md", "# web\n\nThe web pod.\n");
+    repos.commit_all("Describe the pod");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let output = repos.pr(&fake, &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("#1 with these fixes was closed"),
+        "{stderr}"
+    );
+    assert!(fake.open_pull_requests().is_empty());
+    assert_eq!(requests(&fake, "POST"), 1);
+    assert_eq!(repos.remote_branch(BRANCH).unwrap(), head, "nothing pushed");
+
+    // Without the branch, the user asked to start over.
+    repos.git(
+        &repos.work(),
+        &["push", "-q", "origin", &format!(":{BRANCH}")],
+    );
+    let output = repos.pr(&fake, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(fake.open_pull_requests()[0].number, 2);
+}
+
+/// `git ls-tree` of one path in `commit`: mode, type, id and path.
+fn tree_entry(repos: &Repos, commit: &str, path: &str) -> String {
+    let work = repos.work();
+    repos.git(&work, &["fetch", "-q", "origin", commit]);
+    repos.git(&work, &["ls-tree", commit, "--", path])
+}
+
+#[cfg(unix)]
+#[test]
+fn a_linked_manifest_stays_a_link_and_its_target_in_the_repository_is_fixed() {
+    let repos = Repos::new(PRIVILEGED);
+    std::os::unix::fs::symlink("deploy/web.yaml", repos.work().join("web-link.yaml")).unwrap();
+    repos.commit_all("Link the web pod");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let fake = FakeGitHub::start(REPO);
+    let output = repos.pr(&fake, &["web-link.yaml"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let head = repos.remote_branch(BRANCH).expect("the fixes were pushed");
+    let link = tree_entry(&repos, &head, "web-link.yaml");
+    assert!(link.starts_with("120000 blob "), "{link}");
+    let target = repos.git(
+        &repos.work(),
+        &["cat-file", "-p", &format!("{head}:web-link.yaml")],
+    );
+    assert_eq!(target, "deploy/web.yaml");
+    let fixed = repos.git(&repos.work(), &["show", &format!("{head}:deploy/web.yaml")]);
+    assert!(fixed.contains("privileged: false"), "{fixed}");
+    assert!(
+        stderr.contains("web-link.yaml is a link to deploy/web.yaml"),
+        "{stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_out_of_the_repository_is_refused_and_what_it_points_at_is_left_alone() {
+    let repos = Repos::new(PRIVILEGED);
+    let outside = repos.dir.path().join("outside.yaml");
+    std::os::unix::fs::symlink(&outside, repos.work().join("outside.yaml")).unwrap();
+    // Relative, and out of the temporary worktree, whose folder is in TMPDIR, too.
+    let above_worktree = repos.tmp().join("outside.yaml");
+    std::os::unix::fs::symlink("../../outside.yaml", repos.work().join("deploy/up.yaml")).unwrap();
+    for file in [&outside, &above_worktree] {
+        fs::write(file, PRIVILEGED).unwrap();
+    }
+    repos.commit_all("Link a pod outside");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let fake = FakeGitHub::start(REPO);
+    let output = repos.pr(
+        &fake,
+        &["outside.yaml", "deploy/up.yaml", "deploy/web.yaml"],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for link in ["outside.yaml", "deploy/up.yaml"] {
+        assert!(
+            stderr.contains(&format!(
+                "{link}: leads out of the repository through a link"
+            )),
+            "{stderr}"
+        );
+    }
+    for file in [&outside, &above_worktree] {
+        assert_eq!(fs::read_to_string(file).unwrap(), PRIVILEGED);
+    }
+    let head = repos
+        .remote_branch(BRANCH)
+        .expect("the other file's fixes were pushed");
+    for link in ["outside.yaml", "deploy/up.yaml"] {
+        let entry = tree_entry(&repos, &head, link);
+        assert!(entry.starts_with("120000 blob "), "{entry}");
+    }
 }

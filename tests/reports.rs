@@ -237,3 +237,56 @@ fn a_large_run_keeps_the_body_within_what_github_accepts() {
     assert!(body.contains("- … and 110 more;"), "the notes are cut");
     assert!(body.contains("### Keeping a fix out"));
 }
+
+#[test]
+fn the_pr_body_shows_file_names_names_and_comments_as_written_and_inert() {
+    let dir = tempfile::TempDir::new().unwrap();
+    // A table cell ends at `|`; backticks, tags, links and emphasis would become Markdown.
+    let name = "a|b `c` <i>.yaml";
+    let pod = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: \"web|<b>x</b>\"
+spec:
+  containers:
+    - name: \"app*x*\"
+      image: busybox
+      securityContext:
+        capabilities:
+          add:
+            - CHOWN
+            # see `docs` | <img src=x> [here](https://example.com)
+            - NET_RAW
+";
+    fs::write(dir.path().join(name), pod).unwrap();
+    Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["fix", "--dry-run", "--pr-body", "body.md", name])
+        .assert()
+        .code(1);
+    let body = fs::read_to_string(dir.path().join("body.md")).unwrap();
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| ``a"))
+        .unwrap_or_else(|| panic!("no row for the file:\n{body}"));
+    assert!(
+        row.starts_with("| ``a\\|b `c` <i>.yaml`` | Pod `web\\|<b>x</b>` | "),
+        "{row}"
+    );
+    let unescaped_pipes = row
+        .char_indices()
+        .filter(|&(i, c)| c == '|' && !row[..i].ends_with('\\'))
+        .count();
+    assert_eq!(unescaped_pipes, 4, "three cells: {row}");
+    assert!(row.contains("(app\\*x\\*)"), "{row}");
+    let note = body
+        .lines()
+        .find(|l| l.starts_with("- ") && l.contains(" note "))
+        .unwrap_or_else(|| panic!("no note:\n{body}"));
+    assert_eq!(
+        note,
+        "- ``a|b `c` <i>.yaml:13`` note `drop-capabilities`: Pod/web|\\<b\\>x\\</b\\> container app\\*x\\*: the comment `# see `docs` | <img src=x> [here](https://example.com)` was on lines this fix removed and went with them; carry it over by hand if it still matters"
+    );
+}

@@ -14,7 +14,7 @@ use clap::Args;
 use super::{Selection, fix_paths, stderr_lines};
 use crate::pr::git::{Git, redact};
 use crate::pr::github::{GitHub, Token};
-use crate::report::{FileStatus, Report, markdown, plural};
+use crate::report::{FileReport, FileStatus, Report, markdown, plural};
 
 /// The trailer that marks kubeharden's commits: a branch holding any other commit is not
 /// kubeharden's to rewrite.
@@ -68,10 +68,14 @@ fn propose(args: &PrArgs) -> Result<bool> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let git = Git::discover(&cwd)?;
     let paths = paths_in_repository(git.root(), &cwd, &args.paths)?;
+    let branch = git.branch_name(&args.branch)?;
     // Without a token there is no point fetching and fixing: say so first.
     let github = if args.dry_run {
         None
     } else {
+        if let Some(file) = &args.token_file {
+            warn_if_others_can_read(file);
+        }
         let token = Token::load(
             args.token_file.as_deref(),
             std::env::var("GITHUB_TOKEN").ok(),
@@ -80,11 +84,12 @@ fn propose(args: &PrArgs) -> Result<bool> {
     };
     // A remote given as a URL may carry credentials: messages show it redacted.
     let remote = redact(&args.remote);
+    // Both as branch names, so that `refs/heads/main` is `main`.
     let base = match &args.base {
-        Some(base) => base.clone(),
+        Some(base) => git.branch_name(base)?,
         None => git.remote_default_branch(&args.remote)?,
     };
-    if base == args.branch {
+    if base == branch {
         bail!(
             "--branch {} is the base branch: kubeharden pushes its fixes to a branch of their own; pass another --branch or --base",
             args.branch
@@ -93,9 +98,9 @@ fn propose(args: &PrArgs) -> Result<bool> {
     let Some(base_commit) = git.fetch_branch(&args.remote, &base)? else {
         bail!("{remote} has no branch {base}; check --base and --remote");
     };
-    let branch_commit = git.fetch_branch(&args.remote, &args.branch)?;
+    let branch_commit = git.fetch_branch(&args.remote, &branch)?;
     if let Some(head) = &branch_commit {
-        refuse_foreign_commits(&git, &base_commit, head, &args.branch)?;
+        refuse_foreign_commits(&git, &base_commit, head, &branch)?;
     }
 
     let worktree = git.temporary_worktree(&base_commit)?;
@@ -115,7 +120,8 @@ fn propose(args: &PrArgs) -> Result<bool> {
         return Ok(complete);
     }
     let title = markdown::TITLE;
-    let body = markdown::pr_body(&report);
+    let fixes_mark = format!("{FIXES_MARK}{} -->", git.hash_text(&fixes_text(&report))?);
+    let body = format!("{}\n{fixes_mark}\n", markdown::pr_body(&report));
     let message = commit_message(&report);
     let up_to_date = match &branch_commit {
         Some(head) => git.tree_of(head)? == tree,
@@ -125,9 +131,9 @@ fn propose(args: &PrArgs) -> Result<bool> {
     let Some(github) = github else {
         let mut out = std::io::stdout().lock();
         let action = match (&branch_commit, up_to_date) {
-            (None, _) => format!("create branch {} from {base}", args.branch),
-            (Some(_), true) => format!("keep branch {} (it holds these fixes)", args.branch),
-            (Some(_), false) => format!("replace the kubeharden commit on {}", args.branch),
+            (None, _) => format!("create branch {branch} from {base}"),
+            (Some(_), true) => format!("keep branch {branch} (it holds these fixes)"),
+            (Some(_), false) => format!("replace the kubeharden commit on {branch}"),
         };
         let _ = writeln!(
             out,
@@ -140,24 +146,33 @@ fn propose(args: &PrArgs) -> Result<bool> {
 
     // A read-only call first: a wrong repository, token or API URL stops the run before
     // anything is pushed.
-    let open = github.find_open_pull_request(&args.branch)?;
-    if up_to_date {
+    let open = github.find_open_pull_request(&branch)?;
+    // A reviewer closed the pull request for these very fixes: not opened again, even when
+    // the base moved on. New fixes make a new commit, and a new pull request; without the
+    // branch, the user asked to start over.
+    if open.is_none()
+        && branch_commit.is_some()
+        && let Some(closed) = github.find_closed_pull_request(&branch)?
+        && (up_to_date
+            || closed
+                .body
+                .as_deref()
+                .is_some_and(|b| b.contains(&fixes_mark)))
+    {
         eprintln!(
-            "kubeharden pr: {} already holds these fixes; no new commit",
-            args.branch
+            "kubeharden pr: pull request #{} with these fixes was closed; not opening it again (new fixes open a new one; delete the branch {branch} to start over)",
+            closed.number
         );
+        return Ok(complete);
+    }
+    if up_to_date {
+        eprintln!("kubeharden pr: {branch} already holds these fixes; no new commit");
     } else {
         let commit = git.commit_tree(&tree, &base_commit, &message)?;
-        git.push(
-            &args.remote,
-            &commit,
-            &args.branch,
-            branch_commit.as_deref(),
-        )?;
+        git.push(&args.remote, &commit, &branch, branch_commit.as_deref())?;
         eprintln!(
-            "kubeharden pr: pushed {} to {} on {remote}",
-            short(&commit),
-            args.branch,
+            "kubeharden pr: pushed {} to {branch} on {remote}",
+            short(&commit)
         );
     }
     let pull = match open {
@@ -175,19 +190,8 @@ fn propose(args: &PrArgs) -> Result<bool> {
             eprintln!("kubeharden pr: updated pull request #{}", updated.number);
             updated
         }
-        // A reviewer closed the pull request for these very fixes: not opened again. New
-        // fixes make a new commit, and a new pull request.
-        None if up_to_date
-            && let Some(closed) = github.find_closed_pull_request(&args.branch)? =>
-        {
-            eprintln!(
-                "kubeharden pr: pull request #{} with these fixes was closed; not opening it again (new fixes open a new one; delete the branch {} to start over)",
-                closed.number, args.branch
-            );
-            return Ok(complete);
-        }
         None => {
-            let created = github.create_pull_request(&args.branch, &base, title, &body)?;
+            let created = github.create_pull_request(&branch, &base, title, &body)?;
             eprintln!("kubeharden pr: opened pull request #{}", created.number);
             created
         }
@@ -195,6 +199,58 @@ fn propose(args: &PrArgs) -> Result<bool> {
     println!("{}", pull.html_url);
     Ok(complete)
 }
+
+/// The start of the line that ends a pull request's body and identifies its fixes (an HTML
+/// comment, which GitHub does not show): a closed pull request with the same line is not opened
+/// again, whatever else changed on the base.
+const FIXES_MARK: &str = "<!-- kubeharden-fixes: ";
+
+/// The fixes of `report`, one change a line, without what an unrelated edit of the base moves
+/// (line numbers): the text whose fingerprint is [`FIXES_MARK`]'s.
+fn fixes_text(report: &Report) -> String {
+    let mut text = String::new();
+    for file in &report.files {
+        for c in &file.changes {
+            let r = &c.resource;
+            text.push_str(&format!(
+                "{:?} {} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}\n",
+                file.path,
+                c.document,
+                r.api_version,
+                r.kind,
+                r.namespace,
+                r.name,
+                c.container,
+                c.transform,
+                c.path,
+                c.old,
+                c.new
+            ));
+        }
+    }
+    text
+}
+
+/// Warns when users other than the owner may read the token file: each of them could act as
+/// the token's owner on GitHub.
+#[cfg(unix)]
+fn warn_if_others_can_read(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(file) {
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o044 != 0 {
+            eprintln!(
+                "warning: the token file {} can be read by other users (mode {mode:04o}); `chmod 600 {}` keeps it to its owner",
+                file.display(),
+                file.display()
+            );
+        }
+    }
+}
+
+/// Modes are a Unix notion; elsewhere the file's access is left to the user.
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_file: &Path) {}
 
 /// Stops when the branch holds a commit without kubeharden's trailer: someone else's work.
 fn refuse_foreign_commits(git: &Git, base: &str, head: &str, branch: &str) -> Result<()> {
@@ -231,20 +287,54 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
         only: selection.only.clone(),
         skip: selection.skip.clone(),
     };
+    let (paths, mut files) = resolve_links(root, paths)?;
     let back = std::env::current_dir().context("cannot read the current folder")?;
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the temporary worktree {}", root.display()))?;
-    let run = fix_paths(paths, &selection, false);
+    let run = fix_paths(&paths, &selection, false);
     std::env::set_current_dir(&back)
         .with_context(|| format!("cannot return to {}", back.display()))?;
     let run = run.map_err(anyhow::Error::msg)?;
-    let mut files = run.unreadable;
+    files.extend(run.unreadable);
     files.extend(run.outcomes.into_iter().map(|o| o.report));
     Ok(Report {
         dry_run: false,
         profile: run.profile.to_string(),
         files,
     })
+}
+
+/// `paths` (relative to the worktree's top level `root`) with links resolved, so that a fix
+/// edits what a link points at and the link is committed as the link it is; and the reports of
+/// those that lead out of the worktree through a link, left alone: following them would write
+/// outside the repository (into the user's own checkout, for an absolute link).
+fn resolve_links(root: &Path, paths: &[String]) -> Result<(Vec<String>, Vec<FileReport>)> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("cannot read the temporary worktree {}", root.display()))?;
+    let mut resolved = Vec::new();
+    let mut refused = Vec::new();
+    for path in paths {
+        // A path that does not resolve (missing, or a dangling link) is read by nobody: the
+        // fix reports it as it does any unreadable input.
+        let Ok(target) = root.join(path).canonicalize() else {
+            resolved.push(path.clone());
+            continue;
+        };
+        match target.strip_prefix(&root).map(relative_name) {
+            Ok(relative) if Path::new(&relative) == Path::new(path) => resolved.push(path.clone()),
+            Ok(relative) => {
+                eprintln!("kubeharden pr: {path} is a link to {relative}; fixing {relative}");
+                resolved.push(relative);
+            }
+            Err(_) => refused.push(FileReport::failed(
+                path.clone(),
+                "leads out of the repository through a link; kubeharden pr changes files of the repository only, and left it alone".to_owned(),
+                None,
+            )),
+        }
+    }
+    Ok((resolved, refused))
 }
 
 /// `paths` (relative to `cwd`, or absolute) as paths relative to the work tree's `root`.
@@ -267,12 +357,17 @@ fn paths_in_repository(root: &Path, cwd: &Path, paths: &[String]) -> Result<Vec<
             let relative = absolute.strip_prefix(&root).map_err(|_| {
                 anyhow::anyhow!("{path} is outside the work tree {}", root.display())
             })?;
-            Ok(match relative.to_string_lossy().into_owned() {
-                empty if empty.is_empty() => ".".to_owned(),
-                relative => relative,
-            })
+            Ok(relative_name(relative))
         })
         .collect()
+}
+
+/// A path relative to the top level as the fix takes it: `.` for the top level itself.
+fn relative_name(relative: &Path) -> String {
+    match relative.to_string_lossy().into_owned() {
+        empty if empty.is_empty() => ".".to_owned(),
+        relative => relative,
+    }
 }
 
 /// `path` without `.` and `..` components, resolved lexically.

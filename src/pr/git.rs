@@ -249,6 +249,19 @@ impl Git {
         Ok(out.trim_end().to_owned())
     }
 
+    /// The id git gives `text` as a blob (`git hash-object --stdin`, nothing written): a
+    /// fingerprint that stays the same across machines and versions, without a hash crate.
+    pub fn hash_text(&self, text: &str) -> Result<String> {
+        let out = self.run_with(
+            &self.root,
+            &["hash-object", "--stdin"],
+            Some(text.as_bytes()),
+            &[],
+            "check that git works in this repository",
+        )?;
+        Ok(out.trim_end().to_owned())
+    }
+
     /// Creates a commit object with `tree`, the single `parent` and `message`, taken as is
     /// (`git commit-tree`); returns its id. No branch or HEAD moves and no hook runs.
     ///
@@ -272,22 +285,14 @@ impl Git {
                 identity.push((email_var, FALLBACK_EMAIL));
             }
         }
-        let args = ["commit-tree", "-p", parent, "-F", "-", tree];
-        let out = spawn(
+        let out = self.run_with(
             &self.root,
-            &self.env,
-            &args,
+            &["commit-tree", "-p", parent, "-F", "-", tree],
             Some(message.as_bytes()),
             &identity,
+            "check that the tree and the parent exist locally",
         )?;
-        if !out.status.success() {
-            return Err(failure(
-                &args,
-                &out,
-                "check that the tree and the parent exist locally",
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+        Ok(out.trim_end().to_owned())
     }
 
     /// Pushes `commit` to `remote` as `refs/heads/BRANCH` only when the remote branch is still
@@ -359,26 +364,39 @@ impl Git {
         Ok(())
     }
 
-    /// `refs/heads/BRANCH`, once git agrees it is a valid name: it goes into refspecs, where a
-    /// `:` or a leading `-` would change the meaning.
-    fn branch_ref(&self, branch: &str) -> Result<String> {
+    /// The name of the branch `given` by name or in full (`refs/heads/NAME`), once git agrees it
+    /// is a valid branch name (`git check-ref-format --branch`, which refuses `HEAD` and names
+    /// starting with `-`). Branch names compare equal only in this form: `refs/heads/main` is
+    /// `main`.
+    ///
+    /// Other `refs/` names are refused: `refs/tags/v1` would be a branch
+    /// `refs/heads/refs/tags/v1`, which nobody means.
+    pub fn branch_name(&self, given: &str) -> Result<String> {
         let invalid =
-            || anyhow!("{branch:?} is not a valid branch name (see `git check-ref-format`)");
-        if branch.is_empty() || branch.starts_with('-') {
+            || anyhow!("{given:?} is not a valid branch name (see `git check-ref-format`)");
+        let name = given.strip_prefix("refs/heads/").unwrap_or(given);
+        if name.is_empty() || name.starts_with('-') || name.starts_with("refs/") {
             return Err(invalid());
         }
-        let reference = format!("refs/heads/{branch}");
         let out = spawn(
             &self.root,
             &self.env,
-            &["check-ref-format", &reference],
+            &["check-ref-format", "--branch", name],
             None,
             &[],
         )?;
-        if !out.status.success() {
+        // `--branch` also expands `@{-1}` to the branch checked out before: only a name that
+        // stands for itself is taken.
+        if !out.status.success() || String::from_utf8_lossy(&out.stdout).trim_end() != name {
             return Err(invalid());
         }
-        Ok(reference)
+        Ok(name.to_owned())
+    }
+
+    /// `refs/heads/BRANCH` for a valid [`Git::branch_name`]: it goes into refspecs, where a `:`
+    /// or a leading `-` would change the meaning.
+    fn branch_ref(&self, branch: &str) -> Result<String> {
+        Ok(format!("refs/heads/{}", self.branch_name(branch)?))
     }
 
     /// Whether git knows who the author or committer (`role`, a `git var` name) is without
@@ -393,7 +411,19 @@ impl Git {
     /// Runs git in `dir` and returns its standard output; an error naming the command, git's
     /// message and `hint` when it fails.
     fn run<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S], hint: &str) -> Result<String> {
-        let out = spawn(dir, &self.env, args, None, &[])?;
+        self.run_with(dir, args, None, &[], hint)
+    }
+
+    /// [`Git::run`], feeding git `input` and setting `vars`.
+    fn run_with<S: AsRef<OsStr>>(
+        &self,
+        dir: &Path,
+        args: &[S],
+        input: Option<&[u8]>,
+        vars: &[(&str, &str)],
+        hint: &str,
+    ) -> Result<String> {
+        let out = spawn(dir, &self.env, args, input, vars)?;
         if !out.status.success() {
             return Err(failure(args, &out, hint));
         }
@@ -808,6 +838,27 @@ mod tests {
             "\"bad..name\" is not a valid branch name (see `git check-ref-format`)"
         );
         assert!(git.fetch_branch("--upload-pack=touch", "bot").is_err());
+    }
+
+    #[test]
+    fn branch_names_are_checked_by_git_and_may_be_given_in_full() {
+        let f = Fixture::new();
+        let git = f.git();
+        assert_eq!(git.branch_name("refs/heads/team/x").unwrap(), "team/x");
+        f.run(&f.repo, &["checkout", "-q", "-b", "other"]);
+        f.run(&f.repo, &["checkout", "-q", "main"]);
+        // `check-ref-format --branch` expands `@{-1}` to `other`, the branch checked out before.
+        for bad in [
+            "@{-1}",
+            "HEAD",
+            "refs/heads/HEAD",
+            "refs/tags/v1",
+            "-x",
+            "a b",
+            "",
+        ] {
+            assert!(git.branch_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

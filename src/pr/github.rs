@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use ureq::http::{HeaderMap, StatusCode};
+use ureq::http::{HeaderMap, StatusCode, Uri};
+
+use super::git::redact;
 
 /// The REST API version these requests are written against; GitHub keeps its behaviour stable
 /// for a pinned version.
@@ -29,6 +31,10 @@ const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
 /// from a proxy.
 const MAX_QUOTED_CHARS: usize = 300;
 
+/// The shortest start of the token that is redacted where it appears: long enough that common
+/// words never match, short enough that no cut-off echo gives the token away.
+const MIN_REDACTED: usize = 8;
+
 /// A GitHub token. It never appears in output, errors or logs: Debug prints `Token(***)`, there
 /// is no Display.
 pub struct Token(String);
@@ -40,7 +46,7 @@ impl fmt::Debug for Token {
 }
 
 impl Token {
-    /// From `--token-file` (trimmed; error naming the file, never its content, when unreadable
+    /// From `--token-file` (byte order mark and whitespace dropped; error naming the file, never its content, when unreadable
     /// or empty), else from GITHUB_TOKEN; a one-line error saying to pass --token-file or set
     /// GITHUB_TOKEN when neither.
     ///
@@ -75,9 +81,10 @@ impl Token {
         }
     }
 
-    /// Trims the text and checks that what is left can be a token.
+    /// Drops a UTF-8 byte order mark (editors on Windows write one), trims the text and checks
+    /// that what is left can be a token.
     fn parse(text: &str) -> Parsed {
-        let text = text.trim();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
         if text.is_empty() {
             Parsed::Empty
         } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -85,6 +92,33 @@ impl Token {
         } else {
             Parsed::Token(Token(text.to_owned()))
         }
+    }
+}
+
+impl Token {
+    /// `text` with the token, and any start of it [`MIN_REDACTED`] characters long or longer,
+    /// replaced by `***`: a server that echoes the token may cut it short.
+    fn scrub(&self, text: &str) -> String {
+        let token = self.0.as_str();
+        let head = token
+            .char_indices()
+            .nth(MIN_REDACTED)
+            .map_or(token, |(end, _)| &token[..end]);
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find(head) {
+            out.push_str(&rest[..at]);
+            out.push_str("***");
+            let echoed: usize = rest[at..]
+                .chars()
+                .zip(token.chars())
+                .take_while(|(a, b)| a == b)
+                .map(|(c, _)| c.len_utf8())
+                .sum();
+            rest = &rest[at + echoed..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -160,27 +194,7 @@ impl GitHub {
     /// Owner and name are further limited to the characters GitHub allows (letters, digits, `-`,
     /// `_`, `.`), which also means they never need escaping in a URL path.
     pub fn new(api_url: &str, repo: &str, token: Token) -> anyhow::Result<GitHub> {
-        let trimmed = api_url.trim_end_matches('/');
-        let host = trimmed
-            .strip_prefix("https://")
-            .or_else(|| trimmed.strip_prefix("http://"));
-        if !host.is_some_and(|h| !h.is_empty() && !h.starts_with('/')) || trimmed.contains(' ') {
-            bail!(
-                "--api-url {api_url:?} is not an http(s) URL: use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise"
-            );
-        }
-        // The token goes in a header: in clear only to this machine, as for a test server.
-        if let Some(rest) = trimmed.strip_prefix("http://") {
-            let authority = rest.split('/').next().unwrap_or_default();
-            let local = ["localhost", "127.0.0.1", "[::1]"]
-                .iter()
-                .any(|host| authority == *host || authority.starts_with(&format!("{host}:")));
-            if !local {
-                bail!(
-                    "--api-url {api_url:?} would send the token unencrypted: use https:// (plain http is accepted for localhost only)"
-                );
-            }
-        }
+        let trimmed = check_api_url(api_url)?;
         let (owner, name) = parse_repo(repo)?;
         // Errors are read from the response, hence no status-as-error; redirects are not
         // followed because ureq would drop the token on them (rightly) and the 404 that
@@ -364,7 +378,7 @@ impl GitHub {
             .as_ref()
             .and_then(|d| d.get("message"))
             .and_then(Value::as_str)
-            .map(quote);
+            .map(|m| self.quote(m));
         let said = |prefix: &str| match &message {
             Some(m) => format!("{prefix}GitHub says: {m}"),
             None => String::new(),
@@ -427,7 +441,7 @@ impl GitHub {
                 let text = match &message {
                     Some(m) => m.clone(),
                     None if answer.body.trim().is_empty() => "no message".to_owned(),
-                    None => quote(&answer.body),
+                    None => self.quote(&answer.body),
                 };
                 format!("GitHub answered {code}: {text}")
             }
@@ -445,8 +459,57 @@ impl GitHub {
     /// The final message: one line, bounded, and without the token even when a server echoed it.
     fn error(&self, operation: &str, problem: &str) -> anyhow::Error {
         let message = one_line(&format!("{operation}: {problem}"));
-        anyhow!("{}", message.replace(&self.token.0, "***"))
+        anyhow!("{}", self.token.scrub(&message))
     }
+
+    /// Server text for an error: one line, the token redacted, then cut with `…` when long.
+    /// Redacting after the cut would miss a token that the cut shortened.
+    fn quote(&self, text: &str) -> String {
+        let line = self.token.scrub(&one_line(text));
+        if line.chars().count() > MAX_QUOTED_CHARS {
+            line.chars().take(MAX_QUOTED_CHARS).collect::<String>() + "…"
+        } else {
+            line
+        }
+    }
+}
+
+/// `api_url` without its trailing `/`, once a URL parser agrees it is an http(s) URL that
+/// sends the token where it says: no user info (in `http://localhost:1@HOST` the host is HOST,
+/// which a look at the text would take for localhost), and plain http to this machine only.
+///
+/// The URL is shown redacted in the errors: user info may hold a password.
+fn check_api_url(api_url: &str) -> anyhow::Result<&str> {
+    let trimmed = api_url.trim_end_matches('/');
+    let shown = redact(api_url);
+    let uri: Option<Uri> = trimmed.parse().ok();
+    let Some((scheme, authority)) = uri.as_ref().and_then(|uri| {
+        let scheme = uri
+            .scheme_str()
+            .filter(|s| matches!(*s, "http" | "https"))?;
+        let authority = uri.authority().filter(|a| !a.host().is_empty())?;
+        Some((scheme, authority))
+    }) else {
+        bail!(
+            "--api-url {shown:?} is not an http(s) URL: use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise"
+        );
+    };
+    if authority.as_str().contains('@') {
+        bail!(
+            "--api-url {shown:?} holds user info (the part before @): give the API's address only; the token goes in a header"
+        );
+    }
+    // The token goes in a header: in clear only to this machine, as for a test server.
+    let local = matches!(
+        authority.host(),
+        "localhost" | "127.0.0.1" | "[::1]" | "::1"
+    );
+    if scheme == "http" && !local {
+        bail!(
+            "--api-url {shown:?} would send the token unencrypted: use https:// (plain http is accepted for localhost only)"
+        );
+    }
+    Ok(trimmed)
 }
 
 /// Splits and checks OWNER/NAME.
@@ -493,16 +556,6 @@ fn status_text(status: StatusCode) -> String {
 /// Whitespace, line breaks included, collapsed to single spaces.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Server text for an error: one line, cut with `…` when long.
-fn quote(text: &str) -> String {
-    let line = one_line(text);
-    if line.chars().count() > MAX_QUOTED_CHARS {
-        line.chars().take(MAX_QUOTED_CHARS).collect::<String>() + "…"
-    } else {
-        line
-    }
 }
 
 /// `x-ratelimit-reset` (seconds since the epoch) as a UTC time and how far away it is.
@@ -559,8 +612,24 @@ mod tests {
 
     #[test]
     fn quotes_are_one_short_line() {
-        assert_eq!(quote("a\n b\r\n\tc"), "a b c");
-        assert!(quote(&"x ".repeat(1000)).ends_with('…'));
+        let github = GitHub::new(
+            "https://api.github.com",
+            "o/n",
+            Token("ghp_0123456789".to_owned()),
+        )
+        .unwrap();
+        assert_eq!(github.quote("a\n b\r\n\tc"), "a b c");
+        assert!(github.quote(&"x ".repeat(1000)).ends_with('…'));
+    }
+
+    #[test]
+    fn scrub_hides_the_token_and_its_long_starts() {
+        let token = Token("ghp_0123456789".to_owned());
+        assert_eq!(
+            token.scrub("a ghp_0123456789 b ghp_01234 c ghp_0123 d ghp_012 e"),
+            "a *** b *** c *** d ghp_012 e"
+        );
+        assert_eq!(Token("abc".to_owned()).scrub("xabcx ab"), "x***x ab");
     }
 
     #[test]

@@ -25,9 +25,9 @@ pub fn pr_body(report: &Report) -> String {
     let resources: usize = report.files.iter().map(|f| rows(f).len()).sum();
     let _ = write!(
         out,
-        "kubeharden {} (profile `{}`) ",
+        "kubeharden {} (profile {}) ",
         env!("CARGO_PKG_VERSION"),
-        report.profile
+        code(&report.profile)
     );
     let _ = if totals.changes == 0 {
         writeln!(
@@ -168,14 +168,14 @@ fn summary_table(out: &mut String, report: &Report) {
             .transforms
             .iter()
             .map(|(id, containers)| match containers.as_slice() {
-                [] => format!("`{id}`"),
-                names => format!("`{id}` ({})", names.join(", ")),
+                [] => code(id),
+                names => format!("{} ({})", code(id), prose(&names.join(", "))),
             })
             .collect();
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} |",
-            cell(&file.path),
+            "| {} | {} | {} |",
+            cell(&code(&file.path)),
             cell(&resource_label(row.resource)),
             cell(&what.join(", "))
         );
@@ -187,10 +187,11 @@ fn summary_table(out: &mut String, report: &Report) {
 
 /// `Deployment `web` in `prod``, for the table.
 fn resource_label(resource: &Resource) -> String {
-    let name = resource.name.as_deref().unwrap_or("(unnamed)");
+    let kind = prose(&resource.kind);
+    let name = code(resource.name.as_deref().unwrap_or("(unnamed)"));
     match &resource.namespace {
-        Some(namespace) => format!("{} `{name}` in `{namespace}`", resource.kind),
-        None => format!("{} `{name}`", resource.kind),
+        Some(namespace) => format!("{kind} {name} in {}", code(namespace)),
+        None => format!("{kind} {name}"),
     }
 }
 
@@ -232,11 +233,11 @@ fn findings(out: &mut String, report: &Report, heading: &str, intro: &str, kinds
     for file in &report.files {
         for finding in file.findings.iter().filter(|f| kinds.contains(&f.kind)) {
             lines.push(format!(
-                "- `{}:{}` {} `{}`: {finding}",
-                file.path,
-                finding.line,
+                "- {} {} {}: {}",
+                code(&format!("{}:{}", file.path, finding.line)),
                 super::kind_name(finding.kind),
-                finding.transform
+                code(finding.transform),
+                message(&finding.to_string())
             ));
         }
     }
@@ -254,15 +255,19 @@ fn errors(out: &mut String, report: &Report) {
         .filter_map(|f| {
             if f.status == FileStatus::HelmSkipped {
                 return Some(format!(
-                    "- `{}`: a Helm template, skipped; fix the rendered manifests instead",
-                    f.path
+                    "- {}: a Helm template, skipped; fix the rendered manifests instead",
+                    code(&f.path)
                 ));
             }
             let error = f.error.as_ref()?;
             let place = error
                 .position
                 .map_or(String::new(), |p| format!(":{}:{}", p.line, p.column));
-            Some(format!("- `{}{place}`: {}", f.path, error.message))
+            Some(format!(
+                "- {}: {}",
+                code(&format!("{}{place}", f.path)),
+                message(&error.message)
+            ))
         })
         .collect();
     if !lines.is_empty() {
@@ -274,7 +279,118 @@ fn errors(out: &mut String, report: &Report) {
     }
 }
 
-/// Text for a table cell: a `|` would end the cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
+// Text from the manifests (file names, resource and container names, comments) and from
+// the command line goes into the body through these functions, so that it shows as written and
+// nothing in it becomes Markdown or HTML: no link, image, tag, emphasis or broken table. Line
+// breaks show as `\n`, since one would end a table row or a list item. GitHub still turns
+// `@name` and bare URLs in prose into links; text inside code spans stays inert.
+
+/// Markdown for a table cell built from [`code`], [`prose`] and [`message`] output: every `|`
+/// escaped, inside code spans too, since GitHub splits the row before it reads the spans.
+fn cell(markdown: &str) -> String {
+    markdown.replace('|', "\\|")
+}
+
+/// A code span showing `text` as written: the fence is one backtick longer than the longest
+/// run in the text, with a space inside each end where the text would otherwise merge with
+/// the fence or lose its own spaces.
+fn code(text: &str) -> String {
+    let text = visible(text);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let spaced = text.starts_with(' ') && text.ends_with(' ') && !text.trim().is_empty();
+    let pad = if text.starts_with('`') || text.ends_with('`') || spaced {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// Running text showing `text` as written: every character that Markdown or HTML would read
+/// escaped with a backslash. `|` is left to [`cell`], which table cells need and lists do not.
+fn prose(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in visible(text).chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '~'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One of kubeharden's messages, which quote names and text in backticks: the spans as
+/// Markdown reads them (a run of backticks closed by a run of the same length) become
+/// [`code`], the rest [`prose`]. Quoted text holding backticks may split a span differently
+/// than meant; it still shows, and stays inert.
+fn message(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        out.push_str(&prose(&rest[..open]));
+        let fence = backticks(&rest[open..]);
+        let after = &rest[open + fence..];
+        match closing_fence(after, fence) {
+            Some(close) => {
+                out.push_str(&code(span_content(&after[..close])));
+                rest = &after[close + fence..];
+            }
+            None => {
+                out.push_str(&prose(&rest[open..open + fence]));
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&prose(rest));
+    out
+}
+
+/// The length of the run of backticks that starts `text`.
+fn backticks(text: &str) -> usize {
+    text.bytes().take_while(|&b| b == b'`').count()
+}
+
+/// Where in `text` a run of exactly `fence` backticks starts, closing a code span.
+fn closing_fence(text: &str, fence: usize) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find('`') {
+        let start = from + at;
+        let run = backticks(&text[start..]);
+        if run == fence {
+            return Some(start);
+        }
+        from = start + run;
+    }
+    None
+}
+
+/// What a code span shows: one space inside each end is dropped when both are there, as
+/// Markdown does.
+fn span_content(inside: &str) -> &str {
+    match inside.strip_prefix(' ').and_then(|s| s.strip_suffix(' ')) {
+        Some(stripped) if !inside.trim().is_empty() => stripped,
+        _ => inside,
+    }
+}
+
+/// `text` with control characters (line breaks, tabs, escapes) written as Rust escapes.
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
