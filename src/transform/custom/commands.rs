@@ -28,7 +28,7 @@ pub(super) fn command_strings(p: &Planner<'_, '_>, container: &Container) -> Vec
 /// shell around it (`command: [chown, -R, …]`) is read the same way.
 pub(super) fn simple_commands(strings: &[String]) -> Vec<Vec<String>> {
     let line = strings.join(" ");
-    line.split(|c: char| matches!(c, ';' | '&' | '|' | '\n' | '(' | ')' | '`' | '{' | '}'))
+    line.split([';', '&', '|', '\n', '(', ')', '`', '{', '}'])
         .map(|command| {
             command
                 .split_whitespace()
