@@ -6,7 +6,7 @@ mod secrets;
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
 
 use super::knowledge::writes_of;
-use super::plan::{Planner, Target, join};
+use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
@@ -168,7 +168,9 @@ fn command_capabilities(
         return;
     };
     let drop = join(&container.path, "securityContext.capabilities.drop");
-    let drops_all = |list: Option<&Node<'_>>| names_in(list).iter().any(|c| c == "ALL");
+    let drops_all = |list: Option<&Node<'_>>| {
+        list.is_some_and(|l| list_strings(l).iter().any(|c| c.as_deref() == Some("ALL")))
+    };
     if !drops_all(p.read(&drop)) || drops_all(crate::yaml::lookup(p.root, &drop)) {
         return;
     }
@@ -195,11 +197,11 @@ fn command_capabilities(
             })
     };
     for (need, command) in met {
-        let have = names_in(p.read(&add));
+        let have = p.read(&add).map(list_strings).unwrap_or_default();
         let (kept, refused): (Vec<&String>, Vec<&String>) = need
             .capabilities
             .iter()
-            .filter(|c| !have.contains(c))
+            .filter(|c| !have.iter().any(|h| h.as_deref() == Some(c.as_str())))
             .partition(|c| allowed(c));
         let words: Vec<&str> = command.split(' ').collect();
         let shown = match words.len() {
@@ -232,15 +234,6 @@ fn command_capabilities(
             p.report(transform, target, &add, FindingKind::Warning, &message);
         }
     }
-}
-
-/// The string items of the list `node`.
-fn names_in(node: Option<&Node<'_>>) -> Vec<String> {
-    node.and_then(Node::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|i| i.as_str().map(str::to_owned))
-        .collect()
 }
 
 fn text(value: &str) -> Node<'static> {
