@@ -117,12 +117,19 @@ impl Config {
                             ),
                         }
                     })?;
-                if matches!(spec.default, Literal::Bool(_)) != matches!(value, Literal::Bool(_)) {
+                if spec.default.kind() != value.kind() {
                     return Err(format!(
-                        "option `{name}` of {id} takes a value like `{}`, not `{}`",
+                        "option `{name}` of {id} takes {}, like `{}`, not `{}`",
+                        spec.default.kind(),
                         spec.default.display(),
                         value.display()
                     ));
+                }
+                if let Literal::Table(table) = value {
+                    for (image, folders) in table {
+                        transform::check_writes(image, folders)
+                            .map_err(|e| format!("option `{name}` of {id}: {e}"))?;
+                    }
                 }
             }
         }

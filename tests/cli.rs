@@ -41,8 +41,16 @@ spec:
     volumeMounts:
     - name: tmp
       mountPath: /tmp
+    - name: var-cache-nginx
+      mountPath: /var/cache/nginx
+    - name: var-run
+      mountPath: /var/run
   volumes:
   - name: tmp
+    emptyDir: {}
+  - name: var-cache-nginx
+    emptyDir: {}
+  - name: var-run
     emptyDir: {}
 ";
 
@@ -559,7 +567,7 @@ fn a_configuration_file_above_the_repository_is_not_used() {
 
 #[test]
 fn configuration_errors_name_the_problem_and_the_valid_choices() {
-    let cases: [(&[u8], &str); 4] = [
+    let cases: [(&[u8], &str); 7] = [
         (
             b"profil: restricted\n",
             "unknown field `profil`, expected one of profile, only, skip, transforms, exclude",
@@ -575,6 +583,18 @@ fn configuration_errors_name_the_problem_and_the_valid_choices() {
         (
             b"profile: lax\n",
             "unknown profile `lax`; the profiles are: default, restricted",
+        ),
+        (
+            b"transforms:\n  read-only-root-filesystem:\n    writable-paths: true\n",
+            "option `writable-paths` of read-only-root-filesystem takes a table `name: [item, \u{2026}]`, like `{}`, not `true`",
+        ),
+        (
+            b"transforms:\n  read-only-root-filesystem:\n    tmp-volume: {app: [/x]}\n",
+            "option `tmp-volume` of read-only-root-filesystem takes true or false, like `true`, not `{app: [/x]}`",
+        ),
+        (
+            b"transforms:\n  read-only-root-filesystem:\n    writable-paths: {myorg/app: [var/cache]}\n",
+            "option `writable-paths` of read-only-root-filesystem: the folder `var/cache` written by myorg/app is not an absolute path",
         ),
     ];
     for (config, expected) in cases {
@@ -621,8 +641,19 @@ fn transforms_lists_every_declaration_and_explain_shows_one() {
         "safety: needs-review",
         "CKV_K8S_22",
         "tmp-volume (default true)",
+        "writable-paths (default {})",
+        "  nginx: /var/cache/nginx, /var/run\n    source: https://hub.docker.com/_/nginx",
+        "  memcached: nothing",
         "+         readOnlyRootFilesystem: true",
         "# kubeharden: ignore[read-only-root-filesystem]",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    let out = kubeharden(Path::new("."), &["explain", "drop-capabilities"]);
+    let text = stdout(&out);
+    for part in [
+        "  chown, chgrp: CHOWN, DAC_OVERRIDE\n",
+        "  install (with -o, -g, --owner, --group): CHOWN\n",
     ] {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
     }

@@ -1,7 +1,8 @@
 //! Byte-exact golden cases: each folder under `golden/` holds an `input.*` and either an
 //! `expected.*` (same extension) with the fixed text, or `expected.err` with the one-line error.
 //! An optional `args` file holds settings written as on the command line: `--profile NAME`,
-//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. When the folder holds an
+//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. A `.kubeharden.yaml` in
+//! the folder is read as the configuration (transform options), under the `args`. When the folder holds an
 //! `expected.findings`, the warnings, skips and suppressions must match it too, one a line
 //! (create it empty, then bless).
 //! `KUBEHARDEN_BLESS=1 cargo test --test golden` rewrites the expectations; read every diff it
@@ -10,6 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kubeharden::config::{Config, FILE_NAME as CONFIG_FILE, Overrides};
 use kubeharden::fix::fix_bytes;
 use kubeharden::transform::{Profile, Settings};
 
@@ -32,12 +34,11 @@ fn input_of(case: &Path) -> PathBuf {
         .unwrap_or_else(|| panic!("{} has no input.* file", case.display()))
 }
 
-/// The settings of `case`: those its `args` file names, or the default profile.
+/// The settings of `case`: those its `args` file names over its `.kubeharden.yaml`, or the
+/// default profile.
 fn settings_of(case: &Path) -> Settings {
-    let Ok(args) = fs::read_to_string(case.join("args")) else {
-        return Settings::default();
-    };
-    let (mut profile, mut only, mut skip) = (Profile::Default, Vec::new(), Vec::new());
+    let args = fs::read_to_string(case.join("args")).unwrap_or_default();
+    let (mut profile, mut only, mut skip) = (None, Vec::new(), Vec::new());
     let mut words = args.split_whitespace();
     while let Some(flag) = words.next() {
         let value = words
@@ -46,15 +47,29 @@ fn settings_of(case: &Path) -> Settings {
         let ids = || value.split(',').map(str::to_owned);
         match flag {
             "--profile" => {
-                profile = Profile::named(value)
-                    .unwrap_or_else(|| panic!("{}/args: no profile {value}", case.display()))
+                profile = Some(
+                    Profile::named(value)
+                        .unwrap_or_else(|| panic!("{}/args: no profile {value}", case.display())),
+                )
             }
             "--only" => only.extend(ids()),
             "--skip" => skip.extend(ids()),
             _ => panic!("{}/args: unknown setting {flag}", case.display()),
         }
     }
-    Settings::new(profile, &only, &skip).unwrap_or_else(|e| panic!("{}/args: {e}", case.display()))
+    let overrides = Overrides {
+        profile,
+        only,
+        skip,
+    };
+    let config = case.join(CONFIG_FILE);
+    let loaded = match config.is_file() {
+        true => Config::load(&config, &overrides),
+        false => Config::from_overrides(&overrides),
+    };
+    loaded
+        .unwrap_or_else(|e| panic!("{}: {e}", case.display()))
+        .settings
 }
 
 #[test]

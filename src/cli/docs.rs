@@ -46,6 +46,31 @@ pub fn explain(t: &Transform) -> String {
             ));
         }
     }
+    if !t.image_writes.is_empty() {
+        out.push_str("\nfolders images write (each gets an emptyDir unless a volume covers it):\n");
+        for entry in &t.image_writes {
+            let writes = match entry.writes.is_empty() {
+                true => "nothing".to_owned(),
+                false => entry.writes.join(", "),
+            };
+            out.push_str(&format!("  {}: {writes}\n", entry.images.join(", ")));
+            out.push_str(&format!("    source: {}\n", entry.source));
+        }
+    }
+    if !t.command_needs.is_empty() {
+        out.push_str("\ncommands that keep capabilities:\n");
+        for need in &t.command_needs {
+            let options = match need.with_options.is_empty() {
+                true => String::new(),
+                false => format!(" (with {})", need.with_options.join(", ")),
+            };
+            out.push_str(&format!(
+                "  {}{options}: {}\n",
+                need.commands.join(", "),
+                need.capabilities.join(", ")
+            ));
+        }
+    }
     out.push_str("\nexample:\n");
     let diff = similar::TextDiff::from_lines(&t.example.before, &t.example.after);
     for change in diff.iter_all_changes() {

@@ -1,14 +1,21 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
+mod commands;
 mod secrets;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
 
-use super::plan::{Planner, Target, join};
+use super::knowledge::writes_of;
+use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
-pub const STEPS: [&str; 3] = ["writable-tmp", "rolling-update", "secrets-as-files"];
+pub const STEPS: [&str; 4] = [
+    "writable-paths",
+    "command-capabilities",
+    "rolling-update",
+    "secrets-as-files",
+];
 
 /// Runs the custom step `name` for `target`.
 pub(super) fn run(
@@ -18,65 +25,215 @@ pub(super) fn run(
     target: &Target<'_>,
 ) {
     match name {
-        "writable-tmp" => writable_tmp(planner, transform, target),
+        "writable-paths" => writable_paths(planner, transform, target),
+        "command-capabilities" => command_capabilities(planner, transform, target),
         "rolling-update" => rolling_update(planner, transform, target),
         "secrets-as-files" => secrets::secrets_as_files(planner, transform, target),
         _ => {}
     }
 }
 
-/// Gives a container whose root filesystem this run made read-only an `emptyDir` at `/tmp`,
-/// unless it already mounts something there: most applications write temporary files.
-fn writable_tmp(p: &mut Planner<'_, '_>, transform: &'static Transform, target: &Target<'_>) {
+/// Gives a container whose root filesystem this run made read-only an `emptyDir` at `/tmp`
+/// (most applications write temporary files) and at each folder its image writes, from the
+/// declared table and the `writable-paths` option, unless a mount already covers the folder.
+/// An image the table does not know gets a note: where it writes is for a reviewer to check.
+fn writable_paths(p: &mut Planner<'_, '_>, transform: &'static Transform, target: &Target<'_>) {
     let Some(container) = target.container else {
         return;
     };
     let read_only = join(&container.path, "securityContext.readOnlyRootFilesystem");
     let made_read_only = p.read(&read_only).is_some_and(|n| n.is_bool(true))
         && !crate::yaml::lookup(p.root, &read_only).is_some_and(|n| n.is_bool(true));
-    let mounts_path = join(&container.path, "volumeMounts");
-    let mounts_tmp = p
-        .read(&mounts_path)
-        .and_then(Node::items)
+    if !made_read_only {
+        return;
+    }
+    let mut folders: Vec<String> = Vec::new();
+    if transform.option(p.settings, "tmp-volume") != Some(Literal::Bool(false)) {
+        folders.push("/tmp".to_owned());
+    }
+    let image_path = join(&container.path, "image");
+    let image = p
+        .read(&image_path)
+        .and_then(Node::as_str)
         .unwrap_or_default()
+        .to_owned();
+    let configured = match transform.option(p.settings, "writable-paths") {
+        Some(Literal::Table(table)) => table,
+        _ => Default::default(),
+    };
+    match writes_of(&image, &configured, &transform.image_writes) {
+        Some(writes) => folders.extend(writes.iter().cloned()),
+        None => {
+            let message = format!(
+                "image {image} is not in kubeharden's table of the folders images write: check that it writes only to /tmp and its volumes, or name its folders in the option writable-paths"
+            );
+            p.report(transform, target, &image_path, FindingKind::Note, &message);
+        }
+    }
+    let mounts_path = join(&container.path, "volumeMounts");
+    let mounted: Vec<String> = names(p.read(&mounts_path), "mountPath");
+    // A folder inside a mount, or inside another folder of the list, is writable already.
+    let covered = |folder: &str, by: &str| {
+        let by = by.trim_end_matches('/');
+        folder == by || folder.starts_with(&format!("{by}/"))
+    };
+    let mut distinct: Vec<String> = Vec::new();
+    for folder in folders.iter().map(|f| f.trim_end_matches('/')) {
+        if !folder.is_empty() && !distinct.iter().any(|d| d == folder) {
+            distinct.push(folder.to_owned());
+        }
+    }
+    let wanted: Vec<&String> = distinct
         .iter()
-        .any(|m| {
-            m.get("mountPath")
-                .and_then(Node::as_str)
-                .is_some_and(|path| path.trim_end_matches('/') == "/tmp")
-        });
-    if !made_read_only || mounts_tmp {
+        .filter(|f| {
+            !mounted.iter().any(|m| covered(f, m))
+                && !distinct
+                    .iter()
+                    .any(|other| other != *f && covered(f, other))
+        })
+        .collect();
+    if wanted.is_empty() {
         return;
     }
     let volumes_path = join(&target.pod.path, "volumes");
-    let taken = volume_names_in_use(p, target);
-    let base: String = match (&container.name, target.containers.len()) {
-        (Some(name), n) if n > 1 => format!("tmp-{name}").chars().take(60).collect(),
-        _ => "tmp".to_owned(),
-    };
-    let name = unique(&base, "-", |c| taken.iter().any(|t| t == c));
-    let empty_dir = Node::new(NodeKind::Mapping {
-        style: CollectionStyle::Flow,
-        entries: Vec::new(),
-    });
-    let volume = mapping(vec![("name", text(&name)), ("emptyDir", empty_dir)]);
-    let mount = mapping(vec![("name", text(&name)), ("mountPath", text("/tmp"))]);
+    let mut taken = volume_names_in_use(p, target);
+    let mut additions = Vec::new();
+    for folder in wanted {
+        let label = dns_label(folder);
+        let base: String = match (&container.name, target.containers.len()) {
+            (Some(name), n) if n > 1 => format!("{label}-{name}"),
+            _ => label,
+        };
+        let base: String = base.chars().take(60).collect();
+        let name = unique(base.trim_end_matches('-'), "-", |c| {
+            taken.iter().any(|t| t == c)
+        });
+        taken.push(name.clone());
+        additions.push((name, folder.clone()));
+    }
     // A volume without its mount, or a mount without its volume, is not written.
     p.all_or_none(&target.pod.path, |p| {
-        p.append(
-            transform,
-            target,
-            &volumes_path,
-            volume,
-            &format!("{{name: {name}, emptyDir: {{}}}}"),
-        ) && p.append(
-            transform,
-            target,
-            &mounts_path,
-            mount,
-            &format!("{{name: {name}, mountPath: /tmp}}"),
-        )
+        additions.iter().all(|(name, folder)| {
+            let empty_dir = Node::new(NodeKind::Mapping {
+                style: CollectionStyle::Flow,
+                entries: Vec::new(),
+            });
+            let volume = mapping(vec![("name", text(name)), ("emptyDir", empty_dir)]);
+            let mount = mapping(vec![("name", text(name)), ("mountPath", text(folder))]);
+            p.append(
+                transform,
+                target,
+                &volumes_path,
+                volume,
+                &format!("{{name: {name}, emptyDir: {{}}}}"),
+            ) && p.append(
+                transform,
+                target,
+                &mounts_path,
+                mount,
+                &format!("{{name: {name}, mountPath: {folder}}}"),
+            )
+        })
     });
+}
+
+/// A volume name for `folder`: its path as a DNS label, `/var/cache/nginx` as
+/// `var-cache-nginx`.
+fn dns_label(folder: &str) -> String {
+    let mut label = String::new();
+    for c in folder.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            label.push(c);
+        } else if !label.is_empty() && !label.ends_with('-') {
+            label.push('-');
+        }
+    }
+    let label = label.trim_end_matches('-');
+    match label.is_empty() {
+        true => "writable".to_owned(),
+        false => label.to_owned(),
+    }
+}
+
+/// Adds back the capabilities that the container's own command needs (`chown` needs CHOWN)
+/// when this run made it drop ALL: a root init container that sets a volume's owner would
+/// otherwise fail. A capability the profile does not let a container add is reported instead.
+fn command_capabilities(
+    p: &mut Planner<'_, '_>,
+    transform: &'static Transform,
+    target: &Target<'_>,
+) {
+    let Some(container) = target.container else {
+        return;
+    };
+    let drop = join(&container.path, "securityContext.capabilities.drop");
+    let drops_all = |list: Option<&Node<'_>>| {
+        list.is_some_and(|l| list_strings(l).iter().any(|c| c.as_deref() == Some("ALL")))
+    };
+    if !drops_all(p.read(&drop)) || drops_all(crate::yaml::lookup(p.root, &drop)) {
+        return;
+    }
+    let strings = commands::command_strings(p, container);
+    let met = commands::needs_met(
+        &commands::simple_commands(&strings),
+        &transform.command_needs,
+    );
+    let add_rule = "securityContext.capabilities.add";
+    let add = join(&container.path, add_rule);
+    // What the profile's own rules on `add` would take away again.
+    let allowed = |capability: &str| {
+        transform
+            .rules
+            .iter()
+            .filter(|r| r.path == add_rule && r.profile.is_none_or(|pr| pr == p.settings.profile))
+            .all(|r| {
+                !r.remove_items
+                    .as_ref()
+                    .is_some_and(|items| items.iter().any(|i| i == capability))
+                    && r.keep_only_items
+                        .as_ref()
+                        .is_none_or(|keep| keep.iter().any(|k| k == capability))
+            })
+    };
+    for (need, command) in met {
+        let have = p.read(&add).map(list_strings).unwrap_or_default();
+        let (kept, refused): (Vec<&String>, Vec<&String>) = need
+            .capabilities
+            .iter()
+            .filter(|c| !have.iter().any(|h| h.as_deref() == Some(c.as_str())))
+            .partition(|c| allowed(c));
+        let words: Vec<&str> = command.split(' ').collect();
+        let shown = match words.len() {
+            0..=5 => command.clone(),
+            _ => format!("{} …", words[..5].join(" ")),
+        };
+        let mut added = Vec::new();
+        for capability in kept {
+            let item = Node::new_scalar(capability.clone(), true);
+            if p.append(transform, target, &add, item, capability) {
+                added.push(capability.as_str());
+            }
+        }
+        if !added.is_empty() {
+            let message = format!(
+                "its command runs `{shown}`, which {}: {} added back after dropping ALL (not needed if it runs as the files' owner, not as root)",
+                need.why,
+                added.join(", ")
+            );
+            p.report(transform, target, &add, FindingKind::Note, &message);
+        }
+        if !refused.is_empty() {
+            let names: Vec<&str> = refused.iter().map(|c| c.as_str()).collect();
+            let message = format!(
+                "its command runs `{shown}`, which {}, but the {} profile does not let it add {}: the command fails unless it owns the files",
+                need.why,
+                p.settings.profile,
+                names.join(", ")
+            );
+            p.report(transform, target, &add, FindingKind::Warning, &message);
+        }
+    }
 }
 
 fn text(value: &str) -> Node<'static> {

@@ -2,6 +2,7 @@
 //! select and tune them, and the planner that turns them into edits.
 
 mod custom;
+mod knowledge;
 mod plan;
 mod suppress;
 
@@ -12,6 +13,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
+pub use knowledge::{CommandNeeds, ImageWrites, check_writes, same_repository};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
@@ -103,6 +105,12 @@ pub struct Transform {
     pub rules: Vec<Rule>,
     /// A manifest before and after the transform alone.
     pub example: Example,
+    /// The folders well-known images write (read by the `writable-paths` step).
+    #[serde(default)]
+    pub image_writes: Vec<ImageWrites>,
+    /// The commands that need capabilities (read by the `command-capabilities` step).
+    #[serde(default)]
+    pub command_needs: Vec<CommandNeeds>,
 }
 
 /// A profile: a set of transforms for a level of hardening.
@@ -319,6 +327,8 @@ pub enum Literal {
     Int(i64),
     /// Any string.
     Text(String),
+    /// Names and the strings each stands for (an option such as `writable-paths`).
+    Table(BTreeMap<String, Vec<String>>),
 }
 
 impl Literal {
@@ -328,6 +338,7 @@ impl Literal {
             Literal::Bool(b) => node.is_bool(*b),
             Literal::Int(i) => node.as_str() == Some(i.to_string().as_str()),
             Literal::Text(s) => node.as_str() == Some(s.as_str()),
+            Literal::Table(_) => false,
         }
     }
 
@@ -337,6 +348,22 @@ impl Literal {
             Literal::Bool(b) => Node::new_scalar(b.to_string(), false),
             Literal::Int(i) => Node::new_scalar(i.to_string(), false),
             Literal::Text(s) => Node::new_scalar(s.clone(), true),
+            Literal::Table(table) => mapping(
+                table
+                    .iter()
+                    .map(|(name, items)| {
+                        let items = items
+                            .iter()
+                            .map(|i| Node::new_scalar(i.clone(), true))
+                            .collect();
+                        let list = Node::new(NodeKind::Sequence {
+                            style: CollectionStyle::Flow,
+                            items,
+                        });
+                        (name.as_str(), list)
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -346,6 +373,22 @@ impl Literal {
             Literal::Bool(b) => b.to_string(),
             Literal::Int(i) => i.to_string(),
             Literal::Text(s) => s.clone(),
+            Literal::Table(table) => {
+                let entries: Vec<String> = table
+                    .iter()
+                    .map(|(name, items)| format!("{name}: [{}]", items.join(", ")))
+                    .collect();
+                format!("{{{}}}", entries.join(", "))
+            }
+        }
+    }
+
+    /// What kind of value it is, for messages: values of one kind may replace each other.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Literal::Bool(_) => "true or false",
+            Literal::Int(_) | Literal::Text(_) => "a value",
+            Literal::Table(_) => "a table `name: [item, …]`",
         }
     }
 }
@@ -401,6 +444,9 @@ impl Transform {
     fn check(&self, file_id: &str) -> Result<(), String> {
         if self.id != file_id {
             return Err(format!("declares the id `{}`", self.id));
+        }
+        for entry in &self.image_writes {
+            knowledge::check_writes(&entry.images.join(", "), &entry.writes)?;
         }
         for (i, rule) in self.rules.iter().enumerate() {
             match rule.actions().len() {

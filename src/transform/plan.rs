@@ -758,7 +758,7 @@ fn describe(resource: &Resource, container: Option<&str>) -> String {
 }
 
 /// The items of a list as strings (`None` for items that are not scalars).
-fn list_strings(node: &Node<'_>) -> Vec<Option<String>> {
+pub(super) fn list_strings(node: &Node<'_>) -> Vec<Option<String>> {
     node.items()
         .unwrap_or_default()
         .iter()

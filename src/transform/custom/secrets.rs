@@ -6,6 +6,7 @@ use crate::yaml::{self, CollectionStyle, Node, NodeKind, Step};
 
 use super::super::plan::{Planner, Target, join};
 use super::super::{FindingKind, Literal, Transform, mapping};
+use super::commands::{command_strings, shell_variables};
 use super::{names, text, unique, volume_names_in_use};
 
 /// How a container reads a Secret through its environment.
@@ -429,16 +430,8 @@ fn secret_refs(
         return Vec::new();
     }
     // The variables expanded as `$(NAME)` in command, args, env values and mounts' subPathExpr.
-    let mut expanding: Vec<String> = Vec::new();
-    for field in ["command", "args"] {
-        expanding.extend(
-            p.read(&join(&container.path, field))
-                .and_then(Node::items)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned)),
-        );
-    }
+    let commands = command_strings(p, container);
+    let mut expanding: Vec<String> = commands.clone();
     expanding.extend(
         env.iter()
             .filter_map(|e| e.get("value").and_then(Node::as_str).map(str::to_owned)),
@@ -448,6 +441,8 @@ fn secret_refs(
         "subPathExpr",
     ));
     let expanded: Vec<&str> = expanding.iter().flat_map(|s| expansions(s)).collect();
+    // The variables a shell in command or args reads: `$NAME`, `${NAME}`, `${NAME:-x}`…
+    let shell_read: Vec<(&str, &str)> = commands.iter().flat_map(|s| shell_variables(s)).collect();
     let defined: Vec<&str> = env
         .iter()
         .filter_map(|e| e.get("name").and_then(Node::as_str))
@@ -472,6 +467,10 @@ fn secret_refs(
         let keeps = format!("keeps env var {var} from Secret {secret}");
         if expanded.contains(&var.as_str()) {
             skips.push((path, format!("{keeps}: it is referenced as $({var}) in the container's command, args, env or a mount's subPathExpr, and the expansion would break")));
+            continue;
+        }
+        if let Some((_, form)) = shell_read.iter().find(|(name, _)| *name == var) {
+            skips.push((path, format!("{keeps}: it is read as {form} in the container's command or args, where a shell would read an empty value once the variable is renamed")));
             continue;
         }
         let (Some(shown), Some(value_from)) = (
@@ -521,6 +520,13 @@ fn secret_refs(
             .find(|v| !defined.contains(v) && prefix.as_deref().is_none_or(|p| v.starts_with(p)));
         if let Some(var) = from_it {
             skips.push((path, format!("{keeps}: $({var}) in the container's command, args, env or a mount's subPathExpr may be one of its keys, and the expansion would break")));
+            continue;
+        }
+        let read_by_shell = shell_read.iter().find(|(name, _)| {
+            !defined.contains(name) && prefix.as_deref().is_none_or(|p| name.starts_with(p))
+        });
+        if let Some((_, form)) = read_by_shell {
+            skips.push((path, format!("{keeps}: {form} in the container's command or args may be one of its keys, which a shell would then read empty")));
             continue;
         }
         let other_source = entry
