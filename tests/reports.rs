@@ -284,7 +284,7 @@ spec:
     assert!(row.contains("(app\\*x\\*)"), "{row}");
     let note = body
         .lines()
-        .find(|l| l.starts_with("- ") && l.contains(" note "))
+        .find(|l| l.starts_with("- ") && l.contains(" note ") && l.contains("the comment"))
         .unwrap_or_else(|| panic!("no note:\n{body}"));
     assert_eq!(
         note,
