@@ -237,7 +237,7 @@ fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> 
 }
 
 /// The string values of `key` in the items of the list `node`.
-fn names(node: Option<&Node<'_>>, key: &str) -> Vec<String> {
+pub(super) fn names(node: Option<&Node<'_>>, key: &str) -> Vec<String> {
     node.and_then(Node::items)
         .unwrap_or_default()
         .iter()

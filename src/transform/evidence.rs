@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::k8s::Container;
 use crate::yaml::Node;
 
+use super::custom::names;
 use super::plan::{Planner, Target, join};
 
 /// The tests, as declared.
@@ -50,7 +51,7 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
     };
     let mounted: Vec<String> = containers
         .iter()
-        .flat_map(|c| strings_of(p, &join(&c.path, "volumeMounts"), "name"))
+        .flat_map(|c| names(p.read(&join(&c.path, "volumeMounts")), "name"))
         .collect();
     for volume in items(p, &join(&target.pod.path, "volumes")) {
         let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
@@ -60,20 +61,20 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
             .and_then(Node::as_str);
         if let Some(path) = path
             && (target.container.is_none() || mounted.iter().any(|m| m == name))
-            && tests.host_paths.iter().any(|p| under(path, p))
+            && tests.host_paths.iter().any(|prefix| under(path, prefix))
         {
             found.push(format!("hostPath {path}"));
         }
     }
     for container in containers {
         for field in ["resources.requests", "resources.limits"] {
-            let names = p
+            let requested = p
                 .read(&join(&container.path, field))
                 .and_then(Node::entries)
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|(k, _)| k.as_str());
-            for name in names {
+            for name in requested {
                 if tests.resources.iter().any(|r| glob(r, name)) {
                     found.push(format!("resource {name}"));
                 }
@@ -109,14 +110,6 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
 /// The items of the list at `path`.
 fn items<'n>(p: &'n Planner<'_, '_>, path: &[crate::yaml::Step]) -> &'n [Node<'n>] {
     p.read(path).and_then(Node::items).unwrap_or_default()
-}
-
-/// The string values of `key` in the items of the list at `path`.
-fn strings_of(p: &Planner<'_, '_>, path: &[crate::yaml::Step], key: &str) -> Vec<String> {
-    items(p, path)
-        .iter()
-        .filter_map(|i| i.get(key).and_then(Node::as_str).map(str::to_owned))
-        .collect()
 }
 
 /// Whether `path` is `prefix` or below it; `/` alone stands for the whole host filesystem, not
