@@ -132,29 +132,8 @@ pub fn plan<'a>(
             }
         }
         planner.rejudge_skips(pod, &containers);
-        if let (Some(windows), Some(first)) = (windows, stood_aside.first()) {
-            let message = match windows {
-                Windows::Plain => format!(
-                    "a Windows pod: {} do not apply, their fields being Linux-only (the API server rejects them for Windows pods)",
-                    stood_aside.join(", ")
-                ),
-                Windows::HostProcess => format!(
-                    "a Windows HostProcess pod, which runs on the host by design: left alone by {}",
-                    stood_aside.join(", ")
-                ),
-            };
-            let transform = settings.transforms.iter().find(|t| t.id == *first);
-            if let (Some(transform), Some(target)) =
-                (transform, targets(Scope::Pod, pod, &containers).first())
-            {
-                planner.report(
-                    transform,
-                    target,
-                    &pod.path,
-                    super::FindingKind::Skipped,
-                    &message,
-                );
-            }
+        if let Some(windows) = windows {
+            planner.report_windows(windows, &stood_aside, pod, &containers);
         }
     }
     Plan {
@@ -349,6 +328,41 @@ impl<'p, 'a> Planner<'p, 'a> {
                 }
                 self.set(transform, target, path, value)
             }
+        }
+    }
+
+    /// Reports, once for the Windows pod `pod`, the transforms in `stood_aside` that left it
+    /// alone, and why.
+    fn report_windows(
+        &mut self,
+        windows: Windows,
+        stood_aside: &[&str],
+        pod: &PodSpec,
+        containers: &[Container],
+    ) {
+        let Some(transform) = stood_aside
+            .first()
+            .and_then(|id| self.settings.transforms.iter().find(|t| t.id == *id))
+        else {
+            return;
+        };
+        let names = stood_aside.join(", ");
+        let message = match windows {
+            Windows::Plain => format!(
+                "a Windows pod: {names} do not apply, their fields being Linux-only (the API server rejects them for Windows pods)"
+            ),
+            Windows::HostProcess => format!(
+                "a Windows HostProcess pod, which runs on the host by design: left alone by {names}"
+            ),
+        };
+        if let Some(target) = targets(Scope::Pod, pod, containers).first() {
+            self.report(
+                transform,
+                target,
+                &pod.path,
+                super::FindingKind::Skipped,
+                &message,
+            );
         }
     }
 
