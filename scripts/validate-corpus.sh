@@ -8,8 +8,10 @@
 #   b. checkov --framework kubernetes, checks CKV_K8S_16, 17, 18, 19, 20, 22, 28, 35 and 37:
 #      after the fix no workload may fail one of them unless kubeharden reported why on stderr
 #      (`skipped:`/`warning:`/`suppressed:` lines of the transform that owns the check, an
-#      `error:` for the file, a suppression marker, a Helm template). Every such exclusion is
-#      listed with its reason. Also fails when a workload checkov evaluated before the fix is
+#      `error:` for the file, a suppression marker, a Helm template). Explicit host access
+#      kept with evidence of need (the `kept …` warnings of kubeharden's JSON report) excuses
+#      exactly those workloads, counted and listed. Every such exclusion is listed with its
+#      reason. Also fails when a workload checkov evaluated before the fix is
 #      no longer evaluated after it (a fix must not hide a resource from the scanner).
 #      Counts per check before/after, and the containers reading a Secret through env
 #      (CKV_K8S_35 per container: checkov stops at a workload's first); fails listing each
@@ -111,7 +113,8 @@ chmod -R u+w "$work/before" "$work/after"
 t=$(date +%s)
 fix_rc=0
 # shellcheck disable=SC2086 # KUBEHARDEN_FIX_ARGS is split into arguments on purpose
-(cd "$work" && "$bin" fix --color never ${KUBEHARDEN_FIX_ARGS:-} after) 2>"$work/kubeharden.stderr" ||
+(cd "$work" && "$bin" fix --color never --report kubeharden.json ${KUBEHARDEN_FIX_ARGS:-} after) \
+  2>"$work/kubeharden.stderr" ||
   fix_rc=$?
 timings+=("kubeharden fix: $(since "$t") s")
 echo "validate-corpus: $(tail -n 1 "$work/kubeharden.stderr") (exit code $fix_rc)"
@@ -401,9 +404,23 @@ finding_re = re.compile(r"^(warning|skipped|suppressed): after/(.+?):(\d+): ([a-
 error_re = re.compile(r"^error: after/(.+?)(?::\d+:\d+)?: (.*)$")
 findings, errors = [], {}
 summary = ""
+# Explicit host access kept with evidence of need: read from the JSON report (the warnings
+# starting `kept `), they excuse exactly those workloads, counted and listed below.
+kept = []  # (file, line, transform, `Kind/name[ container C]`, message)
+for file in json.load(open(f"{work}/kubeharden.json"))["files"]:
+    for f in file["findings"]:
+        if f["kind"] == "warning" and f["message"].startswith("kept ") and f["transform"] in CHECK_OF:
+            who = f"{f['resource']['kind']}/{f['resource']['name']}"
+            who += f" container {f['container']}" if f["container"] else ""
+            kept.append((file["path"].removeprefix("after/"), f["line"], f["transform"], who, f["message"]))
+kept_lines = {(rel, line, transform) for rel, line, transform, _, _ in kept}
 for line in open(f"{work}/kubeharden.stderr"):
     line = line.rstrip("\n")
     if m := finding_re.match(line):
+        label, rel, number, transform, message = m.groups()
+        if label == "warning" and message.split(": ", 1)[-1].startswith("kept ") and \
+                (rel, int(number), transform) in kept_lines:
+            continue  # counted from the JSON report
         findings.append(m.groups())
     elif m := error_re.match(line):
         errors[m.group(1)] = m.group(2)
@@ -459,6 +476,15 @@ for label, rel, line, transform, message in findings:
         continue
     for check in checks:
         exclusions[(rel, *where, check)].append(reason)
+kept_workloads = set()
+for rel, line, transform, who, message in kept:
+    where = resource_at(ck_before, rel, line, who.split(" ")[0])
+    if where is None:
+        unplaced.append(f"kubeharden kept with evidence: {rel}:{line}: {transform}: {who}: {message}")
+        continue
+    kept_workloads.add((rel, *where))
+    for check in CHECK_OF[transform]:
+        exclusions[(rel, *where, check)].append(f"kubeharden kept with evidence: {rel}:{line}: {transform}: {who}")
 for rel, line, ids in markers:
     where = resource_at(ck_before, rel, line, "/")
     wanted = [c for t, cs in CHECK_OF.items() if ids == "all" or t in ids.split(",") for c in cs]
@@ -511,6 +537,12 @@ for name, volumes in (("before", vol_before), ("after", vol_after)):
           f"{f['envFrom secretRefs']} envFrom secretRefs)")
 for where in vol_after["secret env"]:
     print(f"    still: {where}")
+
+section(f"kept with evidence of need (kubeharden's JSON report): {len(kept_workloads)} workloads, {len(kept)} values")
+for rel, rid, ordinal in sorted(kept_workloads):
+    checks = sorted({k[3] for k in fail_after if k[:3] == (rel, rid, ordinal)})
+    print(f"  {rel} {rid}" + (f" (#{ordinal + 1})" if ordinal else "") +
+          (f": fails {', '.join(checks)}, allowed" if checks else ": fails none of the checks"))
 
 section("exclusions (kubeharden said why it left these alone)")
 reasons = sorted({r for rs in exclusions.values() for r in rs} | set(file_exclusions.values()))

@@ -16,7 +16,7 @@ pub const FILE_NAME: &str = ".kubeharden.yaml";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ConfigFile {
-    /// `default` or `restricted`.
+    /// `default`, `restricted` or `strict`.
     #[serde(default)]
     profile: Option<String>,
     /// Run only these transforms.

@@ -782,3 +782,125 @@ spec:
 "
     );
 }
+
+const NODE_AGENT: &str = "\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  updateStrategy:
+    type: OnDelete
+  selector:
+    matchLabels:
+      app: agent
+  template:
+    metadata:
+      labels:
+        app: agent
+    spec:
+      hostNetwork: true
+      containers:
+      - name: agent
+        image: agent:2.1
+        securityContext:
+          privileged: true
+";
+
+#[test]
+fn evidence_keeps_host_access_unless_an_option_or_the_strict_profile_says_otherwise() {
+    let dir = folder_with(&[("agent.yaml", NODE_AGENT.as_bytes())]);
+    let out = kubeharden(dir.path(), &["fix", "--dry-run", "agent.yaml"]);
+    let (diff, err) = (stdout(&out), stderr(&out));
+    assert!(
+        !diff.contains("hostNetwork: false") && !diff.contains("privileged: false"),
+        "{diff}"
+    );
+    assert!(
+        err.contains("no-host-namespaces: DaemonSet/agent: kept hostNetwork: true: it shows a need for host access (DaemonSet)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("container agent: kept securityContext.privileged: true"),
+        "{err}"
+    );
+
+    for (config, args) in [
+        (
+            &b"transforms:\n  no-host-namespaces:\n    ignore-evidence: true\n"[..],
+            &["fix", "--dry-run", "agent.yaml"][..],
+        ),
+        (
+            &b""[..],
+            &["fix", "--dry-run", "--profile", "strict", "agent.yaml"][..],
+        ),
+    ] {
+        let dir = folder_with(&[
+            (".kubeharden.yaml", config),
+            ("agent.yaml", NODE_AGENT.as_bytes()),
+        ]);
+        let out = kubeharden(dir.path(), args);
+        let diff = stdout(&out);
+        assert!(
+            diff.contains("+      hostNetwork: false"),
+            "{args:?}: {diff}"
+        );
+        assert_eq!(
+            diff.contains("+          privileged: false"),
+            args.contains(&"strict"),
+            "{args:?}: only strict ignores the evidence for no-privileged too: {diff}"
+        );
+    }
+}
+
+#[test]
+fn on_delete_is_kept_unless_replace_on_delete_is_set() {
+    let dir = folder_with(&[("agent.yaml", NODE_AGENT.as_bytes())]);
+    let out = kubeharden(
+        dir.path(),
+        &["fix", "--dry-run", "--only", "rolling-update", "agent.yaml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("keeps its OnDelete update strategy"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = folder_with(&[
+        (
+            ".kubeharden.yaml",
+            b"transforms:\n  rolling-update:\n    replace-on-delete: true\n",
+        ),
+        ("agent.yaml", NODE_AGENT.as_bytes()),
+    ]);
+    let out = kubeharden(
+        dir.path(),
+        &["fix", "--dry-run", "--only", "rolling-update", "agent.yaml"],
+    );
+    assert!(
+        stdout(&out).contains("+    type: RollingUpdate"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_summary_counts_the_changes_held_for_review() {
+    let dir = folder_with(&[("pod.yaml", PRIVILEGED_POD.as_bytes())]);
+    let out = kubeharden(
+        dir.path(),
+        &[
+            "fix",
+            "--dry-run",
+            "--only",
+            "no-privileged,no-privilege-escalation",
+            "pod.yaml",
+        ],
+    );
+    // no-privileged needs review, no-privilege-escalation is safe: one of the two is held.
+    assert!(
+        stderr(&out).ends_with("1 would change, 0 errors, 1 change held for review\n"),
+        "{}",
+        stderr(&out)
+    );
+}

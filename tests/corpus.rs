@@ -328,3 +328,110 @@ fn dry_run_diff_applied_with_patch_equals_the_in_place_fix() {
         report(&failures, 60)
     );
 }
+
+/// The explicit `true → false` changes of `privileged` and the host namespaces that the
+/// default profile still makes on the corpus: each must be in a workload that shows none of
+/// the plainest signs of needing host access (read here from the manifest, independently of
+/// kubeharden: a DaemonSet, a hostPath volume, an extended resource), and be held for review.
+/// The list is printed for the record; the count of values kept with evidence too.
+#[test]
+fn explicit_host_access_is_taken_only_from_workloads_without_evidence() {
+    let Some(dir) = corpus_or_skip("explicit host access") else {
+        return;
+    };
+    let parent = dir.parent().unwrap();
+    let name = dir.file_name().unwrap().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubeharden"))
+        .args(["fix", "--dry-run", "--format", "json", name])
+        .current_dir(parent)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let fields = ["privileged", "hostNetwork", "hostPID", "hostIPC"];
+    let mut taken = Vec::new();
+    let mut kept = 0;
+    let mut failures = Vec::new();
+    for file in report["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        for finding in file["findings"].as_array().unwrap() {
+            let message = finding["message"].as_str().unwrap_or_default();
+            if finding["kind"] == "warning" && message.starts_with("kept ") {
+                kept += 1;
+            }
+        }
+        for change in file["changes"].as_array().unwrap() {
+            let field = change["path"].as_str().unwrap().rsplit('.').next().unwrap();
+            if !(fields.contains(&field) && change["old"] == "true" && change["new"] == "false") {
+                continue;
+            }
+            let label = format!(
+                "{}/{}",
+                change["resource"]["kind"].as_str().unwrap(),
+                change["resource"]["name"].as_str().unwrap_or("(unnamed)")
+            );
+            let container = change["container"].as_str().unwrap_or("-");
+            taken.push(format!("{path}: {label} container {container}: {field}"));
+            if change["held_for_review"] != true {
+                failures.push(format!("{path}: {label}: {field} was not held for review"));
+            }
+            let text = fs::read_to_string(parent.join(path)).unwrap();
+            let documents = common::read_keeping_duplicates(&text).unwrap_or_default();
+            for workload in documents.iter().flat_map(common::workloads) {
+                if workload.label == label
+                    && let Some(sign) = sign_of_need(&label, workload.pod)
+                {
+                    failures.push(format!("{path}: {label}: {field} taken despite {sign}"));
+                }
+            }
+        }
+    }
+    println!(
+        "explicit host access taken away, {} changes (held for review):",
+        taken.len()
+    );
+    for line in &taken {
+        println!("  {line}");
+    }
+    println!("explicit values kept with evidence of need: {kept} warnings");
+    assert!(kept > 0, "no value was kept with evidence on the corpus");
+    assert!(
+        failures.is_empty(),
+        "host access taken from workloads that show a need for it:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The plainest sign that the workload `label` with pod spec `pod` needs host access, if any.
+fn sign_of_need(label: &str, pod: &common::Value) -> Option<String> {
+    if label.starts_with("DaemonSet/") {
+        return Some("being a DaemonSet".into());
+    }
+    if let Some(common::Value::Seq(volumes)) = pod.get("volumes")
+        && volumes.iter().any(|v| v.get("hostPath").is_some())
+    {
+        return Some("a hostPath volume".into());
+    }
+    for group in ["containers", "initContainers"] {
+        let Some(common::Value::Seq(containers)) = pod.get(group) else {
+            continue;
+        };
+        for container in containers {
+            for field in ["requests", "limits"] {
+                let resources = container.get("resources").and_then(|r| r.get(field));
+                if let Some(common::Value::Map(entries)) = resources
+                    && let Some((name, _)) = entries
+                        .iter()
+                        .find(|(k, _)| k.as_str().is_some_and(|k| k.contains('/')))
+                {
+                    return Some(format!("the extended resource {name}"));
+                }
+            }
+        }
+    }
+    None
+}

@@ -1149,10 +1149,10 @@ spec:
         // In the restricted profile drop-capabilities removes the SYS_ADMIN that made
         // no-privilege-escalation stand aside, so allowPrivilegeEscalation: false must follow in
         // the same run (and a second run must change nothing).
-        name: "DaemonSet adding SYS_ADMIN and NET_RAW, and CAP_SYS_ADMIN",
+        name: "Deployment adding SYS_ADMIN and NET_RAW, and CAP_SYS_ADMIN",
         manifest: "\
 apiVersion: apps/v1
-kind: DaemonSet
+kind: Deployment
 metadata:
   name: sys-admin
 spec:
@@ -1183,12 +1183,12 @@ spec:
             (
                 In::Default,
                 Capabilities,
-                "warning: drop-capabilities: DaemonSet/sys-admin container agent: adds capabilities outside the Pod Security Standards baseline: SYS_ADMIN",
+                "warning: drop-capabilities: Deployment/sys-admin container agent: adds capabilities outside the Pod Security Standards baseline: SYS_ADMIN",
             ),
             (
                 In::Default,
                 Capabilities,
-                "warning: drop-capabilities: DaemonSet/sys-admin container mounter: adds capabilities outside the Pod Security Standards baseline: CAP_SYS_ADMIN",
+                "warning: drop-capabilities: Deployment/sys-admin container mounter: adds capabilities outside the Pod Security Standards baseline: CAP_SYS_ADMIN",
             ),
         ],
         known_gaps: &[],
@@ -1422,6 +1422,68 @@ spec:
                 In::Restricted,
                 RunAsNonRootUser,
                 "a container sets runAsUser: 0",
+            ),
+        ],
+        known_gaps: &[],
+    },
+    Case {
+        // A node agent keeps the host access it asks for, in both profiles (only strict takes
+        // it), and says so.
+        name: "DaemonSet node agent on the host network, privileged, adding NET_RAW",
+        manifest: "\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels:
+      app: agent
+  template:
+    metadata:
+      labels:
+        app: agent
+    spec:
+      hostNetwork: true
+      containers:
+        - name: agent
+          image: agent:1
+          securityContext:
+            privileged: true
+            capabilities:
+              add: [NET_RAW]
+",
+        fails: &[
+            HostNamespaces,
+            Privileged,
+            Capabilities,
+            PrivilegeEscalation,
+        ],
+        reported: &[
+            (
+                In::Both,
+                HostNamespaces,
+                "warning: no-host-namespaces: DaemonSet/agent: kept hostNetwork: true: it shows a need for host access (DaemonSet)",
+            ),
+            (
+                In::Both,
+                Privileged,
+                "warning: no-privileged: DaemonSet/agent container agent: kept securityContext.privileged: true: it shows a need for host access (DaemonSet)",
+            ),
+            (
+                In::Both,
+                Capabilities,
+                "warning: drop-capabilities: DaemonSet/agent container agent: kept NET_RAW in securityContext.capabilities.add: it shows a need for host access (DaemonSet)",
+            ),
+            (
+                In::Restricted,
+                CapabilitiesRestricted,
+                "warning: drop-capabilities: DaemonSet/agent container agent: kept NET_RAW in securityContext.capabilities.add: it shows a need for host access (DaemonSet)",
+            ),
+            (
+                In::Both,
+                PrivilegeEscalation,
+                "skipped: no-privilege-escalation: DaemonSet/agent container agent: the container is privileged",
             ),
         ],
         known_gaps: &[],

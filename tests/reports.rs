@@ -280,7 +280,7 @@ spec:
         .char_indices()
         .filter(|&(i, c)| c == '|' && !row[..i].ends_with('\\'))
         .count();
-    assert_eq!(unescaped_pipes, 4, "three cells: {row}");
+    assert_eq!(unescaped_pipes, 5, "four cells: {row}");
     assert!(row.contains("(app\\*x\\*)"), "{row}");
     let note = body
         .lines()

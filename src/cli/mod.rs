@@ -76,8 +76,9 @@ struct FixArgs {
 /// Which transforms run, and with which configuration: shared by `fix` and `pr`.
 #[derive(Debug, Args)]
 struct Selection {
-    /// The set of transforms: `default`, or `restricted` for the Pod Security Standards
-    /// restricted level [default: default, or the configuration file's].
+    /// The set of transforms: `default`, `restricted` for the Pod Security Standards
+    /// restricted level, or `strict`: restricted, fixing explicit host access even where the
+    /// workload shows evidence of needing it [default: default, or the configuration file's].
     #[arg(long, value_parser = parse_profile)]
     profile: Option<Profile>,
     /// Use this configuration file instead of the `.kubeharden.yaml` nearest to each input.
@@ -307,6 +308,7 @@ fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
         (totals.notes, "note{}"),
         (totals.skipped, "fix{} skipped"),
         (totals.suppressed, "suppressed"),
+        (totals.held_for_review, "change{} held for review"),
     ] {
         if n > 0 {
             let what = what.replace(

@@ -131,6 +131,46 @@ pub fn pod_specs(root: &Node<'_>) -> Vec<PodSpec> {
         .collect()
 }
 
+/// What a pod spec says of Windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Windows {
+    /// A Windows pod: `os.name: windows`, or a `kubernetes.io/os: windows` node selector.
+    Plain,
+    /// A Windows HostProcess pod (`windowsOptions.hostProcess: true` on the pod or a container),
+    /// which runs on the host by design.
+    HostProcess,
+}
+
+/// Whether the pod spec at `pod` runs on Windows, and how; `None` for a Linux pod.
+pub fn windows(root: &Node<'_>, pod: &PodSpec) -> Option<Windows> {
+    let spec = crate::yaml::lookup(root, &pod.path)?;
+    let host_process = |context: Option<&Node<'_>>| {
+        context
+            .and_then(|c| c.get("windowsOptions"))
+            .and_then(|w| w.get("hostProcess"))
+            .is_some_and(|h| h.is_bool(true))
+    };
+    let containers_host_process = CONTAINER_GROUPS.iter().any(|group| {
+        spec.get(group)
+            .and_then(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| host_process(c.get("securityContext")))
+    });
+    if host_process(spec.get("securityContext")) || containers_host_process {
+        return Some(Windows::HostProcess);
+    }
+    let os_name = spec.get("os").and_then(|o| o.get("name"));
+    let selected = spec
+        .get("nodeSelector")
+        .and_then(|s| s.get("kubernetes.io/os"));
+    [os_name, selected]
+        .into_iter()
+        .flatten()
+        .any(|n| n.as_str() == Some("windows"))
+        .then_some(Windows::Plain)
+}
+
 /// The containers, init containers and ephemeral containers of a pod spec.
 pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
     let mut out = Vec::new();

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{FileReport, Report, Totals, kind_name};
+use super::{FileReport, Report, Totals, held_for_review, kind_name};
 use crate::k8s::Resource;
 use crate::transform::{Change, Finding};
 
@@ -100,6 +100,7 @@ struct ChangeJson<'r> {
     old: Option<&'r str>,
     new: Option<&'r str>,
     line: usize,
+    held_for_review: bool,
 }
 
 impl<'r> From<&'r Change> for ChangeJson<'r> {
@@ -113,6 +114,7 @@ impl<'r> From<&'r Change> for ChangeJson<'r> {
             old: change.old.as_deref(),
             new: change.new.as_deref(),
             line: change.line,
+            held_for_review: held_for_review(change.transform),
         }
     }
 }

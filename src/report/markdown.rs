@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{FileReport, FileStatus, Report, plural};
+use super::{FileReport, FileStatus, Report, held_for_review, plural};
 use crate::k8s::Resource;
 use crate::transform::{self, FindingKind, Safety};
 
@@ -53,6 +53,18 @@ pub fn pr_body(report: &Report) -> String {
             plural(totals.changed),
         )
     };
+    if totals.changes > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} of the changes {} **held for review**: their transforms may break a workload (column *Held for review*; merge once someone checked them); the others are safe to merge as they are.",
+            totals.held_for_review,
+            if totals.held_for_review == 1 {
+                "is"
+            } else {
+                "are"
+            },
+        );
+    }
     summary_table(&mut out, report);
     transforms_used(&mut out, report);
     findings(
@@ -157,7 +169,9 @@ fn summary_table(out: &mut String, report: &Report) {
     if changed.is_empty() {
         return;
     }
-    out.push_str("\n| File | Resource | What changed |\n| --- | --- | --- |\n");
+    out.push_str(
+        "\n| File | Resource | What changed | Held for review |\n| --- | --- | --- | --- |\n",
+    );
     let all: Vec<(&FileReport, Row<'_>)> = changed
         .into_iter()
         .flat_map(|file| rows(file).into_iter().map(move |row| (file, row)))
@@ -172,12 +186,23 @@ fn summary_table(out: &mut String, report: &Report) {
                 names => format!("{} ({})", code(id), prose(&names.join(", "))),
             })
             .collect();
+        let held: Vec<String> = row
+            .transforms
+            .iter()
+            .filter(|(id, _)| held_for_review(id))
+            .map(|(id, _)| code(id))
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             cell(&code(&file.path)),
             cell(&resource_label(row.resource)),
-            cell(&what.join(", "))
+            cell(&what.join(", ")),
+            if held.is_empty() {
+                "no".to_owned()
+            } else {
+                cell(&held.join(", "))
+            }
         );
     }
     if more > 0 {

@@ -5,7 +5,7 @@
 pub mod json;
 pub mod markdown;
 
-use crate::transform::{Change, Finding, FindingKind};
+use crate::transform::{Change, Finding, FindingKind, Safety};
 use crate::yaml::Position;
 
 /// What became of one input.
@@ -107,6 +107,8 @@ pub struct Totals {
     pub notes: usize,
     pub skipped: usize,
     pub suppressed: usize,
+    /// Changes of transforms that need review: held back from a merge until someone looked.
+    pub held_for_review: usize,
 }
 
 impl Totals {
@@ -139,10 +141,21 @@ impl Report {
                 FileStatus::Error => totals.errors += 1,
             }
             totals.changes += file.changes.len();
+            totals.held_for_review += file
+                .changes
+                .iter()
+                .filter(|c| held_for_review(c.transform))
+                .count();
             totals.add_findings(&file.findings);
         }
         totals
     }
+}
+
+/// Whether the changes of the transform `id` are held for review: it may break the workload
+/// (`needs-review`), unlike the transforms whose changes are safe to merge as they are.
+pub fn held_for_review(id: &str) -> bool {
+    crate::transform::find(id).is_some_and(|t| t.safety == Safety::NeedsReview)
 }
 
 /// `"s"` unless `n` is 1: the plural ending for counts in messages.

@@ -241,7 +241,8 @@ fn text(value: &str) -> Node<'static> {
 }
 
 /// Rolls workloads out with RollingUpdate: a Deployment's `Recreate` or missing strategy, a
-/// StatefulSet's or DaemonSet's `OnDelete` or missing update strategy.
+/// StatefulSet's or DaemonSet's missing update strategy (and `OnDelete`, with the option
+/// `replace-on-delete`).
 fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target: &Target<'_>) {
     let resource = &target.pod.resource;
     let spec = join(&resource.path, "spec");
@@ -294,6 +295,14 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
         "StatefulSet" | "DaemonSet" => {
             let kind_path = join(&spec, "updateStrategy.type");
             match p.read(&kind_path).and_then(Node::as_str) {
+                Some("OnDelete")
+                    if transform.option(p.settings, "replace-on-delete")
+                        != Some(Literal::Bool(true)) =>
+                {
+                    let reason = "keeps its OnDelete update strategy: pods are replaced only when someone deletes them, a deliberate choice for controlled rollouts (databases, CNI plugins); option replace-on-delete replaces it";
+                    p.report(transform, target, &kind_path, FindingKind::Skipped, reason);
+                    false
+                }
                 Some("OnDelete") | None => {
                     p.set(
                         transform,
@@ -385,7 +394,7 @@ fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> 
 }
 
 /// The string values of `key` in the items of the list `node`.
-fn names(node: Option<&Node<'_>>, key: &str) -> Vec<String> {
+pub(super) fn names(node: Option<&Node<'_>>, key: &str) -> Vec<String> {
     node.and_then(Node::items)
         .unwrap_or_default()
         .iter()

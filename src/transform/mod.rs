@@ -2,6 +2,7 @@
 //! select and tune them, and the planner that turns them into edits.
 
 mod custom;
+mod evidence;
 mod knowledge;
 mod plan;
 mod suppress;
@@ -98,6 +99,9 @@ pub struct Transform {
     pub references: References,
     /// What the rules' paths start from, unless a rule says otherwise.
     pub scope: Scope,
+    /// Its fields exist only on Linux: Windows pods, whose API rejects them, are left alone.
+    #[serde(default)]
+    pub linux_only: bool,
     /// Settings a configuration file may change.
     #[serde(default)]
     pub options: Vec<OptionSpec>,
@@ -121,14 +125,23 @@ pub enum Profile {
     Default,
     /// Adds what the Pod Security Standards "restricted" level requires.
     Restricted,
+    /// Restricted, and evidence that a workload needs host access keeps nothing: every
+    /// transform fixes as if its option `ignore-evidence` were on.
+    Strict,
 }
 
 impl Profile {
     /// Every profile, by name.
-    pub const ALL: [(&'static str, Profile); 2] = [
+    pub const ALL: [(&'static str, Profile); 3] = [
         ("default", Profile::Default),
         ("restricted", Profile::Restricted),
+        ("strict", Profile::Strict),
     ];
+
+    /// Whether a rule declared for `profile` runs in this one: strict runs restricted's rules.
+    pub fn runs_rules_of(self, profile: Profile) -> bool {
+        profile == self.min(Profile::Restricted)
+    }
 
     /// The profile called `name`.
     pub fn named(name: &str) -> Option<Profile> {
@@ -229,6 +242,14 @@ pub struct Rule {
     /// With `set`: leave the field alone when it holds one of these (values at least as strict).
     #[serde(default)]
     pub keep_if: Vec<Literal>,
+    /// With `set`, `remove-items` or `keep-only-items`: where the workload shows evidence of
+    /// needing the explicit value the rule would take away (the tests of
+    /// `transforms/evidence.yaml`: a DaemonSet, a host system path, a device, a command acting
+    /// on the host, a node agent's image), keep it and warn, naming the evidence and
+    /// recommending this instead. Option `ignore-evidence` (which the transform must declare)
+    /// or profile strict fixes anyway.
+    #[serde(default)]
+    pub keep_with_evidence: Option<String>,
     /// Make sure the list holds this item, appending it (and creating the list) if needed.
     #[serde(default)]
     pub ensure_item: Option<String>,
@@ -414,6 +435,9 @@ pub struct Example {
     pub after: String,
 }
 
+/// The option that makes a transform fix what evidence of need would keep.
+const IGNORE_EVIDENCE: &str = "ignore-evidence";
+
 /// Every declared transform, in the order they are applied.
 pub fn all() -> &'static [Transform] {
     static ALL: OnceLock<Vec<Transform>> = OnceLock::new();
@@ -479,8 +503,32 @@ impl Transform {
                     i + 1
                 ));
             }
+            if rule.keep_with_evidence.is_some() {
+                if rule.set.is_none()
+                    && rule.remove_items.is_none()
+                    && rule.keep_only_items.is_none()
+                {
+                    return Err(format!(
+                        "rule {}: keep-with-evidence goes with set, remove-items or keep-only-items",
+                        i + 1
+                    ));
+                }
+                if !self.options.iter().any(|o| o.name == IGNORE_EVIDENCE) {
+                    return Err(format!(
+                        "rule {} keeps values with evidence but the option `{IGNORE_EVIDENCE}` is not declared",
+                        i + 1
+                    ));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Whether evidence of need keeps nothing for this transform: profile strict, or its option
+    /// `ignore-evidence`.
+    pub fn ignores_evidence(&self, settings: &Settings) -> bool {
+        settings.profile == Profile::Strict
+            || self.option(settings, IGNORE_EVIDENCE) == Some(Literal::Bool(true))
     }
 
     /// The value of option `name`: from `settings`, or the declared default.

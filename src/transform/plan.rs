@@ -1,10 +1,12 @@
 //! The planner: runs the selected transforms over one document and records every change,
 //! warning, skip and suppression.
 
-use crate::k8s::{self, Container, PodSpec, Resource};
+use crate::k8s::{self, Container, PodSpec, Resource, Windows};
 use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
 
-use super::{Action, Condition, Literal, Rule, Scope, Settings, Suppressions, Transform, custom};
+use super::{
+    Action, Condition, Literal, Rule, Scope, Settings, Suppressions, Transform, custom, evidence,
+};
 
 /// One field changed by a transform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +108,22 @@ pub fn plan<'a>(
     }
     for pod in &pods {
         let containers = k8s::containers(root, pod);
+        let windows = k8s::windows(root, pod);
+        let mut stood_aside = Vec::new();
         for transform in &settings.transforms {
+            let applies = match windows {
+                None => true,
+                Some(Windows::Plain) => !transform.linux_only,
+                Some(Windows::HostProcess) => false,
+            };
+            if !applies {
+                stood_aside.push(transform.id.as_str());
+                continue;
+            }
             for rule in transform
                 .rules
                 .iter()
-                .filter(|r| r.profile.is_none_or(|p| p == settings.profile))
+                .filter(|r| r.profile.is_none_or(|p| settings.profile.runs_rules_of(p)))
             {
                 let scope = rule.scope.unwrap_or(transform.scope);
                 for target in targets(scope, pod, &containers) {
@@ -119,6 +132,9 @@ pub fn plan<'a>(
             }
         }
         planner.rejudge_skips(pod, &containers);
+        if let Some(windows) = windows {
+            planner.report_windows(windows, &stood_aside, pod, &containers);
+        }
     }
     Plan {
         intended: planner.intended,
@@ -233,12 +249,12 @@ impl<'p, 'a> Planner<'p, 'a> {
                     self.append(transform, target, &path, node, item);
                 }
             }
-            Action::RemoveItems(items) => {
-                self.remove_items(transform, target, &path, |i| items.iter().any(|x| x == i))
-            }
-            Action::KeepOnlyItems(keep) => {
-                self.remove_items(transform, target, &path, |i| !keep.iter().any(|x| x == i))
-            }
+            Action::RemoveItems(items) => self.remove_items(transform, rule, target, &path, |i| {
+                items.iter().any(|x| x == i)
+            }),
+            Action::KeepOnlyItems(keep) => self.remove_items(transform, rule, target, &path, |i| {
+                !keep.iter().any(|x| x == i)
+            }),
             Action::Warn(message) => {
                 if let Some(detail) = self.warning_detail(rule, &path) {
                     self.report(
@@ -301,8 +317,87 @@ impl<'p, 'a> Planner<'p, 'a> {
                     &condition.reason,
                 );
             }
-            None => self.set(transform, target, path, value),
+            None => {
+                let explicit = current
+                    .filter(|node| !node.is_null())
+                    .and_then(|node| node.as_str().map(|v| format!("{}: {v}", rule.path)));
+                if let Some(explicit) = explicit
+                    && self.kept_with_evidence(transform, rule, target, path, &explicit)
+                {
+                    return;
+                }
+                self.set(transform, target, path, value)
+            }
         }
+    }
+
+    /// Reports, once for the Windows pod `pod`, the transforms in `stood_aside` that left it
+    /// alone, and why.
+    fn report_windows(
+        &mut self,
+        windows: Windows,
+        stood_aside: &[&str],
+        pod: &PodSpec,
+        containers: &[Container],
+    ) {
+        let Some(transform) = stood_aside
+            .first()
+            .and_then(|id| self.settings.transforms.iter().find(|t| t.id == *id))
+        else {
+            return;
+        };
+        let names = stood_aside.join(", ");
+        let message = match windows {
+            Windows::Plain => format!(
+                "a Windows pod: {names} do not apply, their fields being Linux-only (the API server rejects them for Windows pods)"
+            ),
+            Windows::HostProcess => format!(
+                "a Windows HostProcess pod, which runs on the host by design: left alone by {names}"
+            ),
+        };
+        if let Some(target) = targets(Scope::Pod, pod, containers).first() {
+            self.report(
+                transform,
+                target,
+                &pod.path,
+                super::FindingKind::Skipped,
+                &message,
+            );
+        }
+    }
+
+    /// Whether `rule` keeps the explicit value `what` at `path` because the workload shows
+    /// evidence of needing it; if so, the warning names the evidence and what to do instead.
+    fn kept_with_evidence(
+        &mut self,
+        transform: &'static Transform,
+        rule: &Rule,
+        target: &Target<'_>,
+        path: &[Step],
+        what: &str,
+    ) -> bool {
+        let Some(instead) = &rule.keep_with_evidence else {
+            return false;
+        };
+        if transform.ignores_evidence(self.settings) {
+            return false;
+        }
+        let found = evidence::of_need(self, target);
+        if found.is_empty() {
+            return false;
+        }
+        let message = format!(
+            "kept {what}: it shows a need for host access ({}); instead, {instead} (option ignore-evidence or --profile strict fixes it anyway)",
+            found.join("; ")
+        );
+        self.report(
+            transform,
+            target,
+            path,
+            super::FindingKind::Warning,
+            &message,
+        );
+        true
     }
 
     /// Runs again the rules of `pod` that stood aside for a reason a later transform removed (in
@@ -606,6 +701,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     fn remove_items(
         &mut self,
         transform: &'static Transform,
+        rule: &Rule,
         target: &Target<'_>,
         path: &[Step],
         remove: impl Fn(&str) -> bool,
@@ -631,6 +727,10 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
         let field = yaml::path_to_string(path);
         let names: Vec<&str> = doomed.iter().map(|(_, s)| s.as_str()).collect();
+        let explicit = format!("{} in {}", names.join(", "), rule.path);
+        if self.kept_with_evidence(transform, rule, target, path, &explicit) {
+            return;
+        }
         if !self.allowed(
             transform,
             target,

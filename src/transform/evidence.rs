@@ -1,0 +1,224 @@
+//! Evidence that a workload needs the host access it asks for explicitly, by the tests declared
+//! in `transforms/evidence.yaml`: rules marked `keep-with-evidence` keep such a value.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::k8s::Container;
+use crate::yaml::Node;
+
+use super::custom::names;
+use super::plan::{Planner, Target, join};
+
+/// The tests, as declared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Tests {
+    /// Workload kinds that run one pod per node.
+    kinds: Vec<String>,
+    /// hostPath paths of the host's system: the path or anything below it.
+    host_paths: Vec<String>,
+    /// Patterns of resource names (`*` for any run of characters).
+    resources: Vec<String>,
+    /// Words, or runs of words, of a command that acts on the host.
+    commands: Vec<String>,
+    /// Patterns of node agents' repository names, matched on their last path components.
+    images: Vec<String>,
+}
+
+fn tests() -> &'static Tests {
+    static TESTS: OnceLock<Tests> = OnceLock::new();
+    TESTS.get_or_init(|| {
+        serde_saphyr::from_str(include_str!("../../transforms/evidence.yaml"))
+            .unwrap_or_else(|e| panic!("transforms/evidence.yaml is not valid: {e}"))
+    })
+}
+
+/// What shows that `target` needs host access, one description each (`DaemonSet`, `hostPath
+/// /dev`, `resource nvidia.com/gpu`, `command sysctl`, `image calico/node:v3.28`): of the
+/// container for a container's field, of the whole pod otherwise. Empty when nothing does.
+pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
+    let tests = tests();
+    let mut found = Vec::new();
+    let kind = &target.pod.resource.kind;
+    if tests.kinds.contains(kind) {
+        found.push(kind.clone());
+    }
+    let containers: Vec<&Container> = match target.container {
+        Some(container) => vec![container],
+        None => target.containers.iter().collect(),
+    };
+    let mounted: Vec<String> = containers
+        .iter()
+        .flat_map(|c| names(p.read(&join(&c.path, "volumeMounts")), "name"))
+        .collect();
+    for volume in items(p, &join(&target.pod.path, "volumes")) {
+        let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
+        let path = volume
+            .get("hostPath")
+            .and_then(|h| h.get("path"))
+            .and_then(Node::as_str);
+        if let Some(path) = path
+            && (target.container.is_none() || mounted.iter().any(|m| m == name))
+            && tests.host_paths.iter().any(|prefix| under(path, prefix))
+        {
+            found.push(format!("hostPath {path}"));
+        }
+    }
+    for container in containers {
+        for field in ["resources.requests", "resources.limits"] {
+            let requested = p
+                .read(&join(&container.path, field))
+                .and_then(Node::entries)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(k, _)| k.as_str());
+            for name in requested {
+                if tests.resources.iter().any(|r| glob(r, name)) {
+                    found.push(format!("resource {name}"));
+                }
+            }
+        }
+        let words = command_words(p, container);
+        for command in &tests.commands {
+            let wanted: Vec<&str> = command.split_whitespace().collect();
+            if words.windows(wanted.len()).any(|w| w == wanted.as_slice()) {
+                found.push(format!("command {command}"));
+            }
+        }
+        if let Some(image) = p
+            .read(&join(&container.path, "image"))
+            .and_then(Node::as_str)
+            && tests
+                .images
+                .iter()
+                .any(|pattern| repository_matches(image, pattern))
+        {
+            found.push(format!("image {image}"));
+        }
+    }
+    let mut unique = Vec::new();
+    for item in found {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique
+}
+
+/// The items of the list at `path`.
+fn items<'n>(p: &'n Planner<'_, '_>, path: &[crate::yaml::Step]) -> &'n [Node<'n>] {
+    p.read(path).and_then(Node::items).unwrap_or_default()
+}
+
+/// Whether `path` is `prefix` or below it; `/` alone stands for the whole host filesystem, not
+/// for every path.
+fn under(path: &str, prefix: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return path.is_empty();
+    }
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The words of a container's command and args, scripts (`sh -c "…"`) split too, each word
+/// without its folder (`/sbin/sysctl` reads `sysctl`) unless it is a path argument (`/host`).
+fn command_words(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
+    let mut words = Vec::new();
+    for field in ["command", "args"] {
+        for item in items(p, &join(&container.path, field)) {
+            let Some(text) = item.as_str() else { continue };
+            let separators = |c: char| c.is_whitespace() || ";&|()`'\"".contains(c);
+            words.extend(text.split(separators).filter(|w| !w.is_empty()).map(|w| {
+                match w.rsplit_once('/') {
+                    Some((_, name)) if !name.is_empty() && words_a_program(w) => name.to_owned(),
+                    _ => w.to_owned(),
+                }
+            }));
+        }
+    }
+    words
+}
+
+/// Whether a word with a folder names a program (`/usr/sbin/sysctl`), not a path given to one
+/// (`/host`, a single component).
+fn words_a_program(word: &str) -> bool {
+    word.trim_start_matches('/').contains('/')
+}
+
+/// Whether the repository of `image` (no registry, tag or digest) ends with components matching
+/// `pattern`.
+fn repository_matches(image: &str, pattern: &str) -> bool {
+    let image = image.split('@').next().unwrap_or(image);
+    // A tag follows the last `:` that comes after the last `/` (a registry may carry a port).
+    let repository = match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => image,
+    };
+    let components: Vec<&str> = repository.split('/').collect();
+    (0..components.len()).any(|start| glob(pattern, &components[start..].join("/")))
+}
+
+/// Whether `text` matches `pattern`, in which `*` stands for any run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(text) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .any(|i| glob(rest, &text[i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{glob, repository_matches, under};
+
+    #[test]
+    fn images_match_on_their_last_repository_components() {
+        assert!(repository_matches(
+            "quay.io/calico/node:v3.28.0",
+            "calico/node"
+        ));
+        assert!(repository_matches("calico/node", "calico/node"));
+        assert!(repository_matches(
+            "localhost:5000/metallb/speaker@sha256:ab",
+            "metallb/speaker"
+        ));
+        assert!(repository_matches(
+            "quay.io/prometheus/node-exporter:v1.8.2",
+            "node-exporter"
+        ));
+        assert!(repository_matches("sysdig/agent-slim:13", "sysdig/agent*"));
+        assert!(!repository_matches(
+            "example/calico-node-ui:1",
+            "calico/node"
+        ));
+        assert!(!repository_matches("nginx:1.27", "node-exporter"));
+    }
+
+    #[test]
+    fn host_paths_match_below_a_prefix_and_slash_only_itself() {
+        assert!(under("/var/run/docker.sock", "/var/run"));
+        assert!(under("/dev/", "/dev"));
+        assert!(!under("/devices", "/dev"));
+        assert!(under("/", "/"));
+        assert!(!under("/data", "/"));
+    }
+
+    #[test]
+    fn a_star_matches_any_run() {
+        assert!(glob("*/*", "nvidia.com/gpu"));
+        assert!(!glob("*/*", "memory"));
+        assert!(glob("fluentd*", "fluentd"));
+    }
+}
