@@ -19,6 +19,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tempfile::TempDir;
 
+mod common;
+use common::binary::{TIMEOUT, kubeharden, stderr};
+
 const POD: &str = "\
 apiVersion: v1
 kind: Pod
@@ -31,23 +34,6 @@ spec:
     securityContext:
       privileged: true
 ";
-
-/// Long enough for any run in these tests; a hang fails instead of blocking CI.
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn kubeharden(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("kubeharden")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .timeout(TIMEOUT)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// `text` as `kubeharden fix -` fixes it.
 fn fixed(text: &str) -> String {
