@@ -291,6 +291,36 @@ fn owner_group_and_mode_are_kept() {
     assert_eq!(fs::read_to_string(&path).unwrap(), fixed(POD));
 }
 
+#[test]
+fn a_file_whose_owner_cannot_be_kept_is_left_as_it_was() {
+    let dir = TempDir::new().unwrap();
+    if !running_as_root(dir.path()) {
+        eprintln!("skipped: running kubeharden as another user needs root");
+        return;
+    }
+    // Root's file, writable by all in a folder writable by all, fixed by nobody.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path().join("pod.yaml");
+    fs::write(&path, POD).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Std::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_kubeharden"))
+        .args(["fix", "pod.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pod.yaml: cannot keep its owner and group (0:0)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), POD);
+    assert_eq!(fs::metadata(&path).unwrap().uid(), 0);
+    assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+}
+
 /// The value of the extended attribute `name` of `path`, if it has one.
 fn attribute(path: &Path, name: &str) -> Option<Vec<u8>> {
     let mut value = [0; 256];
