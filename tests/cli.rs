@@ -9,6 +9,9 @@ use std::process::Output;
 use assert_cmd::Command;
 use tempfile::TempDir;
 
+mod common;
+use common::binary::{kubeharden, stderr};
+
 const PRIVILEGED_POD: &str = "\
 apiVersion: v1
 kind: Pod
@@ -54,21 +57,8 @@ spec:
     emptyDir: {}
 ";
 
-fn kubeharden(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("kubeharden")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn folder_with(files: &[(&str, &[u8])]) -> TempDir {

@@ -2,6 +2,7 @@
 //! commands.
 
 pub mod docs;
+mod files;
 mod inputs;
 mod output;
 mod pr;
@@ -9,7 +10,7 @@ mod pr;
 /// The unified diff `--dry-run` prints for one changed file; public for the throughput bench.
 pub use output::unified_diff;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -61,10 +62,12 @@ struct FixArgs {
     /// What stdout gets: the diff (with --dry-run) or nothing, or the JSON report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Also write the JSON report to FILE (schema: schema/report-v1.json).
+    /// Also write the JSON report to FILE (schema: schema/report-v1.json); `-` is standard
+    /// output, when nothing else goes there. FILE must not be an input.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Also write a pull-request description in Markdown to FILE.
+    /// Also write a pull-request description in Markdown to FILE; `-` is standard output, when
+    /// nothing else goes there. FILE must not be an input.
     #[arg(long, value_name = "FILE")]
     pr_body: Option<PathBuf>,
     /// Files, folders (walked for .yaml, .yml and .json, honouring .gitignore), or - for
@@ -73,7 +76,8 @@ struct FixArgs {
     paths: Vec<String>,
 }
 
-/// Which transforms run, and with which configuration: shared by `fix` and `pr`.
+/// Which transforms run, with which configuration, on inputs up to which size: shared by `fix`
+/// and `pr`.
 #[derive(Debug, Args)]
 struct Selection {
     /// The set of transforms: `default`, `restricted` for the Pod Security Standards
@@ -90,6 +94,9 @@ struct Selection {
     /// Do not run these transforms (comma-separated ids).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Refuse inputs larger than SIZE: bytes, or with a unit K, M or G [default: 64M].
+    #[arg(long, value_name = "SIZE", value_parser = files::parse_size)]
+    max_file_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,8 +166,14 @@ struct Run {
 }
 
 /// Fixes `paths` (in place unless `dry_run`) with the transforms `selection` picks, the inputs
-/// in parallel; an error for an unknown transform or a bad configuration file.
-fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<Run, String> {
+/// in parallel; an error for an unknown transform, a bad configuration file, or one of the
+/// `outputs` (each with its option's name) that is also an input.
+fn fix_paths(
+    paths: &[String],
+    selection: &Selection,
+    dry_run: bool,
+    outputs: &[(&str, &Path)],
+) -> Result<Run, String> {
     if let Some(unknown) = selection
         .only
         .iter()
@@ -175,10 +188,14 @@ fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<R
         skip: selection.skip.clone(),
     };
     let (inputs, unreadable) = inputs::collect(paths);
+    refuse_outputs_among(&inputs, outputs)?;
+    let limit = selection
+        .max_file_size
+        .unwrap_or(files::DEFAULT_MAX_FILE_SIZE);
     let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
-    let process = |(input, config): &(&Input, &Config)| process(input, dry_run, config);
+    let process = |(input, config): &(&Input, &Config)| process(input, dry_run, config, limit);
     let outcomes: Vec<Outcome> = match &pool {
         Ok(pool) => pool.install(|| work.par_iter().map(process).collect()),
         Err(_) => work.iter().map(process).collect(),
@@ -203,7 +220,16 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let run = match fix_paths(&args.paths, &args.selection, args.dry_run) {
+    if let Err(e) = check_stdout_outputs(args) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let outputs: Vec<(&str, &Path)> = [("--report", &args.report), ("--pr-body", &args.pr_body)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .filter(|(_, path)| *path != Path::new(STDOUT))
+        .collect();
+    let run = match fix_paths(&args.paths, &args.selection, args.dry_run, &outputs) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
@@ -250,9 +276,15 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         (&args.report, report::json::to_json as fn(&Report) -> String),
         (&args.pr_body, report::markdown::pr_body),
     ] {
-        if let Some(path) = path
-            && let Err(e) = std::fs::write(path, text(&report))
-        {
+        let Some(path) = path else { continue };
+        let written = if path == Path::new(STDOUT) {
+            stdout
+                .write_all(text(&report).as_bytes())
+                .and_then(|()| stdout.flush())
+        } else {
+            std::fs::write(path, text(&report))
+        };
+        if let Err(e) = written {
             let _ = writeln!(stderr, "error: cannot write {}: {e}", path.display());
             write_failed = true;
         }
@@ -357,7 +389,73 @@ fn configs_for(
         .collect()
 }
 
-fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
+/// What `--report` and `--pr-body` take to mean standard output.
+const STDOUT: &str = "-";
+
+/// An error when `--report -` or `--pr-body -` would print on a standard output that already
+/// carries something: the diff of `--dry-run`, the report of `--format json`, the fixed text of
+/// a `-` input, or the other of the two.
+fn check_stdout_outputs(args: &FixArgs) -> Result<(), String> {
+    let to_stdout = |path: &Option<PathBuf>| path.as_deref() == Some(Path::new(STDOUT));
+    let mut taken = if args.format == Format::Json {
+        Some("the JSON report of --format json")
+    } else if args.dry_run {
+        Some("the diff of --dry-run (use --format json for the report in its place)")
+    } else if args.paths.iter().any(|p| p == "-") {
+        Some("the fixed text of the `-` input")
+    } else {
+        None
+    };
+    for (flag, path, what) in [
+        ("--report", &args.report, "the JSON report of --report -"),
+        ("--pr-body", &args.pr_body, "the description of --pr-body -"),
+    ] {
+        if !to_stdout(path) {
+            continue;
+        }
+        if let Some(taken) = taken {
+            return Err(format!(
+                "{flag} - would print on standard output, which already carries {taken}; write it to a FILE"
+            ));
+        }
+        taken = Some(what);
+    }
+    Ok(())
+}
+
+/// An error naming the first of `outputs` (each with its option's name) that is the same file
+/// as one of `inputs`, or as another output: writing it would destroy what was read.
+fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |path: &Path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    for (at, (flag, output)) in outputs.iter().enumerate() {
+        let Some(written) = identity(output) else {
+            continue;
+        };
+        if let Some(input) = inputs.iter().find(|input| match input {
+            Input::Stdin => false,
+            Input::Named(path) | Input::Found(path) => identity(path) == Some(written),
+        }) {
+            return Err(format!(
+                "{flag} {} is the input {}; writing it would replace the manifest, so nothing was done: choose another file",
+                output.display(),
+                input.display()
+            ));
+        }
+        if let Some((other, _)) = outputs[..at]
+            .iter()
+            .find(|(_, earlier)| identity(earlier) == Some(written))
+        {
+            return Err(format!(
+                "{flag} {} is also the file of {other}; choose two files",
+                output.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome {
     let name = input.display();
     let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
     if let Input::Named(path) | Input::Found(path) = input
@@ -368,11 +466,12 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     let failed = |message: String, position| {
         outcome(FileReport::failed(name.clone(), message, position), None)
     };
-    let bytes = match read(input) {
-        Ok(bytes) => bytes,
+    let snapshot = match read(input, limit) {
+        Ok(snapshot) => snapshot,
         Err(e) => return failed(e.to_string(), None),
     };
-    let fixed = match fix::fix_bytes(&bytes, &config.settings) {
+    let bytes = &snapshot.bytes;
+    let fixed = match fix::fix_bytes(bytes, &config.settings) {
         Ok(fixed) => fixed,
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
             return outcome(FileReport::empty(name, FileStatus::HelmSkipped), None);
@@ -387,7 +486,7 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
         error: None,
     };
     // The input was valid UTF-8, or fixing it would have failed.
-    let original = String::from_utf8_lossy(&bytes);
+    let original = String::from_utf8_lossy(bytes);
     let Some(new) = &fixed.output else {
         let stdout = (*input == Input::Stdin && !dry_run).then(|| original.into_owned());
         return outcome(report(FileStatus::Unchanged), stdout);
@@ -398,20 +497,19 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     }
     match input {
         Input::Stdin => outcome(report(FileStatus::Changed), Some(new.clone())),
-        Input::Named(path) | Input::Found(path) => match output::write_atomically(path, new) {
-            Ok(()) => outcome(report(FileStatus::Changed), None),
-            Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
-        },
+        Input::Named(path) | Input::Found(path) => {
+            match files::write_atomically(path, &snapshot, new) {
+                Ok(()) => outcome(report(FileStatus::Changed), None),
+                Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
+            }
+        }
     }
 }
 
-fn read(input: &Input) -> std::io::Result<Vec<u8>> {
+/// Reads `input`, at most `limit` bytes.
+fn read(input: &Input, limit: u64) -> std::io::Result<files::Snapshot> {
     match input {
-        Input::Stdin => {
-            let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes)?;
-            Ok(bytes)
-        }
-        Input::Named(path) | Input::Found(path) => std::fs::read(path),
+        Input::Stdin => files::read_stdin(limit),
+        Input::Named(path) | Input::Found(path) => files::read_file(path, limit),
     }
 }

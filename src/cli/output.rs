@@ -1,9 +1,4 @@
-//! What the command prints and writes: unified diffs and atomic in-place rewrites.
-
-use std::io::Write;
-use std::path::Path;
-
-use anyhow::Context;
+//! What the command prints: unified diffs, coloured on a terminal.
 
 /// A unified diff of one file with git-style `a/PATH` and `b/PATH` headers.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
@@ -40,29 +35,4 @@ pub fn colorize(diff: &str) -> String {
         }
     }
     out
-}
-
-/// Replaces the file at `path` with `contents` atomically: a temporary file in the same folder,
-/// given the original's permissions, renamed over it. A failure leaves the original untouched.
-pub fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let permissions = std::fs::metadata(path)
-        .with_context(|| "cannot read its permissions")?
-        .permissions();
-    let mut temp = tempfile::NamedTempFile::new_in(folder)
-        .with_context(|| "cannot create a temporary file beside it")?;
-    temp.write_all(contents.as_bytes())
-        .context("cannot write the temporary file")?;
-    temp.as_file()
-        .sync_all()
-        .context("cannot flush the temporary file")?;
-    std::fs::set_permissions(temp.path(), permissions)
-        .context("cannot copy the file's permissions")?;
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .context("cannot replace the file")?;
-    Ok(())
 }

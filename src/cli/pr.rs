@@ -286,12 +286,13 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
         profile: selection.profile,
         only: selection.only.clone(),
         skip: selection.skip.clone(),
+        max_file_size: selection.max_file_size,
     };
     let (paths, mut files) = resolve_links(root, paths)?;
     let back = std::env::current_dir().context("cannot read the current folder")?;
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the temporary worktree {}", root.display()))?;
-    let run = fix_paths(&paths, &selection, false);
+    let run = fix_paths(&paths, &selection, false, &[]);
     std::env::set_current_dir(&back)
         .with_context(|| format!("cannot return to {}", back.display()))?;
     let run = run.map_err(anyhow::Error::msg)?;

@@ -18,6 +18,8 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
