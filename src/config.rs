@@ -68,8 +68,7 @@ impl Config {
         let file: ConfigFile = if text.trim().is_empty() {
             ConfigFile::default()
         } else {
-            serde_saphyr::from_str(&text)
-                .map_err(|e| format!("{}: {}", path.display(), first_line(&e.to_string())))?
+            serde_saphyr::from_str(&text).map_err(|e| read_error(path, &e))?
         };
         Config::build(file, Some(path), overrides).map_err(|e| format!("{}: {e}", path.display()))
     }
@@ -177,8 +176,19 @@ pub fn discover(input: &Path) -> Option<PathBuf> {
     None
 }
 
-/// The first line of a reader's message, without its own `error:` label.
-fn first_line(message: &str) -> &str {
-    let line = message.lines().next().unwrap_or(message);
-    line.strip_prefix("error: ").unwrap_or(line)
+/// A reader's error as `FILE:LINE:COL: message`, in the reader's words for people (not its
+/// options), on one line.
+fn read_error(path: &Path, error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter;
+    let error = error.without_snippet();
+    let message: String = serde_saphyr::UserMessageFormatter
+        .format_message(error)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let place = error
+        .location()
+        .filter(|l| l.line() > 0)
+        .map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
+    format!("{}{place}: {message}", path.display())
 }

@@ -67,7 +67,7 @@ struct FixArgs {
     /// Also write a pull-request description in Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     pr_body: Option<PathBuf>,
-    /// Files, folders (walked for .yaml, .yml and .json, honouring .gitignore), or - for
+    /// Files, folders (walked for .yaml, .yml and .json files that git would list), or - for
     /// standard input to standard output.
     #[arg(default_value = ".")]
     paths: Vec<String>,
@@ -153,13 +153,28 @@ pub fn main() -> ExitCode {
 struct Run {
     unreadable: Vec<FileReport>,
     outcomes: Vec<Outcome>,
+    /// The symbolic links and special files that walks left alone.
+    skipped: Skipped,
     /// The profile of the run, for the report.
     profile: Profile,
 }
 
+/// What walks left alone, for the summary.
+#[derive(Debug, Clone, Copy, Default)]
+struct Skipped {
+    links: usize,
+    special: usize,
+}
+
 /// Fixes `paths` (in place unless `dry_run`) with the transforms `selection` picks, the inputs
-/// in parallel; an error for an unknown transform or a bad configuration file.
-fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<Run, String> {
+/// in parallel; an error for an unknown transform, a bad configuration file or standard input
+/// named twice. With `within`, symbolic links named on the command line must lead inside it.
+fn fix_paths(
+    paths: &[String],
+    selection: &Selection,
+    dry_run: bool,
+    within: Option<&Path>,
+) -> Result<Run, String> {
     if let Some(unknown) = selection
         .only
         .iter()
@@ -173,7 +188,12 @@ fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<R
         only: selection.only.clone(),
         skip: selection.skip.clone(),
     };
-    let (inputs, unreadable) = inputs::collect(paths);
+    let inputs::Collected {
+        inputs,
+        unreadable,
+        skipped_links,
+        skipped_special,
+    } = inputs::collect(paths, within)?;
     let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
@@ -188,6 +208,10 @@ fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<R
             .map(|(path, message)| FileReport::failed(path, message, None))
             .collect(),
         outcomes,
+        skipped: Skipped {
+            links: skipped_links,
+            special: skipped_special,
+        },
         profile: selection
             .profile
             .or_else(|| configs.first().map(|c| c.settings.profile))
@@ -202,7 +226,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let run = match fix_paths(&args.paths, &args.selection, args.dry_run) {
+    let run = match fix_paths(&args.paths, &args.selection, args.dry_run, None) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
@@ -217,6 +241,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     let walked = run.unreadable.len();
+    let skipped = run.skipped;
     let mut files = run.unreadable;
     for line in files.iter().flat_map(stderr_lines) {
         let _ = writeln!(stderr, "{line}");
@@ -257,7 +282,14 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         }
     }
     let totals = report.totals();
-    let _ = writeln!(stderr, "{}", summary(&totals, walked, args.dry_run));
+    let _ = writeln!(
+        stderr,
+        "{}",
+        summary(&totals, walked, skipped, args.dry_run)
+    );
+    if totals.files == walked {
+        let _ = writeln!(stderr, "{}", nothing_found_hint(&args.paths));
+    }
     if totals.errors > 0 || write_failed {
         ExitCode::from(2)
     } else if args.dry_run && totals.changed > 0 {
@@ -288,9 +320,9 @@ fn stderr_lines(file: &FileReport) -> Vec<String> {
         .collect()
 }
 
-/// The last line: how many files, what became of them, what was found. `walked` of the
-/// errors are paths that could not be read at all, not scanned.
-fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
+/// The last line: how many files, what became of them, what was found, what walks left
+/// alone. `walked` of the errors are paths that could not be read at all, not scanned.
+fn summary(totals: &Totals, walked: usize, skipped: Skipped, dry_run: bool) -> String {
     let verb = if dry_run { "would change" } else { "changed" };
     let scanned = totals.files - walked;
     let mut summary = format!(
@@ -307,6 +339,8 @@ fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
         (totals.notes, "note{}"),
         (totals.skipped, "fix{} skipped"),
         (totals.suppressed, "suppressed"),
+        (skipped.links, "symbolic link{} skipped"),
+        (skipped.special, "special file{} skipped"),
     ] {
         if n > 0 {
             let what = what.replace(
@@ -321,6 +355,14 @@ fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
         }
     }
     summary
+}
+
+/// The line after a summary of no file at all: where manifests are looked for.
+pub(crate) fn nothing_found_hint(paths: &[String]) -> String {
+    format!(
+        "hint: no manifest found in {}: folders are walked for .yaml, .yml and .json files that git tracks or does not ignore (outside git, that no .gitignore inside the folder excludes); name a file to fix it regardless",
+        paths.join(" ")
+    )
 }
 
 /// The configuration of each input: the one named with `--config`, or the nearest
@@ -338,10 +380,7 @@ fn configs_for(
     inputs
         .iter()
         .map(|input| {
-            let found = match input {
-                Input::Stdin => config::discover(Path::new(".")),
-                Input::Named(path) | Input::Found(path) => config::discover(path),
-            };
+            let found = config::discover(input.file().unwrap_or(Path::new(".")));
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
             }
@@ -358,7 +397,7 @@ fn configs_for(
 fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     let name = input.display();
     let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
-    if let Input::Named(path) | Input::Found(path) = input
+    if let Some(path) = input.file()
         && config.excludes(path)
     {
         return outcome(FileReport::empty(name, FileStatus::Excluded), None);
@@ -387,16 +426,16 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(&bytes);
     let Some(new) = &fixed.output else {
-        let stdout = (*input == Input::Stdin && !dry_run).then(|| original.into_owned());
+        let stdout = (input.file().is_none() && !dry_run).then(|| original.into_owned());
         return outcome(report(FileStatus::Unchanged), stdout);
     };
     if dry_run {
-        let diff = output::unified_diff(&name, &original, new);
+        let diff = output::unified_diff(&input.diff_path(), &original, new);
         return outcome(report(FileStatus::Changed), Some(diff));
     }
-    match input {
-        Input::Stdin => outcome(report(FileStatus::Changed), Some(new.clone())),
-        Input::Named(path) | Input::Found(path) => match output::write_atomically(path, new) {
+    match input.file() {
+        None => outcome(report(FileStatus::Changed), Some(new.clone())),
+        Some(path) => match output::write_atomically(path, new) {
             Ok(()) => outcome(report(FileStatus::Changed), None),
             Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
         },
@@ -410,6 +449,7 @@ fn read(input: &Input) -> std::io::Result<Vec<u8>> {
             std::io::stdin().read_to_end(&mut bytes)?;
             Ok(bytes)
         }
-        Input::Named(path) | Input::Found(path) => std::fs::read(path),
+        Input::Stream(path) => std::fs::read(path),
+        Input::Named(file) | Input::Found(file) => std::fs::read(&file.path),
     }
 }

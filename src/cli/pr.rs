@@ -112,6 +112,9 @@ fn propose(args: &PrArgs) -> Result<bool> {
             report.files.len(),
             plural(report.files.len())
         );
+        if report.files.is_empty() {
+            eprintln!("{}", super::nothing_found_hint(&args.paths));
+        }
         return Ok(complete);
     }
     let title = markdown::TITLE;
@@ -234,7 +237,8 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
     let back = std::env::current_dir().context("cannot read the current folder")?;
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the temporary worktree {}", root.display()))?;
-    let run = fix_paths(paths, &selection, false);
+    // A link in the repository may point anywhere: only its files are kubeharden's to edit.
+    let run = fix_paths(paths, &selection, false, Some(Path::new(".")));
     std::env::set_current_dir(&back)
         .with_context(|| format!("cannot return to {}", back.display()))?;
     let run = run.map_err(anyhow::Error::msg)?;

@@ -15,6 +15,10 @@ use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
+/// The `transform` of a finding about a whole workload that no transform could touch (a key
+/// written twice): it names kubeharden itself.
+pub const WHOLE_WORKLOAD: &str = "kubeharden";
+
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
 const DECLARATIONS: [(&str, &str); 14] = [
