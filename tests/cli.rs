@@ -559,31 +559,35 @@ fn a_configuration_file_above_the_repository_is_not_used() {
 
 #[test]
 fn configuration_errors_name_the_problem_and_the_valid_choices() {
-    let cases: [(&[u8], &str); 4] = [
+    let cases: [(&[u8], &str, &str); 4] = [
         (
             b"profil: restricted\n",
+            "1:1",
             "unknown field `profil`, expected one of profile, only, skip, transforms, exclude",
         ),
         (
             b"skip: [no-such]\n",
+            "1:8",
             "unknown transform `no-such`; the transforms are: no-privileged,",
         ),
         (
             b"transforms:\n  rolling-update:\n    max-surg: 1\n",
+            "3:5",
             "unknown option `max-surg` of rolling-update; its options are: max-unavailable, max-surge",
         ),
         (
             b"profile: lax\n",
+            "1:1",
             "unknown profile `lax`; the profiles are: default, restricted",
         ),
     ];
-    for (config, expected) in cases {
+    for (config, place, expected) in cases {
         let dir = folder_with(&[("cfg.yaml", config), ("pod.yaml", BARE_POD.as_bytes())]);
         let out = kubeharden(dir.path(), &["fix", "--config", "cfg.yaml", "pod.yaml"]);
         assert_eq!(out.status.code(), Some(2));
         let err = stderr(&out);
         assert!(
-            err.starts_with("error: cfg.yaml: ") && err.contains(expected),
+            err.starts_with(&format!("error: cfg.yaml:{place}: ")) && err.contains(expected),
             "{err}"
         );
         assert_eq!(

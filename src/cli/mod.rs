@@ -287,7 +287,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         "{}",
         summary(&totals, walked, skipped, args.dry_run)
     );
-    if totals.files == walked {
+    if totals.files == 0 {
         let _ = writeln!(stderr, "{}", nothing_found_hint(&args.paths));
     }
     if totals.errors > 0 || write_failed {
