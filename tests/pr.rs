@@ -466,3 +466,41 @@ fn a_closed_pull_request_is_not_opened_again_until_the_fixes_change() {
     assert_eq!(pulls.len(), 1);
     assert_eq!(pulls[0].number, 2, "new fixes, a new pull request");
 }
+
+#[test]
+fn a_symbolic_link_stays_a_link_and_one_leading_out_of_the_repository_is_refused() {
+    let repos = Repos::new(PRIVILEGED);
+    let outside = repos.dir.path().join("outside.yaml");
+    fs::write(&outside, PRIVILEGED).unwrap();
+    let work = repos.work();
+    std::os::unix::fs::symlink("deploy/web.yaml", work.join("current.yaml")).unwrap();
+    std::os::unix::fs::symlink(&outside, work.join("elsewhere.yaml")).unwrap();
+    repos.commit_all("Add links");
+    repos.git(&work, &["push", "-q", "origin", "main"]);
+    let fake = FakeGitHub::start(REPO);
+
+    // Named: the link out of the repository is refused, the other inputs are still fixed.
+    let output = repos.pr(&fake, &["current.yaml", "elsewhere.yaml"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: elsewhere.yaml: a symbolic link to ")
+            && stderr.contains("outside the repository; it was left alone"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(&outside).unwrap(), PRIVILEGED);
+
+    // The branch holds the fixed target and the link, still a link (mode 120000).
+    let head = repos.remote_branch(BRANCH).expect("the branch was pushed");
+    repos.git(&work, &["fetch", "-q", "origin", BRANCH]);
+    let tree = repos.git(&work, &["ls-tree", &head, "current.yaml", "elsewhere.yaml"]);
+    assert_eq!(
+        tree.lines()
+            .filter(|l| l.starts_with("120000 blob"))
+            .count(),
+        2,
+        "{tree}"
+    );
+    let fixed = repos.git(&work, &["show", &format!("{head}:deploy/web.yaml")]);
+    assert!(fixed.contains("privileged: false"), "{fixed}");
+}

@@ -76,10 +76,17 @@ pub struct Collected {
     pub inputs: Vec<Input>,
     /// The paths that cannot be read: the path, and what is wrong.
     pub unreadable: Vec<(String, String)>,
-    /// The symbolic links a walk left alone: to folders, outside the folder walked, or broken.
-    pub skipped_links: usize,
-    /// The devices, FIFOs and sockets with a manifest's name that a walk left alone.
-    pub skipped_special: usize,
+    /// What walks left alone.
+    pub skipped: Skipped,
+}
+
+/// What walks left alone, for the summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Skipped {
+    /// Symbolic links to folders, out of the folder walked, or broken.
+    pub links: usize,
+    /// Devices, FIFOs and sockets with a manifest's name.
+    pub special: usize,
 }
 
 /// Expands `paths` into inputs: `-` is standard input, a file is itself (a symbolic link its
@@ -198,21 +205,21 @@ fn walk(root: &Path, collected: &mut Collected) {
         };
         if meta.file_type().is_symlink() {
             match std::fs::canonicalize(&path) {
-                Ok(target) if target.is_dir() => collected.skipped_links += 1,
+                Ok(target) if target.is_dir() => collected.skipped.links += 1,
                 Ok(target) if is_manifest && !excluded => {
                     if !target.starts_with(&canonical_root) {
-                        collected.skipped_links += 1;
+                        collected.skipped.links += 1;
                     } else if target.is_file() {
                         found.push(File {
                             path: shown(&target),
                             link: Some(tidy(&path)),
                         });
                     } else {
-                        collected.skipped_special += 1;
+                        collected.skipped.special += 1;
                     }
                 }
                 Ok(_) => {}
-                Err(_) if is_manifest => collected.skipped_links += 1,
+                Err(_) if is_manifest => collected.skipped.links += 1,
                 Err(_) => {}
             }
         } else if is_manifest && !excluded {
@@ -222,7 +229,7 @@ fn walk(root: &Path, collected: &mut Collected) {
                     link: None,
                 });
             } else if !meta.is_dir() {
-                collected.skipped_special += 1;
+                collected.skipped.special += 1;
             }
         }
     }

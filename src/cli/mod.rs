@@ -154,16 +154,9 @@ struct Run {
     unreadable: Vec<FileReport>,
     outcomes: Vec<Outcome>,
     /// The symbolic links and special files that walks left alone.
-    skipped: Skipped,
+    skipped: inputs::Skipped,
     /// The profile of the run, for the report.
     profile: Profile,
-}
-
-/// What walks left alone, for the summary.
-#[derive(Debug, Clone, Copy, Default)]
-struct Skipped {
-    links: usize,
-    special: usize,
 }
 
 /// Fixes `paths` (in place unless `dry_run`) with the transforms `selection` picks, the inputs
@@ -191,8 +184,7 @@ fn fix_paths(
     let inputs::Collected {
         inputs,
         unreadable,
-        skipped_links,
-        skipped_special,
+        skipped,
     } = inputs::collect(paths, within)?;
     let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
@@ -208,10 +200,7 @@ fn fix_paths(
             .map(|(path, message)| FileReport::failed(path, message, None))
             .collect(),
         outcomes,
-        skipped: Skipped {
-            links: skipped_links,
-            special: skipped_special,
-        },
+        skipped,
         profile: selection
             .profile
             .or_else(|| configs.first().map(|c| c.settings.profile))
@@ -322,7 +311,7 @@ fn stderr_lines(file: &FileReport) -> Vec<String> {
 
 /// The last line: how many files, what became of them, what was found, what walks left
 /// alone. `walked` of the errors are paths that could not be read at all, not scanned.
-fn summary(totals: &Totals, walked: usize, skipped: Skipped, dry_run: bool) -> String {
+fn summary(totals: &Totals, walked: usize, skipped: inputs::Skipped, dry_run: bool) -> String {
     let verb = if dry_run { "would change" } else { "changed" };
     let scanned = totals.files - walked;
     let mut summary = format!(
