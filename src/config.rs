@@ -8,6 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use crate::transform::{self, Literal, Profile, Settings};
+use crate::yaml::{self, Position, Step, Text};
 
 /// The file name looked for in each input's folder and its parents.
 pub const FILE_NAME: &str = ".kubeharden.yaml";
@@ -59,7 +60,7 @@ pub struct Config {
 impl Config {
     /// The configuration without a file: the command line over the defaults.
     pub fn from_overrides(overrides: &Overrides) -> Result<Config, String> {
-        Config::build(ConfigFile::default(), None, overrides)
+        Config::build(ConfigFile::default(), None, overrides).map_err(|(message, _)| message)
     }
 
     /// Reads the file at `path`; the command line wins over it.
@@ -68,24 +69,40 @@ impl Config {
         let file: ConfigFile = if text.trim().is_empty() {
             ConfigFile::default()
         } else {
-            serde_saphyr::from_str(&text)
-                .map_err(|e| format!("{}: {}", path.display(), first_line(&e.to_string())))?
+            serde_saphyr::from_str(&text).map_err(|e| read_error(path, &e))?
         };
-        Config::build(file, Some(path), overrides).map_err(|e| format!("{}: {e}", path.display()))
+        Config::build(file, Some(path), overrides).map_err(|(message, at)| {
+            let place = position_of(&text, &at).map_or(String::new(), |p| format!(":{p}"));
+            format!("{}{place}: {message}", path.display())
+        })
     }
 
+    /// The configuration of `file` under the command line; an error names the entry of the
+    /// file at fault, when one is.
     fn build(
         file: ConfigFile,
         source: Option<&Path>,
         overrides: &Overrides,
-    ) -> Result<Config, String> {
+    ) -> Result<Config, (String, Vec<Step>)> {
+        let key = |k: &str| Step::Key(k.to_owned());
+        for (list, ids) in [("only", &file.only), ("skip", &file.skip)] {
+            if let Some(i) = ids.iter().position(|id| transform::find(id).is_none()) {
+                return Err((
+                    transform::unknown_transform(&ids[i]),
+                    vec![key(list), Step::Index(i)],
+                ));
+            }
+        }
         let profile = match (overrides.profile, &file.profile) {
             (Some(profile), _) => profile,
             (None, Some(name)) => Profile::named(name).ok_or_else(|| {
                 let names: Vec<&str> = Profile::ALL.iter().map(|(n, _)| *n).collect();
-                format!(
-                    "unknown profile `{name}`; the profiles are: {}",
-                    names.join(", ")
+                (
+                    format!(
+                        "unknown profile `{name}`; the profiles are: {}",
+                        names.join(", ")
+                    ),
+                    vec![key("profile")],
                 )
             })?,
             (None, None) => Profile::Default,
@@ -96,10 +113,16 @@ impl Config {
             &overrides.only
         };
         let skip: Vec<String> = file.skip.iter().chain(&overrides.skip).cloned().collect();
-        let mut settings = Settings::new(profile, only, &skip)?;
+        let mut settings = Settings::new(profile, only, &skip).map_err(|e| (e, Vec::new()))?;
         for (id, options) in &file.transforms {
-            let declared = transform::find(id).ok_or_else(|| transform::unknown_transform(id))?;
+            let declared = transform::find(id).ok_or_else(|| {
+                (
+                    transform::unknown_transform(id),
+                    vec![key("transforms"), key(id)],
+                )
+            })?;
             for (name, value) in options {
+                let at = || vec![key("transforms"), key(id), key(name)];
                 let spec = declared
                     .options
                     .iter()
@@ -107,7 +130,7 @@ impl Config {
                     .ok_or_else(|| {
                         let names: Vec<&str> =
                             declared.options.iter().map(|o| o.name.as_str()).collect();
-                        match names.is_empty() {
+                        let message = match names.is_empty() {
                             true => {
                                 format!("unknown option `{name}` of {id}, which has no options")
                             }
@@ -115,20 +138,24 @@ impl Config {
                                 "unknown option `{name}` of {id}; its options are: {}",
                                 names.join(", ")
                             ),
-                        }
+                        };
+                        (message, at())
                     })?;
                 if spec.default.kind() != value.kind() {
-                    return Err(format!(
-                        "option `{name}` of {id} takes {}, like `{}`, not `{}`",
-                        spec.default.kind(),
-                        spec.default.display(),
-                        value.display()
+                    return Err((
+                        format!(
+                            "option `{name}` of {id} takes {}, like `{}`, not `{}`",
+                            spec.default.kind(),
+                            spec.default.display(),
+                            value.display()
+                        ),
+                        at(),
                     ));
                 }
                 if let Literal::Table(table) = value {
                     for (image, folders) in table {
                         transform::check_writes(image, folders)
-                            .map_err(|e| format!("option `{name}` of {id}: {e}"))?;
+                            .map_err(|e| (format!("option `{name}` of {id}: {e}"), at()))?;
                     }
                 }
             }
@@ -139,10 +166,15 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let mut globs = GlobSetBuilder::new();
-        for pattern in &file.exclude {
-            globs.add(Glob::new(pattern).map_err(|e| format!("exclude pattern `{pattern}`: {e}"))?);
+        for (i, pattern) in file.exclude.iter().enumerate() {
+            globs.add(Glob::new(pattern).map_err(|e| {
+                (
+                    format!("exclude pattern `{pattern}`: {e}"),
+                    vec![key("exclude"), Step::Index(i)],
+                )
+            })?);
         }
-        let exclude = globs.build().map_err(|e| e.to_string())?;
+        let exclude = globs.build().map_err(|e| (e.to_string(), Vec::new()))?;
         Ok(Config {
             settings,
             source: source.map(Path::to_path_buf),
@@ -184,8 +216,38 @@ pub fn discover(input: &Path) -> Option<PathBuf> {
     None
 }
 
-/// The first line of a reader's message, without its own `error:` label.
-fn first_line(message: &str) -> &str {
-    let line = message.lines().next().unwrap_or(message);
-    line.strip_prefix("error: ").unwrap_or(line)
+/// Where the entry at `at` is in the configuration `source`: its key, or its item.
+fn position_of(source: &str, at: &[Step]) -> Option<Position> {
+    let (last, parent) = at.split_last()?;
+    let text = Text::new(source);
+    let stream = yaml::parse(&text, false).ok()?;
+    let parent = yaml::lookup(stream.documents.first()?, parent)?;
+    let node = match last {
+        Step::Key(k) => {
+            &parent
+                .entries()?
+                .iter()
+                .find(|(key, _)| key.as_str() == Some(k))?
+                .0
+        }
+        Step::Index(i) => parent.items()?.get(*i)?,
+    };
+    Some(text.position(node.full_start()))
+}
+
+/// A reader's error as `FILE:LINE:COL: message`, in the reader's words for people (not its
+/// options), on one line.
+fn read_error(path: &Path, error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter;
+    let error = error.without_snippet();
+    let message: String = serde_saphyr::UserMessageFormatter
+        .format_message(error)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let place = error
+        .location()
+        .filter(|l| l.line() > 0)
+        .map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
+    format!("{}{place}: {message}", path.display())
 }

@@ -21,6 +21,11 @@ pub struct Fixed {
 pub enum FixError {
     /// The input holds a NUL byte, here.
     Binary(Position),
+    /// The input starts with the byte order mark of UTF-16 or UTF-32: the encoding's name.
+    WideEncoding(&'static str),
+    /// An edit was due in a text whose line breaks are a bare CR (classic Mac OS) here, which
+    /// YAML reads as line breaks and kubeharden's editing does not.
+    BareCarriageReturn(Position),
     /// The input is not UTF-8.
     NotUtf8(Position),
     /// The input is a Helm template (Go template actions outside YAML strings).
@@ -37,6 +42,16 @@ impl fmt::Display for FixError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FixError::Binary(_) => f.write_str("a binary file (NUL byte), not a manifest"),
+            FixError::WideEncoding(encoding) => {
+                let family = &encoding[..6];
+                write!(
+                    f,
+                    "encoded in {encoding} (byte order mark); kubeharden reads UTF-8: convert it with `iconv -f {family} -t UTF-8`"
+                )
+            }
+            FixError::BareCarriageReturn(_) => f.write_str(
+                "the lines end in a bare CR (classic Mac OS), which kubeharden does not edit; convert them to LF (`tr '\\r' '\\n'`) and run again; the file was left unchanged",
+            ),
             FixError::NotUtf8(_) => f.write_str("not valid UTF-8; save the file as UTF-8"),
             FixError::HelmTemplate(_) => f.write_str(
                 "a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -",
@@ -55,7 +70,11 @@ impl FixError {
     /// Where in the input the problem is, when it has a place.
     pub fn position(&self) -> Option<Position> {
         match self {
-            FixError::Binary(p) | FixError::NotUtf8(p) | FixError::HelmTemplate(p) => Some(*p),
+            FixError::Binary(p)
+            | FixError::NotUtf8(p)
+            | FixError::HelmTemplate(p)
+            | FixError::BareCarriageReturn(p) => Some(*p),
+            FixError::WideEncoding(_) => Some(Position { line: 1, column: 1 }),
             FixError::Parse(e) => Some(e.position),
             FixError::Unsupported(_) | FixError::Internal(_) => None,
         }
@@ -69,12 +88,30 @@ impl FixError {
 
 /// Runs the transforms of `settings` over the bytes of one input.
 pub fn fix_bytes(bytes: &[u8], settings: &Settings) -> Result<Fixed, FixError> {
+    if let Some(encoding) = wide_encoding(bytes) {
+        return Err(FixError::WideEncoding(encoding));
+    }
     if let Some(nul) = bytes.iter().position(|&b| b == 0) {
         return Err(FixError::Binary(position_in_bytes(&bytes[..nul])));
     }
     let source = std::str::from_utf8(bytes)
         .map_err(|e| FixError::NotUtf8(position_in_bytes(&bytes[..e.valid_up_to()])))?;
     fix_text(source, settings)
+}
+
+/// The encoding that the byte order mark starting `bytes` announces, when it is UTF-16 or
+/// UTF-32 (whose text is full of NUL bytes). UTF-32LE's mark starts like UTF-16LE's.
+fn wide_encoding(bytes: &[u8]) -> Option<&'static str> {
+    const MARKS: [(&[u8], &str); 4] = [
+        (&[0xFF, 0xFE, 0, 0], "UTF-32LE"),
+        (&[0, 0, 0xFE, 0xFF], "UTF-32BE"),
+        (&[0xFF, 0xFE], "UTF-16LE"),
+        (&[0xFE, 0xFF], "UTF-16BE"),
+    ];
+    MARKS
+        .iter()
+        .find(|(mark, _)| bytes.starts_with(mark))
+        .map(|(_, encoding)| *encoding)
 }
 
 /// The position just after `prefix`, which may hold invalid UTF-8 (counted as one column each).
@@ -108,6 +145,15 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
             changes,
             findings,
         });
+    }
+    // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
+    // the wrong place. A file without edits is read well enough.
+    if let Some(offset) = source
+        .match_indices('\r')
+        .map(|(offset, _)| offset)
+        .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'))
+    {
+        return Err(FixError::BareCarriageReturn(text.position(offset)));
     }
     let written = yaml::write(&text, &stream, &intended).map_err(|e| match e {
         yaml::WriteError::Render(e) => FixError::Unsupported(e),

@@ -605,10 +605,6 @@ fn a_linked_manifest_stays_a_link_and_its_target_in_the_repository_is_fixed() {
     assert_eq!(target, "deploy/web.yaml");
     let fixed = repos.git(&repos.work(), &["show", &format!("{head}:deploy/web.yaml")]);
     assert!(fixed.contains("privileged: false"), "{fixed}");
-    assert!(
-        stderr.contains("web-link.yaml is a link to deploy/web.yaml"),
-        "{stderr}"
-    );
 }
 
 #[cfg(unix)]
@@ -634,9 +630,8 @@ fn a_link_out_of_the_repository_is_refused_and_what_it_points_at_is_left_alone()
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     for link in ["outside.yaml", "deploy/up.yaml"] {
         assert!(
-            stderr.contains(&format!(
-                "{link}: leads out of the repository through a link"
-            )),
+            stderr.contains(&format!("error: {link}: a symbolic link to "))
+                && stderr.contains("outside the repository; it was left alone"),
             "{stderr}"
         );
     }

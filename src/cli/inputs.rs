@@ -1,84 +1,371 @@
 //! Turns the PATH arguments into the list of inputs, walking folders.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::{Component, Path, PathBuf};
 
 /// One input to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// Standard input, fixed to standard output.
+    /// Standard input (`-`, or `/dev/stdin` named as a path), fixed to standard output.
     Stdin,
-    /// A file named on the command line.
-    Named(PathBuf),
-    /// A file found by walking a folder; Helm templates among these are skipped, not errors.
-    Found(PathBuf),
+    /// A device, FIFO or socket named as a path: read like standard input, the fixed text to
+    /// standard output. Only regular files are rewritten.
+    Stream(PathBuf),
+    /// A regular file named on the command line.
+    Named(File),
+    /// A regular file found by walking a folder; Helm templates among these are skipped, not errors.
+    Found(File),
+}
+
+/// A regular file to fix in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// The file read and rewritten: for a symbolic link, its target (relative to the current
+    /// folder when below it).
+    pub path: PathBuf,
+    /// The symbolic link the file was reached through; it stays a link.
+    pub link: Option<PathBuf>,
 }
 
 impl Input {
     /// The path as the user would write it: as given, or the folder given joined with the
-    /// path found below it.
+    /// path found below it; a symbolic link as `link -> target`.
     pub fn display(&self) -> String {
         match self {
             Input::Stdin => "-".to_owned(),
-            Input::Named(p) | Input::Found(p) => p.to_string_lossy().into_owned(),
+            Input::Stream(path) => path.to_string_lossy().into_owned(),
+            Input::Named(file) | Input::Found(file) => match &file.link {
+                Some(link) => format!("{} -> {}", link.display(), file.path.display()),
+                None => file.path.to_string_lossy().into_owned(),
+            },
+        }
+    }
+
+    /// The regular file this input rewrites in place; `None` for what goes to standard output.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Input::Stdin | Input::Stream(_) => None,
+            Input::Named(file) | Input::Found(file) => Some(&file.path),
+        }
+    }
+
+    /// The path a diff names, as `git diff` would: relative to the top level of the git
+    /// repository holding the file, else to the current folder; `-` for standard input.
+    pub fn diff_path(&self) -> String {
+        match self {
+            Input::Stdin => "-".to_owned(),
+            Input::Stream(path) => path.to_string_lossy().into_owned(),
+            Input::Named(file) | Input::Found(file) => {
+                git_relative(&file.path).to_string_lossy().into_owned()
+            }
         }
     }
 }
 
-/// The extensions of manifest files met while walking a folder.
+/// The paths that name standard input itself: read from them like `-`, never written.
+const STDIN_PATHS: [&str; 3] = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
+
+/// The extensions of manifest files met while walking a folder, in any case.
 const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
-/// Expands `paths` into inputs: `-` is standard input, a file is itself, a folder is every
-/// manifest below it that `.gitignore` files do not exclude, in path order. A path that cannot
-/// be read is returned as an error: the path, and what is wrong.
-pub fn collect(paths: &[String]) -> (Vec<Input>, Vec<(String, String)>) {
-    let mut inputs = Vec::new();
-    let mut errors = Vec::new();
+/// What the PATH arguments name.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The inputs, in order; each file once, however many paths or links reach it.
+    pub inputs: Vec<Input>,
+    /// The paths that cannot be read: the path, and what is wrong.
+    pub unreadable: Vec<(String, String)>,
+    /// What walks left alone.
+    pub skipped: Skipped,
+}
+
+/// What walks left alone, for the summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Skipped {
+    /// Symbolic links to folders, out of the folder walked, or broken.
+    pub links: usize,
+    /// Devices, FIFOs and sockets with a manifest's name.
+    pub special: usize,
+}
+
+/// Expands `paths` into inputs: `-` is standard input, a file is itself (a symbolic link its
+/// target; a device, FIFO or socket is read like `-`), a folder is every manifest below it
+/// that git would list ([`walk`]), in path order. With `within`, a symbolic link named on the
+/// command line must lead inside that folder. An error when standard input is named twice.
+pub fn collect(paths: &[String], within: Option<&Path>) -> Result<Collected, String> {
+    let mut collected = Collected::default();
     for arg in paths {
-        if arg == "-" {
-            inputs.push(Input::Stdin);
+        if arg == "-" || STDIN_PATHS.contains(&arg.as_str()) {
+            if collected.inputs.contains(&Input::Stdin) {
+                return Err(format!(
+                    "standard input is named twice (`{arg}`); it can be read only once"
+                ));
+            }
+            collected.inputs.push(Input::Stdin);
             continue;
         }
         let path = Path::new(arg);
         match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, &mut inputs, &mut errors),
-            Ok(_) => inputs.push(Input::Named(path.to_path_buf())),
-            Err(e) => errors.push((arg.clone(), e.to_string())),
+            Ok(meta) if meta.is_dir() => walk(path, &mut collected),
+            Ok(meta) if !meta.is_file() => collected.inputs.push(Input::Stream(path.to_path_buf())),
+            Ok(_) => match named_file(path, within) {
+                Ok(file) => collected.inputs.push(Input::Named(file)),
+                Err(e) => collected.unreadable.push((arg.clone(), e)),
+            },
+            Err(e) => collected.unreadable.push((arg.clone(), e.to_string())),
         }
     }
-    (inputs, errors)
+    collected.inputs = each_file_once(std::mem::take(&mut collected.inputs));
+    Ok(collected)
 }
 
-fn walk(root: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<(String, String)>) {
+/// A regular file named on the command line, resolved when it is a symbolic link.
+fn named_file(path: &Path, within: Option<&Path>) -> Result<File, String> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(File {
+            path: tidy(path),
+            link: None,
+        });
+    }
+    let target = path.canonicalize().map_err(|e| e.to_string())?;
+    if let Some(root) = within
+        && !target.starts_with(root.canonicalize().map_err(|e| e.to_string())?)
+    {
+        return Err(format!(
+            "a symbolic link to {}, outside the repository; it was left alone",
+            target.display()
+        ));
+    }
+    Ok(File {
+        path: shown(&target),
+        link: Some(tidy(path)),
+    })
+}
+
+/// `inputs` with each file once: a file also reached through a link is fixed under its own
+/// name, and two links to one file fix it once.
+fn each_file_once(inputs: Vec<Input>) -> Vec<Input> {
+    let identity = |input: &Input| {
+        let path = input.file()?;
+        Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
+    };
+    let direct: HashSet<PathBuf> = inputs
+        .iter()
+        .filter(|i| matches!(i, Input::Named(f) | Input::Found(f) if f.link.is_none()))
+        .filter_map(identity)
+        .collect();
+    let mut seen = HashSet::new();
+    inputs
+        .into_iter()
+        .filter(|input| {
+            let Some(id) = identity(input) else {
+                return true;
+            };
+            let through_link =
+                matches!(input, Input::Named(f) | Input::Found(f) if f.link.is_some());
+            !(through_link && direct.contains(&id)) && seen.insert(id)
+        })
+        .collect()
+}
+
+/// Adds the manifests below `root`: inside a git work tree, the files git lists (tracked ones,
+/// even when a `.gitignore` matches them, and untracked ones it does not ignore; a submodule's
+/// files belong to the submodule); elsewhere, every file that the `.gitignore` files inside
+/// `root` do not exclude. `.ignore` files are not read. A symbolic link to a file inside
+/// `root` stands for its target; other links, and special files, are counted and left alone.
+fn walk(root: &Path, collected: &mut Collected) {
+    let listed = match git_files(root) {
+        Some(files) => files,
+        None => match plain_files(root) {
+            Ok(files) => files,
+            Err(e) => {
+                collected
+                    .unreadable
+                    .push((root.display().to_string(), e.to_string()));
+                return;
+            }
+        },
+    };
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut found: Vec<File> = Vec::new();
+    for path in listed {
+        let is_manifest = path.extension().and_then(OsStr::to_str).is_some_and(|e| {
+            MANIFEST_EXTENSIONS
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(e))
+        });
+        let excluded = path
+            .file_name()
+            .is_some_and(|n| n == crate::config::FILE_NAME);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            // Tracked, but deleted from the work tree.
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            match std::fs::canonicalize(&path) {
+                Ok(target) if target.is_dir() => collected.skipped.links += 1,
+                Ok(target) if is_manifest && !excluded => {
+                    if !target.starts_with(&canonical_root) {
+                        collected.skipped.links += 1;
+                    } else if target.is_file() {
+                        found.push(File {
+                            path: shown(&target),
+                            link: Some(tidy(&path)),
+                        });
+                    } else {
+                        collected.skipped.special += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) if is_manifest => collected.skipped.links += 1,
+                Err(_) => {}
+            }
+        } else if is_manifest && !excluded {
+            if meta.is_file() {
+                found.push(File {
+                    path: tidy(&path),
+                    link: None,
+                });
+            } else if !meta.is_dir() {
+                collected.skipped.special += 1;
+            }
+        }
+    }
+    found.sort_by(|a, b| {
+        let name = |f: &File| f.link.clone().unwrap_or_else(|| f.path.clone());
+        name(a).cmp(&name(b))
+    });
+    collected.inputs.extend(found.into_iter().map(Input::Found));
+}
+
+/// Variables that point git at another repository, index or work tree (a hook running
+/// kubeharden may set them): the walk asks about the folder's own repository.
+const GIT_LOCATION_VARS: [&str; 5] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+];
+
+/// The files git lists below `root` (`git ls-files --cached --others --exclude-standard`),
+/// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run.
+fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
+    let mut command = std::process::Command::new("git");
+    command
+        .current_dir(root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            ".",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for var in GIT_LOCATION_VARS {
+        command.env_remove(var);
+    }
+    let output = command.output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let mut files: Vec<PathBuf> = output
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| root.join(path_from_bytes(name)))
+        .collect();
+    // A file both tracked and changed is listed once per stage; the order is git's, not ours.
+    files.sort();
+    files.dedup();
+    Some(files)
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The files below `root`, outside git: the `.gitignore` files inside `root` apply (those
+/// above it do not: they belong to no walk of this folder), `.git` folders are skipped.
+fn plain_files(root: &Path) -> Result<Vec<PathBuf>, ignore::Error> {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
-        // Git's own files, and kubeharden's configuration, are not manifests.
-        .filter_entry(|entry| {
-            entry.file_name() != ".git" && entry.file_name() != crate::config::FILE_NAME
-        })
-        .sort_by_file_path(|a, b| a.cmp(b))
+        .parents(false)
+        .ignore(false)
+        .git_global(false)
+        .git_exclude(false)
+        .filter_entry(|entry| entry.file_name() != ".git")
         .build();
+    let mut files = Vec::new();
     for entry in walker {
-        match entry {
-            Ok(entry) => {
-                let path = entry.path();
-                let is_manifest = entry.file_type().is_some_and(|t| t.is_file())
-                    && path
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e));
-                if is_manifest {
-                    inputs.push(Input::Found(tidy(path)));
-                }
-            }
-            Err(e) => errors.push((root.display().to_string(), e.to_string())),
+        let entry = entry?;
+        if entry.depth() > 0 && !entry.file_type().is_some_and(|t| t.is_dir()) {
+            files.push(entry.into_path());
         }
     }
+    Ok(files)
 }
 
-/// Drops a leading `./` so that diff headers read `a/deploy/x.yaml`, which `git apply` takes.
+/// Drops a leading `./`, as people write paths.
 fn tidy(path: &Path) -> PathBuf {
     path.strip_prefix(".")
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A resolved (absolute) path as people would name it from here: relative to the current
+/// folder when below it.
+fn shown(target: &Path) -> PathBuf {
+    std::env::current_dir()
+        .and_then(|cwd| cwd.canonicalize())
+        .ok()
+        .and_then(|cwd| target.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| target.to_path_buf())
+}
+
+/// `path` as `git diff` names it: relative to the top level of the git work tree holding it
+/// (the nearest folder with a `.git`), else to the current folder (with `..` where needed).
+fn git_relative(path: &Path) -> PathBuf {
+    let Ok(absolute) = path.canonicalize().or_else(|_| std::path::absolute(path)) else {
+        return tidy(path);
+    };
+    let top = absolute
+        .ancestors()
+        .skip(1)
+        .find(|folder| folder.join(".git").exists());
+    if let Some(top) = top
+        && let Ok(relative) = absolute.strip_prefix(top)
+    {
+        return relative.to_path_buf();
+    }
+    match std::env::current_dir().and_then(|cwd| cwd.canonicalize()) {
+        Ok(cwd) => relative_to(&absolute, &cwd),
+        Err(_) => absolute,
+    }
+}
+
+/// `path` relative to `base`, both absolute: up with `..` to their common folder, then down.
+fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let path: Vec<Component> = path.components().collect();
+    let base: Vec<Component> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut relative: PathBuf = base[common..]
+        .iter()
+        .map(|_| Component::ParentDir)
+        .collect();
+    relative.extend(&path[common..]);
+    relative
 }

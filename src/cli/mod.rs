@@ -70,7 +70,7 @@ struct FixArgs {
     /// nothing else goes there. FILE must not be an input.
     #[arg(long, value_name = "FILE")]
     pr_body: Option<PathBuf>,
-    /// Files, folders (walked for .yaml, .yml and .json, honouring .gitignore), or - for
+    /// Files, folders (walked for .yaml, .yml and .json files that git would list), or - for
     /// standard input to standard output.
     #[arg(default_value = ".")]
     paths: Vec<String>,
@@ -161,18 +161,22 @@ pub fn main() -> ExitCode {
 struct Run {
     unreadable: Vec<FileReport>,
     outcomes: Vec<Outcome>,
+    /// The symbolic links and special files that walks left alone.
+    skipped: inputs::Skipped,
     /// The profile of the run, for the report.
     profile: Profile,
 }
 
 /// Fixes `paths` (in place unless `dry_run`) with the transforms `selection` picks, the inputs
-/// in parallel; an error for an unknown transform, a bad configuration file, or one of the
-/// `outputs` (each with its option's name) that is also an input.
+/// in parallel; an error for an unknown transform, a bad configuration file, standard input
+/// named twice, or one of the `outputs` (each with its option's name) that is also an input.
+/// With `within`, symbolic links named on the command line must lead inside it.
 fn fix_paths(
     paths: &[String],
     selection: &Selection,
     dry_run: bool,
     outputs: &[(&str, &Path)],
+    within: Option<&Path>,
 ) -> Result<Run, String> {
     if let Some(unknown) = selection
         .only
@@ -187,7 +191,11 @@ fn fix_paths(
         only: selection.only.clone(),
         skip: selection.skip.clone(),
     };
-    let (inputs, unreadable) = inputs::collect(paths);
+    let inputs::Collected {
+        inputs,
+        unreadable,
+        skipped,
+    } = inputs::collect(paths, within)?;
     refuse_outputs_among(&inputs, outputs)?;
     let limit = selection
         .max_file_size
@@ -206,6 +214,7 @@ fn fix_paths(
             .map(|(path, message)| FileReport::failed(path, message, None))
             .collect(),
         outcomes,
+        skipped,
         profile: selection
             .profile
             .or_else(|| configs.first().map(|c| c.settings.profile))
@@ -229,7 +238,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
         .filter(|(_, path)| *path != Path::new(STDOUT))
         .collect();
-    let run = match fix_paths(&args.paths, &args.selection, args.dry_run, &outputs) {
+    let run = match fix_paths(&args.paths, &args.selection, args.dry_run, &outputs, None) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
@@ -244,6 +253,7 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     let walked = run.unreadable.len();
+    let skipped = run.skipped;
     let mut files = run.unreadable;
     for line in files.iter().flat_map(stderr_lines) {
         let _ = writeln!(stderr, "{line}");
@@ -290,7 +300,14 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         }
     }
     let totals = report.totals();
-    let _ = writeln!(stderr, "{}", summary(&totals, walked, args.dry_run));
+    let _ = writeln!(
+        stderr,
+        "{}",
+        summary(&totals, walked, skipped, args.dry_run)
+    );
+    if totals.files == 0 {
+        let _ = writeln!(stderr, "{}", nothing_found_hint(&args.paths));
+    }
     if totals.errors > 0 || write_failed {
         ExitCode::from(2)
     } else if args.dry_run && totals.changed > 0 {
@@ -321,9 +338,9 @@ fn stderr_lines(file: &FileReport) -> Vec<String> {
         .collect()
 }
 
-/// The last line: how many files, what became of them, what was found. `walked` of the
-/// errors are paths that could not be read at all, not scanned.
-fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
+/// The last line: how many files, what became of them, what was found, what walks left
+/// alone. `walked` of the errors are paths that could not be read at all, not scanned.
+fn summary(totals: &Totals, walked: usize, skipped: inputs::Skipped, dry_run: bool) -> String {
     let verb = if dry_run { "would change" } else { "changed" };
     let scanned = totals.files - walked;
     let mut summary = format!(
@@ -336,6 +353,8 @@ fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
     for (n, what) in [
         (totals.helm_skipped, "Helm template{} skipped"),
         (totals.excluded, "excluded by configuration"),
+        (skipped.links, "symbolic link{} skipped"),
+        (skipped.special, "special file{} skipped"),
         (totals.warnings, "warning{}"),
         (totals.notes, "note{}"),
         (totals.skipped, "fix{} skipped"),
@@ -357,6 +376,14 @@ fn summary(totals: &Totals, walked: usize, dry_run: bool) -> String {
     summary
 }
 
+/// The line after a summary of no file at all: where manifests are looked for.
+pub(crate) fn nothing_found_hint(paths: &[String]) -> String {
+    format!(
+        "hint: no manifest found in {}: folders are walked for .yaml, .yml and .json files that git tracks or does not ignore (outside git, that no .gitignore inside the folder excludes); name a file to fix it regardless",
+        paths.join(" ")
+    )
+}
+
 /// The configuration of each input: the one named with `--config`, or the nearest
 /// `.kubeharden.yaml` (standard input looks from the current folder), each file read once.
 fn configs_for(
@@ -372,10 +399,7 @@ fn configs_for(
     inputs
         .iter()
         .map(|input| {
-            let found = match input {
-                Input::Stdin => config::discover(Path::new(".")),
-                Input::Named(path) | Input::Found(path) => config::discover(path),
-            };
+            let found = config::discover(input.file().unwrap_or(Path::new(".")));
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
             }
@@ -432,9 +456,10 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
         let Some(written) = identity(output) else {
             continue;
         };
-        if let Some(input) = inputs.iter().find(|input| match input {
-            Input::Stdin => false,
-            Input::Named(path) | Input::Found(path) => identity(path) == Some(written),
+        if let Some(input) = inputs.iter().find(|input| {
+            input
+                .file()
+                .is_some_and(|path| identity(path) == Some(written))
         }) {
             return Err(format!(
                 "{flag} {} is the input {}; writing it would replace the manifest, so nothing was done: choose another file",
@@ -458,7 +483,7 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
 fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome {
     let name = input.display();
     let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
-    if let Input::Named(path) | Input::Found(path) = input
+    if let Some(path) = input.file()
         && config.excludes(path)
     {
         return outcome(FileReport::empty(name, FileStatus::Excluded), None);
@@ -488,21 +513,19 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(bytes);
     let Some(new) = &fixed.output else {
-        let stdout = (*input == Input::Stdin && !dry_run).then(|| original.into_owned());
+        let stdout = (input.file().is_none() && !dry_run).then(|| original.into_owned());
         return outcome(report(FileStatus::Unchanged), stdout);
     };
     if dry_run {
-        let diff = output::unified_diff(&name, &original, new);
+        let diff = output::unified_diff(&input.diff_path(), &original, new);
         return outcome(report(FileStatus::Changed), Some(diff));
     }
-    match input {
-        Input::Stdin => outcome(report(FileStatus::Changed), Some(new.clone())),
-        Input::Named(path) | Input::Found(path) => {
-            match files::write_atomically(path, &snapshot, new) {
-                Ok(()) => outcome(report(FileStatus::Changed), None),
-                Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
-            }
-        }
+    match input.file() {
+        None => outcome(report(FileStatus::Changed), Some(new.clone())),
+        Some(path) => match files::write_atomically(path, &snapshot, new) {
+            Ok(()) => outcome(report(FileStatus::Changed), None),
+            Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
+        },
     }
 }
 
@@ -510,6 +533,7 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
 fn read(input: &Input, limit: u64) -> std::io::Result<files::Snapshot> {
     match input {
         Input::Stdin => files::read_stdin(limit),
-        Input::Named(path) | Input::Found(path) => files::read_file(path, limit),
+        Input::Stream(path) => files::read_file(path, limit),
+        Input::Named(file) | Input::Found(file) => files::read_file(&file.path, limit),
     }
 }

@@ -1,14 +1,51 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
-/// A unified diff of one file with git-style `a/PATH` and `b/PATH` headers.
+/// A unified diff of one file with the headers `git diff` writes for `path` (relative to the
+/// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
+/// a name holding a space on the `---` and `+++` lines, where `patch` expects the name to end.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    let diff = similar::TextDiff::from_lines(old, new);
-    let body = diff
+    let hunks = similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string();
-    format!("diff --git a/{path} b/{path}\n{body}")
+    let (a, b) = (
+        git_quoted(&format!("a/{path}")),
+        git_quoted(&format!("b/{path}")),
+    );
+    let end = |name: &str| if name.contains(' ') { "\t" } else { "" };
+    format!(
+        "diff --git {a} {b}\n--- {a}{}\n+++ {b}{}\n{hunks}",
+        end(&a),
+        end(&b)
+    )
+}
+
+/// `name` as git writes a path (`core.quotePath`, its default): as it is, or in double quotes
+/// with C escapes when it holds a double quote, a backslash, a control character or a
+/// non-ASCII byte.
+fn git_quoted(name: &str) -> String {
+    let needs_quotes = |b: u8| b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b);
+    if !name.bytes().any(needs_quotes) {
+        return name.to_owned();
+    }
+    let mut quoted = String::from("\"");
+    for byte in name.bytes() {
+        match byte {
+            b'\x07' => quoted.push_str("\\a"),
+            b'\x08' => quoted.push_str("\\b"),
+            b'\t' => quoted.push_str("\\t"),
+            b'\n' => quoted.push_str("\\n"),
+            b'\x0b' => quoted.push_str("\\v"),
+            b'\x0c' => quoted.push_str("\\f"),
+            b'\r' => quoted.push_str("\\r"),
+            b'"' => quoted.push_str("\\\""),
+            b'\\' => quoted.push_str("\\\\"),
+            b if needs_quotes(b) => quoted.push_str(&format!("\\{b:03o}")),
+            b => quoted.push(char::from(b)),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// Colours a unified diff for a terminal: removals red, additions green, hunk headers cyan.

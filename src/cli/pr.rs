@@ -14,7 +14,7 @@ use clap::Args;
 use super::{Selection, fix_paths, stderr_lines};
 use crate::pr::git::{Git, redact};
 use crate::pr::github::{GitHub, Token};
-use crate::report::{FileReport, FileStatus, Report, markdown, plural};
+use crate::report::{FileStatus, Report, markdown, plural};
 
 /// The trailer that marks kubeharden's commits: a branch holding any other commit is not
 /// kubeharden's to rewrite.
@@ -117,6 +117,9 @@ fn propose(args: &PrArgs) -> Result<bool> {
             report.files.len(),
             plural(report.files.len())
         );
+        if report.files.is_empty() {
+            eprintln!("{}", super::nothing_found_hint(&args.paths));
+        }
         return Ok(complete);
     }
     let title = markdown::TITLE;
@@ -288,54 +291,21 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
         skip: selection.skip.clone(),
         max_file_size: selection.max_file_size,
     };
-    let (paths, mut files) = resolve_links(root, paths)?;
     let back = std::env::current_dir().context("cannot read the current folder")?;
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the temporary worktree {}", root.display()))?;
-    let run = fix_paths(&paths, &selection, false, &[]);
+    // A link in the repository may point anywhere: only its files are kubeharden's to edit.
+    let run = fix_paths(paths, &selection, false, &[], Some(Path::new(".")));
     std::env::set_current_dir(&back)
         .with_context(|| format!("cannot return to {}", back.display()))?;
     let run = run.map_err(anyhow::Error::msg)?;
-    files.extend(run.unreadable);
+    let mut files = run.unreadable;
     files.extend(run.outcomes.into_iter().map(|o| o.report));
     Ok(Report {
         dry_run: false,
         profile: run.profile.to_string(),
         files,
     })
-}
-
-/// `paths` (relative to the worktree's top level `root`) with links resolved, so that a fix
-/// edits what a link points at and the link is committed as the link it is; and the reports of
-/// those that lead out of the worktree through a link, left alone: following them would write
-/// outside the repository (into the user's own checkout, for an absolute link).
-fn resolve_links(root: &Path, paths: &[String]) -> Result<(Vec<String>, Vec<FileReport>)> {
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("cannot read the temporary worktree {}", root.display()))?;
-    let mut resolved = Vec::new();
-    let mut refused = Vec::new();
-    for path in paths {
-        // A path that does not resolve (missing, or a dangling link) is read by nobody: the
-        // fix reports it as it does any unreadable input.
-        let Ok(target) = root.join(path).canonicalize() else {
-            resolved.push(path.clone());
-            continue;
-        };
-        match target.strip_prefix(&root).map(relative_name) {
-            Ok(relative) if Path::new(&relative) == Path::new(path) => resolved.push(path.clone()),
-            Ok(relative) => {
-                eprintln!("kubeharden pr: {path} is a link to {relative}; fixing {relative}");
-                resolved.push(relative);
-            }
-            Err(_) => refused.push(FileReport::failed(
-                path.clone(),
-                "leads out of the repository through a link; kubeharden pr changes files of the repository only, and left it alone".to_owned(),
-                None,
-            )),
-        }
-    }
-    Ok((resolved, refused))
 }
 
 /// `paths` (relative to `cwd`, or absolute) as paths relative to the work tree's `root`.

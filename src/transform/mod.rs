@@ -18,6 +18,10 @@ pub use knowledge::{CommandNeeds, ImageWrites, check_writes, same_repository};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
+/// The `transform` of a finding about a whole workload that no transform could touch (a key
+/// written twice): it names kubeharden itself.
+pub const WHOLE_WORKLOAD: &str = "kubeharden";
+
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
 const DECLARATIONS: [(&str, &str); 14] = [

@@ -54,7 +54,8 @@ pub struct Finding {
     pub container: Option<String>,
     /// 1-based line.
     pub line: usize,
-    /// The transform.
+    /// The transform, or [`super::WHOLE_WORKLOAD`] for a finding that kept every transform
+    /// from the workload.
     pub transform: &'static str,
     /// Which kind.
     pub kind: FindingKind,
@@ -107,6 +108,9 @@ pub fn plan<'a>(
         planner.guard = Some(Guard::new(root, &stream.anchor_names));
     }
     for pod in &pods {
+        if planner.refuse_duplicate_keys(pod) {
+            continue;
+        }
         let containers = k8s::containers(root, pod);
         let windows = k8s::windows(root, pod);
         let mut stood_aside = Vec::new();
@@ -232,6 +236,37 @@ impl<'p, 'a> Planner<'p, 'a> {
             }?;
             Some(resolved(root, next))
         })
+    }
+
+    /// Warns of every key written twice in one mapping of the workload holding `pod`, and
+    /// whether there was any: then no transform may judge or edit it, since which copy holds is
+    /// up to the reader (as for an edit through a duplicated key, which the editor refuses).
+    fn refuse_duplicate_keys(&mut self, pod: &PodSpec) -> bool {
+        let Some(workload) = yaml::lookup(self.root, &pod.resource.path) else {
+            return false;
+        };
+        let duplicates = workload.duplicate_keys();
+        for copies in &duplicates {
+            let lines: Vec<String> = copies
+                .iter()
+                .map(|k| self.text.position(k.full_start()).line.to_string())
+                .collect();
+            let name = copies[0].as_str().unwrap_or_default();
+            self.findings.push(Finding {
+                document: self.document,
+                resource: pod.resource.clone(),
+                container: None,
+                line: self.text.position(copies[1].full_start()).line,
+                transform: super::WHOLE_WORKLOAD,
+                kind: super::FindingKind::Warning,
+                message: format!(
+                    "`{name}` appears {} times in one mapping (lines {}); Kubernetes rejects duplicate keys and readers disagree on which value holds, so nothing in this workload was changed: remove the extra ones",
+                    copies.len(),
+                    lines.join(", ")
+                ),
+            });
+        }
+        !duplicates.is_empty()
     }
 
     fn run(&mut self, transform: &'static Transform, rule: &Rule, target: &Target<'_>) {

@@ -117,6 +117,42 @@ impl<'a> Node<'a> {
             .map(|(_, v)| v)
     }
 
+    /// Each key that appears more than once in one mapping at or below this node, with its
+    /// copies in order: readers disagree on which value holds (most take the last, kubeharden's
+    /// [`Node::get`] the first), so nothing may be judged from them. Aliases are not followed.
+    pub fn duplicate_keys(&self) -> Vec<Vec<&Node<'a>>> {
+        let mut found = Vec::new();
+        self.collect_duplicate_keys(&mut found);
+        found
+    }
+
+    fn collect_duplicate_keys<'n>(&'n self, found: &mut Vec<Vec<&'n Node<'a>>>) {
+        match &self.kind {
+            NodeKind::Mapping { entries, .. } => {
+                let mut copies: Vec<Vec<&'n Node<'a>>> = Vec::new();
+                let mut by_name = std::collections::HashMap::new();
+                for (key, _) in entries {
+                    if let Some(name) = key.as_str() {
+                        let index = *by_name.entry(name).or_insert_with(|| {
+                            copies.push(Vec::new());
+                            copies.len() - 1
+                        });
+                        copies[index].push(key);
+                    }
+                }
+                found.extend(copies.into_iter().filter(|c| c.len() > 1));
+                for (key, value) in entries {
+                    key.collect_duplicate_keys(found);
+                    value.collect_duplicate_keys(found);
+                }
+            }
+            NodeKind::Sequence { items, .. } => {
+                items.iter().for_each(|i| i.collect_duplicate_keys(found))
+            }
+            NodeKind::Scalar { .. } | NodeKind::Alias(_) => {}
+        }
+    }
+
     /// The entries, when this is a mapping.
     pub fn entries(&self) -> Option<&[(Node<'a>, Node<'a>)]> {
         match &self.kind {

@@ -463,6 +463,18 @@ impl Renderer<'_, '_> {
         Ok(after_comments)
     }
 
+    /// Refuses to lay out entries around a block mapping key written explicitly (`? key`, its
+    /// value after a `:` on a line of its own), whose place is not a plain key's.
+    fn refuse_explicit_key(&self, key: &Node<'_>) -> Result<(), RenderError> {
+        let before = self.text.source[..key.full_start()].trim_end_matches([' ', '\t']);
+        if before.ends_with('?') {
+            return Err(RenderError(
+                "the mapping holds an explicit key (`? key`), around which kubeharden does not add or remove entries; write it as `key: value`".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The offset just past the `:` that follows `key`.
     fn colon_after(&self, key: &Node<'_>) -> Result<usize, RenderError> {
         let rest = &self.text.source[key.end()..];
@@ -646,6 +658,8 @@ impl Renderer<'_, '_> {
         let column = self.text.column(first_key.full_start());
         match style {
             CollectionStyle::Block => {
+                // `? key` puts the key two columns right of where new keys belong.
+                self.refuse_explicit_key(first_key)?;
                 let at = self.block_insertion_point(&old[old.len() - 1].1, column)?;
                 self.unterminated_removal_takes_its_line_break(at);
                 let text: String = added
@@ -847,6 +861,7 @@ impl Renderer<'_, '_> {
         i: usize,
     ) -> Result<(), RenderError> {
         let (key, value) = &old[i];
+        self.refuse_explicit_key(key)?;
         let start = key.full_start();
         let range = if self.text.starts_line(start) {
             let after = i.checked_sub(1).map(|p| old[p].1.end());

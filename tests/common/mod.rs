@@ -1304,12 +1304,12 @@ fn declared_warning(finding: &Finding) -> bool {
         })
 }
 
-/// Whether a finding of `transform` about the workload `label` (or its container `container`)
-/// excuses that transform's guarantee there: a warning (an edit refused), a skip or a
+/// Whether a finding of `transform` (or about the whole workload) about the workload `label`
+/// (or its container `container`) excuses that transform's guarantee there: a warning (an edit refused), a skip or a
 /// suppression; not a note about a change that was made.
 fn excused(findings: &[Finding], transform: &str, label: &str, container: Option<&str>) -> bool {
     findings.iter().any(|f| {
-        f.transform == transform
+        (f.transform == transform || f.transform == transform::WHOLE_WORKLOAD)
             && f.kind != FindingKind::Note
             && !declared_warning(f)
             && (f.to_string().starts_with(&format!("{label}: "))
