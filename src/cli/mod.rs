@@ -1,6 +1,7 @@
 //! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden pr`, and the docs
 //! commands.
 
+mod chart;
 pub mod docs;
 mod inputs;
 mod output;
@@ -89,6 +90,14 @@ struct Selection {
     /// Do not run these transforms (comma-separated ids).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// The helm binary that renders charts [default: the configuration's `helm:`, else
+    /// $KUBEHARDEN_HELM, else helm on PATH].
+    #[arg(long, value_name = "PATH")]
+    helm: Option<PathBuf>,
+    /// A values file charts are deployed with (repeatable): each one is a rendering that must
+    /// come out hardened, besides the chart's defaults [default: the configuration's `values:`].
+    #[arg(long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,10 +186,13 @@ fn fix_paths(paths: &[String], selection: &Selection, dry_run: bool) -> Result<R
     let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
-    let process = |(input, config): &(&Input, &Config)| process(input, dry_run, config);
+    let process = |(input, config): &(&Input, &Config)| match input {
+        Input::Chart(chart) => chart::process(chart, dry_run, config, selection),
+        _ => vec![process(input, dry_run, config)],
+    };
     let outcomes: Vec<Outcome> = match &pool {
-        Ok(pool) => pool.install(|| work.par_iter().map(process).collect()),
-        Err(_) => work.iter().map(process).collect(),
+        Ok(pool) => pool.install(|| work.par_iter().flat_map_iter(process).collect()),
+        Err(_) => work.iter().flat_map(process).collect(),
     };
     Ok(Run {
         unreadable: unreadable
@@ -340,7 +352,9 @@ fn configs_for(
         .map(|input| {
             let found = match input {
                 Input::Stdin => config::discover(Path::new(".")),
-                Input::Named(path) | Input::Found(path) => config::discover(path),
+                Input::Named(path) | Input::Found(path) | Input::Chart(path) => {
+                    config::discover(path)
+                }
             };
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
@@ -358,7 +372,7 @@ fn configs_for(
 fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     let name = input.display();
     let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
-    if let Input::Named(path) | Input::Found(path) = input
+    if let Input::Named(path) | Input::Found(path) | Input::Chart(path) = input
         && config.excludes(path)
     {
         return outcome(FileReport::empty(name, FileStatus::Excluded), None);
@@ -396,10 +410,12 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
     }
     match input {
         Input::Stdin => outcome(report(FileStatus::Changed), Some(new.clone())),
-        Input::Named(path) | Input::Found(path) => match output::write_atomically(path, new) {
-            Ok(()) => outcome(report(FileStatus::Changed), None),
-            Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
-        },
+        Input::Named(path) | Input::Found(path) | Input::Chart(path) => {
+            match output::write_atomically(path, new) {
+                Ok(()) => outcome(report(FileStatus::Changed), None),
+                Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
+            }
+        }
     }
 }
 
@@ -410,6 +426,6 @@ fn read(input: &Input) -> std::io::Result<Vec<u8>> {
             std::io::stdin().read_to_end(&mut bytes)?;
             Ok(bytes)
         }
-        Input::Named(path) | Input::Found(path) => std::fs::read(path),
+        Input::Named(path) | Input::Found(path) | Input::Chart(path) => std::fs::read(path),
     }
 }
