@@ -250,6 +250,52 @@ fn without_helm_each_chart_is_one_error_and_plain_files_are_still_fixed() {
     assert!(fixed.contains("hostPID: false"), "{fixed}");
 }
 
+/// Each unmappable change the JSON report warns about: the resource (`Kind/name`) and the
+/// rendered field its message names first.
+fn unmapped_fields(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for file in report["files"].as_array().unwrap() {
+        for finding in file["findings"].as_array().unwrap() {
+            let message = finding["message"].as_str().unwrap_or("");
+            if !message.contains("cannot be set from the chart's values") {
+                continue;
+            }
+            let field = message.split('`').nth(1).unwrap_or("").to_owned();
+            let resource = &finding["resource"];
+            let label = format!(
+                "{}/{}",
+                resource["kind"].as_str().unwrap_or(""),
+                resource["name"].as_str().unwrap_or("")
+            );
+            out.push((label, field));
+        }
+    }
+    out
+}
+
+/// What kubeharden would still change in `rendered` manifests: resource and field.
+fn changes_left(rendered: &[u8]) -> Vec<(String, String)> {
+    let settings = kubeharden::transform::Settings::default();
+    let fixed = kubeharden::fix::fix_bytes(rendered, &settings).expect("the rendering reads");
+    fixed
+        .changes
+        .iter()
+        .map(|c| (c.resource.label(), c.path.clone()))
+        .collect()
+}
+
+/// How many workloads (pod specs) `rendered` manifests hold.
+fn workloads(rendered: &[u8]) -> usize {
+    let source = String::from_utf8_lossy(rendered);
+    let text = kubeharden::yaml::Text::new(&source);
+    let stream = kubeharden::yaml::parse(&text, false).expect("the rendering parses");
+    stream
+        .documents
+        .iter()
+        .map(|d| kubeharden::k8s::pod_specs(d).len())
+        .sum()
+}
+
 /// The comment lines of `text`, in order.
 fn comments(text: &str) -> Vec<&str> {
     text.lines()
@@ -287,14 +333,50 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
                 .success()
         };
         let linted = helm_ok(&["lint", &name]);
-        let out = fix_and_check(&helm, work.path(), &name, &[]);
+        let report_file = tempfile::NamedTempFile::new().unwrap();
+        let report_path = report_file.path().to_str().unwrap();
+        let out = fix_and_check(&helm, work.path(), &name, &["--report", report_path]);
         if out.status.code() != Some(0) {
             failures.push(format!("{name}: {}", stderr(&out)));
             continue;
         }
-        if !helm_ok(&["template", "x", &name]) {
+        let rendered = Command::new(&helm)
+            .args(["template", "kubeharden", &name])
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        if !rendered.status.success() {
             failures.push(format!("{name}: no longer renders"));
+            continue;
         }
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(report_file.path()).unwrap()).unwrap();
+        let unmapped = unmapped_fields(&report);
+        let left = changes_left(&rendered.stdout);
+        for (resource, path) in &left {
+            let explained = unmapped
+                .iter()
+                .any(|(r, field)| r == resource && path.starts_with(field.as_str()));
+            if !explained {
+                failures.push(format!(
+                    "{name}: {resource} still needs `{path}`, and no warning says why"
+                ));
+            }
+        }
+        let values_changes: usize = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"].as_str().unwrap().ends_with("values.yaml"))
+            .map(|f| f["changes"].as_array().unwrap().len())
+            .sum();
+        let workloads = workloads(&rendered.stdout);
+        let unhardened: std::collections::BTreeSet<&String> = left.iter().map(|(r, _)| r).collect();
+        eprintln!(
+            "{name}: {workloads} workloads rendered, {} hardened; {values_changes} changes in values, 0 in templates, {} unmappable",
+            workloads.saturating_sub(unhardened.len()),
+            unmapped.len()
+        );
         if linted && !helm_ok(&["lint", &name]) {
             failures.push(format!("{name}: helm lint passed before, fails after"));
         }
@@ -331,4 +413,35 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_template_named_on_its_own_is_an_error_naming_its_chart() {
+    let work = tempfile::tempdir().unwrap();
+    let chart = work.path().join("chart");
+    fs::create_dir_all(chart.join("templates")).unwrap();
+    fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    fs::write(
+        chart.join("templates/pod.yaml"),
+        "kind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(work.path())
+        .args(["fix", "chart/templates/pod.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with(
+            "error: chart/templates/pod.yaml:3:9: a template of the Helm chart chart, not YAML; name the chart instead: kubeharden fix chart\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -84,3 +84,20 @@ pub(super) fn process(
     }
     outcomes
 }
+
+/// For a template named on its own: the chart holding it, to name instead.
+pub(super) fn template_hint(template: &Path) -> Option<String> {
+    let chart = template
+        .ancestors()
+        .skip(1)
+        // A relative path's last ancestor is empty: the current folder.
+        .map(|folder| match folder.as_os_str().is_empty() {
+            true => Path::new("."),
+            false => folder,
+        })
+        .find(|folder| helm::is_chart(folder))?
+        .display();
+    Some(format!(
+        "a template of the Helm chart {chart}, not YAML; name the chart instead: kubeharden fix {chart}"
+    ))
+}

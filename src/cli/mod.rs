@@ -389,7 +389,13 @@ fn process(input: &Input, dry_run: bool, config: &Config) -> Outcome {
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
             return outcome(FileReport::empty(name, FileStatus::HelmSkipped), None);
         }
-        Err(e) => return failed(e.to_string(), e.position()),
+        Err(e) => {
+            let hint = match input {
+                Input::Named(path) if e.is_helm_template() => chart::template_hint(path),
+                _ => None,
+            };
+            return failed(hint.unwrap_or_else(|| e.to_string()), e.position());
+        }
     };
     let report = |status| FileReport {
         path: name.clone(),

@@ -315,46 +315,62 @@ pub fn fix_chart(
     }
     // Values paths an edit may not touch, and why: found by verification.
     let mut refused: Vec<(Vec<Step>, String)> = Vec::new();
+    // Planned differences (rendering, index) that are not made, and why.
+    let mut blocked: Vec<((usize, usize), String)> = Vec::new();
     for _ in 0..=RETRIES {
-        let mut values_intended = values_root.cloned();
-        let mut made: Vec<ValuesEdit<'_>> = Vec::new();
-        let mut changes: Vec<Change> = Vec::new();
-        let mut findings = Vec::new();
-        // Per rendering: the mapped differences, by document, with the rendered place of the
-        // values subtree each went through.
-        let mut mapped: Vec<Vec<(usize, &Planned, Vec<Step>)>> = Vec::new();
-        for rendering in &renderings {
-            let mut here = Vec::new();
-            for item in &rendering.planned {
-                let mapping = map_difference(&rendering.probe, item).and_then(|(edit, landed)| {
-                    if let Some((_, reason)) =
-                        refused.iter().find(|(p, _)| edit.path().starts_with(p))
+        let (values_intended, made, changes, findings, mapped) = 'pass: loop {
+            let mut values_intended = values_root.cloned();
+            let mut made: Vec<ValuesEdit<'_>> = Vec::new();
+            let mut changes: Vec<Change> = Vec::new();
+            let mut findings = Vec::new();
+            // Per rendering: the mapped differences, by document, with the rendered place of
+            // the values subtree each went through.
+            let mut mapped: Vec<Vec<(usize, &Planned, Vec<Step>)>> = Vec::new();
+            for (number, rendering) in renderings.iter().enumerate() {
+                let mut here = Vec::new();
+                for (index, item) in rendering.planned.iter().enumerate() {
+                    if let Some((_, reason)) = blocked.iter().find(|(at, _)| *at == (number, index))
                     {
-                        return Err(reason.clone());
+                        // Its own reason first, when it has one.
+                        let own = map_difference(&rendering.probe, item).err();
+                        findings.push(unmapped(chart, item, own.as_deref().unwrap_or(reason)));
+                        continue;
                     }
-                    edit_values(&mut values_intended, &values_guard, &mut made, &edit)?;
-                    Ok((edit, landed))
-                });
-                match mapping {
-                    Ok((edit, landed)) => {
-                        let line = values_line(&values_text, values_root, edit.path());
-                        for change in &item.changes {
-                            let change = Change {
-                                line,
-                                ..change.clone()
-                            };
-                            // Each rendering plans the same change again: reported once.
-                            if !changes.contains(&change) {
-                                changes.push(change);
+                    let mapping =
+                        map_difference(&rendering.probe, item).and_then(|(edit, landed)| {
+                            if let Some((_, reason)) =
+                                refused.iter().find(|(p, _)| edit.path().starts_with(p))
+                            {
+                                return Err(reason.clone());
                             }
+                            edit_values(&mut values_intended, &values_guard, &mut made, &edit)?;
+                            Ok((edit, landed))
+                        });
+                    match mapping {
+                        Ok((edit, landed)) => {
+                            let line = values_line(&values_text, values_root, edit.path());
+                            for change in &item.changes {
+                                let change = Change {
+                                    line,
+                                    ..change.clone()
+                                };
+                                // Each rendering plans the same change again: reported once.
+                                if !changes.contains(&change) {
+                                    changes.push(change);
+                                }
+                            }
+                            here.push((item.document, item, landed));
                         }
-                        here.push((item.document, item, landed));
+                        Err(reason) => {
+                            block(&renderings, (number, index), reason, &mut blocked);
+                            continue 'pass;
+                        }
                     }
-                    Err(reason) => findings.push(unmapped(chart, item, &reason)),
                 }
+                mapped.push(here);
             }
-            mapped.push(here);
-        }
+            break (values_intended, made, changes, findings, mapped);
+        };
         let Some(values_intended) = values_intended.filter(|_| !made.is_empty()) else {
             fix.findings.extend(findings);
             return Ok(fix);
@@ -414,6 +430,42 @@ pub fn fix_chart(
         "verification failed: the values edits kept rendering more than intended; nothing written"
             .into(),
     )
+}
+
+/// Blocks the planned difference `at` for `reason`, and with it every difference of the same
+/// resource that a transform of it also planned: a transform's changes go in together or not
+/// at all (a read-only root filesystem without its writable `/tmp` would break the workload).
+fn block(
+    renderings: &[Rendering],
+    at: (usize, usize),
+    reason: String,
+    blocked: &mut Vec<((usize, usize), String)>,
+) {
+    let mut work = vec![(at, reason)];
+    while let Some((at, reason)) = work.pop() {
+        if blocked.iter().any(|(b, _)| *b == at) {
+            continue;
+        }
+        let item = &renderings[at.0].planned[at.1];
+        let transforms: Vec<&str> = item.changes.iter().map(|c| c.transform).collect();
+        for (number, rendering) in renderings.iter().enumerate() {
+            for (index, other) in rendering.planned.iter().enumerate() {
+                let shares = other.identity == item.identity
+                    && other
+                        .changes
+                        .iter()
+                        .any(|c| transforms.contains(&c.transform));
+                if shares && (number, index) != at {
+                    let why = format!(
+                        "it goes with `{}`, which cannot be set",
+                        path_to_string(&item.difference.path)
+                    );
+                    work.push(((number, index), why));
+                }
+            }
+        }
+        blocked.push((at, reason));
+    }
 }
 
 /// Renders `chart` with `files`, plans on the rendering, and probes it when anything was
