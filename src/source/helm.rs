@@ -16,7 +16,7 @@ use std::process::Command;
 
 use super::{Difference, apply, differences, first_mismatch};
 use crate::transform::{self, Change, Finding, FindingKind, Settings, Suppressions};
-use crate::yaml::{self, Guard, Node, NodeKind, Step, Text, path_to_string};
+use crate::yaml::{self, CollectionStyle, Guard, Node, NodeKind, Step, Text, path_to_string};
 
 /// The file every chart holds; a folder holding it is a chart.
 pub const CHART_FILE: &str = "Chart.yaml";
@@ -154,6 +154,8 @@ struct Planned {
     existing: Vec<Step>,
     /// The planner's changes inside this difference.
     changes: Vec<Change>,
+    /// The values scalar that renders the replaced scalar, found by trying the new value.
+    scalar_source: Option<Vec<Step>>,
 }
 
 /// One rendering of the chart (its defaults, or its defaults and one values file) and what
@@ -525,6 +527,7 @@ fn render_and_plan(
                 existing: nearest_existing(root, &difference.path).to_vec(),
                 difference: owned_difference(&difference),
                 changes,
+                scalar_source: None,
             });
         }
     }
@@ -535,6 +538,13 @@ fn render_and_plan(
             probe(helm, chart, &files, values_root, &wanted)?
         }
     };
+    if let Some(values) = values_root {
+        let mut budget = PROBE_RENDERS;
+        for item in &mut planned {
+            item.scalar_source =
+                scalar_source(helm, chart, &files, values, &rendered, item, &mut budget)?;
+        }
+    }
     Ok(Rendering {
         files,
         source,
@@ -813,6 +823,93 @@ fn find_markers(
     }
 }
 
+/// For a difference that replaces a rendered scalar (`privileged: true`): the values scalar
+/// that renders it (`{{ .Values.x.privileged }}`), found by trying. Each values scalar with the
+/// same value whose key resembles the field's is set to the intended value in an overlay, one
+/// at a time, and the chart rendered; the one that makes the field intended is the source.
+/// Verification later checks that it changes nothing else.
+fn scalar_source(
+    helm: &Helm,
+    chart: &Path,
+    files: &[PathBuf],
+    values: &Node<'_>,
+    rendered: &[Rendered<'_>],
+    item: &Planned,
+    budget: &mut usize,
+) -> Result<Option<Vec<Step>>, String> {
+    let (Some(new), Some(Step::Key(field))) = (&item.difference.new, item.difference.path.last())
+    else {
+        return Ok(None);
+    };
+    let Some(old) = yaml::lookup(&rendered[item.document].root, &item.difference.path) else {
+        return Ok(None);
+    };
+    let (Some(_), Some(wanted)) = (old.as_str(), new.as_str()) else {
+        return Ok(None);
+    };
+    let mut leaves = Vec::new();
+    scalar_leaves(values, &mut Vec::new(), &mut leaves);
+    let field = field.to_lowercase();
+    for (path, leaf) in leaves {
+        let resembles =
+            matches!(path.last(), Some(Step::Key(k)) if k.to_lowercase().contains(&field));
+        if !resembles || !leaf.means_the_same_as(old) || *budget == 0 {
+            continue;
+        }
+        *budget -= 1;
+        let value = match (new.is_bool(true), new.is_bool(false)) {
+            (true, _) => serde_json::Value::Bool(true),
+            (_, true) => serde_json::Value::Bool(false),
+            _ => serde_json::Value::String(wanted.to_owned()),
+        };
+        let mut overlay = serde_json::Value::Null;
+        for step in path.iter().rev() {
+            let Step::Key(key) = step else { continue };
+            let inner = std::mem::take(&mut overlay);
+            overlay = serde_json::json!({ key.clone(): if inner.is_null() { value.clone() } else { inner } });
+        }
+        let mut file =
+            tempfile::NamedTempFile::new().map_err(|e| format!("cannot create a probe: {e}"))?;
+        std::io::Write::write_all(&mut file, overlay.to_string().as_bytes())
+            .map_err(|e| format!("cannot write a probe: {e}"))?;
+        let mut all = files.to_vec();
+        all.push(file.path().to_path_buf());
+        let Ok(source) = helm.template_unchecked(chart, &all) else {
+            continue;
+        };
+        let text = Text::new(&source);
+        let tried = documents(&text)?;
+        let now = tried
+            .iter()
+            .find(|d| d.identity == item.identity)
+            .and_then(|d| yaml::lookup(&d.root, &item.difference.path));
+        if now.is_some_and(|n| n.means_the_same_as(new)) {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
+}
+
+/// Every scalar below `node` reached through mapping keys only, with its path.
+fn scalar_leaves<'n, 'a>(
+    node: &'n Node<'a>,
+    path: &mut Vec<Step>,
+    out: &mut Vec<(Vec<Step>, &'n Node<'a>)>,
+) {
+    match &node.kind {
+        NodeKind::Mapping { entries, .. } => {
+            for (key, value) in entries {
+                let Some(name) = key.as_str() else { continue };
+                path.push(Step::Key(name.to_owned()));
+                scalar_leaves(value, path, out);
+                path.pop();
+            }
+        }
+        NodeKind::Scalar { .. } if !path.is_empty() => out.push((path.clone(), node)),
+        _ => {}
+    }
+}
+
 /// The key names of the rendered paths of `differences`, lower case, as values keys would
 /// contain them; indexes and the generic keys every workload path shares left out.
 fn wanted_names<'d>(differences: impl Iterator<Item = &'d Difference<'d>>) -> Vec<String> {
@@ -841,6 +938,10 @@ fn map_difference(
     let difference = &item.difference;
     if item.template.starts_with("charts/") {
         return Err("it is rendered by a vendored subchart, which kubeharden does not edit".into());
+    }
+    if let (Some(values), Some(new)) = (&item.scalar_source, &difference.new) {
+        let edit = ValuesEdit::Set(values.clone(), new.clone());
+        return Ok((edit, difference.path.clone()));
     }
     // No probe entry: nothing in the values resembles the field, or the resource renders only
     // without markers; either way no values subtree lands there.
@@ -892,6 +993,18 @@ fn edit_values<'a>(
     };
     let result = match edit {
         ValuesEdit::Set(path, value) => yaml::set(root, path, value.clone(), guard),
+        // An empty `[]` becomes a block list, as a maintainer would write its first item.
+        ValuesEdit::Append(path, value)
+            if yaml::lookup(root, path)
+                .and_then(Node::items)
+                .is_some_and(<[_]>::is_empty) =>
+        {
+            let list = Node::new(NodeKind::Sequence {
+                style: CollectionStyle::Block,
+                items: vec![value.clone()],
+            });
+            yaml::set(root, path, list, guard)
+        }
         ValuesEdit::Append(path, value) => yaml::append(root, path, value.clone(), guard),
         ValuesEdit::Remove(path) => yaml::remove(root, path, guard),
     };
