@@ -4,12 +4,14 @@
 //! `PATH`), or in `target/tools/bin` where `scripts/install-tools.sh` puts it. Without helm the
 //! tests say so and pass, except under CI (`CI` set), where a missing helm fails them.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
+use common::snapshot;
 
 /// The helm binary, or `None` (with a message) outside CI when there is none.
 fn helm() -> Option<PathBuf> {
@@ -46,27 +48,9 @@ fn kubeharden(helm: &Path, dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Every file below `dir`, by path relative to it.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let relative = path.strip_prefix(root).unwrap().to_path_buf();
-                out.insert(relative, fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 /// Copies `from` into the new folder `to`.
 fn copy(from: &Path, to: &Path) {
-    for (path, bytes) in files(from) {
+    for (path, bytes) in snapshot(from) {
         let target = to.join(path);
         fs::create_dir_all(target.parent().unwrap()).unwrap();
         fs::write(target, bytes).unwrap();
@@ -113,7 +97,7 @@ fn fix_and_check(helm: &Path, dir: &Path, chart: &str, args: &[&str]) -> Output 
         .expect("patch runs");
     assert!(patch.success(), "{chart}: the dry-run diff does not apply");
     assert!(
-        files(pristine.path()) == files(dir),
+        snapshot(pristine.path()) == snapshot(dir),
         "{chart}: the dry-run diff applied differs from the in-place result"
     );
     out
@@ -157,14 +141,14 @@ fn golden_chart_cases_match_byte_for_byte() {
         let args: Vec<&str> = args.split_whitespace().collect();
         let out = fix_and_check(&helm, work.path(), "chart", &args);
         compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
-        let actual = files(work.path());
+        let actual = snapshot(work.path());
         if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
             let _ = fs::remove_dir_all(case.join("expected"));
         }
         for (path, bytes) in &actual {
             compare(&case.join("expected").join(path), bytes, &mut failures);
         }
-        let expected = files(&case.join("expected"));
+        let expected = snapshot(&case.join("expected"));
         for path in expected.keys().filter(|p| !actual.contains_key(*p)) {
             failures.push(format!(
                 "{}: {} went missing",
@@ -186,12 +170,12 @@ fn the_helm_create_scaffold_is_hardened_in_its_values() {
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", stderr(&created));
-    let before = files(&work.path().join("demo"));
+    let before = snapshot(&work.path().join("demo"));
     let out = fix_and_check(&helm, work.path(), "demo", &[]);
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-charts/helm-create");
     let mut failures = Vec::new();
     compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
-    let after = files(&work.path().join("demo"));
+    let after = snapshot(&work.path().join("demo"));
     for (path, bytes) in &after {
         if path == Path::new("values.yaml") {
             compare(&case.join("expected.values.yaml"), bytes, &mut failures);
@@ -212,10 +196,8 @@ fn the_helm_create_scaffold_is_hardened_in_its_values() {
     );
 }
 
-#[test]
-fn without_helm_each_chart_is_one_error_and_plain_files_are_still_fixed() {
-    let work = tempfile::tempdir().unwrap();
-    let chart = work.path().join("repo/chart");
+/// A chart in `chart` with one template.
+fn small_chart(chart: &Path) {
     fs::create_dir_all(chart.join("templates")).unwrap();
     fs::write(
         chart.join("Chart.yaml"),
@@ -227,6 +209,13 @@ fn without_helm_each_chart_is_one_error_and_plain_files_are_still_fixed() {
         "kind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n",
     )
     .unwrap();
+}
+
+#[test]
+fn without_helm_each_chart_is_one_error_and_plain_files_are_still_fixed() {
+    let work = tempfile::tempdir().unwrap();
+    let chart = work.path().join("repo/chart");
+    small_chart(&chart);
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  hostPID: true\n  containers:\n  - name: a\n    image: a\n";
     fs::write(work.path().join("repo/pod.yaml"), pod).unwrap();
     let out = Command::cargo_bin("kubeharden")
@@ -322,7 +311,7 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
         let name = chart.file_name().unwrap().to_string_lossy().into_owned();
         let work = tempfile::tempdir().unwrap();
         copy(chart, &work.path().join(&name));
-        let before = files(&work.path().join(&name));
+        let before = snapshot(&work.path().join(&name));
         let helm_ok = |args: &[&str]| {
             Command::new(&helm)
                 .args(args)
@@ -380,7 +369,7 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
         if linted && !helm_ok(&["lint", &name]) {
             failures.push(format!("{name}: helm lint passed before, fails after"));
         }
-        for (path, after) in files(&work.path().join(&name)) {
+        for (path, after) in snapshot(&work.path().join(&name)) {
             let Some(original) = before.get(&path) else {
                 failures.push(format!("{name}: {} was created", path.display()));
                 continue;
@@ -419,17 +408,7 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
 fn a_template_named_on_its_own_is_an_error_naming_its_chart() {
     let work = tempfile::tempdir().unwrap();
     let chart = work.path().join("chart");
-    fs::create_dir_all(chart.join("templates")).unwrap();
-    fs::write(
-        chart.join("Chart.yaml"),
-        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
-    )
-    .unwrap();
-    fs::write(
-        chart.join("templates/pod.yaml"),
-        "kind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n",
-    )
-    .unwrap();
+    small_chart(&chart);
     let out = Command::cargo_bin("kubeharden")
         .unwrap()
         .current_dir(work.path())
