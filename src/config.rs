@@ -32,6 +32,12 @@ struct ConfigFile {
     /// Glob patterns, relative to the file's folder, of paths to leave alone.
     #[serde(default)]
     exclude: Vec<String>,
+    /// The helm binary charts are rendered with, relative to the file's folder.
+    #[serde(default)]
+    helm: Option<PathBuf>,
+    /// Values files each chart is also rendered with, relative to the file's folder.
+    #[serde(default)]
+    values: Vec<PathBuf>,
 }
 
 /// What the command line says, which wins over any file.
@@ -52,6 +58,10 @@ pub struct Config {
     pub settings: Settings,
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
+    /// The helm binary named by the file.
+    pub helm: Option<PathBuf>,
+    /// The values files charts are also rendered with, each one a rendering to harden.
+    pub values: Vec<PathBuf>,
     /// The folder the exclude patterns are relative to.
     root: PathBuf,
     exclude: GlobSet,
@@ -178,6 +188,8 @@ impl Config {
         Ok(Config {
             settings,
             source: source.map(Path::to_path_buf),
+            helm: file.helm.map(|p| root.join(p)),
+            values: file.values.iter().map(|p| root.join(p)).collect(),
             root,
             exclude,
         })

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{Checked, check_profiles, corpus_dir, manifests};
+use common::{Checked, check_profiles, corpus_dir, manifests, snapshot};
 use kubeharden::transform::{Profile, Settings};
 use rayon::prelude::*;
 
@@ -181,24 +181,6 @@ fn copy_manifests(from: &Path, to: &Path, files: &[PathBuf]) {
         fs::create_dir_all(target.parent().unwrap()).unwrap();
         fs::write(&target, fs::read(from.join(file)).unwrap()).unwrap();
     }
-}
-
-/// Every file below `dir` with its bytes, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let bytes = fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 #[test]

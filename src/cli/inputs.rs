@@ -16,6 +16,9 @@ pub enum Input {
     Named(File),
     /// A regular file found by walking a folder; Helm templates among these are skipped, not errors.
     Found(File),
+    /// A Helm chart: a folder holding `Chart.yaml`, named or found while walking, rendered
+    /// and fixed as a whole (its files are not inputs of their own).
+    Chart(PathBuf),
 }
 
 /// A regular file to fix in place.
@@ -35,6 +38,7 @@ impl Input {
         match self {
             Input::Stdin => "-".to_owned(),
             Input::Stream(path) => path.to_string_lossy().into_owned(),
+            Input::Chart(path) => path.to_string_lossy().into_owned(),
             Input::Named(file) | Input::Found(file) => match &file.link {
                 Some(link) => format!("{} -> {}", link.display(), file.path.display()),
                 None => file.path.to_string_lossy().into_owned(),
@@ -45,7 +49,7 @@ impl Input {
     /// The regular file this input rewrites in place; `None` for what goes to standard output.
     pub fn file(&self) -> Option<&Path> {
         match self {
-            Input::Stdin | Input::Stream(_) => None,
+            Input::Stdin | Input::Stream(_) | Input::Chart(_) => None,
             Input::Named(file) | Input::Found(file) => Some(&file.path),
         }
     }
@@ -56,6 +60,7 @@ impl Input {
         match self {
             Input::Stdin => "-".to_owned(),
             Input::Stream(path) => path.to_string_lossy().into_owned(),
+            Input::Chart(path) => git_relative(path).to_string_lossy().into_owned(),
             Input::Named(file) | Input::Found(file) => {
                 git_relative(&file.path).to_string_lossy().into_owned()
             }
@@ -91,7 +96,8 @@ pub struct Skipped {
 
 /// Expands `paths` into inputs: `-` is standard input, a file is itself (a symbolic link its
 /// target; a device, FIFO or socket is read like `-`), a folder is every manifest below it
-/// that git would list ([`walk`]), in path order. With `within`, a symbolic link named on the
+/// that git would list ([`walk`]), in path order, except that a chart met on the way is one
+/// input in place of its files. With `within`, a symbolic link named on the
 /// command line must lead inside that folder. An error when standard input is named twice.
 pub fn collect(paths: &[String], within: Option<&Path>) -> Result<Collected, String> {
     let mut collected = Collected::default();
@@ -107,7 +113,14 @@ pub fn collect(paths: &[String], within: Option<&Path>) -> Result<Collected, Str
         }
         let path = Path::new(arg);
         match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, &mut collected),
+            Ok(meta) if meta.is_dir() => {
+                let first = collected.inputs.len();
+                walk(path, &mut collected);
+                let found = collected.inputs.split_off(first);
+                collected
+                    .inputs
+                    .extend(charts_in_place_of_their_files(found));
+            }
             Ok(meta) if !meta.is_file() => collected.inputs.push(Input::Stream(path.to_path_buf())),
             Ok(_) => match named_file(path, within) {
                 Ok(file) => collected.inputs.push(Input::Named(file)),
@@ -319,6 +332,48 @@ fn plain_files(root: &Path) -> Result<Vec<PathBuf>, ignore::Error> {
     Ok(files)
 }
 
+/// The inputs with the files of each chart replaced by the chart, where its first file was.
+/// Charts inside a chart (`charts/NAME`) are part of it, not inputs of their own.
+fn charts_in_place_of_their_files(found: Vec<Input>) -> Vec<Input> {
+    let mut charts: Vec<PathBuf> = found
+        .iter()
+        .filter_map(|input| match input {
+            Input::Found(file)
+                if file.path.file_name() == Some(crate::source::helm::CHART_FILE.as_ref()) =>
+            {
+                file.path.parent().map(Path::to_path_buf)
+            }
+            _ => None,
+        })
+        .collect();
+    // Sorted, a chart's parent chart comes before it.
+    charts.sort();
+    let mut outermost: Vec<PathBuf> = Vec::new();
+    for chart in charts {
+        if !outermost.iter().any(|outer| chart.starts_with(outer)) {
+            outermost.push(chart);
+        }
+    }
+    let mut out: Vec<Input> = Vec::new();
+    for input in found {
+        let chart = match &input {
+            Input::Found(file) => outermost.iter().find(|c| file.path.starts_with(c)),
+            _ => None,
+        };
+        // A chart walked from inside is the folder `.`.
+        let chart = chart.map(|c| match c.as_os_str().is_empty() {
+            true => Input::Chart(PathBuf::from(".")),
+            false => Input::Chart(c.clone()),
+        });
+        match chart {
+            Some(chart) if out.contains(&chart) => {}
+            Some(chart) => out.push(chart),
+            None => out.push(input),
+        }
+    }
+    out
+}
+
 /// Drops a leading `./`, as people write paths.
 fn tidy(path: &Path) -> PathBuf {
     path.strip_prefix(".")
@@ -338,7 +393,7 @@ fn shown(target: &Path) -> PathBuf {
 
 /// `path` as `git diff` names it: relative to the top level of the git work tree holding it
 /// (the nearest folder with a `.git`), else to the current folder (with `..` where needed).
-fn git_relative(path: &Path) -> PathBuf {
+pub(super) fn git_relative(path: &Path) -> PathBuf {
     let Ok(absolute) = path.canonicalize().or_else(|_| std::path::absolute(path)) else {
         return tidy(path);
     };

@@ -1,6 +1,7 @@
 //! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden pr`, and the docs
 //! commands.
 
+mod chart;
 pub mod docs;
 mod files;
 mod inputs;
@@ -97,6 +98,14 @@ struct Selection {
     /// Refuse inputs larger than SIZE: bytes, or with a unit K, M or G [default: 64M].
     #[arg(long, value_name = "SIZE", value_parser = files::parse_size)]
     max_file_size: Option<u64>,
+    /// The helm binary that renders charts [default: the configuration's `helm:`, else
+    /// $KUBEHARDEN_HELM, else helm on PATH].
+    #[arg(long, value_name = "PATH")]
+    helm: Option<PathBuf>,
+    /// A values file charts are deployed with (repeatable): each one is a rendering that must
+    /// come out hardened, besides the chart's defaults [default: the configuration's `values:`].
+    #[arg(long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -203,10 +212,13 @@ fn fix_paths(
     let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
-    let process = |(input, config): &(&Input, &Config)| process(input, dry_run, config, limit);
+    let process = |(input, config): &(&Input, &Config)| match input {
+        Input::Chart(chart) => chart::process(chart, dry_run, config, selection, limit),
+        _ => vec![process(input, dry_run, config, limit)],
+    };
     let outcomes: Vec<Outcome> = match &pool {
-        Ok(pool) => pool.install(|| work.par_iter().map(process).collect()),
-        Err(_) => work.iter().map(process).collect(),
+        Ok(pool) => pool.install(|| work.par_iter().flat_map_iter(process).collect()),
+        Err(_) => work.iter().flat_map(process).collect(),
     };
     Ok(Run {
         unreadable: unreadable
@@ -399,7 +411,10 @@ fn configs_for(
     inputs
         .iter()
         .map(|input| {
-            let found = config::discover(input.file().unwrap_or(Path::new(".")));
+            let found = match input {
+                Input::Chart(chart) => config::discover(chart),
+                _ => config::discover(input.file().unwrap_or(Path::new("."))),
+            };
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
             }
@@ -501,7 +516,13 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
             return outcome(FileReport::empty(name, FileStatus::HelmSkipped), None);
         }
-        Err(e) => return failed(e.to_string(), e.position()),
+        Err(e) => {
+            let hint = match input {
+                Input::Named(file) if e.is_helm_template() => chart::template_hint(&file.path),
+                _ => None,
+            };
+            return failed(hint.unwrap_or_else(|| e.to_string()), e.position());
+        }
     };
     let report = |status| FileReport {
         path: name.clone(),
@@ -535,5 +556,7 @@ fn read(input: &Input, limit: u64) -> std::io::Result<files::Snapshot> {
         Input::Stdin => files::read_stdin(limit),
         Input::Stream(path) => files::read_file(path, limit),
         Input::Named(file) | Input::Found(file) => files::read_file(&file.path, limit),
+        // A chart is rendered as a whole (`chart::process`), never read as one file.
+        Input::Chart(path) => files::read_file(path, limit),
     }
 }

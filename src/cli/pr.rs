@@ -282,14 +282,13 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
     // Paths are given relative to the top level so that reports name them as the repository
     // does; a named configuration file is read before leaving the user's folder.
     let selection = Selection {
-        config: selection
-            .config
-            .as_ref()
-            .map(|c| std::path::absolute(c).unwrap_or_else(|_| c.clone())),
+        config: selection.config.as_ref().map(|c| absolute(c)),
         profile: selection.profile,
         only: selection.only.clone(),
         skip: selection.skip.clone(),
         max_file_size: selection.max_file_size,
+        helm: selection.helm.as_ref().map(|h| absolute(h)),
+        values: selection.values.iter().map(|v| absolute(v)).collect(),
     };
     let back = std::env::current_dir().context("cannot read the current folder")?;
     std::env::set_current_dir(root)
@@ -306,6 +305,11 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
         profile: run.profile.to_string(),
         files,
     })
+}
+
+/// `path` made absolute, or as it is when the current folder cannot be read.
+fn absolute(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `paths` (relative to `cwd`, or absolute) as paths relative to the work tree's `root`.

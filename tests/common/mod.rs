@@ -23,7 +23,7 @@ pub mod binary;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kubeharden::fix::{FixError, fix_text};
 use kubeharden::transform::{self, Change, Finding, FindingKind, Profile, Settings};
@@ -1509,4 +1509,22 @@ fn gains_a_comma(old: &str, new: &str) -> bool {
         && rest.starts_with('#')
         && new[at + 1..] == old[at + 1..];
     ends_content && (inserted || over_a_blank)
+}
+
+/// Every file below `dir` with its bytes, by relative path.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }

@@ -1,0 +1,426 @@
+//! Helm charts, rendered with the real helm: the golden chart cases of `golden-charts/` (chart
+//! in, chart out, byte for byte), the scaffold of `helm create` made at test time, and every
+//! chart of `../shared/charts`. Helm is found as kubeharden finds it (`$KUBEHARDEN_HELM`, then
+//! `PATH`), or in `target/tools/bin` where `scripts/install-tools.sh` puts it. Without helm the
+//! tests say so and pass, except under CI (`CI` set), where a missing helm fails them.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+use common::snapshot;
+
+/// The helm binary, or `None` (with a message) outside CI when there is none.
+fn helm() -> Option<PathBuf> {
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/helm");
+    let found = std::env::var_os("KUBEHARDEN_HELM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH")
+                .iter()
+                .flat_map(std::env::split_paths)
+                .map(|folder| folder.join("helm"))
+                .find(|candidate| candidate.is_file())
+        })
+        .or_else(|| installed.is_file().then_some(installed))
+        .filter(|path| path.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm is missing: CI must run the chart tests; run scripts/install-tools.sh"
+        );
+        eprintln!("helm not found: chart tests skipped (run scripts/install-tools.sh)");
+    }
+    found
+}
+
+/// Runs kubeharden in `dir` with `helm`.
+fn kubeharden(helm: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(dir)
+        .env("KUBEHARDEN_HELM", helm)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Copies `from` into the new folder `to`.
+fn copy(from: &Path, to: &Path) {
+    for (path, bytes) in snapshot(from) {
+        let target = to.join(path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(target, bytes).unwrap();
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Fixes `chart` in `dir` in place, then checks what every chart run must keep: a second run
+/// changes nothing, and the dry-run diff of a fresh copy, applied with `patch -p1`, gives the
+/// same files. Returns the first run's output.
+fn fix_and_check(helm: &Path, dir: &Path, chart: &str, args: &[&str]) -> Output {
+    let pristine = tempfile::tempdir().unwrap();
+    copy(dir, pristine.path());
+    let mut fix_args = vec!["fix", chart];
+    fix_args.extend_from_slice(args);
+    let out = kubeharden(helm, dir, &fix_args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 2)),
+        "{chart}: {}",
+        stderr(&out)
+    );
+    let again = kubeharden(helm, dir, &fix_args);
+    let summary = stderr(&again);
+    assert!(
+        summary.contains(" 0 changed, "),
+        "{chart}: a second run changed something: {summary}"
+    );
+    let mut dry_args = vec!["fix", "--dry-run", chart];
+    dry_args.extend_from_slice(args);
+    let dry = kubeharden(helm, pristine.path(), &dry_args);
+    let patch = Command::new("patch")
+        .args(["-p1", "--quiet", "--no-backup-if-mismatch"])
+        .current_dir(pristine.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&dry.stdout)?;
+            child.wait()
+        })
+        .expect("patch runs");
+    assert!(patch.success(), "{chart}: the dry-run diff does not apply");
+    assert!(
+        snapshot(pristine.path()) == snapshot(dir),
+        "{chart}: the dry-run diff applied differs from the in-place result"
+    );
+    out
+}
+
+/// Compares `actual` with the file `expected`, or writes it when blessing.
+fn compare(expected: &Path, actual: &[u8], failures: &mut Vec<String>) {
+    if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
+        fs::create_dir_all(expected.parent().unwrap()).unwrap();
+        fs::write(expected, actual).unwrap();
+        return;
+    }
+    match fs::read(expected) {
+        Ok(bytes) if bytes == actual => {}
+        Ok(bytes) => failures.push(format!(
+            "{} differs\n--- expected\n{}\n--- actual\n{}",
+            expected.display(),
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(actual)
+        )),
+        Err(_) => failures.push(format!("{} is missing", expected.display())),
+    }
+}
+
+#[test]
+fn golden_chart_cases_match_byte_for_byte() {
+    let Some(helm) = helm() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-charts");
+    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("input").is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 5, "golden chart cases: {cases:?}");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let work = tempfile::tempdir().unwrap();
+        copy(&case.join("input"), work.path());
+        let args = fs::read_to_string(case.join("args")).unwrap_or_default();
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let out = fix_and_check(&helm, work.path(), "chart", &args);
+        compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
+        let actual = snapshot(work.path());
+        if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
+            let _ = fs::remove_dir_all(case.join("expected"));
+        }
+        for (path, bytes) in &actual {
+            compare(&case.join("expected").join(path), bytes, &mut failures);
+        }
+        let expected = snapshot(&case.join("expected"));
+        for path in expected.keys().filter(|p| !actual.contains_key(*p)) {
+            failures.push(format!(
+                "{}: {} went missing",
+                case.display(),
+                path.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_helm_create_scaffold_is_hardened_in_its_values() {
+    let Some(helm) = helm() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let created = Command::new(&helm)
+        .args(["create", "demo"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let before = snapshot(&work.path().join("demo"));
+    let out = fix_and_check(&helm, work.path(), "demo", &[]);
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-charts/helm-create");
+    let mut failures = Vec::new();
+    compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
+    let after = snapshot(&work.path().join("demo"));
+    for (path, bytes) in &after {
+        if path == Path::new("values.yaml") {
+            compare(&case.join("expected.values.yaml"), bytes, &mut failures);
+        } else if before.get(path) != Some(bytes) {
+            failures.push(format!("{} changed", path.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let lint = Command::new(&helm)
+        .args(["lint", "demo"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
+}
+
+/// A chart in `chart` with one template.
+fn small_chart(chart: &Path) {
+    fs::create_dir_all(chart.join("templates")).unwrap();
+    fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    fs::write(
+        chart.join("templates/pod.yaml"),
+        "kind: Pod\nmetadata:\n  name: {{ .Release.Name }}\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn without_helm_each_chart_is_one_error_and_plain_files_are_still_fixed() {
+    let work = tempfile::tempdir().unwrap();
+    let chart = work.path().join("repo/chart");
+    small_chart(&chart);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  hostPID: true\n  containers:\n  - name: a\n    image: a\n";
+    fs::write(work.path().join("repo/pod.yaml"), pod).unwrap();
+    let out = Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(work.path())
+        .env("KUBEHARDEN_HELM", work.path().join("no-helm-here"))
+        .args(["fix", "--only", "no-host-namespaces", "repo"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("error: repo/chart: helm not found"),
+        "{err}"
+    );
+    assert!(errors[0].contains("install helm"), "{err}");
+    assert!(!err.contains("Helm template"), "{err}");
+    let fixed = fs::read_to_string(work.path().join("repo/pod.yaml")).unwrap();
+    assert!(fixed.contains("hostPID: false"), "{fixed}");
+}
+
+/// Each unmappable change the JSON report warns about: the resource (`Kind/name`) and the
+/// rendered field its message names first.
+fn unmapped_fields(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for file in report["files"].as_array().unwrap() {
+        for finding in file["findings"].as_array().unwrap() {
+            let message = finding["message"].as_str().unwrap_or("");
+            if !message.contains("cannot be set from the chart's values") {
+                continue;
+            }
+            let field = message.split('`').nth(1).unwrap_or("").to_owned();
+            let resource = &finding["resource"];
+            let label = format!(
+                "{}/{}",
+                resource["kind"].as_str().unwrap_or(""),
+                resource["name"].as_str().unwrap_or("")
+            );
+            out.push((label, field));
+        }
+    }
+    out
+}
+
+/// What kubeharden would still change in `rendered` manifests: resource and field.
+fn changes_left(rendered: &[u8]) -> Vec<(String, String)> {
+    let settings = kubeharden::transform::Settings::default();
+    let fixed = kubeharden::fix::fix_bytes(rendered, &settings).expect("the rendering reads");
+    fixed
+        .changes
+        .iter()
+        .map(|c| (c.resource.label(), c.path.clone()))
+        .collect()
+}
+
+/// How many workloads (pod specs) `rendered` manifests hold.
+fn workloads(rendered: &[u8]) -> usize {
+    let source = String::from_utf8_lossy(rendered);
+    let text = kubeharden::yaml::Text::new(&source);
+    let stream = kubeharden::yaml::parse(&text, false).expect("the rendering parses");
+    stream
+        .documents
+        .iter()
+        .map(|d| kubeharden::k8s::pod_specs(d).len())
+        .sum()
+}
+
+/// The comment lines of `text`, in order.
+fn comments(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .collect()
+}
+
+#[test]
+fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
+    let Some(helm) = helm() else { return };
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/charts");
+    if !shared.is_dir() {
+        eprintln!("../shared/charts absent: shared chart test skipped");
+        return;
+    }
+    let mut charts: Vec<PathBuf> = fs::read_dir(&shared)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Chart.yaml").is_file())
+        .collect();
+    charts.sort();
+    let mut failures = Vec::new();
+    for chart in &charts {
+        let name = chart.file_name().unwrap().to_string_lossy().into_owned();
+        let work = tempfile::tempdir().unwrap();
+        copy(chart, &work.path().join(&name));
+        let before = snapshot(&work.path().join(&name));
+        let helm_ok = |args: &[&str]| {
+            Command::new(&helm)
+                .args(args)
+                .current_dir(work.path())
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        let linted = helm_ok(&["lint", &name]);
+        let report_file = tempfile::NamedTempFile::new().unwrap();
+        let report_path = report_file.path().to_str().unwrap();
+        let out = fix_and_check(&helm, work.path(), &name, &["--report", report_path]);
+        if out.status.code() != Some(0) {
+            failures.push(format!("{name}: {}", stderr(&out)));
+            continue;
+        }
+        let rendered = Command::new(&helm)
+            .args(["template", "kubeharden", &name])
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        if !rendered.status.success() {
+            failures.push(format!("{name}: no longer renders"));
+            continue;
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(report_file.path()).unwrap()).unwrap();
+        let unmapped = unmapped_fields(&report);
+        let left = changes_left(&rendered.stdout);
+        for (resource, path) in &left {
+            let explained = unmapped
+                .iter()
+                .any(|(r, field)| r == resource && path.starts_with(field.as_str()));
+            if !explained {
+                failures.push(format!(
+                    "{name}: {resource} still needs `{path}`, and no warning says why"
+                ));
+            }
+        }
+        let values_changes: usize = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"].as_str().unwrap().ends_with("values.yaml"))
+            .map(|f| f["changes"].as_array().unwrap().len())
+            .sum();
+        let workloads = workloads(&rendered.stdout);
+        let unhardened: std::collections::BTreeSet<&String> = left.iter().map(|(r, _)| r).collect();
+        eprintln!(
+            "{name}: {workloads} workloads rendered, {} hardened; {values_changes} changes in values, 0 in templates, {} unmappable",
+            workloads.saturating_sub(unhardened.len()),
+            unmapped.len()
+        );
+        if linted && !helm_ok(&["lint", &name]) {
+            failures.push(format!("{name}: helm lint passed before, fails after"));
+        }
+        for (path, after) in snapshot(&work.path().join(&name)) {
+            let Some(original) = before.get(&path) else {
+                failures.push(format!("{name}: {} was created", path.display()));
+                continue;
+            };
+            let (original, after) = (
+                String::from_utf8_lossy(original),
+                String::from_utf8_lossy(&after),
+            );
+            // Every comment kept, in order; every line not edited byte-identical: the diff
+            // only removes lines that are not comments.
+            let kept = comments(&after);
+            let mut rest = kept.iter();
+            for comment in comments(&original) {
+                if !rest.any(|c| *c == comment) {
+                    failures.push(format!("{name}: {} lost `{comment}`", path.display()));
+                    break;
+                }
+            }
+            for change in similar::TextDiff::from_lines(&*original, &*after).iter_all_changes() {
+                if change.tag() == similar::ChangeTag::Delete
+                    && change.value().trim_start().starts_with('#')
+                {
+                    failures.push(format!(
+                        "{name}: {} rewrote the comment line `{}`",
+                        path.display(),
+                        change.value().trim_end()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_template_named_on_its_own_is_an_error_naming_its_chart() {
+    let work = tempfile::tempdir().unwrap();
+    let chart = work.path().join("chart");
+    small_chart(&chart);
+    let out = Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(work.path())
+        .args(["fix", "chart/templates/pod.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with(
+            "error: chart/templates/pod.yaml:3:9: a template of the Helm chart chart, not YAML; name the chart instead: kubeharden fix chart\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
