@@ -253,16 +253,6 @@ fn walk(root: &Path, collected: &mut Collected) {
     collected.inputs.extend(found.into_iter().map(Input::Found));
 }
 
-/// Variables that point git at another repository, index or work tree (a hook running
-/// kubeharden may set them): the walk asks about the folder's own repository.
-const GIT_LOCATION_VARS: [&str; 5] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_PREFIX",
-];
-
 /// The files git lists below `root` (`git ls-files --cached --others --exclude-standard`),
 /// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run.
 fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
@@ -280,7 +270,8 @@ fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
         ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    for var in GIT_LOCATION_VARS {
+    // A hook running kubeharden may point git elsewhere: the walk asks about its own folder.
+    for var in crate::pr::git::LOCATION_VARS {
         command.env_remove(var);
     }
     let output = command.output().ok()?;

@@ -21,8 +21,9 @@ const FALLBACK_EMAIL: &str = "kubeharden@users.noreply.github.com";
 
 /// Variables that point git at another repository, index or work tree. A hook or `git rebase
 /// --exec` running kubeharden may set them; left in place, `git add` in the temporary work tree
-/// would write the user's index. The repository is found from the folder instead.
-const LOCATION_VARS: [&str; 5] = [
+/// would write the user's index. The repository is found from the folder instead. Folder walks
+/// remove them too, to ask about the walked folder's own repository.
+pub const LOCATION_VARS: [&str; 5] = [
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
