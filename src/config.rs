@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::transform::{self, Literal, Profile, Settings};
+use crate::transform::{self, Literal, Profile, SecretReader, Settings};
 
 /// The file name looked for in each input's folder and its parents.
 pub const FILE_NAME: &str = ".kubeharden.yaml";
@@ -31,6 +31,9 @@ struct ConfigFile {
     /// Glob patterns, relative to the file's folder, of paths to leave alone.
     #[serde(default)]
     exclude: Vec<String>,
+    /// Programs reading secrets from files, added to the table of `secrets-as-files`.
+    #[serde(default)]
+    secret_readers: Vec<SecretReader>,
 }
 
 /// What the command line says, which wins over any file.
@@ -127,6 +130,10 @@ impl Config {
             }
         }
         settings.options = file.transforms;
+        for reader in &file.secret_readers {
+            reader.check()?;
+        }
+        settings.secret_readers = file.secret_readers;
         let root = source
             .and_then(Path::parent)
             .map(Path::to_path_buf)

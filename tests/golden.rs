@@ -1,7 +1,9 @@
 //! Byte-exact golden cases: each folder under `golden/` holds an `input.*` and either an
 //! `expected.*` (same extension) with the fixed text, or `expected.err` with the one-line error.
 //! An optional `args` file holds settings written as on the command line: `--profile NAME`,
-//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. When the folder holds an
+//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. An optional `config.yaml`
+//! is read as a `.kubeharden.yaml` (options, secret readers), the `args` winning over it as the
+//! command line does. When the folder holds an
 //! `expected.findings`, the warnings, skips and suppressions must match it too, one a line
 //! (create it empty, then bless).
 //! `KUBEHARDEN_BLESS=1 cargo test --test golden` rewrites the expectations; read every diff it
@@ -10,6 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kubeharden::config::{Config, Overrides};
 use kubeharden::fix::fix_bytes;
 use kubeharden::transform::{Profile, Settings};
 
@@ -32,29 +35,39 @@ fn input_of(case: &Path) -> PathBuf {
         .unwrap_or_else(|| panic!("{} has no input.* file", case.display()))
 }
 
-/// The settings of `case`: those its `args` file names, or the default profile.
+/// The settings of `case`: its `config.yaml` under the settings its `args` file names, or the
+/// default profile.
 fn settings_of(case: &Path) -> Settings {
-    let Ok(args) = fs::read_to_string(case.join("args")) else {
-        return Settings::default();
-    };
-    let (mut profile, mut only, mut skip) = (Profile::Default, Vec::new(), Vec::new());
-    let mut words = args.split_whitespace();
-    while let Some(flag) = words.next() {
-        let value = words
-            .next()
-            .unwrap_or_else(|| panic!("{}/args: {flag} needs a value", case.display()));
-        let ids = || value.split(',').map(str::to_owned);
-        match flag {
-            "--profile" => {
-                profile = Profile::named(value)
-                    .unwrap_or_else(|| panic!("{}/args: no profile {value}", case.display()))
+    let mut overrides = Overrides::default();
+    if let Ok(args) = fs::read_to_string(case.join("args")) {
+        let mut words = args.split_whitespace();
+        while let Some(flag) = words.next() {
+            let value = words
+                .next()
+                .unwrap_or_else(|| panic!("{}/args: {flag} needs a value", case.display()));
+            let ids = || value.split(',').map(str::to_owned);
+            match flag {
+                "--profile" => {
+                    overrides.profile =
+                        Some(Profile::named(value).unwrap_or_else(|| {
+                            panic!("{}/args: no profile {value}", case.display())
+                        }))
+                }
+                "--only" => overrides.only.extend(ids()),
+                "--skip" => overrides.skip.extend(ids()),
+                _ => panic!("{}/args: unknown setting {flag}", case.display()),
             }
-            "--only" => only.extend(ids()),
-            "--skip" => skip.extend(ids()),
-            _ => panic!("{}/args: unknown setting {flag}", case.display()),
         }
     }
-    Settings::new(profile, &only, &skip).unwrap_or_else(|e| panic!("{}/args: {e}", case.display()))
+    let config = case.join("config.yaml");
+    let loaded = if config.exists() {
+        Config::load(&config, &overrides)
+    } else {
+        Config::from_overrides(&overrides)
+    };
+    loaded
+        .unwrap_or_else(|e| panic!("{}: {e}", case.display()))
+        .settings
 }
 
 #[test]

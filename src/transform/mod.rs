@@ -3,6 +3,7 @@
 
 mod custom;
 mod plan;
+mod secret_readers;
 mod suppress;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
+pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
@@ -454,6 +456,8 @@ pub struct Settings {
     pub transforms: Vec<&'static Transform>,
     /// Option values by transform id and option name.
     pub options: BTreeMap<String, BTreeMap<String, Literal>>,
+    /// Readers of secret files a configuration adds to the table of `secrets-as-files`.
+    pub secret_readers: Vec<SecretReader>,
 }
 
 impl Settings {
@@ -481,6 +485,7 @@ impl Settings {
             profile,
             transforms,
             options: BTreeMap::new(),
+            secret_readers: Vec::new(),
         }
     }
 
@@ -490,6 +495,7 @@ impl Settings {
             profile: transform.profile,
             transforms: vec![transform],
             options: BTreeMap::new(),
+            secret_readers: Vec::new(),
         }
     }
 }
