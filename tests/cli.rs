@@ -559,10 +559,10 @@ fn a_configuration_file_above_the_repository_is_not_used() {
 
 #[test]
 fn configuration_errors_name_the_problem_and_the_valid_choices() {
-    let cases: [(&[u8], &str); 4] = [
+    let cases: [(&[u8], &str); 6] = [
         (
             b"profil: restricted\n",
-            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude",
+            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude, secret-readers",
         ),
         (
             b"skip: [no-such]\n",
@@ -575,6 +575,14 @@ fn configuration_errors_name_the_problem_and_the_valid_choices() {
         (
             b"profile: lax\n",
             "unknown profile `lax`; the profiles are: default, restricted",
+        ),
+        (
+            b"secret-readers:\n  - images: [example/api]\n    variables: [DB_PASSWORD]\n",
+            "the secret reader of example/api needs either `suffix` or `file-variable`",
+        ),
+        (
+            b"secret-readers:\n  - images: [example/api]\n    variables: [A, B]\n    file-variable: A_PATH\n",
+            "the secret reader of example/api: `file-variable` goes with exactly one variable",
         ),
     ];
     for (config, expected) in cases {
@@ -707,7 +715,7 @@ spec:
     let dir = folder_with(&[
         (
             ".kubeharden.yaml",
-            b"transforms:\n  secrets-as-files:\n    file-env: false\n    mount-root: /run/secrets/\n",
+            b"transforms:\n  secrets-as-files:\n    convert-all: true\n    file-env: false\n    mount-root: /run/secrets/\n",
         ),
         ("pod.yaml", pod.as_bytes()),
     ]);
