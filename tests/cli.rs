@@ -581,8 +581,8 @@ fn configuration_errors_name_the_problem_and_the_valid_choices() {
             "the secret reader of example/api needs either `suffix` or `file-variable`",
         ),
         (
-            b"secret-readers:\n  - images: [example/api]\n    variables: [A, B]\n    file-variable: A_PATH\n",
-            "the secret reader of example/api: `file-variable` goes with exactly one variable",
+            b"secret-readers:\n  - images: [example/api]\n    prefix: A_\n    file-variable: A_PATH\n",
+            "the secret reader of example/api: `file-variable` goes with `variables`, not `prefix`",
         ),
     ];
     for (config, expected) in cases {

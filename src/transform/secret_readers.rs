@@ -34,7 +34,8 @@ pub struct SecretReader {
     /// The variable naming the file is the variable's name followed by this (`_FILE`).
     #[serde(default)]
     pub suffix: Option<String>,
-    /// Or this variable names the file (for one variable, `HF_TOKEN` → `HF_TOKEN_PATH`).
+    /// Or this variable names the file, whichever of `variables` it replaces (`HF_TOKEN` →
+    /// `HF_TOKEN_PATH`).
     #[serde(default)]
     pub file_variable: Option<String>,
     /// Where the program's own documentation says so; a configuration may leave it out.
@@ -67,9 +68,9 @@ impl SecretReader {
         }
         match (&self.suffix, &self.file_variable) {
             (Some(_), None) => Ok(()),
-            (None, Some(_)) if self.variables.len() == 1 => Ok(()),
+            (None, Some(_)) if self.prefix.is_none() => Ok(()),
             (None, Some(_)) => Err(format!(
-                "the secret reader of {}: `file-variable` goes with exactly one variable",
+                "the secret reader of {}: `file-variable` goes with `variables`, not `prefix`",
                 self.images.join(", ")
             )),
             _ => Err(format!(
@@ -221,6 +222,10 @@ mod tests {
             file_variable("docker.io/vllm/vllm-openai:v0.6.0", "HF_TOKEN").as_deref(),
             Some("HF_TOKEN_PATH")
         );
+        assert_eq!(
+            file_variable("vllm/vllm-openai", "HUGGING_FACE_HUB_TOKEN").as_deref(),
+            Some("HF_TOKEN_PATH")
+        );
         assert_eq!(file_variable("postgres:16", "PGPASSWORD"), None);
         assert_eq!(file_variable("someone/postgres", "POSTGRES_PASSWORD"), None);
         assert_eq!(file_variable("redis:7", "REDIS_PASSWORD"), None);
@@ -240,7 +245,8 @@ mod tests {
         assert!(reader("images: [a]\nsuffix: _FILE").is_err());
         assert!(reader("images: [a]\nvariables: [X]\nprefix: X\nsuffix: _FILE").is_err());
         assert!(reader("images: [a]\nvariables: [X]").is_err());
-        assert!(reader("images: [a]\nvariables: [X, Y]\nfile-variable: P").is_err());
+        assert!(reader("images: [a]\nvariables: [X, Y]\nfile-variable: P").is_ok());
+        assert!(reader("images: [a]\nprefix: X\nfile-variable: P").is_err());
         assert!(reader("images: [a]\nvariables: [X]\nsuffix: _F\nfile-variable: P").is_err());
     }
 }
