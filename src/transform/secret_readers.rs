@@ -208,27 +208,34 @@ mod tests {
     #[test]
     fn the_table_is_valid_and_names_the_file_variable_each_reader_expects() {
         assert!(!built_in().is_empty());
-        let file_variable =
-            |image: &str, variable: &str| find(&[], image, variable).map(|(_, v)| v);
-        assert_eq!(
-            file_variable("postgres:16", "POSTGRES_PASSWORD").as_deref(),
-            Some("POSTGRES_PASSWORD_FILE")
-        );
-        assert_eq!(
-            file_variable("grafana/grafana:11.0.0", "GF_SECURITY_ADMIN_PASSWORD").as_deref(),
-            Some("GF_SECURITY_ADMIN_PASSWORD__FILE")
-        );
-        assert_eq!(
-            file_variable("docker.io/vllm/vllm-openai:v0.6.0", "HF_TOKEN").as_deref(),
-            Some("HF_TOKEN_PATH")
-        );
-        assert_eq!(
-            file_variable("vllm/vllm-openai", "HUGGING_FACE_HUB_TOKEN").as_deref(),
-            Some("HF_TOKEN_PATH")
-        );
-        assert_eq!(file_variable("postgres:16", "PGPASSWORD"), None);
-        assert_eq!(file_variable("someone/postgres", "POSTGRES_PASSWORD"), None);
-        assert_eq!(file_variable("redis:7", "REDIS_PASSWORD"), None);
+        for (image, variable, expected) in [
+            (
+                "postgres:16",
+                "POSTGRES_PASSWORD",
+                Some("POSTGRES_PASSWORD_FILE"),
+            ),
+            (
+                "grafana/grafana:11.0.0",
+                "GF_SECURITY_ADMIN_PASSWORD",
+                Some("GF_SECURITY_ADMIN_PASSWORD__FILE"),
+            ),
+            (
+                "docker.io/vllm/vllm-openai:v0.6.0",
+                "HF_TOKEN",
+                Some("HF_TOKEN_PATH"),
+            ),
+            (
+                "vllm/vllm-openai",
+                "HUGGING_FACE_HUB_TOKEN",
+                Some("HF_TOKEN_PATH"),
+            ),
+            ("postgres:16", "PGPASSWORD", None),
+            ("someone/postgres", "POSTGRES_PASSWORD", None),
+            ("redis:7", "REDIS_PASSWORD", None),
+        ] {
+            let found = find(&[], image, variable).map(|(_, v)| v);
+            assert_eq!(found.as_deref(), expected, "{image} {variable}");
+        }
     }
 
     #[test]

@@ -187,7 +187,13 @@ pub(in crate::transform) fn secrets_as_files(
         if !made {
             continue;
         }
-        report_key_readers(p, transform, &here, &env_path, &keys, &file_vars, file_env);
+        for (r, (name, file)) in keys.iter().zip(&file_vars) {
+            if let Some((message, reader)) = reader_note(r, name, file, file_env) {
+                let mut path = env_path.clone();
+                path.push(Step::Index(r.index));
+                p.report_secret_reader(transform, &here, &path, &message, reader);
+            }
+        }
         for r in &wholes {
             let Reads::Whole { prefix } = &r.reads else {
                 continue;
@@ -625,33 +631,27 @@ fn unknown_reader(keeps: &str, var: &str, image: &str) -> String {
     )
 }
 
-/// Notes, for each key of `keys` now in a file, which variable names the file and who reads it.
-fn report_key_readers(
-    p: &mut Planner<'_, '_>,
-    transform: &'static Transform,
-    here: &Target<'_>,
-    env_path: &[Step],
-    keys: &[&SecretRef],
-    file_vars: &[(String, String)],
+/// The note saying where the key `r` now is (`file`, named by the variable `name` unless
+/// `file_env` is off), and who reads it.
+fn reader_note<'r>(
+    r: &'r SecretRef,
+    name: &str,
+    file: &str,
     file_env: bool,
-) {
-    for (r, (name, file)) in keys.iter().zip(file_vars) {
-        let Reads::Key { var, reader, .. } = &r.reads else {
-            continue;
-        };
-        let now = if file_env {
-            format!("the file {file}, named by {name}")
-        } else {
-            format!("only the file {file} (option file-env off)")
-        };
-        let message = format!(
-            "env var {var} from Secret {} is now {now}; reader: {reader}",
-            r.secret
-        );
-        let mut path = env_path.to_vec();
-        path.push(Step::Index(r.index));
-        p.report_secret_reader(transform, here, &path, &message, reader);
-    }
+) -> Option<(String, &'r str)> {
+    let Reads::Key { var, reader, .. } = &r.reads else {
+        return None;
+    };
+    let now = if file_env {
+        format!("the file {file}, named by {name}")
+    } else {
+        format!("only the file {file} (option file-env off)")
+    };
+    let message = format!(
+        "env var {var} from Secret {} is now {now}; reader: {reader}",
+        r.secret
+    );
+    Some((message, reader))
 }
 
 /// The variable names expanded as `$(NAME)` in `value`; `$$(NAME)` is an escape, not one, but
