@@ -518,7 +518,7 @@ fn secret_refs(
             i != index && e.get("name").and_then(Node::as_str) == Some(file_var.as_str())
         });
         if !convert_all && (taken || claimed.contains(&file_var)) {
-            unread.push((path, format!("{keeps}: its reader, {reader}, reads the file named by {file_var}, which already names another file in this container")));
+            unread.push((path, format!("{keeps}: its reader, {reader}, reads the file named by {file_var}, which the container already sets or uses for another secret")));
             continue;
         }
         claimed.push(file_var.clone());
