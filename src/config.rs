@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::transform::{self, Literal, Profile, Settings};
+use crate::transform::{self, Literal, Profile, SecretReader, Settings};
 use crate::yaml::{self, Position, Step, Text};
 
 /// The file name looked for in each input's folder and its parents.
@@ -38,6 +38,9 @@ struct ConfigFile {
     /// Values files each chart is also rendered with, relative to the file's folder.
     #[serde(default)]
     values: Vec<PathBuf>,
+    /// Programs reading secrets from files, added to the table of `secrets-as-files`.
+    #[serde(default)]
+    secret_readers: Vec<SecretReader>,
 }
 
 /// What the command line says, which wins over any file.
@@ -171,6 +174,12 @@ impl Config {
             }
         }
         settings.options = file.transforms;
+        for (i, reader) in file.secret_readers.iter().enumerate() {
+            reader
+                .check()
+                .map_err(|e| (e, vec![key("secret-readers"), Step::Index(i)]))?;
+        }
+        settings.secret_readers = file.secret_readers;
         let root = source
             .and_then(Path::parent)
             .map(Path::to_path_buf)

@@ -202,6 +202,7 @@ fn lost_comment(
             "the comment `{}` was on lines this fix removed and went with them; carry it over by hand if it still matters",
             text.source[comment].trim_end()
         ),
+        reader: None,
     })
 }
 

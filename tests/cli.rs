@@ -561,11 +561,11 @@ fn a_configuration_file_above_the_repository_is_not_used() {
 
 #[test]
 fn configuration_errors_name_the_problem_and_the_valid_choices() {
-    let cases: [(&[u8], &str, &str); 7] = [
+    let cases: [(&[u8], &str, &str); 9] = [
         (
             b"profil: restricted\n",
             "1:1",
-            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude",
+            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude, helm, values, secret-readers",
         ),
         (
             b"skip: [no-such]\n",
@@ -596,6 +596,16 @@ fn configuration_errors_name_the_problem_and_the_valid_choices() {
             b"transforms:\n  read-only-root-filesystem:\n    writable-paths: {myorg/app: [var/cache]}\n",
             "3:5",
             "option `writable-paths` of read-only-root-filesystem: the folder `var/cache` written by myorg/app is not an absolute path",
+        ),
+        (
+            b"secret-readers:\n  - images: [example/api]\n    variables: [DB_PASSWORD]\n",
+            "2:5",
+            "the secret reader of example/api needs either `suffix` or `file-variable`",
+        ),
+        (
+            b"secret-readers:\n  - images: [example/api]\n    prefix: A_\n    file-variable: A_PATH\n",
+            "2:5",
+            "the secret reader of example/api: `file-variable` goes with `variables`, not `prefix`",
         ),
     ];
     for (config, place, expected) in cases {
@@ -739,7 +749,7 @@ spec:
     let dir = folder_with(&[
         (
             ".kubeharden.yaml",
-            b"transforms:\n  secrets-as-files:\n    file-env: false\n    mount-root: /run/secrets/\n",
+            b"transforms:\n  secrets-as-files:\n    convert-all: true\n    file-env: false\n    mount-root: /run/secrets/\n",
         ),
         ("pod.yaml", pod.as_bytes()),
     ]);

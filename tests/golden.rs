@@ -1,8 +1,9 @@
 //! Byte-exact golden cases: each folder under `golden/` holds an `input.*` and either an
 //! `expected.*` (same extension) with the fixed text, or `expected.err` with the one-line error.
 //! An optional `args` file holds settings written as on the command line: `--profile NAME`,
-//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. A `.kubeharden.yaml` in
-//! the folder is read as the configuration (transform options), under the `args`. When the folder holds an
+//! `--only ID,ID`, `--skip ID,ID`; without it the default profile runs. An optional
+//! `.kubeharden.yaml` in the folder is read as the configuration (options, secret readers), the
+//! `args` winning over it as the command line does. When the folder holds an
 //! `expected.findings`, the warnings, skips and suppressions must match it too, one a line
 //! (create it empty, then bless).
 //! `KUBEHARDEN_BLESS=1 cargo test --test golden` rewrites the expectations; read every diff it
@@ -34,38 +35,35 @@ fn input_of(case: &Path) -> PathBuf {
         .unwrap_or_else(|| panic!("{} has no input.* file", case.display()))
 }
 
-/// The settings of `case`: those its `args` file names over its `.kubeharden.yaml`, or the
+/// The settings of `case`: its `.kubeharden.yaml` under the settings its `args` file names, or the
 /// default profile.
 fn settings_of(case: &Path) -> Settings {
-    let args = fs::read_to_string(case.join("args")).unwrap_or_default();
-    let (mut profile, mut only, mut skip) = (None, Vec::new(), Vec::new());
-    let mut words = args.split_whitespace();
-    while let Some(flag) = words.next() {
-        let value = words
-            .next()
-            .unwrap_or_else(|| panic!("{}/args: {flag} needs a value", case.display()));
-        let ids = || value.split(',').map(str::to_owned);
-        match flag {
-            "--profile" => {
-                profile = Some(
-                    Profile::named(value)
-                        .unwrap_or_else(|| panic!("{}/args: no profile {value}", case.display())),
-                )
+    let mut overrides = Overrides::default();
+    if let Ok(args) = fs::read_to_string(case.join("args")) {
+        let mut words = args.split_whitespace();
+        while let Some(flag) = words.next() {
+            let value = words
+                .next()
+                .unwrap_or_else(|| panic!("{}/args: {flag} needs a value", case.display()));
+            let ids = || value.split(',').map(str::to_owned);
+            match flag {
+                "--profile" => {
+                    overrides.profile =
+                        Some(Profile::named(value).unwrap_or_else(|| {
+                            panic!("{}/args: no profile {value}", case.display())
+                        }))
+                }
+                "--only" => overrides.only.extend(ids()),
+                "--skip" => overrides.skip.extend(ids()),
+                _ => panic!("{}/args: unknown setting {flag}", case.display()),
             }
-            "--only" => only.extend(ids()),
-            "--skip" => skip.extend(ids()),
-            _ => panic!("{}/args: unknown setting {flag}", case.display()),
         }
     }
-    let overrides = Overrides {
-        profile,
-        only,
-        skip,
-    };
     let config = case.join(CONFIG_FILE);
-    let loaded = match config.is_file() {
-        true => Config::load(&config, &overrides),
-        false => Config::from_overrides(&overrides),
+    let loaded = if config.exists() {
+        Config::load(&config, &overrides)
+    } else {
+        Config::from_overrides(&overrides)
     };
     loaded
         .unwrap_or_else(|e| panic!("{}: {e}", case.display()))

@@ -67,6 +67,7 @@ pub fn pr_body(report: &Report) -> String {
     }
     summary_table(&mut out, report);
     transforms_used(&mut out, report);
+    secrets_by_reader(&mut out, report);
     findings(
         &mut out,
         report,
@@ -256,7 +257,9 @@ fn transforms_used(out: &mut String, report: &Report) {
 fn findings(out: &mut String, report: &Report, heading: &str, intro: &str, kinds: &[FindingKind]) {
     let mut lines = Vec::new();
     for file in &report.files {
-        for finding in file.findings.iter().filter(|f| kinds.contains(&f.kind)) {
+        // The notes naming a secret's reader have their own section.
+        let listed = |f: &&transform::Finding| kinds.contains(&f.kind) && f.reader.is_none();
+        for finding in file.findings.iter().filter(listed) {
             lines.push(format!(
                 "- {} {} {}: {}",
                 code(&format!("{}:{}", file.path, finding.line)),
@@ -271,6 +274,45 @@ fn findings(out: &mut String, report: &Report, heading: &str, intro: &str, kinds
     }
     let lines = capped(lines, MAX_ITEMS);
     let _ = write!(out, "\n{heading}\n\n{intro}\n\n{}\n", lines.join("\n"));
+}
+
+/// The secrets now read from files, grouped by the program that reads them there, with the
+/// source saying it does: why each conversion is safe, for a reviewer.
+fn secrets_by_reader(out: &mut String, report: &Report) {
+    let mut readers: Vec<(&str, Vec<String>)> = Vec::new();
+    for file in &report.files {
+        for finding in &file.findings {
+            let Some(reader) = finding.reader.as_deref() else {
+                continue;
+            };
+            // The message names the reader too, for the command line; the heading says it here.
+            let text = finding.to_string();
+            let text = text
+                .strip_suffix(&format!("; reader: {reader}"))
+                .unwrap_or(&text);
+            let line = format!(
+                "- {} {}",
+                code(&format!("{}:{}", file.path, finding.line)),
+                message(text)
+            );
+            match readers.iter_mut().find(|(r, _)| *r == reader) {
+                Some((_, lines)) => lines.push(line),
+                None => readers.push((reader, vec![line])),
+            }
+        }
+    }
+    if readers.is_empty() {
+        return;
+    }
+    out.push_str("\n### Secrets now read from files\n\nEach secret below left the environment for a file, grouped by the program that reads the file there and the source that says so:\n");
+    for (reader, lines) in readers {
+        let _ = write!(
+            out,
+            "\n**Read by** {}\n\n{}\n",
+            message(reader),
+            capped(lines, MAX_ITEMS).join("\n")
+        );
+    }
 }
 
 fn errors(out: &mut String, report: &Report) {

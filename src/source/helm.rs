@@ -567,6 +567,7 @@ fn unmapped(chart: &Path, item: &Planned, reason: &str) -> (PathBuf, Finding) {
         transform: first.transform,
         kind: FindingKind::Warning,
         message: unmapped_message(item, reason),
+        reader: None,
     };
     (chart.join(&item.template), finding)
 }

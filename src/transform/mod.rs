@@ -5,6 +5,7 @@ mod custom;
 mod evidence;
 mod knowledge;
 mod plan;
+mod secret_readers;
 mod suppress;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, ImageWrites, check_writes, same_repository};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
+pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
 /// The `transform` of a finding about a whole workload that no transform could touch (a key
@@ -552,6 +554,8 @@ pub struct Settings {
     pub transforms: Vec<&'static Transform>,
     /// Option values by transform id and option name.
     pub options: BTreeMap<String, BTreeMap<String, Literal>>,
+    /// Readers of secret files a configuration adds to the table of `secrets-as-files`.
+    pub secret_readers: Vec<SecretReader>,
 }
 
 impl Settings {
@@ -579,6 +583,7 @@ impl Settings {
             profile,
             transforms,
             options: BTreeMap::new(),
+            secret_readers: Vec::new(),
         }
     }
 
@@ -588,6 +593,7 @@ impl Settings {
             profile: transform.profile,
             transforms: vec![transform],
             options: BTreeMap::new(),
+            secret_readers: Vec::new(),
         }
     }
 }

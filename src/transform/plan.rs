@@ -61,6 +61,9 @@ pub struct Finding {
     pub kind: FindingKind,
     /// What and why.
     pub message: String,
+    /// For a note that a secret is now read from a file: the program that reads it there, how,
+    /// and the source saying so; the PR body groups these notes by it.
+    pub reader: Option<String>,
 }
 
 /// The resource and container, then the message: `Deployment/web container app: …`.
@@ -264,6 +267,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                     copies.len(),
                     lines.join(", ")
                 ),
+                reader: None,
             });
         }
         !duplicates.is_empty()
@@ -593,7 +597,25 @@ impl<'p, 'a> Planner<'p, 'a> {
             transform: &transform.id,
             kind,
             message,
+            reader: None,
         });
+    }
+
+    /// Records a note that a secret is now read from a file by `reader`, or its suppression.
+    pub fn report_secret_reader(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        message: &str,
+        reader: &str,
+    ) {
+        self.report(transform, target, path, super::FindingKind::Note, message);
+        if let Some(finding) = self.findings.last_mut()
+            && finding.kind == super::FindingKind::Note
+        {
+            finding.reader = Some(reader.to_owned());
+        }
     }
 
     /// Whether an edit at `path` may go ahead; records the suppression when it may not.

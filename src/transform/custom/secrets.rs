@@ -5,7 +5,7 @@ use crate::k8s::Container;
 use crate::yaml::{self, CollectionStyle, Node, NodeKind, Step};
 
 use super::super::plan::{Planner, Target, join};
-use super::super::{FindingKind, Literal, Transform, mapping};
+use super::super::{FindingKind, Literal, Settings, Transform, mapping, secret_readers};
 use super::commands::{command_strings, shell_variables};
 use super::{names, text, unique, volume_names_in_use};
 
@@ -17,6 +17,10 @@ enum Reads {
         key: String,
         /// The entry's `valueFrom` as YAML flow text, for the report.
         value_from: String,
+        /// The variable that will name the key's file, as its reader expects it.
+        file_var: String,
+        /// Who reads the file, for the report.
+        reader: String,
     },
     /// `envFrom[].secretRef`: every key, each as a variable named after it (after `prefix`).
     Whole { prefix: Option<String> },
@@ -54,6 +58,7 @@ pub(in crate::transform) fn secrets_as_files(
         .map_or_else(|| "/etc/secrets".to_owned(), |o| o.display());
     let root = root.trim_end_matches('/').to_owned();
     let file_env = transform.option(p.settings, "file-env") != Some(Literal::Bool(false));
+    let convert_all = transform.option(p.settings, "convert-all") == Some(Literal::Bool(true));
     let volumes_path = join(&target.pod.path, "volumes");
     // What each container converts, judged on the document as it is before any edit here.
     let mut work: Vec<(&Container, Vec<SecretRef>)> = Vec::new();
@@ -63,7 +68,7 @@ pub(in crate::transform) fn secrets_as_files(
         .filter(|c| c.group != "ephemeralContainers")
     {
         let here = container_target(target, container);
-        let refs = secret_refs(p, transform, &here, container);
+        let refs = secret_refs(p, transform, &here, container, convert_all);
         if !refs.is_empty() {
             work.push((container, refs));
         }
@@ -183,6 +188,13 @@ pub(in crate::transform) fn secrets_as_files(
         if !made {
             continue;
         }
+        for (r, (name, file)) in keys.iter().zip(&file_vars) {
+            if let Some((message, reader)) = reader_note(r, name, file, file_env) {
+                let mut path = env_path.clone();
+                path.push(Step::Index(r.index));
+                p.report_secret_reader(transform, &here, &path, &message, reader);
+            }
+        }
         for r in &wholes {
             let Reads::Whole { prefix } = &r.reads else {
                 continue;
@@ -198,7 +210,7 @@ pub(in crate::transform) fn secrets_as_files(
             );
             let mut path = env_from_path.clone();
             path.push(Step::Index(r.index));
-            p.report(transform, &here, &path, FindingKind::Note, &message);
+            p.report_secret_reader(transform, &here, &path, &message, CONVERT_ALL_READER);
         }
     }
 }
@@ -311,16 +323,14 @@ fn file_vars(
         .collect();
     let mut vars = Vec::new();
     for r in keys {
-        let Reads::Key { var, key, .. } = &r.reads else {
+        let Reads::Key { key, file_var, .. } = &r.reads else {
             continue;
         };
         let file = match &r.mounted {
             Some(file) => file.clone(),
             None => format!("{}/{key}", folder(r)),
         };
-        let name = unique(&format!("{var}_FILE"), "_", |c| {
-            taken.iter().any(|t| t == c)
-        });
+        let name = unique(file_var, "_", |c| taken.iter().any(|t| t == c));
         taken.push(name.clone());
         vars.push((name, file));
     }
@@ -413,6 +423,7 @@ fn secret_refs(
     transform: &'static Transform,
     here: &Target<'_>,
     container: &Container,
+    convert_all: bool,
 ) -> Vec<SecretRef> {
     let env_path = join(&container.path, "env");
     let env_from_path = join(&container.path, "envFrom");
@@ -448,8 +459,16 @@ fn secret_refs(
         .filter_map(|e| e.get("name").and_then(Node::as_str))
         .collect();
     let mounted = secret_mounts(p, &join(&here.pod.path, "volumes"), container);
+    let image = p
+        .read(&join(&container.path, "image"))
+        .and_then(Node::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let mut refs = Vec::new();
+    // What is left alone and why: skipped, or kept with a warning for want of a reader.
     let mut skips: Vec<(Vec<Step>, String)> = Vec::new();
+    let mut unread: Vec<(Vec<Step>, String)> = Vec::new();
+    let mut claimed: Vec<String> = Vec::new();
     let field = |n: &Node<'_>, k: &str| n.get(k).and_then(Node::as_str).map(str::to_owned);
     for (index, entry) in env.iter().enumerate() {
         let Some(selector) = entry.get("valueFrom").and_then(|v| v.get("secretKeyRef")) else {
@@ -490,6 +509,18 @@ fn secret_refs(
                 }
             },
         };
+        let Some((file_var, reader)) = key_reader(p.settings, convert_all, &image, &var) else {
+            unread.push((path, unknown_reader(&keeps, &var, &image)));
+            continue;
+        };
+        let taken = env.iter().enumerate().any(|(i, e)| {
+            i != index && e.get("name").and_then(Node::as_str) == Some(file_var.as_str())
+        });
+        if !convert_all && (taken || claimed.contains(&file_var)) {
+            unread.push((path, format!("{keeps}: its reader, {reader}, reads the file named by {file_var}, which the container already sets or uses for another secret")));
+            continue;
+        }
+        claimed.push(file_var.clone());
         refs.push(SecretRef {
             index,
             secret,
@@ -499,6 +530,8 @@ fn secret_refs(
                 var,
                 key,
                 value_from,
+                file_var,
+                reader,
             },
             mounted,
         });
@@ -541,6 +574,10 @@ fn secret_refs(
             ));
             continue;
         };
+        if !convert_all {
+            unread.push((path, format!("{keeps}: its keys are not named in the manifest, so no reader of them from files can be known; the application would have to read each key from a file in a mounted folder. If it does, set the option convert-all of secrets-as-files in .kubeharden.yaml")));
+            continue;
+        }
         let mounted = match mounted.iter().find(|m| m.secret == secret) {
             None => None,
             Some(m) if m.items.is_none() => Some(m.dir.clone()),
@@ -567,7 +604,60 @@ fn secret_refs(
     for (path, reason) in skips {
         p.report(transform, here, &path, FindingKind::Skipped, &reason);
     }
+    for (path, reason) in unread {
+        p.report(transform, here, &path, FindingKind::Warning, &reason);
+    }
     refs
+}
+
+/// The reader of every file under the option `convert-all`, for the report.
+const CONVERT_ALL_READER: &str =
+    "any image, under the option convert-all (`NAME_FILE` names the file)";
+
+/// The variable that names the file of `var` in a container running `image`, and who reads
+/// it there: the configuration's readers or the table's, or anyone under `convert-all`.
+fn key_reader(
+    settings: &Settings,
+    convert_all: bool,
+    image: &str,
+    var: &str,
+) -> Option<(String, String)> {
+    if convert_all {
+        return Some((format!("{var}_FILE"), CONVERT_ALL_READER.to_owned()));
+    }
+    let (reader, file_var) = secret_readers::find(&settings.secret_readers, image, var)?;
+    Some((file_var, reader.describe()))
+}
+
+/// Why `var` stays in the environment of a container running `image`, and how to change that.
+fn unknown_reader(keeps: &str, var: &str, image: &str) -> String {
+    let image = if image.is_empty() { "(none)" } else { image };
+    format!(
+        "{keeps}: no reader of it from a file is known for the image {image}; the application would have to read the secret from a file, through a variable such as {var}_FILE. If it does, add the image, the variable and the suffix (or file-variable) under secret-readers in .kubeharden.yaml, or set the option convert-all of secrets-as-files"
+    )
+}
+
+/// The note saying where the key `r` now is (`file`, named by the variable `name` unless
+/// `file_env` is off), and who reads it.
+fn reader_note<'r>(
+    r: &'r SecretRef,
+    name: &str,
+    file: &str,
+    file_env: bool,
+) -> Option<(String, &'r str)> {
+    let Reads::Key { var, reader, .. } = &r.reads else {
+        return None;
+    };
+    let now = if file_env {
+        format!("the file {file}, named by {name}")
+    } else {
+        format!("only the file {file} (option file-env off)")
+    };
+    let message = format!(
+        "env var {var} from Secret {} is now {now}; reader: {reader}",
+        r.secret
+    );
+    Some((message, reader))
 }
 
 /// The variable names expanded as `$(NAME)` in `value`; `$$(NAME)` is an escape, not one, but

@@ -1,0 +1,259 @@
+//! The programs known to read a secret from a file, and how: the table of
+//! `transforms/secret-readers.yaml` (compiled in) and those a configuration adds under
+//! `secret-readers`. `secrets-as-files` converts a variable only when a reader is known.
+
+use std::sync::OnceLock;
+
+use globset::{Glob, GlobMatcher};
+use serde::Deserialize;
+
+/// The table, compiled into the binary.
+const TABLE: &str = include_str!("../../transforms/secret-readers.yaml");
+
+/// The table's file: its readers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    readers: Vec<SecretReader>,
+}
+
+/// A program that reads some variables' secrets from files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretReader {
+    /// Patterns of the images running it, matched on the image repository: registry, tag,
+    /// digest and Docker Hub's `library/` are ignored (in the pattern too); `*` matches any
+    /// run of characters, `/` included.
+    pub images: Vec<String>,
+    /// The variables it reads from a file, by name.
+    #[serde(default)]
+    pub variables: Vec<String>,
+    /// Or every variable whose name starts with this.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The variable naming the file is the variable's name followed by this (`_FILE`).
+    #[serde(default)]
+    pub suffix: Option<String>,
+    /// Or this variable names the file, whichever of `variables` it replaces (`HF_TOKEN` →
+    /// `HF_TOKEN_PATH`).
+    #[serde(default)]
+    pub file_variable: Option<String>,
+    /// Where the program's own documentation says so; a configuration may leave it out.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The image patterns compiled, on first use.
+    #[serde(skip)]
+    matchers: OnceLock<Vec<GlobMatcher>>,
+}
+
+impl SecretReader {
+    /// What the type system cannot say: images, variables and one way to name the file.
+    pub fn check(&self) -> Result<(), String> {
+        if self.images.is_empty() {
+            return Err("a secret reader needs `images`".into());
+        }
+        if let Some(bad) = self.images.iter().find(|p| Glob::new(p).is_err()) {
+            return Err(format!(
+                "secret reader image pattern `{bad}` is not a valid pattern"
+            ));
+        }
+        match (self.variables.is_empty(), &self.prefix) {
+            (false, None) | (true, Some(_)) => {}
+            _ => {
+                return Err(format!(
+                    "the secret reader of {} needs either `variables` or `prefix`",
+                    self.images.join(", ")
+                ));
+            }
+        }
+        match (&self.suffix, &self.file_variable) {
+            (Some(_), None) => Ok(()),
+            (None, Some(_)) if self.prefix.is_none() => Ok(()),
+            (None, Some(_)) => Err(format!(
+                "the secret reader of {}: `file-variable` goes with `variables`, not `prefix`",
+                self.images.join(", ")
+            )),
+            _ => Err(format!(
+                "the secret reader of {} needs either `suffix` or `file-variable`",
+                self.images.join(", ")
+            )),
+        }
+    }
+
+    /// The variable naming the file that this reader reads `variable` from, when it runs in
+    /// `image`.
+    fn file_variable_for(&self, image: &str, variable: &str) -> Option<String> {
+        let repository = image_repository(image);
+        let runs_here = self
+            .matchers
+            .get_or_init(|| {
+                self.images
+                    .iter()
+                    .filter_map(|p| image_matcher(p))
+                    .collect()
+            })
+            .iter()
+            .any(|m| m.is_match(&repository));
+        let reads = match &self.prefix {
+            Some(prefix) => variable.starts_with(prefix.as_str()),
+            None => self.variables.iter().any(|v| v == variable),
+        };
+        if !(runs_here && reads) {
+            return None;
+        }
+        match (&self.suffix, &self.file_variable) {
+            (Some(suffix), _) => Some(format!("{variable}{suffix}")),
+            (None, file_variable) => file_variable.clone(),
+        }
+    }
+
+    /// The reader for a reviewer: which program, which convention, and the source.
+    pub fn describe(&self) -> String {
+        let convention = match (&self.suffix, &self.file_variable) {
+            (Some(suffix), _) => format!("`NAME{suffix}` names the file"),
+            (None, Some(name)) => format!("`{name}` names the file"),
+            (None, None) => String::new(),
+        };
+        let source = self
+            .source
+            .as_deref()
+            .unwrap_or("secret-readers in .kubeharden.yaml");
+        format!("{} ({convention}; {source})", self.images.join(", "))
+    }
+}
+
+/// The readers of the table, in order.
+pub fn built_in() -> &'static [SecretReader] {
+    static TABLE_READERS: OnceLock<Vec<SecretReader>> = OnceLock::new();
+    TABLE_READERS.get_or_init(|| {
+        let table: Table = serde_saphyr::from_str(TABLE)
+            .unwrap_or_else(|e| panic!("transforms/secret-readers.yaml is not a valid table: {e}"));
+        for reader in &table.readers {
+            if let Err(problem) = reader.check() {
+                panic!("transforms/secret-readers.yaml: {problem}");
+            }
+            if reader.source.is_none() {
+                panic!(
+                    "transforms/secret-readers.yaml: the reader of {} names no source",
+                    reader.images.join(", ")
+                );
+            }
+        }
+        table.readers
+    })
+}
+
+/// The reader of `variable` in a container running `image`, and the variable naming its file:
+/// from `configured` first (a configuration knows its own images best), then the table.
+pub fn find<'r>(
+    configured: &'r [SecretReader],
+    image: &str,
+    variable: &str,
+) -> Option<(&'r SecretReader, String)> {
+    configured
+        .iter()
+        .chain(built_in())
+        .find_map(|r| Some((r, r.file_variable_for(image, variable)?)))
+}
+
+/// The repository of an image reference: `docker.io/library/postgres:16@sha256:…` and
+/// `postgres` are both `postgres`; `ghcr.io/org/app:1` is `org/app`.
+// Named for the secret readers' matching; the lead may unify it with other image matchers.
+pub fn image_repository(image: &str) -> String {
+    let name = image.split('@').next().unwrap_or_default();
+    // The first component is a registry when it looks like a host (a dot, a port, localhost).
+    let name = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            rest
+        }
+        _ => name,
+    };
+    let name = match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    };
+    name.strip_prefix("library/").unwrap_or(name).to_owned()
+}
+
+/// The matcher of an image pattern, normalised as [`image_repository`] normalises images.
+fn image_matcher(pattern: &str) -> Option<GlobMatcher> {
+    Glob::new(&image_repository(pattern))
+        .ok()
+        .map(|g| g.compile_matcher())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_ignore_registry_tag_digest_and_library() {
+        for (image, repository) in [
+            ("postgres", "postgres"),
+            ("postgres:16", "postgres"),
+            ("docker.io/library/postgres:16@sha256:abc", "postgres"),
+            ("localhost:5000/team/app:1", "team/app"),
+            (
+                "ghcr.io/huggingface/text-generation-inference:2.4",
+                "huggingface/text-generation-inference",
+            ),
+            ("bitnami/postgresql", "bitnami/postgresql"),
+        ] {
+            assert_eq!(image_repository(image), repository, "{image}");
+        }
+    }
+
+    #[test]
+    fn the_table_is_valid_and_names_the_file_variable_each_reader_expects() {
+        assert!(!built_in().is_empty());
+        for (image, variable, expected) in [
+            (
+                "postgres:16",
+                "POSTGRES_PASSWORD",
+                Some("POSTGRES_PASSWORD_FILE"),
+            ),
+            (
+                "grafana/grafana:11.0.0",
+                "GF_SECURITY_ADMIN_PASSWORD",
+                Some("GF_SECURITY_ADMIN_PASSWORD__FILE"),
+            ),
+            (
+                "docker.io/vllm/vllm-openai:v0.6.0",
+                "HF_TOKEN",
+                Some("HF_TOKEN_PATH"),
+            ),
+            (
+                "vllm/vllm-openai",
+                "HUGGING_FACE_HUB_TOKEN",
+                Some("HF_TOKEN_PATH"),
+            ),
+            ("postgres:16", "PGPASSWORD", None),
+            ("someone/postgres", "POSTGRES_PASSWORD", None),
+            ("redis:7", "REDIS_PASSWORD", None),
+        ] {
+            let found = find(&[], image, variable).map(|(_, v)| v);
+            assert_eq!(found.as_deref(), expected, "{image} {variable}");
+        }
+    }
+
+    #[test]
+    fn a_reader_needs_one_way_to_choose_variables_and_one_to_name_the_file() {
+        let reader = |yaml: &str| {
+            serde_saphyr::from_str::<SecretReader>(yaml)
+                .unwrap()
+                .check()
+        };
+        assert!(reader("images: [a]\nvariables: [X]\nsuffix: _FILE").is_ok());
+        assert!(reader("images: [a]\nprefix: X_\nsuffix: _FILE").is_ok());
+        assert!(reader("images: [a]\nvariables: [X]\nfile-variable: X_PATH").is_ok());
+        assert!(reader("images: []\nvariables: [X]\nsuffix: _FILE").is_err());
+        assert!(reader("images: [a]\nsuffix: _FILE").is_err());
+        assert!(reader("images: [a]\nvariables: [X]\nprefix: X\nsuffix: _FILE").is_err());
+        assert!(reader("images: [a]\nvariables: [X]").is_err());
+        assert!(reader("images: [a]\nvariables: [X, Y]\nfile-variable: P").is_ok());
+        assert!(reader("images: [a]\nprefix: X\nfile-variable: P").is_err());
+        assert!(reader("images: [a]\nvariables: [X]\nsuffix: _F\nfile-variable: P").is_err());
+    }
+}
