@@ -1,6 +1,8 @@
 //! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
 //! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited.
 
+pub mod image;
+
 use crate::yaml::{Node, Step};
 
 /// A Kubernetes object found in a document.
@@ -191,4 +193,32 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
         }
     }
     out
+}
+
+/// Whether `text` matches `pattern`, in which `*` stands for any run of characters: the
+/// patterns kubeharden's tables name images and resources by.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(text) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .any(|i| glob(rest, &text[i..]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn a_star_matches_any_run() {
+        assert!(glob("*/*", "nvidia.com/gpu"));
+        assert!(!glob("*/*", "memory"));
+        assert!(glob("fluentd*", "fluentd"));
+    }
 }

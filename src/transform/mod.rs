@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
-pub use knowledge::{CommandNeeds, ImageWrites, check_writes, same_repository};
+pub use knowledge::{CommandNeeds, ImageWrites, check_writes};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};

@@ -4,8 +4,9 @@
 
 use std::sync::OnceLock;
 
-use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
+
+use crate::k8s::image::{self, ImageReference};
 
 /// The table, compiled into the binary.
 const TABLE: &str = include_str!("../../transforms/secret-readers.yaml");
@@ -21,9 +22,9 @@ struct Table {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretReader {
-    /// Patterns of the images running it, matched on the image repository: registry, tag,
-    /// digest and Docker Hub's `library/` are ignored (in the pattern too); `*` matches any
-    /// run of characters, `/` included.
+    /// Patterns of the images running it, as [`ImageReference::matches`] reads them:
+    /// registry, tag and digest are ignored (in the pattern too), `postgres` is Docker Hub's
+    /// official image, `*` matches any run of characters, `/` included.
     pub images: Vec<String>,
     /// The variables it reads from a file, by name.
     #[serde(default)]
@@ -41,9 +42,6 @@ pub struct SecretReader {
     /// Where the program's own documentation says so; a configuration may leave it out.
     #[serde(default)]
     pub source: Option<String>,
-    /// The image patterns compiled, on first use.
-    #[serde(skip)]
-    matchers: OnceLock<Vec<GlobMatcher>>,
 }
 
 impl SecretReader {
@@ -52,10 +50,9 @@ impl SecretReader {
         if self.images.is_empty() {
             return Err("a secret reader needs `images`".into());
         }
-        if let Some(bad) = self.images.iter().find(|p| Glob::new(p).is_err()) {
-            return Err(format!(
-                "secret reader image pattern `{bad}` is not a valid pattern"
-            ));
+        for pattern in &self.images {
+            image::check_pattern(pattern)
+                .map_err(|problem| format!("secret reader image pattern `{pattern}`: {problem}"))?;
         }
         match (self.variables.is_empty(), &self.prefix) {
             (false, None) | (true, Some(_)) => {}
@@ -83,17 +80,8 @@ impl SecretReader {
     /// The variable naming the file that this reader reads `variable` from, when it runs in
     /// `image`.
     fn file_variable_for(&self, image: &str, variable: &str) -> Option<String> {
-        let repository = image_repository(image);
-        let runs_here = self
-            .matchers
-            .get_or_init(|| {
-                self.images
-                    .iter()
-                    .filter_map(|p| image_matcher(p))
-                    .collect()
-            })
-            .iter()
-            .any(|m| m.is_match(&repository));
+        let reference = ImageReference::parse(image);
+        let runs_here = self.images.iter().any(|pattern| reference.matches(pattern));
         let reads = match &self.prefix {
             Some(prefix) => variable.starts_with(prefix.as_str()),
             None => self.variables.iter().any(|v| v == variable),
@@ -156,54 +144,9 @@ pub fn find<'r>(
         .find_map(|r| Some((r, r.file_variable_for(image, variable)?)))
 }
 
-/// The repository of an image reference: `docker.io/library/postgres:16@sha256:…` and
-/// `postgres` are both `postgres`; `ghcr.io/org/app:1` is `org/app`.
-// Named for the secret readers' matching; the lead may unify it with other image matchers.
-pub fn image_repository(image: &str) -> String {
-    let name = image.split('@').next().unwrap_or_default();
-    // The first component is a registry when it looks like a host (a dot, a port, localhost).
-    let name = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            rest
-        }
-        _ => name,
-    };
-    let name = match name.rfind(':') {
-        Some(colon) if !name[colon..].contains('/') => &name[..colon],
-        _ => name,
-    };
-    name.strip_prefix("library/").unwrap_or(name).to_owned()
-}
-
-/// The matcher of an image pattern, normalised as [`image_repository`] normalises images.
-fn image_matcher(pattern: &str) -> Option<GlobMatcher> {
-    Glob::new(&image_repository(pattern))
-        .ok()
-        .map(|g| g.compile_matcher())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repositories_ignore_registry_tag_digest_and_library() {
-        for (image, repository) in [
-            ("postgres", "postgres"),
-            ("postgres:16", "postgres"),
-            ("docker.io/library/postgres:16@sha256:abc", "postgres"),
-            ("localhost:5000/team/app:1", "team/app"),
-            (
-                "ghcr.io/huggingface/text-generation-inference:2.4",
-                "huggingface/text-generation-inference",
-            ),
-            ("bitnami/postgresql", "bitnami/postgresql"),
-        ] {
-            assert_eq!(image_repository(image), repository, "{image}");
-        }
-    }
 
     #[test]
     fn the_table_is_valid_and_names_the_file_variable_each_reader_expects() {
@@ -246,6 +189,8 @@ mod tests {
                 .check()
         };
         assert!(reader("images: [a]\nvariables: [X]\nsuffix: _FILE").is_ok());
+        assert!(reader("images: [\"acme/*\"]\nvariables: [X]\nsuffix: _FILE").is_ok());
+        assert!(reader("images: [\"acme/{a,b}\"]\nvariables: [X]\nsuffix: _FILE").is_err());
         assert!(reader("images: [a]\nprefix: X_\nsuffix: _FILE").is_ok());
         assert!(reader("images: [a]\nvariables: [X]\nfile-variable: X_PATH").is_ok());
         assert!(reader("images: []\nvariables: [X]\nsuffix: _FILE").is_err());
