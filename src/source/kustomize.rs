@@ -1,0 +1,470 @@
+//! Kustomize trees as rendered sources: every kustomization is built by the real
+//! `kubectl kustomize`, planned on its built output, and the changes its own resources do not
+//! already bring are mapped onto the patches that undo them; the edited tree is built again
+//! and must give the intended output.
+//!
+//! Resource files are ordinary manifests: they get the fix of plain files (the caller's), which
+//! this module takes as given. Where a resource came from is not guessed: the tree is built in
+//! a temporary copy whose kustomization files carry `buildMetadata: [originAnnotations]`, and the
+//! user's files are never touched for it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Difference, SourceEdit, apply, differences, first_mismatch, owned, within};
+use crate::transform::{self, Change, Suppressions};
+use crate::transform::{Finding, Settings};
+use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
+
+/// The names a kustomization file may have; a folder holding one is a kustomization.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The annotation in which `originAnnotations` names the file a built resource came from.
+const ORIGIN: &str = "config.kubernetes.io/origin";
+
+/// How to get kubectl, for the line saying that overlays were not checked.
+pub const INSTALL_HINT: &str = "install kubectl (https://kubernetes.io/docs/tasks/tools/) or name it with --kubectl PATH, the configuration key `kubectl:` or KUBEHARDEN_KUBECTL";
+
+/// The kustomization file of `folder`, when it is a kustomization.
+pub fn kustomization_file(folder: &Path) -> Option<PathBuf> {
+    KUSTOMIZATION_FILES
+        .iter()
+        .map(|name| folder.join(name))
+        .find(|file| file.is_file())
+}
+
+/// The kubectl binary that builds kustomizations.
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    binary: PathBuf,
+}
+
+impl Kubectl {
+    /// The kubectl named (by `--kubectl` or the configuration), else `$KUBEHARDEN_KUBECTL`,
+    /// else `kubectl` on `PATH`; an error saying how to install it when there is none.
+    pub fn find(named: Option<&Path>) -> Result<Kubectl, String> {
+        super::find_tool(named, "KUBEHARDEN_KUBECTL", "kubectl", INSTALL_HINT)
+            .map(|binary| Kubectl { binary })
+    }
+
+    /// `kubectl kustomize folder`: the built manifests, or kubectl's error in one line.
+    fn build(&self, folder: &Path) -> Result<String, String> {
+        let output = Command::new(&self.binary)
+            .arg("kustomize")
+            .arg(folder)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let line = stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("kubectl kustomize failed without a message");
+            return Err(line.trim().to_owned());
+        }
+        String::from_utf8(output.stdout).map_err(|_| "kubectl printed invalid UTF-8".to_owned())
+    }
+}
+
+/// The files a kustomization uses as patches (`patches`, `patchesStrategicMerge`,
+/// `patchesJson6902`), below `folder`; they are not resources, and are never fixed as such.
+pub fn patch_files(folder: &Path) -> Vec<PathBuf> {
+    let Some(file) = kustomization_file(folder) else {
+        return Vec::new();
+    };
+    let Ok(source) = std::fs::read_to_string(&file) else {
+        return Vec::new();
+    };
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return Vec::new();
+    };
+    let Some(root) = stream.documents.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for key in ["patches", "patchesStrategicMerge", "patchesJson6902"] {
+        for item in root.get(key).and_then(Node::items).unwrap_or_default() {
+            let path = item.as_str().or_else(|| item.get("path")?.as_str());
+            // An inline strategic-merge patch is a multi-line string, not a path.
+            if let Some(path) = path.filter(|p| !p.contains('\n')) {
+                out.push(folder.join(path));
+            }
+        }
+    }
+    out
+}
+
+/// What fixing a tree gave besides the resource edits: the verified patch edits and the
+/// findings, and counts for the report.
+#[derive(Debug, Clone, Default)]
+pub struct TreeFix {
+    /// Edited patch files.
+    pub edits: Vec<SourceEdit>,
+    /// Findings about the tree, by file.
+    pub findings: Vec<(PathBuf, Finding)>,
+    /// How many workloads the kustomizations build, over every kustomization.
+    pub workloads: usize,
+}
+
+/// One kustomization's built output, planned.
+struct Built {
+    /// The kustomization folder, relative to the tree root.
+    folder: PathBuf,
+    /// The intended built documents, each with its kind, name and origin.
+    intended: Vec<(String, Node<'static>)>,
+    /// The planned changes of each intended document.
+    changes: Vec<Vec<Change>>,
+}
+
+/// Fixes the kustomizations in `folders` (inside `root`) given the resource edits already
+/// planned (`resource_edits`: each file below `root` with its new text): builds each one before
+/// and after, maps what the resource edits leave undone onto the kustomizations' patch files,
+/// and verifies by building again. A kustomization that does not build before is left out. The
+/// error is one line, and means nothing may be written for the tree.
+pub fn fix_tree(
+    kubectl: &Kubectl,
+    root: &Path,
+    folders: &[PathBuf],
+    resource_edits: &[(PathBuf, String)],
+    settings: &Settings,
+) -> Result<TreeFix, String> {
+    let mut fix = TreeFix::default();
+    let before = TreeCopy::new(root, &[])?;
+    let mut built: Vec<Built> = Vec::new();
+    for folder in folders {
+        let relative = folder.strip_prefix(root).unwrap_or(folder).to_path_buf();
+        let Ok(output) = kubectl.build(&before.path.join(&relative)) else {
+            continue;
+        };
+        let text = Text::new(&output);
+        let stream = yaml::parse(&text, false).map_err(|e| {
+            format!(
+                "{}: built output kubeharden cannot read: {e}",
+                folder.display()
+            )
+        })?;
+        let suppressions = Suppressions::from_comments(&text, &stream.comments);
+        let mut intended = Vec::new();
+        let mut changes = Vec::new();
+        for (number, document) in stream.documents.iter().enumerate() {
+            if document.entries().is_none() {
+                continue;
+            }
+            fix.workloads += crate::k8s::pod_specs(document).len();
+            let plan = transform::plan(settings, &text, &stream, number, &suppressions);
+            let node = plan.intended.as_ref().unwrap_or(document);
+            intended.push((identity(document), owned(node)));
+            changes.push(plan.changes);
+        }
+        built.push(Built {
+            folder: relative,
+            intended,
+            changes,
+        });
+    }
+    let after_resources = TreeCopy::new(root, resource_edits)?;
+    let mut patch_edits: Vec<PatchEdit> = Vec::new();
+    for kustomization in &built {
+        let output = kubectl
+            .build(&after_resources.path.join(&kustomization.folder))
+            .map_err(|e| {
+                format!(
+                    "{}: no longer builds after the resource edits: {e}; nothing written",
+                    root.join(&kustomization.folder).display()
+                )
+            })?;
+        let text = Text::new(&output);
+        let stream = yaml::parse(&text, false).map_err(|e| e.to_string())?;
+        let planned = documents(&stream)
+            .zip(&kustomization.intended)
+            .zip(&kustomization.changes);
+        for ((got, (name, want)), changes) in planned {
+            for difference in differences(got, want) {
+                let folder = root.join(&kustomization.folder);
+                let changes: Vec<&Change> = changes
+                    .iter()
+                    .filter(|c| within(&c.path, &difference.path))
+                    .collect();
+                map_onto_patches(&folder, name, got, &difference, &changes, &mut patch_edits);
+            }
+        }
+    }
+    let mut all_edits = resource_edits.to_vec();
+    for edit in &patch_edits {
+        all_edits.push((edit.path.clone(), edit.render()?));
+    }
+    let after = TreeCopy::new(root, &all_edits)?;
+    for kustomization in &built {
+        let folder = root.join(&kustomization.folder);
+        let output = kubectl
+            .build(&after.path.join(&kustomization.folder))
+            .map_err(|e| {
+                format!(
+                    "{}: no longer builds after the edits: {e}; nothing written",
+                    folder.display()
+                )
+            })?;
+        let text = Text::new(&output);
+        let stream = yaml::parse(&text, false).map_err(|e| e.to_string())?;
+        let got: Vec<&Node<'_>> = documents(&stream).collect();
+        if got.len() != kustomization.intended.len() {
+            return Err(format!(
+                "{}: builds other resources after the edits; nothing written",
+                folder.display()
+            ));
+        }
+        for (got, (name, want)) in got.iter().zip(&kustomization.intended) {
+            if let Some(path) = first_mismatch(got, want, &[]) {
+                return Err(format!(
+                    "{}: {name} builds `{}` other than intended: the change there maps onto no resource or patch file in the tree; nothing written",
+                    folder.display(),
+                    path_to_string(&path)
+                ));
+            }
+        }
+    }
+    for edit in patch_edits {
+        let new = edit.render()?;
+        fix.edits.push(SourceEdit {
+            path: edit.path,
+            original: edit.source,
+            new,
+            changes: edit.changes,
+        });
+    }
+    Ok(fix)
+}
+
+/// The documents of a build that are objects.
+fn documents<'s, 'a>(stream: &'s yaml::Stream<'a>) -> impl Iterator<Item = &'s Node<'a>> {
+    stream.documents.iter().filter(|d| d.entries().is_some())
+}
+
+/// `Kind/name` of a built document, and the file it came from when the build says so, for
+/// messages.
+fn identity(document: &Node<'_>) -> String {
+    let field = |node: Option<&Node<'_>>, key: &str| {
+        node.and_then(|n| n.get(key))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let origin = document
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(ORIGIN))
+        .and_then(Node::as_str)
+        .and_then(|o| o.lines().find_map(|l| l.strip_prefix("path: ")))
+        .map_or(String::new(), |path| format!(" (from {path})"));
+    format!(
+        "{}/{}{origin}",
+        field(Some(document), "kind"),
+        field(document.get("metadata"), "name")
+    )
+}
+
+/// A patch file being edited: its text, and the differences to make in its documents.
+struct PatchEdit {
+    path: PathBuf,
+    source: String,
+    /// Each difference with the number of the document it is made in.
+    made: Vec<(usize, Difference<'static>)>,
+    changes: Vec<Change>,
+}
+
+impl PatchEdit {
+    /// The patch file's new text, written losslessly.
+    fn render(&self) -> Result<String, String> {
+        let text = Text::new(&self.source);
+        let stream =
+            yaml::parse(&text, true).map_err(|e| format!("{}:{e}", self.path.display()))?;
+        let mut documents: Vec<Option<Node<'_>>> = vec![None; stream.documents.len()];
+        for (number, difference) in &self.made {
+            let document =
+                documents[*number].get_or_insert_with(|| stream.documents[*number].clone());
+            apply(document, difference);
+        }
+        yaml::write(&text, &stream, &documents)
+            .map(|w| w.text)
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+/// Maps `difference` (between the built document `got`, named `name`, and its intended form)
+/// onto the strategic-merge patch files of the kustomization in `folder` that set the field:
+/// such a patch sets a value contradicting the intended one, which is changed there. A
+/// difference no patch sets is left for verification to report.
+fn map_onto_patches(
+    folder: &Path,
+    name: &str,
+    got: &Node<'_>,
+    difference: &Difference<'_>,
+    changes: &[&Change],
+    edits: &mut Vec<PatchEdit>,
+) {
+    let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
+    let built_name = rest.split(' ').next().unwrap_or(rest);
+    for file in patch_files(folder) {
+        let index = match edits.iter().position(|e| e.path == file) {
+            Some(index) => index,
+            None => {
+                let Ok(source) = std::fs::read_to_string(&file) else {
+                    continue;
+                };
+                let text = Text::new(&source);
+                if yaml::parse(&text, true).is_err() {
+                    continue;
+                }
+                edits.push(PatchEdit {
+                    path: file.clone(),
+                    source: source.clone(),
+                    made: Vec::new(),
+                    changes: Vec::new(),
+                });
+                edits.len() - 1
+            }
+        };
+        let edit = &mut edits[index];
+        let text = Text::new(&edit.source);
+        let Ok(stream) = yaml::parse(&text, true) else {
+            continue;
+        };
+        for (number, patch) in stream.documents.iter().enumerate() {
+            let targets = patch.get("kind").and_then(Node::as_str) == Some(kind)
+                && patch
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Node::as_str)
+                    .is_some_and(|n| built_name.contains(n));
+            if !targets {
+                continue;
+            }
+            let Some(path) = patch_path(got, patch, &difference.path) else {
+                continue;
+            };
+            let mapped = Difference {
+                path: path.clone(),
+                new: difference.new.as_ref().map(owned),
+            };
+            if apply(&mut patch.clone(), &mapped) {
+                let line = text.position(field_start(patch, &path)).line;
+                edit.changes.extend(changes.iter().map(|c| Change {
+                    document: number,
+                    line,
+                    ..(*c).clone()
+                }));
+                edit.made.push((number, mapped));
+            }
+        }
+    }
+    edits.retain(|e| !e.made.is_empty());
+}
+
+/// The path in the strategic-merge patch `patch` of the built field at `path` of `built`, when
+/// the patch sets that very field: list items are matched as Kubernetes merges them, by `name`
+/// (or `mountPath`, for volume mounts).
+fn patch_path(built: &Node<'_>, patch: &Node<'_>, path: &[Step]) -> Option<Vec<Step>> {
+    let mut built = built;
+    let mut patch = patch;
+    let mut out = Vec::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                patch = patch.get(key)?;
+                built = built.get(key)?;
+                out.push(step.clone());
+            }
+            Step::Index(index) => {
+                let item = built.items()?.get(*index)?;
+                let (merge_key, value) = ["name", "mountPath"]
+                    .iter()
+                    .find_map(|k| Some((*k, item.get(k)?.as_str()?)))?;
+                let (at, found) = patch
+                    .items()?
+                    .iter()
+                    .enumerate()
+                    .find(|(_, p)| p.get(merge_key).and_then(Node::as_str) == Some(value))?;
+                patch = found;
+                built = item;
+                out.push(Step::Index(at));
+            }
+        }
+    }
+    matches!(
+        patch.kind,
+        NodeKind::Scalar { .. } | NodeKind::Mapping { .. }
+    )
+    .then_some(out)
+}
+
+/// Where the field at `path` of `node` starts in its text (the node itself when absent).
+fn field_start(node: &Node<'_>, path: &[Step]) -> usize {
+    let mut node = node;
+    for step in path {
+        let next = match step {
+            Step::Key(key) => node.get(key),
+            Step::Index(index) => node.items().and_then(|items| items.get(*index)),
+        };
+        match next {
+            Some(next) => node = next,
+            None => break,
+        }
+    }
+    node.full_start()
+}
+
+/// A temporary copy of a tree, with some files replaced and every kustomization file asking
+/// for origin annotations.
+struct TreeCopy {
+    /// Kept for its removal on drop.
+    _dir: tempfile::TempDir,
+    /// The copy of the tree root.
+    path: PathBuf,
+}
+
+impl TreeCopy {
+    fn new(root: &Path, replaced: &[(PathBuf, String)]) -> Result<TreeCopy, String> {
+        let dir =
+            tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+        let path = dir.path().join("tree");
+        copy_folder(root, &path).map_err(|e| format!("cannot copy {}: {e}", root.display()))?;
+        for (file, text) in replaced {
+            let relative = file.strip_prefix(root).unwrap_or(file);
+            std::fs::write(path.join(relative), text)
+                .map_err(|e| format!("cannot write a temporary copy of {}: {e}", file.display()))?;
+        }
+        Ok(TreeCopy { _dir: dir, path })
+    }
+}
+
+/// Copies the folder `from` to `to`, leaving out `.git`; kustomization files get
+/// `buildMetadata: [originAnnotations]` when they name no build metadata.
+fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".git" {
+            continue;
+        }
+        let source = entry.path();
+        let target = to.join(&name);
+        if source.is_dir() {
+            copy_folder(&source, &target)?;
+        } else if KUSTOMIZATION_FILES.iter().any(|k| name == *k) {
+            let mut text = std::fs::read_to_string(&source)?;
+            if !text.lines().any(|l| l.starts_with("buildMetadata:")) {
+                if !text.ends_with('\n') && !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str("buildMetadata: [originAnnotations]\n");
+            }
+            std::fs::write(&target, text)?;
+        } else if source.is_file() {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
