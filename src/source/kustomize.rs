@@ -216,7 +216,8 @@ pub fn fix_tree(
             ));
         }
         for (got, (name, want)) in got.iter().zip(&kustomization.intended) {
-            if let Some(path) = first_mismatch(got, want, &[]) {
+            let (got, want) = (volumes_by_name(got), volumes_by_name(want));
+            if let Some(path) = first_mismatch(&got, &want, &[]) {
                 return Err(format!(
                     "{}: {name} builds `{}` other than intended: the change there maps onto no resource or patch file in the tree; nothing written",
                     folder.display(),
@@ -235,6 +236,35 @@ pub fn fix_tree(
         });
     }
     Ok(fix)
+}
+
+/// `node` with every list of volumes in name order: a patch's volumes merge into a pod's in an
+/// order of kustomize's, which carries no meaning.
+fn volumes_by_name<'a>(node: &Node<'a>) -> Node<'a> {
+    let mut node = node.clone();
+    sort_volumes(&mut node);
+    node
+}
+
+fn sort_volumes(node: &mut Node<'_>) {
+    match &mut node.kind {
+        NodeKind::Mapping { entries, .. } => {
+            for (key, value) in entries {
+                if key.as_str() == Some("volumes")
+                    && let NodeKind::Sequence { items, .. } = &mut value.kind
+                {
+                    items.sort_by(|a, b| {
+                        let name =
+                            |n: &Node<'_>| n.get("name").and_then(Node::as_str).map(str::to_owned);
+                        name(a).cmp(&name(b))
+                    });
+                }
+                sort_volumes(value);
+            }
+        }
+        NodeKind::Sequence { items, .. } => items.iter_mut().for_each(sort_volumes),
+        _ => {}
+    }
 }
 
 /// The documents of a build that are objects.
@@ -293,9 +323,10 @@ impl PatchEdit {
 }
 
 /// Maps `difference` (between the built document `got`, named `name`, and its intended form)
-/// onto the strategic-merge patch files of the kustomization in `folder` that set the field:
-/// such a patch sets a value contradicting the intended one, which is changed there. A
-/// difference no patch sets is left for verification to report.
+/// onto the strategic-merge patch file of the kustomization in `folder` that holds most of its
+/// path: a patch that sets the field sets a value contradicting the intended one, changed
+/// there; a patch that brings the parent (a container the patch adds) gets the field added. A
+/// difference no patch reaches is left for verification to report.
 fn map_onto_patches(
     folder: &Path,
     name: &str,
@@ -306,28 +337,17 @@ fn map_onto_patches(
 ) {
     let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
     let built_name = rest.split(' ').next().unwrap_or(rest);
+    // The best place so far: file, document, path in the patch, how much of it the patch has.
+    let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
     for file in patch_files(folder) {
-        let index = match edits.iter().position(|e| e.path == file) {
-            Some(index) => index,
-            None => {
-                let Ok(source) = std::fs::read_to_string(&file) else {
-                    continue;
-                };
-                let text = Text::new(&source);
-                if yaml::parse(&text, true).is_err() {
-                    continue;
-                }
-                edits.push(PatchEdit {
-                    path: file.clone(),
-                    source: source.clone(),
-                    made: Vec::new(),
-                    changes: Vec::new(),
-                });
-                edits.len() - 1
-            }
+        let source = match edits.iter().find(|e| e.path == file) {
+            Some(edit) => edit.source.clone(),
+            None => match std::fs::read_to_string(&file) {
+                Ok(source) => source,
+                Err(_) => continue,
+            },
         };
-        let edit = &mut edits[index];
-        let text = Text::new(&edit.source);
+        let text = Text::new(&source);
         let Ok(stream) = yaml::parse(&text, true) else {
             continue;
         };
@@ -341,62 +361,114 @@ fn map_onto_patches(
             if !targets {
                 continue;
             }
-            let Some(path) = patch_path(got, patch, &difference.path) else {
+            let Some((path, reached)) = patch_path(got, patch, &difference.path) else {
                 continue;
             };
-            let mapped = Difference {
-                path: path.clone(),
-                new: difference.new.as_ref().map(owned),
-            };
-            if apply(&mut patch.clone(), &mapped) {
-                let line = text.position(field_start(patch, &path)).line;
-                edit.changes.extend(changes.iter().map(|c| Change {
-                    document: number,
-                    line,
-                    ..(*c).clone()
-                }));
-                edit.made.push((number, mapped));
+            if best.as_ref().is_none_or(|(.., depth)| reached > *depth) {
+                best = Some((file.clone(), source.clone(), number, path, reached));
             }
         }
     }
-    edits.retain(|e| !e.made.is_empty());
+    let Some((file, source, number, mut path, _)) = best else {
+        return;
+    };
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, true) else {
+        return;
+    };
+    let line = text
+        .position(field_start(&stream.documents[number], &path))
+        .line;
+    let index = match edits.iter().position(|e| e.path == file) {
+        Some(index) => index,
+        None => {
+            edits.push(PatchEdit {
+                path: file,
+                source: source.clone(),
+                made: Vec::new(),
+                changes: Vec::new(),
+            });
+            edits.len() - 1
+        }
+    };
+    let edit = &mut edits[index];
+    // Items appended to one list go one after the other.
+    if let Some((Step::Index(at), parent)) = path.split_last() {
+        let before = edit
+            .made
+            .iter()
+            .filter(|(n, d)| {
+                *n == number
+                    && matches!(d.path.split_last(), Some((Step::Index(i), p)) if p == parent && i >= at)
+            })
+            .count();
+        let last = path.len() - 1;
+        path[last] = Step::Index(at + before);
+    }
+    edit.made.push((
+        number,
+        Difference {
+            path,
+            new: difference.new.as_ref().map(owned),
+        },
+    ));
+    edit.changes.extend(changes.iter().map(|c| Change {
+        document: number,
+        line,
+        ..(*c).clone()
+    }));
 }
 
-/// The path in the strategic-merge patch `patch` of the built field at `path` of `built`, when
-/// the patch sets that very field: list items are matched as Kubernetes merges them, by `name`
-/// (or `mountPath`, for volume mounts).
-fn patch_path(built: &Node<'_>, patch: &Node<'_>, path: &[Step]) -> Option<Vec<Step>> {
-    let mut built = built;
+/// The path in the strategic-merge patch `patch` of the built field at `path` of `built`, and
+/// how many of its steps the patch already has, when the patch sets the field or a mapping
+/// above it that the rest of the path can be added to (an item appended to a list the patch
+/// holds counts too). List items are matched as Kubernetes merges them, by `name` (or
+/// `mountPath`, for volume mounts).
+fn patch_path(built: &Node<'_>, patch: &Node<'_>, path: &[Step]) -> Option<(Vec<Step>, usize)> {
+    let mut built = Some(built);
     let mut patch = patch;
     let mut out = Vec::new();
-    for step in path {
+    for (depth, step) in path.iter().enumerate() {
         match step {
-            Step::Key(key) => {
-                patch = patch.get(key)?;
-                built = built.get(key)?;
-                out.push(step.clone());
-            }
+            Step::Key(key) => match patch.get(key) {
+                Some(next) => {
+                    patch = next;
+                    built = built.and_then(|b| b.get(key));
+                    out.push(step.clone());
+                }
+                None => {
+                    let rest = &path[depth..];
+                    let addable =
+                        patch.entries().is_some() && rest.iter().all(|s| matches!(s, Step::Key(_)));
+                    return addable
+                        .then(|| (out.into_iter().chain(rest.to_vec()).collect(), depth));
+                }
+            },
             Step::Index(index) => {
-                let item = built.items()?.get(*index)?;
+                let items = patch.items()?;
+                let Some(item) = built.and_then(|b| b.items()).and_then(|i| i.get(*index)) else {
+                    // An item appended to the list: appended to the patch's list.
+                    return (depth + 1 == path.len()).then(|| {
+                        (
+                            out.into_iter().chain([Step::Index(items.len())]).collect(),
+                            depth,
+                        )
+                    });
+                };
                 let (merge_key, value) = ["name", "mountPath"]
                     .iter()
                     .find_map(|k| Some((*k, item.get(k)?.as_str()?)))?;
-                let (at, found) = patch
-                    .items()?
+                let (at, found) = items
                     .iter()
                     .enumerate()
                     .find(|(_, p)| p.get(merge_key).and_then(Node::as_str) == Some(value))?;
                 patch = found;
-                built = item;
+                built = Some(item);
                 out.push(Step::Index(at));
             }
         }
     }
-    matches!(
-        patch.kind,
-        NodeKind::Scalar { .. } | NodeKind::Mapping { .. }
-    )
-    .then_some(out)
+    Some((out, path.len()))
 }
 
 /// Where the field at `path` of `node` starts in its text (the node itself when absent).
