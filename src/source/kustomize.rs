@@ -112,6 +112,8 @@ pub struct TreeFix {
 struct Built {
     /// The kustomization folder, relative to the tree root.
     folder: PathBuf,
+    /// The kustomization folder as given.
+    given: PathBuf,
     /// The intended built documents, each with its kind, name and origin.
     intended: Vec<(String, Node<'static>)>,
     /// The planned changes of each intended document.
@@ -160,19 +162,23 @@ pub fn fix_tree(
         }
         built.push(Built {
             folder: relative,
+            given: folder.clone(),
             intended,
             changes,
         });
     }
     let after_resources = TreeCopy::new(root, resource_edits)?;
     let mut patch_edits: Vec<PatchEdit> = Vec::new();
-    for kustomization in &built {
+    // Per kustomization: the fields below JSON 6902 operations that were taken out or given
+    // the hardened value; what the base holds there comes back.
+    let mut released: Vec<Vec<Vec<Step>>> = vec![Vec::new(); built.len()];
+    for (number, kustomization) in built.iter().enumerate() {
         let output = kubectl
             .build(&after_resources.path.join(&kustomization.folder))
             .map_err(|e| {
                 format!(
                     "{}: no longer builds after the resource edits: {e}; nothing written",
-                    root.join(&kustomization.folder).display()
+                    kustomization.given.display()
                 )
             })?;
         let text = Text::new(&output);
@@ -182,12 +188,18 @@ pub fn fix_tree(
             .zip(&kustomization.changes);
         for ((got, (name, want)), changes) in planned {
             for difference in differences(got, want) {
-                let folder = root.join(&kustomization.folder);
+                let folder = &kustomization.given;
                 let changes: Vec<&Change> = changes
                     .iter()
                     .filter(|c| within(&c.path, &difference.path))
                     .collect();
-                map_onto_patches(&folder, name, got, &difference, &changes, &mut patch_edits);
+                let mapped =
+                    map_onto_json_ops(folder, name, want, &difference, &changes, &mut patch_edits);
+                if !mapped.is_empty() {
+                    released[number].extend(mapped);
+                } else {
+                    map_onto_patches(folder, name, got, &difference, &changes, &mut patch_edits);
+                }
             }
         }
     }
@@ -196,8 +208,8 @@ pub fn fix_tree(
         all_edits.push((edit.path.clone(), edit.render()?));
     }
     let after = TreeCopy::new(root, &all_edits)?;
-    for kustomization in &built {
-        let folder = root.join(&kustomization.folder);
+    for (kustomization, released) in built.iter().zip(&released) {
+        let folder = &kustomization.given;
         let output = kubectl
             .build(&after.path.join(&kustomization.folder))
             .map_err(|e| {
@@ -215,9 +227,18 @@ pub fn fix_tree(
                 folder.display()
             ));
         }
-        for (got, (name, want)) in got.iter().zip(&kustomization.intended) {
+        for (number, (got, (name, want))) in got.iter().zip(&kustomization.intended).enumerate() {
             let (got, want) = (volumes_by_name(got), volumes_by_name(want));
-            if let Some(path) = first_mismatch(&got, &want, &[]) {
+            // Below a released field, the built output must need no change of its own.
+            let unhardened = !released.is_empty()
+                && !transform::plan(settings, &text, &stream, number, &Suppressions::default())
+                    .changes
+                    .is_empty();
+            let mismatch = match unhardened {
+                true => Some(Vec::new()),
+                false => first_mismatch(&got, &want, released),
+            };
+            if let Some(path) = mismatch {
                 return Err(format!(
                     "{}: {name} builds `{}` other than intended: the change there maps onto no resource or patch file in the tree; nothing written",
                     folder.display(),
@@ -228,6 +249,8 @@ pub fn fix_tree(
     }
     for edit in patch_edits {
         let new = edit.render()?;
+        fix.findings
+            .extend(edit.notes.into_iter().map(|n| (edit.path.clone(), n)));
         fix.edits.push(SourceEdit {
             path: edit.path,
             original: edit.source,
@@ -295,31 +318,309 @@ fn identity(document: &Node<'_>) -> String {
     )
 }
 
-/// A patch file being edited: its text, and the differences to make in its documents.
+/// A patch file (or kustomization file) being edited: its text, and the differences to make in
+/// its documents and in the JSON 6902 patches it holds inline.
 struct PatchEdit {
     path: PathBuf,
     source: String,
     /// Each difference with the number of the document it is made in.
     made: Vec<(usize, Difference<'static>)>,
+    /// Edits of inline JSON 6902 patches: the index of the `patches` entry, and the
+    /// differences to make in its list of operations.
+    inline: Vec<(usize, Difference<'static>)>,
     changes: Vec<Change>,
+    /// Notes on what was changed in a patch, and why.
+    notes: Vec<Finding>,
 }
 
 impl PatchEdit {
-    /// The patch file's new text, written losslessly.
-    fn render(&self) -> Result<String, String> {
-        let text = Text::new(&self.source);
-        let stream =
-            yaml::parse(&text, true).map_err(|e| format!("{}:{e}", self.path.display()))?;
-        let mut documents: Vec<Option<Node<'_>>> = vec![None; stream.documents.len()];
-        for (number, difference) in &self.made {
-            let document =
-                documents[*number].get_or_insert_with(|| stream.documents[*number].clone());
-            apply(document, difference);
+    fn new(path: PathBuf, source: String) -> PatchEdit {
+        PatchEdit {
+            path,
+            source,
+            made: Vec::new(),
+            inline: Vec::new(),
+            changes: Vec::new(),
+            notes: Vec::new(),
         }
-        yaml::write(&text, &stream, &documents)
-            .map(|w| w.text)
-            .map_err(|e| format!("{}: {e}", self.path.display()))
     }
+
+    /// The file's new text, written losslessly: the inline patches' block scalars first (each
+    /// edited as a document of its own and indented back), then the file's own documents; an
+    /// inline patch left without operations is removed from `patches` whole.
+    fn render(&self) -> Result<String, String> {
+        let at = |e: String| format!("{}: {e}", self.path.display());
+        let mut source = self.source.clone();
+        let mut made = self.made.clone();
+        let mut entries: Vec<usize> = self.inline.iter().map(|(entry, _)| *entry).collect();
+        entries.sort_unstable();
+        entries.dedup();
+        // From the last entry back, so that earlier offsets stay valid.
+        for entry in entries.into_iter().rev() {
+            let text = Text::new(&source);
+            let stream = yaml::parse(&text, true).map_err(|e| at(e.to_string()))?;
+            let Some(scalar) = stream
+                .documents
+                .first()
+                .and_then(|d| d.get("patches")?.items()?.get(entry)?.get("patch"))
+            else {
+                continue;
+            };
+            // The content's lines: after the `|-` header when the span starts there.
+            let first = text.line_start(scalar.full_start());
+            let start = match source[first..scalar.full_start()].trim().is_empty() {
+                true => first,
+                false => text.line_end(scalar.full_start()) + text.line_break().len(),
+            };
+            let end = scalar.end().max(start);
+            let block = &source[start..end];
+            let indent = block
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start().len())
+                .min()
+                .unwrap_or(0);
+            let content: String = block
+                .split_inclusive('\n')
+                .map(|l| l.get(indent..).unwrap_or(l.trim_start_matches(' ')))
+                .collect();
+            let ops: Vec<(usize, Difference<'static>)> = self
+                .inline
+                .iter()
+                .filter(|(e, _)| *e == entry)
+                .map(|(_, d)| (0, d.clone()))
+                .collect();
+            let count = yaml::parse(&Text::new(&content), false)
+                .ok()
+                .and_then(|s| s.documents.first().and_then(Node::items).map(<[_]>::len))
+                .unwrap_or(0);
+            let removed = ops.iter().filter(|(_, d)| d.new.is_none()).count();
+            if removed >= count {
+                made.push((
+                    0,
+                    Difference {
+                        path: vec![Step::Key("patches".to_owned()), Step::Index(entry)],
+                        new: None,
+                    },
+                ));
+                continue;
+            }
+            let edited = write_edits(&content, &ops).map_err(at)?;
+            let padding = " ".repeat(indent);
+            let indented: String = edited
+                .split_inclusive('\n')
+                .map(|l| match l.trim().is_empty() {
+                    true => l.to_owned(),
+                    false => format!("{padding}{l}"),
+                })
+                .collect();
+            source.replace_range(start..end, indented.trim_end_matches('\n'));
+        }
+        match made.is_empty() {
+            true => Ok(source),
+            false => write_edits(&source, &made).map_err(at),
+        }
+    }
+}
+
+/// `source` with the differences `made` (each in the document it names) written losslessly;
+/// items removed from one list go from the last one back.
+fn write_edits(source: &str, made: &[(usize, Difference<'static>)]) -> Result<String, String> {
+    let text = Text::new(source);
+    let stream = yaml::parse(&text, true).map_err(|e| e.to_string())?;
+    let mut made = made.to_vec();
+    let removed_index = |d: &Difference<'_>| match (d.new.is_none(), d.path.last()) {
+        (true, Some(Step::Index(i))) => Some(*i),
+        _ => None,
+    };
+    made.sort_by_key(|(_, d)| std::cmp::Reverse(removed_index(d)));
+    made.dedup_by(|a, b| a.0 == b.0 && a.1.path == b.1.path);
+    let mut documents: Vec<Option<Node<'_>>> = vec![None; stream.documents.len()];
+    for (number, difference) in &made {
+        let Some(original) = stream.documents.get(*number) else {
+            continue;
+        };
+        apply(
+            documents[*number].get_or_insert_with(|| original.clone()),
+            difference,
+        );
+    }
+    yaml::write(&text, &stream, &documents)
+        .map(|w| w.text)
+        .map_err(|e| e.to_string())
+}
+
+/// Maps `difference` (between the built document `got`, named `name`, and its intended form
+/// `want`) onto the JSON 6902 operations of the kustomization in `folder` that remove or
+/// replace the field or a field above it: a `remove` is taken out, a `replace` gets the
+/// intended value; inline (`patch: |-`) or in a patch file. The paths of the operations found.
+fn map_onto_json_ops(
+    folder: &Path,
+    name: &str,
+    want: &Node<'_>,
+    difference: &Difference<'_>,
+    changes: &[&Change],
+    edits: &mut Vec<PatchEdit>,
+) -> Vec<Vec<Step>> {
+    let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
+    let built_name = rest.split(' ').next().unwrap_or(rest);
+    let mut found = Vec::new();
+    let Some(file) = kustomization_file(folder) else {
+        return found;
+    };
+    let Ok(source) = std::fs::read_to_string(&file) else {
+        return found;
+    };
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return found;
+    };
+    let Some(root) = stream.documents.first() else {
+        return found;
+    };
+    for key in ["patches", "patchesJson6902"] {
+        for (entry, item) in root
+            .get(key)
+            .and_then(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let target = item.get("target");
+            let field = |f: &str| target.and_then(|t| t.get(f)).and_then(Node::as_str);
+            if field("kind").is_some_and(|k| k != kind)
+                || field("name").is_some_and(|n| !built_name.contains(n))
+            {
+                continue;
+            }
+            let (ops_file, ops_source, line) = match (item.get("patch"), item.get("path")) {
+                (Some(inline), _) if key == "patches" => match inline.as_str() {
+                    Some(ops) => (
+                        None,
+                        ops.to_owned(),
+                        text.position(inline.full_start()).line,
+                    ),
+                    None => continue,
+                },
+                (_, Some(path)) => {
+                    let Some(path) = path.as_str() else { continue };
+                    let path = folder.join(path);
+                    match std::fs::read_to_string(&path) {
+                        Ok(ops) => (Some(path), ops, 1),
+                        Err(_) => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let ops_text = Text::new(&ops_source);
+            let Ok(ops_stream) = yaml::parse(&ops_text, false) else {
+                continue;
+            };
+            let Some(ops) = ops_stream.documents.first().and_then(Node::items) else {
+                continue;
+            };
+            for (number, op) in ops.iter().enumerate() {
+                let verb = op.get("op").and_then(Node::as_str).unwrap_or("");
+                let Some(pointer) = op.get("path").and_then(Node::as_str) else {
+                    continue;
+                };
+                let steps = pointer_steps(pointer);
+                let touches =
+                    difference.path.starts_with(&steps) || steps.starts_with(&difference.path);
+                if !touches || !matches!(verb, "remove" | "replace") {
+                    continue;
+                }
+                let change = match verb {
+                    "remove" => Difference {
+                        path: vec![Step::Index(number)],
+                        new: None,
+                    },
+                    _ => {
+                        let Some(value) = node_at(want, &steps) else {
+                            continue;
+                        };
+                        Difference {
+                            path: vec![Step::Index(number), Step::Key("value".to_owned())],
+                            new: Some(owned(value)),
+                        }
+                    }
+                };
+                let edit_path = ops_file.clone().unwrap_or_else(|| file.clone());
+                let index = match edits.iter().position(|e| e.path == edit_path) {
+                    Some(index) => index,
+                    None => {
+                        let source = match &ops_file {
+                            Some(_) => ops_source.clone(),
+                            None => source.clone(),
+                        };
+                        edits.push(PatchEdit::new(edit_path.clone(), source));
+                        edits.len() - 1
+                    }
+                };
+                let edit = &mut edits[index];
+                let already = edit
+                    .made
+                    .iter()
+                    .chain(&edit.inline)
+                    .any(|(n, d)| d.path == change.path && (ops_file.is_some() || *n == entry));
+                found.push(steps.clone());
+                if already {
+                    continue;
+                }
+                let what = match verb {
+                    "remove" => "taken out",
+                    _ => "given the hardened value",
+                };
+                edit.notes.push(Finding {
+                    document: 0,
+                    resource: crate::k8s::Resource {
+                        api_version: String::new(),
+                        kind: kind.to_owned(),
+                        name: Some(built_name.to_owned()),
+                        namespace: None,
+                        path: Vec::new(),
+                    },
+                    container: None,
+                    line,
+                    transform: "kustomize",
+                    kind: crate::transform::FindingKind::Note,
+                    message: format!(
+                        "the JSON 6902 operation `{verb} {pointer}` undid the hardening of `{}`; it was {what}",
+                        path_to_string(&difference.path)
+                    ),
+                });
+                edit.changes.extend(changes.iter().map(|c| Change {
+                    line,
+                    ..(*c).clone()
+                }));
+                match ops_file {
+                    Some(_) => edit.made.push((0, change)),
+                    None => edit.inline.push((entry, change)),
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The steps of a JSON pointer (`/spec/containers/0`): numbers are list indexes.
+fn pointer_steps(pointer: &str) -> Vec<Step> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|part| match part.parse::<usize>() {
+            Ok(index) => Step::Index(index),
+            Err(_) => Step::Key(part.replace("~1", "/").replace("~0", "~")),
+        })
+        .collect()
+}
+
+/// The node at `path` below `node`.
+fn node_at<'n, 'a>(node: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>> {
+    path.iter().try_fold(node, |node, step| match step {
+        Step::Key(key) => node.get(key),
+        Step::Index(index) => node.items()?.get(*index),
+    })
 }
 
 /// Maps `difference` (between the built document `got`, named `name`, and its intended form)
@@ -382,12 +683,7 @@ fn map_onto_patches(
     let index = match edits.iter().position(|e| e.path == file) {
         Some(index) => index,
         None => {
-            edits.push(PatchEdit {
-                path: file,
-                source: source.clone(),
-                made: Vec::new(),
-                changes: Vec::new(),
-            });
+            edits.push(PatchEdit::new(file, source.clone()));
             edits.len() - 1
         }
     };
@@ -473,18 +769,11 @@ fn patch_path(built: &Node<'_>, patch: &Node<'_>, path: &[Step]) -> Option<(Vec<
 
 /// Where the field at `path` of `node` starts in its text (the node itself when absent).
 fn field_start(node: &Node<'_>, path: &[Step]) -> usize {
-    let mut node = node;
-    for step in path {
-        let next = match step {
-            Step::Key(key) => node.get(key),
-            Step::Index(index) => node.items().and_then(|items| items.get(*index)),
-        };
-        match next {
-            Some(next) => node = next,
-            None => break,
-        }
-    }
-    node.full_start()
+    (0..=path.len())
+        .rev()
+        .find_map(|depth| node_at(node, &path[..depth]))
+        .unwrap_or(node)
+        .full_start()
 }
 
 /// A temporary copy of a tree, with some files replaced and every kustomization file asking
@@ -504,11 +793,33 @@ impl TreeCopy {
         copy_folder(root, &path).map_err(|e| format!("cannot copy {}: {e}", root.display()))?;
         for (file, text) in replaced {
             let relative = file.strip_prefix(root).unwrap_or(file);
+            let text = match is_kustomization_file(file) {
+                true => with_origin_annotations(text.clone()),
+                false => text.clone(),
+            };
             std::fs::write(path.join(relative), text)
                 .map_err(|e| format!("cannot write a temporary copy of {}: {e}", file.display()))?;
         }
         Ok(TreeCopy { _dir: dir, path })
     }
+}
+
+/// Whether `path` is named as a kustomization file.
+fn is_kustomization_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
+}
+
+/// A kustomization file's `text` asking for origin annotations, unless it names build
+/// metadata of its own.
+fn with_origin_annotations(mut text: String) -> String {
+    if !text.lines().any(|l| l.starts_with("buildMetadata:")) {
+        if !text.ends_with('\n') && !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str("buildMetadata: [originAnnotations]\n");
+    }
+    text
 }
 
 /// Copies the folder `from` to `to`, leaving out `.git`; kustomization files get
@@ -525,15 +836,9 @@ fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
         let target = to.join(&name);
         if source.is_dir() {
             copy_folder(&source, &target)?;
-        } else if KUSTOMIZATION_FILES.iter().any(|k| name == *k) {
-            let mut text = std::fs::read_to_string(&source)?;
-            if !text.lines().any(|l| l.starts_with("buildMetadata:")) {
-                if !text.ends_with('\n') && !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str("buildMetadata: [originAnnotations]\n");
-            }
-            std::fs::write(&target, text)?;
+        } else if is_kustomization_file(&source) {
+            let text = std::fs::read_to_string(&source)?;
+            std::fs::write(&target, with_origin_annotations(text))?;
         } else if source.is_file() {
             std::fs::copy(&source, &target)?;
         }
