@@ -101,17 +101,9 @@ impl Helm {
 /// How to get helm, for the error when it is missing.
 const INSTALL_HINT: &str = "install helm (https://helm.sh/docs/intro/install/) or name it with --helm PATH, the configuration key `helm:` or KUBEHARDEN_HELM";
 
-/// What fixing a chart gave: the verified edits, and the findings, each with the chart file
-/// it is about.
-#[derive(Debug, Clone, Default)]
-pub struct ChartFix {
-    /// Edited files, in path order.
-    pub edits: Vec<SourceEdit>,
-    /// Warnings (unmappable changes), skips and suppressions, by chart file.
-    pub findings: Vec<(PathBuf, Finding)>,
-    /// How many workloads the chart renders, over every rendering.
-    pub workloads: usize,
-}
+/// What fixing a chart gave: the verified edits of its values, and the findings, each with the
+/// chart file it is about.
+pub type ChartFix = super::SourceFix;
 
 /// A planned rendered difference, where it is and what it is for.
 struct Planned {

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Difference, SourceEdit, apply, differences, first_mismatch, owned, within};
+use super::{Difference, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within};
 use crate::transform::{self, Change, Suppressions};
 use crate::transform::{Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
@@ -96,18 +96,6 @@ pub fn patch_files(folder: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// What fixing a tree gave besides the resource edits: the verified patch edits and the
-/// findings, and counts for the report.
-#[derive(Debug, Clone, Default)]
-pub struct TreeFix {
-    /// Edited patch files.
-    pub edits: Vec<SourceEdit>,
-    /// Findings about the tree, by file.
-    pub findings: Vec<(PathBuf, Finding)>,
-    /// How many workloads the kustomizations build, over every kustomization.
-    pub workloads: usize,
-}
-
 /// One kustomization's built output, planned.
 struct Built {
     /// The kustomization folder, relative to the tree root.
@@ -131,8 +119,8 @@ pub fn fix_tree(
     folders: &[PathBuf],
     resource_edits: &[(PathBuf, String)],
     settings: &Settings,
-) -> Result<TreeFix, String> {
-    let mut fix = TreeFix::default();
+) -> Result<SourceFix, String> {
+    let mut fix = SourceFix::default();
     let before = TreeCopy::new(root, &[])?;
     let mut built: Vec<Built> = Vec::new();
     for folder in folders {
@@ -293,6 +281,12 @@ fn sort_volumes(node: &mut Node<'_>) {
 /// The documents of a build that are objects.
 fn documents<'s, 'a>(stream: &'s yaml::Stream<'a>) -> impl Iterator<Item = &'s Node<'a>> {
     stream.documents.iter().filter(|d| d.entries().is_some())
+}
+
+/// The kind and the name in an identity made by [`identity`].
+fn kind_and_name(identity: &str) -> (&str, &str) {
+    let (kind, rest) = identity.split_once('/').unwrap_or((identity, ""));
+    (kind, rest.split(' ').next().unwrap_or(rest))
 }
 
 /// `Kind/name` of a built document, and the file it came from when the build says so, for
@@ -462,8 +456,7 @@ fn map_onto_json_ops(
     changes: &[&Change],
     edits: &mut Vec<PatchEdit>,
 ) -> Vec<Vec<Step>> {
-    let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
-    let built_name = rest.split(' ').next().unwrap_or(rest);
+    let (kind, built_name) = kind_and_name(name);
     let mut found = Vec::new();
     let Some(file) = kustomization_file(folder) else {
         return found;
@@ -636,8 +629,7 @@ fn map_onto_patches(
     changes: &[&Change],
     edits: &mut Vec<PatchEdit>,
 ) {
-    let (kind, rest) = name.split_once('/').unwrap_or((name, ""));
-    let built_name = rest.split(' ').next().unwrap_or(rest);
+    let (kind, built_name) = kind_and_name(name);
     // The best place so far: file, document, path in the patch, how much of it the patch has.
     let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
     for file in patch_files(folder) {

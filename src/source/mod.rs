@@ -18,7 +18,7 @@ pub mod kustomize;
 
 use std::path::{Path, PathBuf};
 
-use crate::transform::Change;
+use crate::transform::{Change, Finding};
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step, path_to_string};
 
 /// One difference between a rendered document and its intended form: the value at `path` is
@@ -243,6 +243,18 @@ pub struct SourceEdit {
     pub new: String,
     /// The rendered changes it makes, each with the line of this file it edits.
     pub changes: Vec<Change>,
+}
+
+/// What fixing a rendered source gave: the verified edits, and the findings, each with the
+/// source file it is about.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFix {
+    /// Edited files, in path order.
+    pub edits: Vec<SourceEdit>,
+    /// Warnings (unmappable changes), notes, skips and suppressions, by source file.
+    pub findings: Vec<(PathBuf, Finding)>,
+    /// How many workloads the source renders, over every rendering.
+    pub workloads: usize,
 }
 
 /// Whether the dotted change path `change` lies at or below the difference at `path`.
