@@ -82,19 +82,7 @@ impl Helm {
         for file in values {
             command.arg("--values").arg(file);
         }
-        let output = command
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let line = stderr
-                .lines()
-                .find(|l| l.starts_with("Error:"))
-                .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
-                .unwrap_or("helm failed without a message");
-            return Err(format!("helm template failed: {}", line.trim()));
-        }
-        String::from_utf8(output.stdout).map_err(|_| "helm printed invalid UTF-8".to_owned())
+        super::tool_output(&mut command, "helm template")
     }
 }
 

@@ -50,20 +50,9 @@ impl Kubectl {
 
     /// `kubectl kustomize folder`: the built manifests, or kubectl's error in one line.
     fn build(&self, folder: &Path) -> Result<String, String> {
-        let output = Command::new(&self.binary)
-            .arg("kustomize")
-            .arg(folder)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let line = stderr
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("kubectl kustomize failed without a message");
-            return Err(line.trim().to_owned());
-        }
-        String::from_utf8(output.stdout).map_err(|_| "kubectl printed invalid UTF-8".to_owned())
+        let mut command = Command::new(&self.binary);
+        command.arg("kustomize").arg(folder);
+        super::tool_output(&mut command, "kubectl kustomize")
     }
 }
 

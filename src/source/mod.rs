@@ -323,3 +323,22 @@ pub fn find_tool(
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| format!("{program} not found on PATH; {install_hint}"))
 }
+
+/// What the rendering tool run by `command` printed; on failure, an error naming `what` ran
+/// with the tool's own error line (`Error: …`, else its first line).
+pub fn tool_output(command: &mut std::process::Command, what: &str) -> Result<String, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("error:"))
+            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("no message");
+        return Err(format!("{what} failed: {}", line.trim()));
+    }
+    String::from_utf8(output.stdout).map_err(|_| format!("{program} printed invalid UTF-8"))
+}
