@@ -35,6 +35,9 @@ struct ConfigFile {
     /// The helm binary charts are rendered with, relative to the file's folder.
     #[serde(default)]
     helm: Option<PathBuf>,
+    /// The kubectl binary kustomizations are built with, relative to the file's folder.
+    #[serde(default)]
+    kubectl: Option<PathBuf>,
     /// Values files each chart is also rendered with, relative to the file's folder.
     #[serde(default)]
     values: Vec<PathBuf>,
@@ -63,6 +66,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// The helm binary named by the file.
     pub helm: Option<PathBuf>,
+    /// The kubectl binary named by the file.
+    pub kubectl: Option<PathBuf>,
     /// The values files charts are also rendered with, each one a rendering to harden.
     pub values: Vec<PathBuf>,
     /// The folder the exclude patterns are relative to.
@@ -198,6 +203,7 @@ impl Config {
             settings,
             source: source.map(Path::to_path_buf),
             helm: file.helm.map(|p| root.join(p)),
+            kubectl: file.kubectl.map(|p| root.join(p)),
             values: file.values.iter().map(|p| root.join(p)).collect(),
             root,
             exclude,

@@ -11,153 +11,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
+use common::rendered::{self, compare, copy, golden_cases, stderr, tool};
 use common::snapshot;
 
 /// The helm binary, or `None` (with a message) outside CI when there is none.
 fn helm() -> Option<PathBuf> {
-    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/helm");
-    let found = std::env::var_os("KUBEHARDEN_HELM")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH")
-                .iter()
-                .flat_map(std::env::split_paths)
-                .map(|folder| folder.join("helm"))
-                .find(|candidate| candidate.is_file())
-        })
-        .or_else(|| installed.is_file().then_some(installed))
-        .filter(|path| path.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm is missing: CI must run the chart tests; run scripts/install-tools.sh"
-        );
-        eprintln!("helm not found: chart tests skipped (run scripts/install-tools.sh)");
-    }
-    found
+    tool("helm", "KUBEHARDEN_HELM")
 }
 
-/// Runs kubeharden in `dir` with `helm`.
-fn kubeharden(helm: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("kubeharden")
-        .unwrap()
-        .current_dir(dir)
-        .env("KUBEHARDEN_HELM", helm)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Copies `from` into the new folder `to`.
-fn copy(from: &Path, to: &Path) {
-    for (path, bytes) in snapshot(from) {
-        let target = to.join(path);
-        fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::write(target, bytes).unwrap();
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Fixes `chart` in `dir` in place, then checks what every chart run must keep: a second run
-/// changes nothing, and the dry-run diff of a fresh copy, applied with `patch -p1`, gives the
-/// same files. Returns the first run's output.
+/// Fixes `chart` in `dir` with `helm`: see [`rendered::fix_and_check`].
 fn fix_and_check(helm: &Path, dir: &Path, chart: &str, args: &[&str]) -> Output {
-    let pristine = tempfile::tempdir().unwrap();
-    copy(dir, pristine.path());
-    let mut fix_args = vec!["fix", chart];
-    fix_args.extend_from_slice(args);
-    let out = kubeharden(helm, dir, &fix_args);
-    assert!(
-        matches!(out.status.code(), Some(0 | 2)),
-        "{chart}: {}",
-        stderr(&out)
-    );
-    let again = kubeharden(helm, dir, &fix_args);
-    let summary = stderr(&again);
-    assert!(
-        summary.contains(" 0 changed, "),
-        "{chart}: a second run changed something: {summary}"
-    );
-    let mut dry_args = vec!["fix", "--dry-run", chart];
-    dry_args.extend_from_slice(args);
-    let dry = kubeharden(helm, pristine.path(), &dry_args);
-    let patch = Command::new("patch")
-        .args(["-p1", "--quiet", "--no-backup-if-mismatch"])
-        .current_dir(pristine.path())
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(&dry.stdout)?;
-            child.wait()
-        })
-        .expect("patch runs");
-    assert!(patch.success(), "{chart}: the dry-run diff does not apply");
-    assert!(
-        snapshot(pristine.path()) == snapshot(dir),
-        "{chart}: the dry-run diff applied differs from the in-place result"
-    );
-    out
-}
-
-/// Compares `actual` with the file `expected`, or writes it when blessing.
-fn compare(expected: &Path, actual: &[u8], failures: &mut Vec<String>) {
-    if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
-        fs::create_dir_all(expected.parent().unwrap()).unwrap();
-        fs::write(expected, actual).unwrap();
-        return;
-    }
-    match fs::read(expected) {
-        Ok(bytes) if bytes == actual => {}
-        Ok(bytes) => failures.push(format!(
-            "{} differs\n--- expected\n{}\n--- actual\n{}",
-            expected.display(),
-            String::from_utf8_lossy(&bytes),
-            String::from_utf8_lossy(actual)
-        )),
-        Err(_) => failures.push(format!("{} is missing", expected.display())),
-    }
+    rendered::fix_and_check(("KUBEHARDEN_HELM", helm), dir, chart, args)
 }
 
 #[test]
 fn golden_chart_cases_match_byte_for_byte() {
     let Some(helm) = helm() else { return };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-charts");
-    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("input").is_dir())
-        .collect();
-    cases.sort();
-    assert!(cases.len() >= 5, "golden chart cases: {cases:?}");
-    let mut failures = Vec::new();
-    for case in &cases {
-        let work = tempfile::tempdir().unwrap();
-        copy(&case.join("input"), work.path());
-        let args = fs::read_to_string(case.join("args")).unwrap_or_default();
-        let args: Vec<&str> = args.split_whitespace().collect();
-        let out = fix_and_check(&helm, work.path(), "chart", &args);
-        compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
-        let actual = snapshot(work.path());
-        if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
-            let _ = fs::remove_dir_all(case.join("expected"));
-        }
-        for (path, bytes) in &actual {
-            compare(&case.join("expected").join(path), bytes, &mut failures);
-        }
-        let expected = snapshot(&case.join("expected"));
-        for path in expected.keys().filter(|p| !actual.contains_key(*p)) {
-            failures.push(format!(
-                "{}: {} went missing",
-                case.display(),
-                path.display()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    golden_cases("golden-charts", "chart", ("KUBEHARDEN_HELM", &helm));
 }
 
 #[test]

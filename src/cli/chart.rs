@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use super::{Outcome, Selection, files, inputs, output};
 use crate::config::Config;
 use crate::report::{FileReport, FileStatus};
+use crate::source::SourceEdit;
 use crate::source::helm::{self, Helm};
+use crate::transform::Finding;
 
 /// Fixes the chart in `chart` (in place unless `dry_run`): one outcome per edited file, one
 /// per template with findings, or one for the chart when there is neither; a single error
@@ -43,8 +45,26 @@ pub(super) fn process(
             }];
         }
     };
+    let mut outcomes = edit_outcomes(&fix.edits, fix.findings, dry_run, limit);
+    if outcomes.is_empty() {
+        outcomes.push(Outcome {
+            report: FileReport::empty(name, FileStatus::Unchanged),
+            stdout: None,
+        });
+    }
+    outcomes
+}
+
+/// The outcomes of a rendered source's verified `edits` (each diffed, or written when still
+/// as read) and of its `findings`, one report per file with findings but no edit.
+pub(super) fn edit_outcomes(
+    edits: &[SourceEdit],
+    findings: Vec<(PathBuf, Finding)>,
+    dry_run: bool,
+    limit: u64,
+) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
-    for edit in &fix.edits {
+    for edit in edits {
         let path = edit.path.to_string_lossy().into_owned();
         let mut report = FileReport::empty(path.clone(), FileStatus::Changed);
         report.changes = edit.changes.clone();
@@ -66,8 +86,12 @@ pub(super) fn process(
         outcomes.push(Outcome { report, stdout });
     }
     let mut by_file: Vec<FileReport> = Vec::new();
-    for (path, finding) in fix.findings {
+    for (path, finding) in findings {
         let path = path.to_string_lossy().into_owned();
+        if let Some(edited) = outcomes.iter_mut().find(|o| o.report.path == path) {
+            edited.report.findings.push(finding);
+            continue;
+        }
         match by_file.iter_mut().find(|r| r.path == path) {
             Some(report) => report.findings.push(finding),
             None => {
@@ -81,12 +105,6 @@ pub(super) fn process(
         report.findings.sort_by_key(|f| f.line);
         outcomes.push(Outcome {
             report,
-            stdout: None,
-        });
-    }
-    if outcomes.is_empty() {
-        outcomes.push(Outcome {
-            report: FileReport::empty(name, FileStatus::Unchanged),
             stdout: None,
         });
     }

@@ -19,6 +19,20 @@ pub enum Input {
     /// A Helm chart: a folder holding `Chart.yaml`, named or found while walking, rendered
     /// and fixed as a whole (its files are not inputs of their own).
     Chart(PathBuf),
+    /// A folder walked that holds kustomizations: its files fixed together and checked by
+    /// building every kustomization ([`super::kustomize`]).
+    Kustomize(Tree),
+}
+
+/// A walked folder holding kustomizations, with the files found in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree {
+    /// The folder walked: the tree's edits stay below it.
+    pub root: PathBuf,
+    /// The kustomization folders below it, in path order.
+    pub kustomizations: Vec<PathBuf>,
+    /// The manifests found below it (charts' files aside).
+    pub files: Vec<File>,
 }
 
 /// A regular file to fix in place.
@@ -39,6 +53,7 @@ impl Input {
             Input::Stdin => "-".to_owned(),
             Input::Stream(path) => path.to_string_lossy().into_owned(),
             Input::Chart(path) => path.to_string_lossy().into_owned(),
+            Input::Kustomize(tree) => tree.root.to_string_lossy().into_owned(),
             Input::Named(file) | Input::Found(file) => match &file.link {
                 Some(link) => format!("{} -> {}", link.display(), file.path.display()),
                 None => file.path.to_string_lossy().into_owned(),
@@ -49,7 +64,7 @@ impl Input {
     /// The regular file this input rewrites in place; `None` for what goes to standard output.
     pub fn file(&self) -> Option<&Path> {
         match self {
-            Input::Stdin | Input::Stream(_) | Input::Chart(_) => None,
+            Input::Stdin | Input::Stream(_) | Input::Chart(_) | Input::Kustomize(_) => None,
             Input::Named(file) | Input::Found(file) => Some(&file.path),
         }
     }
@@ -61,6 +76,7 @@ impl Input {
             Input::Stdin => "-".to_owned(),
             Input::Stream(path) => path.to_string_lossy().into_owned(),
             Input::Chart(path) => git_relative(path).to_string_lossy().into_owned(),
+            Input::Kustomize(tree) => git_relative(&tree.root).to_string_lossy().into_owned(),
             Input::Named(file) | Input::Found(file) => {
                 git_relative(&file.path).to_string_lossy().into_owned()
             }
@@ -117,9 +133,8 @@ pub fn collect(paths: &[String], within: Option<&Path>) -> Result<Collected, Str
                 let first = collected.inputs.len();
                 walk(path, &mut collected);
                 let found = collected.inputs.split_off(first);
-                collected
-                    .inputs
-                    .extend(charts_in_place_of_their_files(found));
+                let found = charts_in_place_of_their_files(found);
+                collected.inputs.extend(kustomize_tree(path, found));
             }
             Ok(meta) if !meta.is_file() => collected.inputs.push(Input::Stream(path.to_path_buf())),
             Ok(_) => match named_file(path, within) {
@@ -362,6 +377,57 @@ fn charts_in_place_of_their_files(found: Vec<Input>) -> Vec<Input> {
             None => out.push(input),
         }
     }
+    out
+}
+
+/// The inputs with the loose files replaced by one [`Tree`] of `root`, where its first file
+/// was, when a kustomization is among them; as they were otherwise.
+fn kustomize_tree(root: &Path, found: Vec<Input>) -> Vec<Input> {
+    let is_kustomization = |file: &File| {
+        file.link.is_none()
+            && file.path.file_name().is_some_and(|name| {
+                crate::source::kustomize::KUSTOMIZATION_FILES
+                    .iter()
+                    .any(|k| name == *k)
+            })
+    };
+    let kustomizations: Vec<PathBuf> = found
+        .iter()
+        .filter_map(|input| match input {
+            Input::Found(file) if is_kustomization(file) => {
+                file.path.parent().map(|p| match p.as_os_str().is_empty() {
+                    true => PathBuf::from("."),
+                    false => p.to_path_buf(),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    if kustomizations.is_empty() {
+        return found;
+    }
+    let mut tree = Tree {
+        root: tidy(root),
+        kustomizations,
+        files: Vec::new(),
+    };
+    if tree.root.as_os_str().is_empty() {
+        tree.root = PathBuf::from(".");
+    }
+    let mut out = Vec::new();
+    let mut at = None;
+    for input in found {
+        match input {
+            Input::Found(file) => {
+                at.get_or_insert(out.len());
+                if !is_kustomization(&file) {
+                    tree.files.push(file);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out.insert(at.unwrap_or(out.len()), Input::Kustomize(tree));
     out
 }
 

@@ -5,6 +5,7 @@ mod chart;
 pub mod docs;
 mod files;
 mod inputs;
+mod kustomize;
 mod output;
 mod pr;
 
@@ -106,6 +107,10 @@ struct Selection {
     /// come out hardened, besides the chart's defaults [default: the configuration's `values:`].
     #[arg(long = "values", value_name = "FILE")]
     values: Vec<PathBuf>,
+    /// The kubectl binary that builds kustomizations [default: the configuration's
+    /// `kubectl:`, else $KUBEHARDEN_KUBECTL, else kubectl on PATH].
+    #[arg(long, value_name = "PATH")]
+    kubectl: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -214,6 +219,7 @@ fn fix_paths(
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
     let process = |(input, config): &(&Input, &Config)| match input {
         Input::Chart(chart) => chart::process(chart, dry_run, config, selection, limit),
+        Input::Kustomize(tree) => kustomize::process(tree, dry_run, config, selection, limit),
         _ => vec![process(input, dry_run, config, limit)],
     };
     let outcomes: Vec<Outcome> = match &pool {
@@ -413,6 +419,7 @@ fn configs_for(
         .map(|input| {
             let found = match input {
                 Input::Chart(chart) => config::discover(chart),
+                Input::Kustomize(tree) => config::discover(&tree.root),
                 _ => config::discover(input.file().unwrap_or(Path::new("."))),
             };
             if let Some(config) = loaded.get(&found) {
@@ -558,5 +565,7 @@ fn read(input: &Input, limit: u64) -> std::io::Result<files::Snapshot> {
         Input::Named(file) | Input::Found(file) => files::read_file(&file.path, limit),
         // A chart is rendered as a whole (`chart::process`), never read as one file.
         Input::Chart(path) => files::read_file(path, limit),
+        // A tree is fixed file by file (`kustomize::process`).
+        Input::Kustomize(tree) => files::read_file(&tree.root, limit),
     }
 }

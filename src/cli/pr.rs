@@ -289,6 +289,7 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
         max_file_size: selection.max_file_size,
         helm: selection.helm.as_ref().map(|h| absolute(h)),
         values: selection.values.iter().map(|v| absolute(v)).collect(),
+        kubectl: selection.kubectl.as_ref().map(|k| absolute(k)),
     };
     let back = std::env::current_dir().context("cannot read the current folder")?;
     std::env::set_current_dir(root)

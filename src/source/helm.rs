@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Difference, apply, differences, first_mismatch};
+use super::{Difference, SourceEdit, apply, differences, first_mismatch, owned_difference, within};
 use crate::transform::{self, Change, Finding, FindingKind, Settings, Suppressions};
 use crate::yaml::{self, CollectionStyle, Guard, Node, NodeKind, Step, Text, path_to_string};
 
@@ -52,23 +52,8 @@ impl Helm {
     /// The helm named (by `--helm` or the configuration), else `$KUBEHARDEN_HELM`, else `helm`
     /// on `PATH`; an error saying how to install it when there is none.
     pub fn find(named: Option<&Path>) -> Result<Helm, String> {
-        let from_env = std::env::var_os("KUBEHARDEN_HELM").map(PathBuf::from);
-        if let Some(binary) = named.map(Path::to_path_buf).or(from_env) {
-            return match binary.is_file() {
-                true => Ok(Helm { binary }),
-                false => Err(format!(
-                    "helm not found at {}; {INSTALL_HINT}",
-                    binary.display()
-                )),
-            };
-        }
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths)
-            .map(|folder| folder.join("helm"))
-            .find(|candidate| candidate.is_file())
+        super::find_tool(named, "KUBEHARDEN_HELM", "helm", INSTALL_HINT)
             .map(|binary| Helm { binary })
-            .ok_or_else(|| format!("helm not found on PATH; {INSTALL_HINT}"))
     }
 
     /// `helm template` of `chart` with `values` files in order: the rendered manifests, or
@@ -97,49 +82,16 @@ impl Helm {
         for file in values {
             command.arg("--values").arg(file);
         }
-        let output = command
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let line = stderr
-                .lines()
-                .find(|l| l.starts_with("Error:"))
-                .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
-                .unwrap_or("helm failed without a message");
-            return Err(format!("helm template failed: {}", line.trim()));
-        }
-        String::from_utf8(output.stdout).map_err(|_| "helm printed invalid UTF-8".to_owned())
+        super::tool_output(&mut command, "helm template")
     }
 }
 
 /// How to get helm, for the error when it is missing.
 const INSTALL_HINT: &str = "install helm (https://helm.sh/docs/intro/install/) or name it with --helm PATH, the configuration key `helm:` or KUBEHARDEN_HELM";
 
-/// One chart file with its new text and the changes it carries.
-#[derive(Debug, Clone)]
-pub struct SourceEdit {
-    /// The file, below the chart folder as given.
-    pub path: PathBuf,
-    /// Its text before.
-    pub original: String,
-    /// Its text after, verified by rendering.
-    pub new: String,
-    /// The rendered changes it makes, each with the line of this file it edits.
-    pub changes: Vec<Change>,
-}
-
-/// What fixing a chart gave: the verified edits, and the findings, each with the chart file
-/// it is about.
-#[derive(Debug, Clone, Default)]
-pub struct ChartFix {
-    /// Edited files, in path order.
-    pub edits: Vec<SourceEdit>,
-    /// Warnings (unmappable changes), skips and suppressions, by chart file.
-    pub findings: Vec<(PathBuf, Finding)>,
-    /// How many workloads the chart renders, over every rendering.
-    pub workloads: usize,
-}
+/// What fixing a chart gave: the verified edits of its values, and the findings, each with the
+/// chart file it is about.
+pub type ChartFix = super::SourceFix;
 
 /// A planned rendered difference, where it is and what it is for.
 struct Planned {
@@ -570,14 +522,6 @@ fn unmapped(chart: &Path, item: &Planned, reason: &str) -> (PathBuf, Finding) {
         reader: None,
     };
     (chart.join(&item.template), finding)
-}
-
-/// Whether the dotted change path `change` lies at or below the difference at `path`.
-fn within(change: &str, path: &[Step]) -> bool {
-    let prefix = path_to_string(path);
-    change
-        .strip_prefix(&prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 /// The paths whose values differ between two renders of the same chart, by document.
@@ -1164,36 +1108,4 @@ fn unmapped_message(item: &Planned, reason: &str) -> String {
         "`{field}` ({}) cannot be set from the chart's values: {reason}; no edit made. A maintainer could add a values key such as `{key}` and render it there with `toYaml`",
         what.join(", ")
     )
-}
-
-/// A difference whose nodes own their text, to outlive the rendering it was found in.
-fn owned_difference(difference: &Difference<'_>) -> Difference<'static> {
-    Difference {
-        path: difference.path.clone(),
-        new: difference.new.as_ref().map(owned),
-    }
-}
-
-/// A copy of `node` that owns its text, as a new node: its spans point into the rendering, not
-/// into the file it will be written to.
-fn owned(node: &Node<'_>) -> Node<'static> {
-    let kind = match &node.kind {
-        NodeKind::Scalar { value, style } => NodeKind::Scalar {
-            value: std::borrow::Cow::Owned(value.to_string()),
-            style: *style,
-        },
-        NodeKind::Mapping { style, entries } => NodeKind::Mapping {
-            style: *style,
-            entries: entries.iter().map(|(k, v)| (owned(k), owned(v))).collect(),
-        },
-        NodeKind::Sequence { style, items } => NodeKind::Sequence {
-            style: *style,
-            items: items.iter().map(owned).collect(),
-        },
-        NodeKind::Alias(id) => NodeKind::Alias(*id),
-    };
-    Node {
-        tag: node.tag.clone(),
-        ..Node::new(kind)
-    }
 }

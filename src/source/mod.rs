@@ -14,8 +14,12 @@
 //! This module holds the steps that know nothing of the tool; [`helm`] holds the rest.
 
 pub mod helm;
+pub mod kustomize;
 
-use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
+use std::path::{Path, PathBuf};
+
+use crate::transform::{Change, Finding};
+use crate::yaml::{CollectionStyle, Node, NodeKind, Step, path_to_string};
 
 /// One difference between a rendered document and its intended form: the value at `path` is
 /// set to `new` (added, or replaced whole), or removed when `new` is `None`. An item appended
@@ -225,4 +229,116 @@ fn mismatch_at(
         (NodeKind::Scalar { .. }, NodeKind::Scalar { .. }) => !got.means_the_same_as(want),
         _ => true,
     }
+}
+
+/// One source file (a chart's values file, a kustomization's resource or patch) with its new
+/// text and the changes it carries.
+#[derive(Debug, Clone)]
+pub struct SourceEdit {
+    /// The file, as named from the input given.
+    pub path: PathBuf,
+    /// Its text before.
+    pub original: String,
+    /// Its text after, verified by rendering.
+    pub new: String,
+    /// The rendered changes it makes, each with the line of this file it edits.
+    pub changes: Vec<Change>,
+}
+
+/// What fixing a rendered source gave: the verified edits, and the findings, each with the
+/// source file it is about.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFix {
+    /// Edited files, in path order.
+    pub edits: Vec<SourceEdit>,
+    /// Warnings (unmappable changes), notes, skips and suppressions, by source file.
+    pub findings: Vec<(PathBuf, Finding)>,
+    /// How many workloads the source renders, over every rendering.
+    pub workloads: usize,
+}
+
+/// Whether the dotted change path `change` lies at or below the difference at `path`.
+pub fn within(change: &str, path: &[Step]) -> bool {
+    let prefix = path_to_string(path);
+    change
+        .strip_prefix(&prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// A difference whose nodes own their text, to outlive the rendering it was found in.
+pub fn owned_difference(difference: &Difference<'_>) -> Difference<'static> {
+    Difference {
+        path: difference.path.clone(),
+        new: difference.new.as_ref().map(owned),
+    }
+}
+
+/// A copy of `node` that owns its text, as a new node: its spans point into the rendering, not
+/// into the file it will be written to.
+pub fn owned(node: &Node<'_>) -> Node<'static> {
+    let kind = match &node.kind {
+        NodeKind::Scalar { value, style } => NodeKind::Scalar {
+            value: std::borrow::Cow::Owned(value.to_string()),
+            style: *style,
+        },
+        NodeKind::Mapping { style, entries } => NodeKind::Mapping {
+            style: *style,
+            entries: entries.iter().map(|(k, v)| (owned(k), owned(v))).collect(),
+        },
+        NodeKind::Sequence { style, items } => NodeKind::Sequence {
+            style: *style,
+            items: items.iter().map(owned).collect(),
+        },
+        NodeKind::Alias(id) => NodeKind::Alias(*id),
+    };
+    Node {
+        tag: node.tag.clone(),
+        ..Node::new(kind)
+    }
+}
+
+/// The binary of a rendering tool: the one `named` (by option or configuration), else the one
+/// in the environment variable `env`, else `program` on `PATH`; an error ending in
+/// `install_hint` when there is none.
+pub fn find_tool(
+    named: Option<&Path>,
+    env: &str,
+    program: &str,
+    install_hint: &str,
+) -> Result<PathBuf, String> {
+    let from_env = std::env::var_os(env).map(PathBuf::from);
+    if let Some(binary) = named.map(Path::to_path_buf).or(from_env) {
+        return match binary.is_file() {
+            true => Ok(binary),
+            false => Err(format!(
+                "{program} not found at {}; {install_hint}",
+                binary.display()
+            )),
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|folder| folder.join(program))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| format!("{program} not found on PATH; {install_hint}"))
+}
+
+/// What the rendering tool run by `command` printed; on failure, an error naming `what` ran
+/// with the tool's own error line (`Error: …`, else its first line).
+pub fn tool_output(command: &mut std::process::Command, what: &str) -> Result<String, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("error:"))
+            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("no message");
+        return Err(format!("{what} failed: {}", line.trim()));
+    }
+    String::from_utf8(output.stdout).map_err(|_| format!("{program} printed invalid UTF-8"))
 }

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod rendered;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -1,0 +1,139 @@
+//! A folder holding kustomizations as one input of `fix`: its plain files fixed as usual
+//! (resource files are ordinary manifests), the files its kustomizations use as patches left
+//! out of that, and the whole verified by [`crate::source::kustomize`] building every
+//! kustomization again; nothing is written for the tree unless every build comes out as
+//! intended.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::{Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
+use crate::config::Config;
+use crate::fix;
+use crate::k8s::Resource;
+use crate::report::{FileReport, FileStatus};
+use crate::source::SourceEdit;
+use crate::source::kustomize::{self, Kubectl};
+use crate::transform::{Finding, FindingKind};
+
+/// Fixes the tree (in place unless `dry_run`): one outcome per file edited or with findings;
+/// a single error outcome when the tree cannot be verified, with nothing written.
+pub(super) fn process(
+    tree: &Tree,
+    dry_run: bool,
+    config: &Config,
+    selection: &Selection,
+    limit: u64,
+) -> Vec<Outcome> {
+    let named = selection.kubectl.as_deref().or(config.kubectl.as_deref());
+    let kubectl = match Kubectl::find(named) {
+        Ok(kubectl) => kubectl,
+        Err(e) => return unchecked(tree, dry_run, config, limit, &e),
+    };
+    let identity = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let patches: HashSet<PathBuf> = tree
+        .kustomizations
+        .iter()
+        .flat_map(|folder| kustomize::patch_files(folder))
+        .map(|p| identity(&p))
+        .collect();
+    let mut outcomes = Vec::new();
+    let mut edits: Vec<SourceEdit> = Vec::new();
+    let mut findings: Vec<(PathBuf, Finding)> = Vec::new();
+    for file in &tree.files {
+        if config.excludes(&file.path) || patches.contains(&identity(&file.path)) {
+            continue;
+        }
+        let name = file.path.to_string_lossy().into_owned();
+        let snapshot = match files::read_file(&file.path, limit) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                outcomes.push(failed(name, e.to_string(), None));
+                continue;
+            }
+        };
+        let fixed = match fix::fix_bytes(&snapshot.bytes, &config.settings) {
+            Ok(fixed) => fixed,
+            Err(e) if e.is_helm_template() => continue,
+            Err(e) => {
+                outcomes.push(failed(name, e.to_string(), e.position()));
+                continue;
+            }
+        };
+        findings.extend(fixed.findings.into_iter().map(|f| (file.path.clone(), f)));
+        if let Some(new) = fixed.output {
+            edits.push(SourceEdit {
+                path: file.path.clone(),
+                original: String::from_utf8_lossy(&snapshot.bytes).into_owned(),
+                new,
+                changes: fixed.changes,
+            });
+        }
+    }
+    let resource_edits: Vec<(PathBuf, String)> = edits
+        .iter()
+        .map(|e| (e.path.clone(), e.new.clone()))
+        .collect();
+    let checked = kustomize::fix_tree(
+        &kubectl,
+        &tree.root,
+        &tree.kustomizations,
+        &resource_edits,
+        &config.settings,
+    );
+    match checked {
+        Ok(tree_fix) => {
+            edits.extend(tree_fix.edits);
+            findings.extend(tree_fix.findings);
+        }
+        Err(e) => {
+            outcomes.push(failed(tree.root.to_string_lossy().into_owned(), e, None));
+            return outcomes;
+        }
+    }
+    outcomes.extend(chart::edit_outcomes(&edits, findings, dry_run, limit));
+    outcomes
+}
+
+/// Without kubectl: every file of the tree as a plain file, as before kustomizations were
+/// known, and one warning that the overlays were not checked.
+fn unchecked(tree: &Tree, dry_run: bool, config: &Config, limit: u64, why: &str) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = tree
+        .files
+        .iter()
+        .map(|file| super::process(&Input::Found(file.clone()), dry_run, config, limit))
+        .collect();
+    let first = kustomize::kustomization_file(&tree.kustomizations[0]).unwrap_or_default();
+    let mut report = FileReport::empty(first.to_string_lossy().into_owned(), FileStatus::Unchanged);
+    report.findings.push(Finding {
+        document: 0,
+        resource: Resource {
+            api_version: "kustomize.config.k8s.io/v1beta1".to_owned(),
+            kind: "Kustomization".to_owned(),
+            name: Some(tree.root.to_string_lossy().into_owned()),
+            namespace: None,
+            path: Vec::new(),
+        },
+        container: None,
+        line: 1,
+        transform: "kustomize",
+        kind: FindingKind::Warning,
+        message: format!(
+            "{} kustomization{} fixed as loose files; their overlays and patches were not checked: {why}",
+            tree.kustomizations.len(),
+            crate::report::plural(tree.kustomizations.len())
+        ),
+    });
+    outcomes.push(Outcome {
+        report,
+        stdout: None,
+    });
+    outcomes
+}
+
+fn failed(path: String, message: String, position: Option<crate::yaml::Position>) -> Outcome {
+    Outcome {
+        report: FileReport::failed(path, message, position),
+        stdout: None,
+    }
+}

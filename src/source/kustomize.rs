@@ -1,0 +1,828 @@
+//! Kustomize trees as rendered sources: every kustomization is built by the real
+//! `kubectl kustomize`, planned on its built output, and the changes its own resources do not
+//! already bring are mapped onto the patches that undo them; the edited tree is built again
+//! and must give the intended output.
+//!
+//! Resource files are ordinary manifests: they get the fix of plain files (the caller's), which
+//! this module takes as given. Where a resource came from is not guessed: the tree is built in
+//! a temporary copy whose kustomization files carry `buildMetadata: [originAnnotations]`, and the
+//! user's files are never touched for it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Difference, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within};
+use crate::transform::{self, Change, Suppressions};
+use crate::transform::{Finding, Settings};
+use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
+
+/// The names a kustomization file may have; a folder holding one is a kustomization.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The annotation in which `originAnnotations` names the file a built resource came from.
+const ORIGIN: &str = "config.kubernetes.io/origin";
+
+/// How to get kubectl, for the line saying that overlays were not checked.
+pub const INSTALL_HINT: &str = "install kubectl (https://kubernetes.io/docs/tasks/tools/) or name it with --kubectl PATH, the configuration key `kubectl:` or KUBEHARDEN_KUBECTL";
+
+/// The kustomization file of `folder`, when it is a kustomization.
+pub fn kustomization_file(folder: &Path) -> Option<PathBuf> {
+    KUSTOMIZATION_FILES
+        .iter()
+        .map(|name| folder.join(name))
+        .find(|file| file.is_file())
+}
+
+/// The kubectl binary that builds kustomizations.
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    binary: PathBuf,
+}
+
+impl Kubectl {
+    /// The kubectl named (by `--kubectl` or the configuration), else `$KUBEHARDEN_KUBECTL`,
+    /// else `kubectl` on `PATH`; an error saying how to install it when there is none.
+    pub fn find(named: Option<&Path>) -> Result<Kubectl, String> {
+        super::find_tool(named, "KUBEHARDEN_KUBECTL", "kubectl", INSTALL_HINT)
+            .map(|binary| Kubectl { binary })
+    }
+
+    /// `kubectl kustomize folder`: the built manifests, or kubectl's error in one line.
+    fn build(&self, folder: &Path) -> Result<String, String> {
+        let mut command = Command::new(&self.binary);
+        command.arg("kustomize").arg(folder);
+        super::tool_output(&mut command, "kubectl kustomize")
+    }
+}
+
+/// The files a kustomization uses as patches (`patches`, `patchesStrategicMerge`,
+/// `patchesJson6902`), below `folder`; they are not resources, and are never fixed as such.
+pub fn patch_files(folder: &Path) -> Vec<PathBuf> {
+    let Some(file) = kustomization_file(folder) else {
+        return Vec::new();
+    };
+    let Ok(source) = std::fs::read_to_string(&file) else {
+        return Vec::new();
+    };
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return Vec::new();
+    };
+    let Some(root) = stream.documents.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for key in ["patches", "patchesStrategicMerge", "patchesJson6902"] {
+        for item in root.get(key).and_then(Node::items).unwrap_or_default() {
+            let path = item.as_str().or_else(|| item.get("path")?.as_str());
+            // An inline strategic-merge patch is a multi-line string, not a path.
+            if let Some(path) = path.filter(|p| !p.contains('\n')) {
+                out.push(folder.join(path));
+            }
+        }
+    }
+    out
+}
+
+/// One kustomization's built output, planned.
+struct Built {
+    /// The kustomization folder, relative to the tree root.
+    folder: PathBuf,
+    /// The kustomization folder as given.
+    given: PathBuf,
+    /// The intended built documents, each with its kind, name and origin.
+    intended: Vec<(String, Node<'static>)>,
+    /// The planned changes of each intended document.
+    changes: Vec<Vec<Change>>,
+}
+
+/// Fixes the kustomizations in `folders` (inside `root`) given the resource edits already
+/// planned (`resource_edits`: each file below `root` with its new text): builds each one before
+/// and after, maps what the resource edits leave undone onto the kustomizations' patch files,
+/// and verifies by building again. A kustomization that does not build before is left out. The
+/// error is one line, and means nothing may be written for the tree.
+pub fn fix_tree(
+    kubectl: &Kubectl,
+    root: &Path,
+    folders: &[PathBuf],
+    resource_edits: &[(PathBuf, String)],
+    settings: &Settings,
+) -> Result<SourceFix, String> {
+    let mut fix = SourceFix::default();
+    let before = TreeCopy::new(root, &[])?;
+    let mut built: Vec<Built> = Vec::new();
+    for folder in folders {
+        let relative = folder.strip_prefix(root).unwrap_or(folder).to_path_buf();
+        let Ok(output) = kubectl.build(&before.path.join(&relative)) else {
+            continue;
+        };
+        let text = Text::new(&output);
+        let stream = yaml::parse(&text, false).map_err(|e| {
+            format!(
+                "{}: built output kubeharden cannot read: {e}",
+                folder.display()
+            )
+        })?;
+        let suppressions = Suppressions::from_comments(&text, &stream.comments);
+        let mut intended = Vec::new();
+        let mut changes = Vec::new();
+        for (number, document) in stream.documents.iter().enumerate() {
+            if document.entries().is_none() {
+                continue;
+            }
+            fix.workloads += crate::k8s::pod_specs(document).len();
+            let plan = transform::plan(settings, &text, &stream, number, &suppressions);
+            let node = plan.intended.as_ref().unwrap_or(document);
+            intended.push((identity(document), owned(node)));
+            changes.push(plan.changes);
+        }
+        built.push(Built {
+            folder: relative,
+            given: folder.clone(),
+            intended,
+            changes,
+        });
+    }
+    let after_resources = TreeCopy::new(root, resource_edits)?;
+    let mut patch_edits: Vec<PatchEdit> = Vec::new();
+    // Per kustomization: the fields below JSON 6902 operations that were taken out or given
+    // the hardened value; what the base holds there comes back.
+    let mut released: Vec<Vec<Vec<Step>>> = vec![Vec::new(); built.len()];
+    for (number, kustomization) in built.iter().enumerate() {
+        let output = kubectl
+            .build(&after_resources.path.join(&kustomization.folder))
+            .map_err(|e| {
+                format!(
+                    "{}: no longer builds after the resource edits: {e}; nothing written",
+                    kustomization.given.display()
+                )
+            })?;
+        let text = Text::new(&output);
+        let stream = yaml::parse(&text, false).map_err(|e| e.to_string())?;
+        let planned = documents(&stream)
+            .zip(&kustomization.intended)
+            .zip(&kustomization.changes);
+        for ((got, (name, want)), changes) in planned {
+            for difference in differences(got, want) {
+                let folder = &kustomization.given;
+                let changes: Vec<&Change> = changes
+                    .iter()
+                    .filter(|c| within(&c.path, &difference.path))
+                    .collect();
+                let mapped =
+                    map_onto_json_ops(folder, name, want, &difference, &changes, &mut patch_edits);
+                if !mapped.is_empty() {
+                    released[number].extend(mapped);
+                } else {
+                    map_onto_patches(folder, name, got, &difference, &changes, &mut patch_edits);
+                }
+            }
+        }
+    }
+    let mut all_edits = resource_edits.to_vec();
+    for edit in &patch_edits {
+        all_edits.push((edit.path.clone(), edit.render()?));
+    }
+    let after = TreeCopy::new(root, &all_edits)?;
+    for (kustomization, released) in built.iter().zip(&released) {
+        let folder = &kustomization.given;
+        let output = kubectl
+            .build(&after.path.join(&kustomization.folder))
+            .map_err(|e| {
+                format!(
+                    "{}: no longer builds after the edits: {e}; nothing written",
+                    folder.display()
+                )
+            })?;
+        let text = Text::new(&output);
+        let stream = yaml::parse(&text, false).map_err(|e| e.to_string())?;
+        let got: Vec<&Node<'_>> = documents(&stream).collect();
+        if got.len() != kustomization.intended.len() {
+            return Err(format!(
+                "{}: builds other resources after the edits; nothing written",
+                folder.display()
+            ));
+        }
+        for (number, (got, (name, want))) in got.iter().zip(&kustomization.intended).enumerate() {
+            let (got, want) = (volumes_by_name(got), volumes_by_name(want));
+            // Below a released field, the built output must need no change of its own.
+            let unhardened = !released.is_empty()
+                && !transform::plan(settings, &text, &stream, number, &Suppressions::default())
+                    .changes
+                    .is_empty();
+            let mismatch = match unhardened {
+                true => Some(Vec::new()),
+                false => first_mismatch(&got, &want, released),
+            };
+            if let Some(path) = mismatch {
+                return Err(format!(
+                    "{}: {name} builds `{}` other than intended: the change there maps onto no resource or patch file in the tree; nothing written",
+                    folder.display(),
+                    path_to_string(&path)
+                ));
+            }
+        }
+    }
+    for edit in patch_edits {
+        let new = edit.render()?;
+        fix.findings
+            .extend(edit.notes.into_iter().map(|n| (edit.path.clone(), n)));
+        fix.edits.push(SourceEdit {
+            path: edit.path,
+            original: edit.source,
+            new,
+            changes: edit.changes,
+        });
+    }
+    Ok(fix)
+}
+
+/// `node` with every list of volumes in name order: a patch's volumes merge into a pod's in an
+/// order of kustomize's, which carries no meaning.
+fn volumes_by_name<'a>(node: &Node<'a>) -> Node<'a> {
+    let mut node = node.clone();
+    sort_volumes(&mut node);
+    node
+}
+
+fn sort_volumes(node: &mut Node<'_>) {
+    match &mut node.kind {
+        NodeKind::Mapping { entries, .. } => {
+            for (key, value) in entries {
+                if key.as_str() == Some("volumes")
+                    && let NodeKind::Sequence { items, .. } = &mut value.kind
+                {
+                    items.sort_by(|a, b| {
+                        let name =
+                            |n: &Node<'_>| n.get("name").and_then(Node::as_str).map(str::to_owned);
+                        name(a).cmp(&name(b))
+                    });
+                }
+                sort_volumes(value);
+            }
+        }
+        NodeKind::Sequence { items, .. } => items.iter_mut().for_each(sort_volumes),
+        _ => {}
+    }
+}
+
+/// The documents of a build that are objects.
+fn documents<'s, 'a>(stream: &'s yaml::Stream<'a>) -> impl Iterator<Item = &'s Node<'a>> {
+    stream.documents.iter().filter(|d| d.entries().is_some())
+}
+
+/// The kind and the name in an identity made by [`identity`].
+fn kind_and_name(identity: &str) -> (&str, &str) {
+    let (kind, rest) = identity.split_once('/').unwrap_or((identity, ""));
+    (kind, rest.split(' ').next().unwrap_or(rest))
+}
+
+/// `Kind/name` of a built document, and the file it came from when the build says so, for
+/// messages.
+fn identity(document: &Node<'_>) -> String {
+    let field = |node: Option<&Node<'_>>, key: &str| {
+        node.and_then(|n| n.get(key))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let origin = document
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(ORIGIN))
+        .and_then(Node::as_str)
+        .and_then(|o| o.lines().find_map(|l| l.strip_prefix("path: ")))
+        .map_or(String::new(), |path| format!(" (from {path})"));
+    format!(
+        "{}/{}{origin}",
+        field(Some(document), "kind"),
+        field(document.get("metadata"), "name")
+    )
+}
+
+/// A patch file (or kustomization file) being edited: its text, and the differences to make in
+/// its documents and in the JSON 6902 patches it holds inline.
+struct PatchEdit {
+    path: PathBuf,
+    source: String,
+    /// Each difference with the number of the document it is made in.
+    made: Vec<(usize, Difference<'static>)>,
+    /// Edits of inline JSON 6902 patches: the index of the `patches` entry, and the
+    /// differences to make in its list of operations.
+    inline: Vec<(usize, Difference<'static>)>,
+    changes: Vec<Change>,
+    /// Notes on what was changed in a patch, and why.
+    notes: Vec<Finding>,
+}
+
+impl PatchEdit {
+    fn new(path: PathBuf, source: String) -> PatchEdit {
+        PatchEdit {
+            path,
+            source,
+            made: Vec::new(),
+            inline: Vec::new(),
+            changes: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The file's new text, written losslessly: the inline patches' block scalars first (each
+    /// edited as a document of its own and indented back), then the file's own documents; an
+    /// inline patch left without operations is removed from `patches` whole.
+    fn render(&self) -> Result<String, String> {
+        let at = |e: String| format!("{}: {e}", self.path.display());
+        let mut source = self.source.clone();
+        let mut made = self.made.clone();
+        let mut entries: Vec<usize> = self.inline.iter().map(|(entry, _)| *entry).collect();
+        entries.sort_unstable();
+        entries.dedup();
+        // From the last entry back, so that earlier offsets stay valid.
+        for entry in entries.into_iter().rev() {
+            let text = Text::new(&source);
+            let stream = yaml::parse(&text, true).map_err(|e| at(e.to_string()))?;
+            let Some(scalar) = stream
+                .documents
+                .first()
+                .and_then(|d| d.get("patches")?.items()?.get(entry)?.get("patch"))
+            else {
+                continue;
+            };
+            // The content's lines: after the `|-` header when the span starts there.
+            let first = text.line_start(scalar.full_start());
+            let start = match source[first..scalar.full_start()].trim().is_empty() {
+                true => first,
+                false => text.line_end(scalar.full_start()) + text.line_break().len(),
+            };
+            let end = scalar.end().max(start);
+            let block = &source[start..end];
+            let indent = block
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.len() - l.trim_start().len())
+                .min()
+                .unwrap_or(0);
+            let content: String = block
+                .split_inclusive('\n')
+                .map(|l| l.get(indent..).unwrap_or(l.trim_start_matches(' ')))
+                .collect();
+            let ops: Vec<(usize, Difference<'static>)> = self
+                .inline
+                .iter()
+                .filter(|(e, _)| *e == entry)
+                .map(|(_, d)| (0, d.clone()))
+                .collect();
+            let count = yaml::parse(&Text::new(&content), false)
+                .ok()
+                .and_then(|s| s.documents.first().and_then(Node::items).map(<[_]>::len))
+                .unwrap_or(0);
+            let removed = ops.iter().filter(|(_, d)| d.new.is_none()).count();
+            if removed >= count {
+                made.push((
+                    0,
+                    Difference {
+                        path: vec![Step::Key("patches".to_owned()), Step::Index(entry)],
+                        new: None,
+                    },
+                ));
+                continue;
+            }
+            let edited = write_edits(&content, &ops).map_err(at)?;
+            let padding = " ".repeat(indent);
+            let indented: String = edited
+                .split_inclusive('\n')
+                .map(|l| match l.trim().is_empty() {
+                    true => l.to_owned(),
+                    false => format!("{padding}{l}"),
+                })
+                .collect();
+            source.replace_range(start..end, indented.trim_end_matches('\n'));
+        }
+        match made.is_empty() {
+            true => Ok(source),
+            false => write_edits(&source, &made).map_err(at),
+        }
+    }
+}
+
+/// `source` with the differences `made` (each in the document it names) written losslessly;
+/// items removed from one list go from the last one back.
+fn write_edits(source: &str, made: &[(usize, Difference<'static>)]) -> Result<String, String> {
+    let text = Text::new(source);
+    let stream = yaml::parse(&text, true).map_err(|e| e.to_string())?;
+    let mut made = made.to_vec();
+    let removed_index = |d: &Difference<'_>| match (d.new.is_none(), d.path.last()) {
+        (true, Some(Step::Index(i))) => Some(*i),
+        _ => None,
+    };
+    made.sort_by_key(|(_, d)| std::cmp::Reverse(removed_index(d)));
+    made.dedup_by(|a, b| a.0 == b.0 && a.1.path == b.1.path);
+    let mut documents: Vec<Option<Node<'_>>> = vec![None; stream.documents.len()];
+    for (number, difference) in &made {
+        let Some(original) = stream.documents.get(*number) else {
+            continue;
+        };
+        apply(
+            documents[*number].get_or_insert_with(|| original.clone()),
+            difference,
+        );
+    }
+    yaml::write(&text, &stream, &documents)
+        .map(|w| w.text)
+        .map_err(|e| e.to_string())
+}
+
+/// Maps `difference` (between the built document `got`, named `name`, and its intended form
+/// `want`) onto the JSON 6902 operations of the kustomization in `folder` that remove or
+/// replace the field or a field above it: a `remove` is taken out, a `replace` gets the
+/// intended value; inline (`patch: |-`) or in a patch file. The paths of the operations found.
+fn map_onto_json_ops(
+    folder: &Path,
+    name: &str,
+    want: &Node<'_>,
+    difference: &Difference<'_>,
+    changes: &[&Change],
+    edits: &mut Vec<PatchEdit>,
+) -> Vec<Vec<Step>> {
+    let (kind, built_name) = kind_and_name(name);
+    let mut found = Vec::new();
+    let Some(file) = kustomization_file(folder) else {
+        return found;
+    };
+    let Ok(source) = std::fs::read_to_string(&file) else {
+        return found;
+    };
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return found;
+    };
+    let Some(root) = stream.documents.first() else {
+        return found;
+    };
+    for key in ["patches", "patchesJson6902"] {
+        for (entry, item) in root
+            .get(key)
+            .and_then(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let target = item.get("target");
+            let field = |f: &str| target.and_then(|t| t.get(f)).and_then(Node::as_str);
+            if field("kind").is_some_and(|k| k != kind)
+                || field("name").is_some_and(|n| !built_name.contains(n))
+            {
+                continue;
+            }
+            let (ops_file, ops_source, line) = match (item.get("patch"), item.get("path")) {
+                (Some(inline), _) if key == "patches" => match inline.as_str() {
+                    Some(ops) => (
+                        None,
+                        ops.to_owned(),
+                        text.position(inline.full_start()).line,
+                    ),
+                    None => continue,
+                },
+                (_, Some(path)) => {
+                    let Some(path) = path.as_str() else { continue };
+                    let path = folder.join(path);
+                    match std::fs::read_to_string(&path) {
+                        Ok(ops) => (Some(path), ops, 1),
+                        Err(_) => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let ops_text = Text::new(&ops_source);
+            let Ok(ops_stream) = yaml::parse(&ops_text, false) else {
+                continue;
+            };
+            let Some(ops) = ops_stream.documents.first().and_then(Node::items) else {
+                continue;
+            };
+            for (number, op) in ops.iter().enumerate() {
+                let verb = op.get("op").and_then(Node::as_str).unwrap_or("");
+                let Some(pointer) = op.get("path").and_then(Node::as_str) else {
+                    continue;
+                };
+                let steps = pointer_steps(pointer);
+                let touches =
+                    difference.path.starts_with(&steps) || steps.starts_with(&difference.path);
+                if !touches || !matches!(verb, "remove" | "replace") {
+                    continue;
+                }
+                let change = match verb {
+                    "remove" => Difference {
+                        path: vec![Step::Index(number)],
+                        new: None,
+                    },
+                    _ => {
+                        let Some(value) = node_at(want, &steps) else {
+                            continue;
+                        };
+                        Difference {
+                            path: vec![Step::Index(number), Step::Key("value".to_owned())],
+                            new: Some(owned(value)),
+                        }
+                    }
+                };
+                let edit_path = ops_file.clone().unwrap_or_else(|| file.clone());
+                let index = match edits.iter().position(|e| e.path == edit_path) {
+                    Some(index) => index,
+                    None => {
+                        let source = match &ops_file {
+                            Some(_) => ops_source.clone(),
+                            None => source.clone(),
+                        };
+                        edits.push(PatchEdit::new(edit_path.clone(), source));
+                        edits.len() - 1
+                    }
+                };
+                let edit = &mut edits[index];
+                let already = edit
+                    .made
+                    .iter()
+                    .chain(&edit.inline)
+                    .any(|(n, d)| d.path == change.path && (ops_file.is_some() || *n == entry));
+                found.push(steps.clone());
+                if already {
+                    continue;
+                }
+                let what = match verb {
+                    "remove" => "taken out",
+                    _ => "given the hardened value",
+                };
+                edit.notes.push(Finding {
+                    document: 0,
+                    resource: crate::k8s::Resource {
+                        api_version: String::new(),
+                        kind: kind.to_owned(),
+                        name: Some(built_name.to_owned()),
+                        namespace: None,
+                        path: Vec::new(),
+                    },
+                    container: None,
+                    line,
+                    transform: "kustomize",
+                    kind: crate::transform::FindingKind::Note,
+                    message: format!(
+                        "the JSON 6902 operation `{verb} {pointer}` undid the hardening of `{}`; it was {what}",
+                        path_to_string(&difference.path)
+                    ),
+                });
+                edit.changes.extend(changes.iter().map(|c| Change {
+                    line,
+                    ..(*c).clone()
+                }));
+                match ops_file {
+                    Some(_) => edit.made.push((0, change)),
+                    None => edit.inline.push((entry, change)),
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The steps of a JSON pointer (`/spec/containers/0`): numbers are list indexes.
+fn pointer_steps(pointer: &str) -> Vec<Step> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|part| match part.parse::<usize>() {
+            Ok(index) => Step::Index(index),
+            Err(_) => Step::Key(part.replace("~1", "/").replace("~0", "~")),
+        })
+        .collect()
+}
+
+/// The node at `path` below `node`.
+fn node_at<'n, 'a>(node: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>> {
+    path.iter().try_fold(node, |node, step| match step {
+        Step::Key(key) => node.get(key),
+        Step::Index(index) => node.items()?.get(*index),
+    })
+}
+
+/// Maps `difference` (between the built document `got`, named `name`, and its intended form)
+/// onto the strategic-merge patch file of the kustomization in `folder` that holds most of its
+/// path: a patch that sets the field sets a value contradicting the intended one, changed
+/// there; a patch that brings the parent (a container the patch adds) gets the field added. A
+/// difference no patch reaches is left for verification to report.
+fn map_onto_patches(
+    folder: &Path,
+    name: &str,
+    got: &Node<'_>,
+    difference: &Difference<'_>,
+    changes: &[&Change],
+    edits: &mut Vec<PatchEdit>,
+) {
+    let (kind, built_name) = kind_and_name(name);
+    // The best place so far: file, document, path in the patch, how much of it the patch has.
+    let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
+    for file in patch_files(folder) {
+        let source = match edits.iter().find(|e| e.path == file) {
+            Some(edit) => edit.source.clone(),
+            None => match std::fs::read_to_string(&file) {
+                Ok(source) => source,
+                Err(_) => continue,
+            },
+        };
+        let text = Text::new(&source);
+        let Ok(stream) = yaml::parse(&text, true) else {
+            continue;
+        };
+        for (number, patch) in stream.documents.iter().enumerate() {
+            let targets = patch.get("kind").and_then(Node::as_str) == Some(kind)
+                && patch
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Node::as_str)
+                    .is_some_and(|n| built_name.contains(n));
+            if !targets {
+                continue;
+            }
+            let Some((path, reached)) = patch_path(got, patch, &difference.path) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(.., depth)| reached > *depth) {
+                best = Some((file.clone(), source.clone(), number, path, reached));
+            }
+        }
+    }
+    let Some((file, source, number, mut path, _)) = best else {
+        return;
+    };
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, true) else {
+        return;
+    };
+    let line = text
+        .position(field_start(&stream.documents[number], &path))
+        .line;
+    let index = match edits.iter().position(|e| e.path == file) {
+        Some(index) => index,
+        None => {
+            edits.push(PatchEdit::new(file, source.clone()));
+            edits.len() - 1
+        }
+    };
+    let edit = &mut edits[index];
+    // Items appended to one list go one after the other.
+    if let Some((Step::Index(at), parent)) = path.split_last() {
+        let before = edit
+            .made
+            .iter()
+            .filter(|(n, d)| {
+                *n == number
+                    && matches!(d.path.split_last(), Some((Step::Index(i), p)) if p == parent && i >= at)
+            })
+            .count();
+        let last = path.len() - 1;
+        path[last] = Step::Index(at + before);
+    }
+    edit.made.push((
+        number,
+        Difference {
+            path,
+            new: difference.new.as_ref().map(owned),
+        },
+    ));
+    edit.changes.extend(changes.iter().map(|c| Change {
+        document: number,
+        line,
+        ..(*c).clone()
+    }));
+}
+
+/// The path in the strategic-merge patch `patch` of the built field at `path` of `built`, and
+/// how many of its steps the patch already has, when the patch sets the field or a mapping
+/// above it that the rest of the path can be added to (an item appended to a list the patch
+/// holds counts too). List items are matched as Kubernetes merges them, by `name` (or
+/// `mountPath`, for volume mounts).
+fn patch_path(built: &Node<'_>, patch: &Node<'_>, path: &[Step]) -> Option<(Vec<Step>, usize)> {
+    let mut built = Some(built);
+    let mut patch = patch;
+    let mut out = Vec::new();
+    for (depth, step) in path.iter().enumerate() {
+        match step {
+            Step::Key(key) => match patch.get(key) {
+                Some(next) => {
+                    patch = next;
+                    built = built.and_then(|b| b.get(key));
+                    out.push(step.clone());
+                }
+                None => {
+                    let rest = &path[depth..];
+                    let addable =
+                        patch.entries().is_some() && rest.iter().all(|s| matches!(s, Step::Key(_)));
+                    return addable
+                        .then(|| (out.into_iter().chain(rest.to_vec()).collect(), depth));
+                }
+            },
+            Step::Index(index) => {
+                let items = patch.items()?;
+                let Some(item) = built.and_then(|b| b.items()).and_then(|i| i.get(*index)) else {
+                    // An item appended to the list: appended to the patch's list.
+                    return (depth + 1 == path.len()).then(|| {
+                        (
+                            out.into_iter().chain([Step::Index(items.len())]).collect(),
+                            depth,
+                        )
+                    });
+                };
+                let (merge_key, value) = ["name", "mountPath"]
+                    .iter()
+                    .find_map(|k| Some((*k, item.get(k)?.as_str()?)))?;
+                let (at, found) = items
+                    .iter()
+                    .enumerate()
+                    .find(|(_, p)| p.get(merge_key).and_then(Node::as_str) == Some(value))?;
+                patch = found;
+                built = Some(item);
+                out.push(Step::Index(at));
+            }
+        }
+    }
+    Some((out, path.len()))
+}
+
+/// Where the field at `path` of `node` starts in its text (the node itself when absent).
+fn field_start(node: &Node<'_>, path: &[Step]) -> usize {
+    (0..=path.len())
+        .rev()
+        .find_map(|depth| node_at(node, &path[..depth]))
+        .unwrap_or(node)
+        .full_start()
+}
+
+/// A temporary copy of a tree, with some files replaced and every kustomization file asking
+/// for origin annotations.
+struct TreeCopy {
+    /// Kept for its removal on drop.
+    _dir: tempfile::TempDir,
+    /// The copy of the tree root.
+    path: PathBuf,
+}
+
+impl TreeCopy {
+    fn new(root: &Path, replaced: &[(PathBuf, String)]) -> Result<TreeCopy, String> {
+        let dir =
+            tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+        let path = dir.path().join("tree");
+        copy_folder(root, &path).map_err(|e| format!("cannot copy {}: {e}", root.display()))?;
+        for (file, text) in replaced {
+            let relative = file.strip_prefix(root).unwrap_or(file);
+            let text = match is_kustomization_file(file) {
+                true => with_origin_annotations(text.clone()),
+                false => text.clone(),
+            };
+            std::fs::write(path.join(relative), text)
+                .map_err(|e| format!("cannot write a temporary copy of {}: {e}", file.display()))?;
+        }
+        Ok(TreeCopy { _dir: dir, path })
+    }
+}
+
+/// Whether `path` is named as a kustomization file.
+fn is_kustomization_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
+}
+
+/// A kustomization file's `text` asking for origin annotations, unless it names build
+/// metadata of its own.
+fn with_origin_annotations(mut text: String) -> String {
+    if !text.lines().any(|l| l.starts_with("buildMetadata:")) {
+        if !text.ends_with('\n') && !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str("buildMetadata: [originAnnotations]\n");
+    }
+    text
+}
+
+/// Copies the folder `from` to `to`, leaving out `.git`; kustomization files get
+/// `buildMetadata: [originAnnotations]` when they name no build metadata.
+fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".git" {
+            continue;
+        }
+        let source = entry.path();
+        let target = to.join(&name);
+        if source.is_dir() {
+            copy_folder(&source, &target)?;
+        } else if is_kustomization_file(&source) {
+            let text = std::fs::read_to_string(&source)?;
+            std::fs::write(&target, with_origin_annotations(text))?;
+        } else if source.is_file() {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
