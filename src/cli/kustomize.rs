@@ -116,6 +116,7 @@ fn unchecked(tree: &Tree, dry_run: bool, config: &Config, limit: u64, why: &str)
         },
         container: None,
         line: 1,
+        reader: None,
         transform: "kustomize",
         kind: FindingKind::Warning,
         message: format!(

@@ -564,6 +564,7 @@ fn map_onto_json_ops(
                     },
                     container: None,
                     line,
+                    reader: None,
                     transform: "kustomize",
                     kind: crate::transform::FindingKind::Note,
                     message: format!(
