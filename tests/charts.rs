@@ -161,7 +161,7 @@ fn golden_chart_cases_match_byte_for_byte() {
 }
 
 #[test]
-fn the_helm_create_scaffold_is_hardened_in_its_values() {
+fn the_helm_create_scaffold_is_hardened_in_its_values_and_templates() {
     let Some(helm) = helm() else { return };
     let work = tempfile::tempdir().unwrap();
     let created = Command::new(&helm)
@@ -176,11 +176,16 @@ fn the_helm_create_scaffold_is_hardened_in_its_values() {
     let mut failures = Vec::new();
     compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
     let after = snapshot(&work.path().join("demo"));
+    // The files it changes are in `expected/`; every other file is left as it was.
+    if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
+        let _ = fs::remove_dir_all(case.join("expected"));
+    }
     for (path, bytes) in &after {
-        if path == Path::new("values.yaml") {
-            compare(&case.join("expected.values.yaml"), bytes, &mut failures);
-        } else if before.get(path) != Some(bytes) {
-            failures.push(format!("{} changed", path.display()));
+        let expected = case.join("expected").join(path);
+        if before.get(path) != Some(bytes) {
+            compare(&expected, bytes, &mut failures);
+        } else if expected.exists() {
+            failures.push(format!("{} did not change", path.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -292,6 +297,20 @@ fn comments(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The template actions (`{{ … }}`) of `text`, in order.
+fn actions(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push(&rest[open..open + close + 2]);
+        rest = &rest[open + close + 2..];
+    }
+    out
+}
+
 #[test]
 fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
     let Some(helm) = helm() else { return };
@@ -352,17 +371,20 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
                 ));
             }
         }
-        let values_changes: usize = report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["path"].as_str().unwrap().ends_with("values.yaml"))
-            .map(|f| f["changes"].as_array().unwrap().len())
-            .sum();
+        let changes_in = |values: bool| -> usize {
+            report["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["path"].as_str().unwrap().ends_with("values.yaml") == values)
+                .map(|f| f["changes"].as_array().unwrap().len())
+                .sum()
+        };
+        let (values_changes, template_changes) = (changes_in(true), changes_in(false));
         let workloads = workloads(&rendered.stdout);
         let unhardened: std::collections::BTreeSet<&String> = left.iter().map(|(r, _)| r).collect();
         eprintln!(
-            "{name}: {workloads} workloads rendered, {} hardened; {values_changes} changes in values, 0 in templates, {} unmappable",
+            "{name}: {workloads} workloads rendered, {} hardened; {values_changes} changes in values, {template_changes} in templates, {} unmappable",
             workloads.saturating_sub(unhardened.len()),
             unmapped.len()
         );
@@ -387,6 +409,12 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
                     failures.push(format!("{name}: {} lost `{comment}`", path.display()));
                     break;
                 }
+            }
+            if actions(&original) != actions(&after) {
+                failures.push(format!(
+                    "{name}: {} changed a template action",
+                    path.display()
+                ));
             }
             for change in similar::TextDiff::from_lines(&*original, &*after).iter_all_changes() {
                 if change.tag() == similar::ChangeTag::Delete

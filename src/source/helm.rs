@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Difference, apply, differences, first_mismatch};
+use super::{Difference, apply, differences, first_mismatch, template};
 use crate::transform::{self, Change, Finding, FindingKind, Settings, Suppressions};
 use crate::yaml::{self, CollectionStyle, Guard, Node, NodeKind, Step, Text, path_to_string};
 
@@ -149,6 +149,8 @@ struct Planned {
     identity: String,
     /// The template that renders it, relative to the chart.
     template: String,
+    /// The rendered document's `kind`, which finds its document in the template.
+    kind: String,
     difference: Difference<'static>,
     /// The longest prefix of the difference's path that the rendered document has.
     existing: Vec<Step>,
@@ -320,21 +322,24 @@ pub fn fix_chart(
     // Planned differences (rendering, index) that are not made, and why.
     let mut blocked: Vec<((usize, usize), String)> = Vec::new();
     for _ in 0..=RETRIES {
-        let (values_intended, made, changes, findings, mapped) = 'pass: loop {
+        let (values_intended, made, changes, templates, findings, mapped) = 'pass: loop {
             let mut values_intended = values_root.cloned();
             let mut made: Vec<ValuesEdit<'_>> = Vec::new();
             let mut changes: Vec<Change> = Vec::new();
+            let mut templates = TemplateEdits::default();
             let mut findings = Vec::new();
-            // Per rendering: the mapped differences, by document, with the rendered place of
-            // the values subtree each went through.
-            let mut mapped: Vec<Vec<(usize, &Planned, Vec<Step>)>> = Vec::new();
+            // Per rendering: the mapped differences.
+            let mut mapped: Vec<Vec<Mapped<'_>>> = Vec::new();
             for (number, rendering) in renderings.iter().enumerate() {
                 let mut here = Vec::new();
                 for (index, item) in rendering.planned.iter().enumerate() {
                     if let Some((_, reason)) = blocked.iter().find(|(at, _)| *at == (number, index))
                     {
-                        // Its own reason first, when it has one.
-                        let own = map_difference(&rendering.probe, item).err();
+                        // Its own reason first, when it has one other than having no values
+                        // subtree (then why its template could not take it is the reason).
+                        let own = map_difference(&rendering.probe, item)
+                            .err()
+                            .filter(|own| own != NO_VALUES_SUBTREE);
                         findings.push(unmapped(chart, item, own.as_deref().unwrap_or(reason)));
                         continue;
                     }
@@ -361,7 +366,23 @@ pub fn fix_chart(
                                     changes.push(change);
                                 }
                             }
-                            here.push((item.document, item, landed));
+                            here.push(Mapped {
+                                index,
+                                item,
+                                landed: Some(landed),
+                            });
+                        }
+                        Err(reason) if reason == NO_VALUES_SUBTREE => {
+                            if let Err(why) = templates.add(chart, item) {
+                                let reason = format!("{NO_VALUES_SUBTREE}, and {why}");
+                                block(&renderings, (number, index), reason, &mut blocked);
+                                continue 'pass;
+                            }
+                            here.push(Mapped {
+                                index,
+                                item,
+                                landed: None,
+                            });
                         }
                         Err(reason) => {
                             block(&renderings, (number, index), reason, &mut blocked);
@@ -371,26 +392,31 @@ pub fn fix_chart(
                 }
                 mapped.push(here);
             }
-            break (values_intended, made, changes, findings, mapped);
+            break (values_intended, made, changes, templates, findings, mapped);
         };
-        let Some(values_intended) = values_intended.filter(|_| !made.is_empty()) else {
+        let mut edits: Vec<SourceEdit> = templates.into_edits(chart);
+        if let Some(values_intended) = values_intended.filter(|_| !made.is_empty()) {
+            let mut documents: Vec<Option<Node<'_>>> = vec![None; values_stream.documents.len()];
+            documents[0] = Some(values_intended);
+            let new_values = yaml::write(&values_text, &values_stream, &documents)
+                .map(|w| w.text)
+                .map_err(|e| format!("{}: {e}", values_path.display()))?;
+            edits.push(SourceEdit {
+                path: values_path.clone(),
+                original: values_source.clone(),
+                new: new_values,
+                changes,
+            });
+        }
+        if edits.is_empty() {
             fix.findings.extend(findings);
             return Ok(fix);
-        };
-        let mut documents: Vec<Option<Node<'_>>> = vec![None; values_stream.documents.len()];
-        documents[0] = Some(values_intended);
-        let new_values = yaml::write(&values_text, &values_stream, &documents)
-            .map(|w| w.text)
-            .map_err(|e| format!("{}: {e}", values_path.display()))?;
-        match verify(helm, chart, &renderings, &new_values, &mapped) {
+        }
+        edits.sort_by(|a, b| a.path.cmp(&b.path));
+        match verify(helm, chart, &renderings, &edits, &mapped) {
             Ok(()) => {
                 fix.findings.extend(findings);
-                fix.edits.push(SourceEdit {
-                    path: values_path,
-                    original: values_source.clone(),
-                    new: new_values,
-                    changes,
-                });
+                fix.edits = edits;
                 return Ok(fix);
             }
             Err(Unverified::Fatal(message)) => return Err(message),
@@ -401,19 +427,30 @@ pub fn fix_chart(
             }) => {
                 let culprits: Vec<Vec<Step>> = mapped[rendering]
                     .iter()
-                    .filter(|(_, item, landed)| {
-                        item.identity == identity && path.starts_with(landed)
+                    .filter(|m| {
+                        m.item.identity == identity
+                            && m.landed.as_ref().is_some_and(|l| path.starts_with(l))
                     })
-                    .filter_map(|(_, item, _)| {
-                        map_difference(&renderings[rendering].probe, item)
+                    .filter_map(|m| {
+                        map_difference(&renderings[rendering].probe, m.item)
                             .ok()
                             .map(|(edit, _)| edit.path().to_vec())
                     })
                     .collect();
-                if culprits.is_empty() {
+                let shown = identity.rsplit_once(" #").map_or(&*identity, |(i, _)| i);
+                // The template edits of the template that rendered the mismatch.
+                let template_culprits: Vec<(usize, usize)> = mapped
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(number, here)| here.iter().map(move |m| (number, m)))
+                    .filter(|(_, m)| {
+                        m.landed.is_none() && identity.starts_with(&format!("{} ", m.item.template))
+                    })
+                    .map(|(number, m)| (number, m.index))
+                    .collect();
+                if culprits.is_empty() && template_culprits.is_empty() {
                     return Err(format!(
-                        "verification failed: after the values edits, {} renders `{}` other than intended; nothing written",
-                        identity.rsplit_once(" #").map_or(&*identity, |(i, _)| i),
+                        "verification failed: after the edits, {shown} renders `{}` other than intended; nothing written",
                         path_to_string(&path)
                     ));
                 }
@@ -425,13 +462,108 @@ pub fn fix_chart(
                     );
                     refused.push((culprit, reason));
                 }
+                for at in template_culprits {
+                    let reason = format!(
+                        "{NO_VALUES_SUBTREE}, and the edit of its template renders `{}` of {shown} other than intended",
+                        path_to_string(&path)
+                    );
+                    block(&renderings, at, reason, &mut blocked);
+                }
             }
         }
     }
-    Err(
-        "verification failed: the values edits kept rendering more than intended; nothing written"
-            .into(),
-    )
+    Err("verification failed: the edits kept rendering more than intended; nothing written".into())
+}
+
+/// Why a difference has no values edit when no values subtree lands at or above it: the
+/// fields around it are literal YAML of the template, or rendered by an action.
+const NO_VALUES_SUBTREE: &str = "no values subtree renders it";
+
+/// A planned difference that was mapped, and where to.
+struct Mapped<'p> {
+    /// Its index in its rendering's plan.
+    index: usize,
+    item: &'p Planned,
+    /// The rendered place of the values subtree it went through; `None` when it went into
+    /// the literal YAML of its template.
+    landed: Option<Vec<Step>>,
+}
+
+/// The template edits of one pass: per template (relative to the chart), its text, the
+/// planned differences it takes, and its text with them made and the line each edits.
+#[derive(Default)]
+struct TemplateEdits<'p> {
+    by_template: BTreeMap<String, TemplateEdit<'p>>,
+}
+
+/// One template's edit, see [`TemplateEdits`].
+struct TemplateEdit<'p> {
+    original: String,
+    items: Vec<&'p Planned>,
+    new: String,
+    lines: Vec<usize>,
+}
+
+impl<'p> TemplateEdits<'p> {
+    /// Makes `item` in the literal YAML of its template, with the other items of that
+    /// template; why not, with nothing changed.
+    fn add(&mut self, chart: &Path, item: &'p Planned) -> Result<(), String> {
+        let original = match self.by_template.get(&item.template) {
+            Some(edit) => edit.original.clone(),
+            None => std::fs::read_to_string(chart.join(&item.template))
+                .map_err(|e| format!("its template cannot be read ({e})"))?,
+        };
+        let mut items = self
+            .by_template
+            .get(&item.template)
+            .map_or_else(Vec::new, |edit| edit.items.clone());
+        items.push(item);
+        let changes: Vec<template::TemplateChange<'_>> = items
+            .iter()
+            .map(|i| template::TemplateChange {
+                kind: &i.kind,
+                difference: &i.difference,
+            })
+            .collect();
+        let (new, lines) = template::edit(&original, &changes)?;
+        self.by_template.insert(
+            item.template.clone(),
+            TemplateEdit {
+                original,
+                items,
+                new,
+                lines,
+            },
+        );
+        Ok(())
+    }
+
+    /// The edited templates, each with its changes on the lines they edit.
+    fn into_edits(self, chart: &Path) -> Vec<SourceEdit> {
+        self.by_template
+            .into_iter()
+            .map(|(template, edit)| {
+                let mut changes: Vec<Change> = Vec::new();
+                for (item, line) in edit.items.iter().zip(&edit.lines) {
+                    for change in &item.changes {
+                        let change = Change {
+                            line: *line,
+                            ..change.clone()
+                        };
+                        if !changes.contains(&change) {
+                            changes.push(change);
+                        }
+                    }
+                }
+                SourceEdit {
+                    path: chart.join(template),
+                    original: edit.original,
+                    new: edit.new,
+                    changes,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Blocks the planned difference `at` for `reason`, and with it every difference of the same
@@ -524,6 +656,11 @@ fn render_and_plan(
                 document: index,
                 identity: document.identity.clone(),
                 template: document.template.clone(),
+                kind: root
+                    .get("kind")
+                    .and_then(Node::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
                 existing: nearest_existing(root, &difference.path).to_vec(),
                 difference: owned_difference(&difference),
                 changes,
@@ -951,7 +1088,7 @@ fn map_difference(
         .iter()
         .filter(|l| difference.path.starts_with(&l.rendered))
         .max_by_key(|l| l.rendered.len())
-        .ok_or("its parent is literal YAML in the template")?;
+        .ok_or(NO_VALUES_SUBTREE)?;
     let rest = &difference.path[landed.rendered.len()..];
     let mut target = landed.values.clone();
     target.extend_from_slice(rest);
@@ -1013,14 +1150,14 @@ fn edit_values<'a>(
     Ok(())
 }
 
-/// Renders a copy of the chart with `new_values` for every rendering and checks each
-/// document against the original with its `mapped` differences applied.
+/// Renders a copy of the chart with its files replaced by `edits` for every rendering and
+/// checks each document against the original with its `mapped` differences applied.
 fn verify(
     helm: &Helm,
     chart: &Path,
     renderings: &[Rendering],
-    new_values: &str,
-    mapped: &[Vec<(usize, &Planned, Vec<Step>)>],
+    edits: &[SourceEdit],
+    mapped: &[Vec<Mapped<'_>>],
 ) -> Result<(), Unverified> {
     let fatal = Unverified::Fatal;
     let copy = tempfile::tempdir()
@@ -1029,8 +1166,11 @@ fn verify(
     let edited = copy.path().join(name);
     copy_folder(chart, &edited)
         .map_err(|e| fatal(format!("cannot copy the chart to verify it: {e}")))?;
-    std::fs::write(edited.join(VALUES_FILE), new_values)
-        .map_err(|e| fatal(format!("cannot write the values to verify them: {e}")))?;
+    for edit in edits {
+        let relative = edit.path.strip_prefix(chart).unwrap_or(&edit.path);
+        std::fs::write(edited.join(relative), &edit.new)
+            .map_err(|e| fatal(format!("cannot write the edits to verify them: {e}")))?;
+    }
     for (number, (rendering, mapped)) in renderings.iter().zip(mapped).enumerate() {
         let again = helm.template(&edited, &rendering.files).map_err(|e| {
             fatal(format!(
@@ -1050,8 +1190,8 @@ fn verify(
         }
         for (index, (want, got)) in before.iter().zip(&after).enumerate() {
             let mut expected = want.root.clone();
-            for (_, item, _) in mapped.iter().filter(|(d, _, _)| *d == index) {
-                apply(&mut expected, &item.difference);
+            for m in mapped.iter().filter(|m| m.item.document == index) {
+                apply(&mut expected, &m.item.difference);
             }
             if let Some(path) = first_mismatch(&got.root, &expected, &rendering.volatile) {
                 return Err(Unverified::Mismatch {

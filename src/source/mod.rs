@@ -14,6 +14,7 @@
 //! This module holds the steps that know nothing of the tool; [`helm`] holds the rest.
 
 pub mod helm;
+pub mod template;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
 
