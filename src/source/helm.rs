@@ -336,10 +336,10 @@ pub fn fix_chart(
                     if let Some((_, reason)) = blocked.iter().find(|(at, _)| *at == (number, index))
                     {
                         // Its own reason first, when it has one other than having no values
-                        // subtree (then why its template could not take it is the reason).
+                        // edit (then why its template could not take it is the reason).
                         let own = map_difference(&rendering.probe, item)
                             .err()
-                            .filter(|own| own != NO_VALUES_SUBTREE);
+                            .filter(|own| own != NO_VALUES_SUBTREE && own != MIXED_LIST);
                         findings.push(unmapped(chart, item, own.as_deref().unwrap_or(reason)));
                         continue;
                     }
@@ -372,9 +372,9 @@ pub fn fix_chart(
                                 landed: Some(landed),
                             });
                         }
-                        Err(reason) if reason == NO_VALUES_SUBTREE => {
+                        Err(reason) if reason == NO_VALUES_SUBTREE || reason == MIXED_LIST => {
                             if let Err(why) = templates.add(chart, item) {
-                                let reason = format!("{NO_VALUES_SUBTREE}, and {why}");
+                                let reason = format!("{reason}, and {why}");
                                 block(&renderings, (number, index), reason, &mut blocked);
                                 continue 'pass;
                             }
@@ -478,6 +478,10 @@ pub fn fix_chart(
 /// Why a difference has no values edit when no values subtree lands at or above it: the
 /// fields around it are literal YAML of the template, or rendered by an action.
 const NO_VALUES_SUBTREE: &str = "no values subtree renders it";
+
+/// Why a difference has no values edit when it changes a template's own item of a list that
+/// also holds items of a values subtree.
+const MIXED_LIST: &str = "it changes an item of a list that mixes values and template items";
 
 /// A planned difference that was mapped, and where to.
 struct Mapped<'p> {
@@ -1095,7 +1099,7 @@ fn map_difference(
     let edit = match (&difference.new, rest) {
         (Some(new), [Step::Index(_)]) => ValuesEdit::Append(landed.values.clone(), new.clone()),
         (_, [.., Step::Index(_)]) | (_, [Step::Index(_), ..]) => {
-            return Err("it changes an item of a list that mixes values and template items".into());
+            return Err(MIXED_LIST.into());
         }
         (_, []) if !landed.whole => {
             return Err("the template mixes its own fields with the values subtree there".into());
