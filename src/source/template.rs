@@ -21,6 +21,8 @@ struct Masked {
     /// After each action's end, the open branches there (the offsets of the actions opening
     /// them), innermost last.
     branches: Vec<(usize, Vec<usize>)>,
+    /// The lines that hold only actions: where each starts, and its indentation.
+    action_lines: Vec<(usize, usize)>,
 }
 
 impl Masked {
@@ -37,6 +39,7 @@ impl Masked {
             from = close;
         }
         let mut bytes = source.as_bytes().to_vec();
+        let mut action_lines = Vec::new();
         let mut line_start = 0;
         for line in source.split_inclusive('\n') {
             let line_range = line_start..line_start + line.len();
@@ -48,6 +51,9 @@ impl Masked {
             let only_actions = line_range
                 .clone()
                 .all(|at| masked.contains(&at) || source.as_bytes()[at].is_ascii_whitespace());
+            if only_actions && let Some(first) = masked.first() {
+                action_lines.push((line_range.start, first - line_range.start));
+            }
             for (number, at) in masked.iter().enumerate() {
                 bytes[*at] = match (only_actions, number) {
                     (true, 0) => b'#',
@@ -80,7 +86,45 @@ impl Masked {
             text,
             actions,
             branches,
+            action_lines,
         })
+    }
+
+    /// Whether lines inserted by `splice` would come between YAML and the action lines that
+    /// continue it: the next line that is not blank holds only actions and is indented deeper
+    /// than the inserted lines (`{{- toYaml .Values.extraEnv | nindent 12 }}` after a list
+    /// whose items it adds to). Lines that the other `splices` remove are skipped.
+    fn cuts_off_action_lines(&self, splice: &yaml::Splice, splices: &[yaml::Splice]) -> bool {
+        let Some((_, inserted)) = splice.text.split_once('\n') else {
+            return false;
+        };
+        let indent = inserted
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        let rest = &self.text[splice.range.end..];
+        let next = rest.find('\n').map(|at| splice.range.end + at + 1);
+        let Some(mut at) = next else { return false };
+        while at < self.text.len() {
+            if let Some(removed) = splices
+                .iter()
+                .find(|s| s.text.is_empty() && s.range.start <= at && at < s.range.end)
+            {
+                at = removed.range.end;
+                continue;
+            }
+            let line = self.text[at..].split('\n').next().unwrap_or("");
+            if !line.trim().is_empty() {
+                return self
+                    .action_lines
+                    .iter()
+                    .any(|(start, depth)| *start == at && *depth > indent);
+            }
+            at += line.len() + 1;
+        }
+        false
     }
 
     /// The branches open at `offset`.
@@ -158,6 +202,11 @@ pub fn edit(source: &str, changes: &[TemplateChange<'_>]) -> Result<(String, Vec
             let branch = masked.branch_at(owner);
             if masked.touches_action(&splice.range) || splice.text.contains("{{") {
                 return Err("the edit would rewrite a template action".into());
+            }
+            if masked.cuts_off_action_lines(splice, &made) {
+                return Err(
+                    "the edit would come between YAML and the template lines that add to it".into(),
+                );
             }
             if masked.branch_at(splice.range.start) != branch
                 || masked.branch_at(splice.range.end) != branch
@@ -298,6 +347,27 @@ mod tests {
             difference: &add,
         }];
         assert!(edit(source, &changes).unwrap_err().contains("branch"));
+    }
+
+    #[test]
+    fn lines_inserted_before_action_lines_that_add_to_the_yaml_above_are_refused() {
+        let source = "kind: Pod\nspec:\n  containers:\n    - name: a\n      env:\n        - name: A\n          valueFrom: x\n        {{- toYaml .Values.more | nindent 8 }}\n";
+        let gone = Difference {
+            new: None,
+            ..difference("spec.containers.0.env.0.valueFrom", "")
+        };
+        let add = difference("spec.containers.0.securityContext", "x");
+        let changes = [
+            TemplateChange {
+                kind: "Pod",
+                difference: &gone,
+            },
+            TemplateChange {
+                kind: "Pod",
+                difference: &add,
+            },
+        ];
+        assert!(edit(source, &changes).unwrap_err().contains("add to it"));
     }
 
     #[test]
