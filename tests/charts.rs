@@ -452,3 +452,83 @@ fn a_template_named_on_its_own_is_an_error_naming_its_chart() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_report_names_the_chart_file_and_line_edited_and_the_body_splits_values_from_templates() {
+    let Some(helm) = helm() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let created = Command::new(&helm)
+        .args(["create", "demo"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let out = kubeharden(
+        &helm,
+        work.path(),
+        &[
+            "fix",
+            "--dry-run",
+            "--report",
+            "r.json",
+            "--pr-body",
+            "body.md",
+            "demo",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(work.path().join("r.json")).unwrap()).unwrap();
+    let changes_of = |path: &str| -> Vec<serde_json::Value> {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"] == path)
+            .flat_map(|f| f["changes"].as_array().unwrap().clone())
+            .collect()
+    };
+    // Each change: the chart file and its line that was edited, beside the rendered
+    // resource, container and field.
+    let values = changes_of("demo/values.yaml");
+    let pod = changes_of("demo/templates/tests/test-connection.yaml");
+    assert!(!values.is_empty() && !pod.is_empty(), "{report:#}");
+    let line_of = |file: &str, text: &str| {
+        let source = fs::read_to_string(work.path().join(file)).unwrap();
+        source.lines().position(|l| l == text).unwrap() + 1
+    };
+    let security_context = line_of("demo/values.yaml", "securityContext: {}");
+    let volumes = line_of("demo/values.yaml", "volumes: []");
+    for change in &values {
+        let field = change["path"].as_str().unwrap();
+        let expected = match field {
+            _ if field.contains(".securityContext.") => security_context,
+            _ if field.starts_with("spec.template.spec.volumes[") => volumes,
+            _ => continue,
+        };
+        assert_eq!(change["line"], expected, "{change}");
+        assert_eq!(change["resource"]["kind"], "Deployment");
+    }
+    let wget = line_of(
+        "demo/templates/tests/test-connection.yaml",
+        "    - name: wget",
+    );
+    let container_changes = pod.iter().filter(|c| {
+        c["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.containers[0].")
+    });
+    assert!(container_changes.clone().count() > 0);
+    for change in container_changes {
+        assert_eq!(change["line"], wget, "{change}");
+        assert_eq!(change["resource"]["kind"], "Pod");
+    }
+    let templates = pod.len() + changes_of("demo/templates/deployment.yaml").len();
+    let body = fs::read_to_string(work.path().join("body.md")).unwrap();
+    let sentence = format!(
+        "In Helm charts, {} fixes went into values files and {templates} into templates",
+        values.len()
+    );
+    assert!(body.contains(&sentence), "{body}");
+}
