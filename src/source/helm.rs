@@ -77,6 +77,35 @@ impl Helm {
         self.run_template(chart, values, false)
     }
 
+    /// The default values of the vendored subchart `name` of `chart` (a folder or an archive
+    /// `NAME-VERSION.tgz` in `charts/`), by `helm show values`; none when it cannot be read.
+    fn subchart_values(&self, chart: &Path, name: &str) -> Option<String> {
+        let folder = chart.join("charts");
+        let location = std::fs::read_dir(&folder)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| {
+                let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+                file == name
+                    || file
+                        .strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|rest| rest.ends_with(".tgz"))
+            })?;
+        let output = Command::new(&self.binary)
+            .arg("show")
+            .arg("values")
+            .arg(location)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8(output.stdout).ok())
+            .flatten()
+    }
+
     /// `helm template` for a probe: the chart's values schema, which rejects marker keys, is
     /// not checked.
     fn template_unchecked(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {
@@ -483,6 +512,18 @@ const NO_VALUES_SUBTREE: &str = "no values subtree renders it";
 /// also holds items of a values subtree.
 const MIXED_LIST: &str = "it changes an item of a list that mixes values and template items";
 
+/// Why a change to a vendored subchart's workload has no edit: the subchart's templates are
+/// never edited, and no value it exposes renders the field.
+const VENDORED: &str = "it is rendered by a vendored subchart, which kubeharden does not edit, and no value the subchart exposes renders it";
+
+/// The name of the vendored subchart whose template `template` (relative to the chart) is:
+/// `charts/NAME/templates/x.yaml`; none for the chart's own templates and deeper subcharts.
+fn subchart_of(template: &str) -> Option<&str> {
+    let rest = template.strip_prefix("charts/")?;
+    let (name, inside) = rest.split_once('/')?;
+    inside.starts_with("templates/").then_some(name)
+}
+
 /// A planned difference that was mapped, and where to.
 struct Mapped<'p> {
     /// Its index in its rendering's plan.
@@ -512,6 +553,11 @@ impl<'p> TemplateEdits<'p> {
     /// Makes `item` in the literal YAML of its template, with the other items of that
     /// template; why not, with nothing changed.
     fn add(&mut self, chart: &Path, item: &'p Planned) -> Result<(), String> {
+        if item.template.starts_with("charts/") {
+            return Err(
+                "its template is a vendored subchart's, which kubeharden does not edit".into(),
+            );
+        }
         let original = match self.by_template.get(&item.template) {
             Some(edit) => edit.original.clone(),
             None => std::fs::read_to_string(chart.join(&item.template))
@@ -676,7 +722,11 @@ fn render_and_plan(
         true => Probe::new(),
         false => {
             let wanted = wanted_names(planned.iter().map(|p| &p.difference));
-            probe(helm, chart, &files, values_root, &wanted)?
+            let subcharts: Vec<&str> = planned
+                .iter()
+                .filter_map(|p| subchart_of(&p.template))
+                .collect();
+            probe(helm, chart, &files, values_root, &subcharts, &wanted)?
         }
     };
     if let Some(values) = values_root {
@@ -770,16 +820,37 @@ struct Candidate {
 /// chart does (an `if` on an empty mapping, a schema, a `fail`): a set that does not render
 /// is split in two and each half probed alone, and a single marker that does not render is
 /// left out.
+///
+/// The defaults of each vendored subchart in `subcharts` (by name) are marked too, under the
+/// subchart's key: a parent chart sets a subchart's values there.
 fn probe(
     helm: &Helm,
     chart: &Path,
     files: &[PathBuf],
     values: Option<&Node<'_>>,
+    subcharts: &[&str],
     wanted: &[String],
 ) -> Result<Probe, String> {
     let mut candidates = Vec::new();
     if let Some(root) = values {
         collect_candidates(root, &mut Vec::new(), wanted, &mut candidates);
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for name in subcharts {
+        if seen.contains(name) {
+            continue;
+        }
+        seen.push(name);
+        let Some(defaults) = helm.subchart_values(chart, name) else {
+            continue;
+        };
+        let text = Text::new(&defaults);
+        if let Ok(stream) = yaml::parse(&text, false)
+            && let Some(root) = stream.documents.first()
+        {
+            let mut path = vec![Step::Key((*name).to_owned())];
+            collect_candidates(root, &mut path, wanted, &mut candidates);
+        }
     }
     let mut found = Probe::new();
     let mut budget = PROBE_RENDERS;
@@ -1077,8 +1148,11 @@ fn map_difference(
     item: &Planned,
 ) -> Result<(ValuesEdit<'static>, Vec<Step>), String> {
     let difference = &item.difference;
-    if item.template.starts_with("charts/") {
-        return Err("it is rendered by a vendored subchart, which kubeharden does not edit".into());
+    let subchart = subchart_of(&item.template);
+    if item.template.starts_with("charts/") && subchart.is_none() {
+        return Err(
+            "it is rendered by a subchart of a subchart, which kubeharden does not edit".into(),
+        );
     }
     if let (Some(values), Some(new)) = (&item.scalar_source, &difference.new) {
         let edit = ValuesEdit::Set(values.clone(), new.clone());
@@ -1091,8 +1165,13 @@ fn map_difference(
         .map_or(&[][..], Vec::as_slice)
         .iter()
         .filter(|l| difference.path.starts_with(&l.rendered))
+        // A subchart's workload takes only its own values, under its key.
+        .filter(|l| subchart.is_none_or(|name| l.values.first() == Some(&Step::Key(name.into()))))
         .max_by_key(|l| l.rendered.len())
-        .ok_or(NO_VALUES_SUBTREE)?;
+        .ok_or(match subchart {
+            Some(_) => VENDORED,
+            None => NO_VALUES_SUBTREE,
+        })?;
     let rest = &difference.path[landed.rendered.len()..];
     let mut target = landed.values.clone();
     target.extend_from_slice(rest);
