@@ -333,6 +333,7 @@ pub fn fix_chart(
         yaml::parse(&values_text, true).map_err(|e| format!("{}:{e}", values_path.display()))?;
     let values_root = values_stream.documents.first();
     let values_guard = values_root.map(|root| Guard::new(root, &values_stream.anchor_names));
+    let values_suppressions = Suppressions::from_comments(&values_text, &values_stream.comments);
 
     let mut fix = ChartFix::default();
     let mut renderings = Vec::new();
@@ -378,6 +379,14 @@ pub fn fix_chart(
                                 refused.iter().find(|(p, _)| edit.path().starts_with(p))
                             {
                                 return Err(reason.clone());
+                            }
+                            let lines = values_key_lines(&values_text, values_root, edit.path());
+                            if let Some(reason) = item
+                                .changes
+                                .iter()
+                                .find_map(|c| values_suppressions.on_lines(c.transform, &lines))
+                            {
+                                return Err(format!("{reason} of {VALUES_FILE}"));
                             }
                             edit_values(&mut values_intended, &values_guard, &mut made, &edit)?;
                             Ok((edit, landed))
@@ -747,6 +756,7 @@ fn render_and_plan(
 
 /// The warning for a planned difference that has no place in the chart's source, on the
 /// template line that most likely writes it.
+/// A suppression comment on a values key is reported as a suppression, on the values file.
 fn unmapped(chart: &Path, item: &Planned, reason: &str) -> (PathBuf, Finding) {
     let first = &item.changes[0];
     let line = template_line(chart, &item.template, &item.existing);
@@ -759,6 +769,20 @@ fn unmapped(chart: &Path, item: &Planned, reason: &str) -> (PathBuf, Finding) {
         kind: FindingKind::Warning,
         message: unmapped_message(item, reason),
     };
+    if let Some(line) = reason
+        .strip_prefix("suppressed by the comment on line ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+    {
+        let field = path_to_string(&item.difference.path);
+        let finding = Finding {
+            line,
+            kind: FindingKind::Suppressed,
+            message: format!("`{field}` left as it is ({reason})"),
+            ..finding
+        };
+        return (chart.join(VALUES_FILE), finding);
+    }
     (chart.join(&item.template), finding)
 }
 
@@ -1303,6 +1327,16 @@ fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The lines of the values keys along `path` that the values file has: where a suppression
+/// comment on a values key is looked for.
+fn values_key_lines(text: &Text<'_>, root: Option<&Node<'_>>, path: &[Step]) -> Vec<usize> {
+    let Some(root) = root else { return Vec::new() };
+    (1..=path.len())
+        .filter_map(|n| key_start(root, &path[..n - 1], path.get(n - 1)))
+        .map(|at| text.position(at).line)
+        .collect()
 }
 
 /// The line of the values file holding the edited key, or its closest existing parent.
