@@ -1528,3 +1528,27 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// The helm binary, or `None` (with a message) outside CI when there is none.
+pub fn helm() -> Option<PathBuf> {
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/helm");
+    let found = std::env::var_os("KUBEHARDEN_HELM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH")
+                .iter()
+                .flat_map(std::env::split_paths)
+                .map(|folder| folder.join("helm"))
+                .find(|candidate| candidate.is_file())
+        })
+        .or_else(|| installed.is_file().then_some(installed))
+        .filter(|path| path.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm is missing: CI must run the chart tests; run scripts/install-tools.sh"
+        );
+        eprintln!("helm not found: chart tests skipped (run scripts/install-tools.sh)");
+    }
+    found
+}
