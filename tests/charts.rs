@@ -136,16 +136,22 @@ fn golden_chart_cases_match_byte_for_byte() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-#[test]
-fn the_helm_create_scaffold_is_hardened_in_its_values_and_templates() {
-    let Some(helm) = helm() else { return };
+/// A folder holding the scaffold of `helm create demo`, in `demo`.
+fn helm_create(helm: &Path) -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
-    let created = Command::new(&helm)
+    let created = Command::new(helm)
         .args(["create", "demo"])
         .current_dir(work.path())
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", stderr(&created));
+    work
+}
+
+#[test]
+fn the_helm_create_scaffold_is_hardened_in_its_values_and_templates() {
+    let Some(helm) = helm() else { return };
+    let work = helm_create(&helm);
     let before = snapshot(&work.path().join("demo"));
     let out = fix_and_check(&helm, work.path(), "demo", &[]);
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-charts/helm-create");
@@ -432,13 +438,7 @@ fn a_template_named_on_its_own_is_an_error_naming_its_chart() {
 #[test]
 fn the_report_names_the_chart_file_and_line_edited_and_the_body_splits_values_from_templates() {
     let Some(helm) = helm() else { return };
-    let work = tempfile::tempdir().unwrap();
-    let created = Command::new(&helm)
-        .args(["create", "demo"])
-        .current_dir(work.path())
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", stderr(&created));
+    let work = helm_create(&helm);
     let out = kubeharden(
         &helm,
         work.path(),
