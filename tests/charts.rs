@@ -11,13 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
-use common::rendered::{self, compare, copy, golden_cases, stderr, tool};
-use common::snapshot;
-
-/// The helm binary, or `None` (with a message) outside CI when there is none.
-fn helm() -> Option<PathBuf> {
-    tool("helm", "KUBEHARDEN_HELM")
-}
+use common::rendered::{self, compare, copy, golden_cases, stderr};
+use common::{helm, snapshot};
 
 /// Fixes `chart` in `dir` with `helm`: see [`rendered::fix_and_check`].
 fn fix_and_check(helm: &Path, dir: &Path, chart: &str, args: &[&str]) -> Output {
@@ -30,27 +25,38 @@ fn golden_chart_cases_match_byte_for_byte() {
     golden_cases("golden-charts", "chart", ("KUBEHARDEN_HELM", &helm));
 }
 
-#[test]
-fn the_helm_create_scaffold_is_hardened_in_its_values() {
-    let Some(helm) = helm() else { return };
+/// A folder holding the scaffold of `helm create demo`, in `demo`.
+fn helm_create(helm: &Path) -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
-    let created = Command::new(&helm)
+    let created = Command::new(helm)
         .args(["create", "demo"])
         .current_dir(work.path())
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", stderr(&created));
+    work
+}
+
+#[test]
+fn the_helm_create_scaffold_is_hardened_in_its_values_and_templates() {
+    let Some(helm) = helm() else { return };
+    let work = helm_create(&helm);
     let before = snapshot(&work.path().join("demo"));
     let out = fix_and_check(&helm, work.path(), "demo", &[]);
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-charts/helm-create");
     let mut failures = Vec::new();
     compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
     let after = snapshot(&work.path().join("demo"));
+    // The files it changes are in `expected/`; every other file is left as it was.
+    if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
+        let _ = fs::remove_dir_all(case.join("expected"));
+    }
     for (path, bytes) in &after {
-        if path == Path::new("values.yaml") {
-            compare(&case.join("expected.values.yaml"), bytes, &mut failures);
-        } else if before.get(path) != Some(bytes) {
-            failures.push(format!("{} changed", path.display()));
+        let expected = case.join("expected").join(path);
+        if before.get(path) != Some(bytes) {
+            compare(&expected, bytes, &mut failures);
+        } else if expected.exists() {
+            failures.push(format!("{} did not change", path.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -162,6 +168,20 @@ fn comments(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The template actions (`{{ … }}`) of `text`, in order.
+fn actions(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push(&rest[open..open + close + 2]);
+        rest = &rest[open + close + 2..];
+    }
+    out
+}
+
 #[test]
 fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
     let Some(helm) = helm() else { return };
@@ -222,17 +242,20 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
                 ));
             }
         }
-        let values_changes: usize = report["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["path"].as_str().unwrap().ends_with("values.yaml"))
-            .map(|f| f["changes"].as_array().unwrap().len())
-            .sum();
+        let changes_in = |values: bool| -> usize {
+            report["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["path"].as_str().unwrap().ends_with("values.yaml") == values)
+                .map(|f| f["changes"].as_array().unwrap().len())
+                .sum()
+        };
+        let (values_changes, template_changes) = (changes_in(true), changes_in(false));
         let workloads = workloads(&rendered.stdout);
         let unhardened: std::collections::BTreeSet<&String> = left.iter().map(|(r, _)| r).collect();
         eprintln!(
-            "{name}: {workloads} workloads rendered, {} hardened; {values_changes} changes in values, 0 in templates, {} unmappable",
+            "{name}: {workloads} workloads rendered, {} hardened; {values_changes} changes in values, {template_changes} in templates, {} unmappable",
             workloads.saturating_sub(unhardened.len()),
             unmapped.len()
         );
@@ -257,6 +280,12 @@ fn every_shared_chart_still_renders_and_lints_and_keeps_its_comments() {
                     failures.push(format!("{name}: {} lost `{comment}`", path.display()));
                     break;
                 }
+            }
+            if actions(&original) != actions(&after) {
+                failures.push(format!(
+                    "{name}: {} changed a template action",
+                    path.display()
+                ));
             }
             for change in similar::TextDiff::from_lines(&*original, &*after).iter_all_changes() {
                 if change.tag() == similar::ChangeTag::Delete
@@ -293,4 +322,78 @@ fn a_template_named_on_its_own_is_an_error_naming_its_chart() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_report_names_the_chart_file_and_line_edited_and_the_body_splits_values_from_templates() {
+    let Some(helm) = helm() else { return };
+    let work = helm_create(&helm);
+    let out = rendered::kubeharden(
+        ("KUBEHARDEN_HELM", &helm),
+        work.path(),
+        &[
+            "fix",
+            "--dry-run",
+            "--report",
+            "r.json",
+            "--pr-body",
+            "body.md",
+            "demo",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(work.path().join("r.json")).unwrap()).unwrap();
+    let changes_of = |path: &str| -> Vec<serde_json::Value> {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"] == path)
+            .flat_map(|f| f["changes"].as_array().unwrap().clone())
+            .collect()
+    };
+    // Each change: the chart file and its line that was edited, beside the rendered
+    // resource, container and field.
+    let values = changes_of("demo/values.yaml");
+    let pod = changes_of("demo/templates/tests/test-connection.yaml");
+    assert!(!values.is_empty() && !pod.is_empty(), "{report:#}");
+    let line_of = |file: &str, text: &str| {
+        let source = fs::read_to_string(work.path().join(file)).unwrap();
+        source.lines().position(|l| l == text).unwrap() + 1
+    };
+    let security_context = line_of("demo/values.yaml", "securityContext: {}");
+    let volumes = line_of("demo/values.yaml", "volumes: []");
+    for change in &values {
+        let field = change["path"].as_str().unwrap();
+        let expected = match field {
+            _ if field.contains(".securityContext.") => security_context,
+            _ if field.starts_with("spec.template.spec.volumes[") => volumes,
+            _ => continue,
+        };
+        assert_eq!(change["line"], expected, "{change}");
+        assert_eq!(change["resource"]["kind"], "Deployment");
+    }
+    let wget = line_of(
+        "demo/templates/tests/test-connection.yaml",
+        "    - name: wget",
+    );
+    let container_changes = pod.iter().filter(|c| {
+        c["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.containers[0].")
+    });
+    assert!(container_changes.clone().count() > 0);
+    for change in container_changes {
+        assert_eq!(change["line"], wget, "{change}");
+        assert_eq!(change["resource"]["kind"], "Pod");
+    }
+    let templates = pod.len() + changes_of("demo/templates/deployment.yaml").len();
+    let body = fs::read_to_string(work.path().join("body.md")).unwrap();
+    let sentence = format!(
+        "In Helm charts, {} fixes went into values files and {templates} into templates",
+        values.len()
+    );
+    assert!(body.contains(&sentence), "{body}");
 }

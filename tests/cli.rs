@@ -565,7 +565,7 @@ fn configuration_errors_name_the_problem_and_the_valid_choices() {
         (
             b"profil: restricted\n",
             "1:1",
-            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude, helm, values, secret-readers",
+            "unknown field `profil`, expected one of profile, only, skip, transforms, exclude, helm, kubectl, values, secret-readers",
         ),
         (
             b"skip: [no-such]\n",

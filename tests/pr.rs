@@ -1,6 +1,7 @@
 //! `kubeharden pr` end to end: a temporary repository with manifests, a bare repository as its
 //! `origin`, and a fake GitHub that records every request.
 
+mod common;
 mod fake_github;
 
 use std::fs;
@@ -645,4 +646,55 @@ fn a_link_out_of_the_repository_is_refused_and_what_it_points_at_is_left_alone()
         let entry = tree_entry(&repos, &head, link);
         assert!(entry.starts_with("120000 blob "), "{entry}");
     }
+}
+
+#[test]
+fn a_chart_is_fixed_in_its_values_and_the_body_says_so() {
+    let Some(helm) = common::helm() else { return };
+    let repos = Repos::new(PRIVILEGED);
+    repos.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    repos.write(
+        "chart/values.yaml",
+        "# Settings of the web container.\nsecurityContext: {}\n",
+    );
+    repos.write(
+        "chart/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: web:1.0\n          {{- with .Values.securityContext }}\n          securityContext:\n            {{- toYaml . | nindent 12 }}\n          {{- end }}\n",
+    );
+    repos.commit_all("Add the web chart");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let fake = FakeGitHub::start(REPO);
+    let helm = helm.display().to_string();
+    let output = repos.pr(
+        &fake,
+        &[
+            "--helm",
+            &helm,
+            "--only",
+            "no-privilege-escalation",
+            "chart",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let create = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("a create request");
+    let body = create.json()["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.contains("In Helm charts, 1 fix went into values files and 0 into templates"),
+        "{body}"
+    );
+    let head = repos.remote_branch(BRANCH).expect("the branch was pushed");
+    let work = repos.work();
+    repos.git(&work, &["fetch", "-q", "origin", BRANCH]);
+    let values = repos.git(&work, &["show", &format!("{head}:chart/values.yaml")]);
+    assert_eq!(
+        values,
+        "# Settings of the web container.\nsecurityContext:\n  allowPrivilegeEscalation: false"
+    );
 }

@@ -65,6 +65,7 @@ pub fn pr_body(report: &Report) -> String {
             },
         );
     }
+    chart_sources(&mut out, report);
     summary_table(&mut out, report);
     transforms_used(&mut out, report);
     secrets_by_reader(&mut out, report);
@@ -159,6 +160,30 @@ fn rows(file: &FileReport) -> Vec<Row<'_>> {
         }
     }
     rows
+}
+
+/// For Helm charts: how many fixes went into values files and how many into templates. A
+/// changed file under `templates/` is a chart's template (plain files there are never
+/// edited), and a chart's fixes outside templates go into its `values.yaml`.
+fn chart_sources(out: &mut String, report: &Report) {
+    let count = |wanted: fn(&str) -> bool| -> usize {
+        report
+            .files
+            .iter()
+            .filter(|f| f.status == FileStatus::Changed && wanted(&f.path))
+            .map(|f| f.changes.len())
+            .sum()
+    };
+    let in_templates = count(|path| path.contains("templates/"));
+    let in_values = count(|path| path.ends_with("values.yaml") && !path.contains("templates/"));
+    if in_templates + in_values > 0 {
+        let _ = writeln!(
+            out,
+            "
+In Helm charts, {in_values} fix{} went into values files and {in_templates} into templates (the *File* column names each).",
+            if in_values == 1 { "" } else { "es" }
+        );
+    }
 }
 
 fn summary_table(out: &mut String, report: &Report) {

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Difference, SourceEdit, apply, differences, first_mismatch, owned_difference, within};
+use super::{
+    Difference, SourceEdit, apply, differences, first_mismatch, owned_difference, template, within,
+};
 use crate::transform::{self, Change, Finding, FindingKind, Settings, Suppressions};
 use crate::yaml::{self, CollectionStyle, Guard, Node, NodeKind, Step, Text, path_to_string};
 
@@ -62,6 +64,35 @@ impl Helm {
         self.run_template(chart, values, false)
     }
 
+    /// The default values of the vendored subchart `name` of `chart` (a folder or an archive
+    /// `NAME-VERSION.tgz` in `charts/`), by `helm show values`; none when it cannot be read.
+    fn subchart_values(&self, chart: &Path, name: &str) -> Option<String> {
+        let folder = chart.join("charts");
+        let location = std::fs::read_dir(&folder)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| {
+                let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+                file == name
+                    || file
+                        .strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|rest| rest.ends_with(".tgz"))
+            })?;
+        let output = Command::new(&self.binary)
+            .arg("show")
+            .arg("values")
+            .arg(location)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8(output.stdout).ok())
+            .flatten()
+    }
+
     /// `helm template` for a probe: the chart's values schema, which rejects marker keys, is
     /// not checked.
     fn template_unchecked(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {
@@ -101,6 +132,8 @@ struct Planned {
     identity: String,
     /// The template that renders it, relative to the chart.
     template: String,
+    /// The rendered document's `kind`, which finds its document in the template.
+    kind: String,
     difference: Difference<'static>,
     /// The longest prefix of the difference's path that the rendered document has.
     existing: Vec<Step>,
@@ -254,6 +287,7 @@ pub fn fix_chart(
         yaml::parse(&values_text, true).map_err(|e| format!("{}:{e}", values_path.display()))?;
     let values_root = values_stream.documents.first();
     let values_guard = values_root.map(|root| Guard::new(root, &values_stream.anchor_names));
+    let values_suppressions = Suppressions::from_comments(&values_text, &values_stream.comments);
 
     let mut fix = ChartFix::default();
     let mut renderings = Vec::new();
@@ -272,21 +306,24 @@ pub fn fix_chart(
     // Planned differences (rendering, index) that are not made, and why.
     let mut blocked: Vec<((usize, usize), String)> = Vec::new();
     for _ in 0..=RETRIES {
-        let (values_intended, made, changes, findings, mapped) = 'pass: loop {
+        let (values_intended, made, changes, templates, findings, mapped) = 'pass: loop {
             let mut values_intended = values_root.cloned();
             let mut made: Vec<ValuesEdit<'_>> = Vec::new();
             let mut changes: Vec<Change> = Vec::new();
+            let mut templates = TemplateEdits::default();
             let mut findings = Vec::new();
-            // Per rendering: the mapped differences, by document, with the rendered place of
-            // the values subtree each went through.
-            let mut mapped: Vec<Vec<(usize, &Planned, Vec<Step>)>> = Vec::new();
+            // Per rendering: the mapped differences.
+            let mut mapped: Vec<Vec<Mapped<'_>>> = Vec::new();
             for (number, rendering) in renderings.iter().enumerate() {
                 let mut here = Vec::new();
                 for (index, item) in rendering.planned.iter().enumerate() {
                     if let Some((_, reason)) = blocked.iter().find(|(at, _)| *at == (number, index))
                     {
-                        // Its own reason first, when it has one.
-                        let own = map_difference(&rendering.probe, item).err();
+                        // Its own reason first, when it has one other than having no values
+                        // edit (then why its template could not take it is the reason).
+                        let own = map_difference(&rendering.probe, item)
+                            .err()
+                            .filter(|own| own != NO_VALUES_SUBTREE && own != MIXED_LIST);
                         findings.push(unmapped(chart, item, own.as_deref().unwrap_or(reason)));
                         continue;
                     }
@@ -296,6 +333,14 @@ pub fn fix_chart(
                                 refused.iter().find(|(p, _)| edit.path().starts_with(p))
                             {
                                 return Err(reason.clone());
+                            }
+                            let lines = values_key_lines(&values_text, values_root, edit.path());
+                            if let Some(reason) = item
+                                .changes
+                                .iter()
+                                .find_map(|c| values_suppressions.on_lines(c.transform, &lines))
+                            {
+                                return Err(format!("{reason} of {VALUES_FILE}"));
                             }
                             edit_values(&mut values_intended, &values_guard, &mut made, &edit)?;
                             Ok((edit, landed))
@@ -313,7 +358,23 @@ pub fn fix_chart(
                                     changes.push(change);
                                 }
                             }
-                            here.push((item.document, item, landed));
+                            here.push(Mapped {
+                                index,
+                                item,
+                                landed: Some(landed),
+                            });
+                        }
+                        Err(reason) if reason == NO_VALUES_SUBTREE || reason == MIXED_LIST => {
+                            if let Err(why) = templates.add(chart, item) {
+                                let reason = format!("{reason}, and {why}");
+                                block(&renderings, (number, index), reason, &mut blocked);
+                                continue 'pass;
+                            }
+                            here.push(Mapped {
+                                index,
+                                item,
+                                landed: None,
+                            });
                         }
                         Err(reason) => {
                             block(&renderings, (number, index), reason, &mut blocked);
@@ -323,26 +384,31 @@ pub fn fix_chart(
                 }
                 mapped.push(here);
             }
-            break (values_intended, made, changes, findings, mapped);
+            break (values_intended, made, changes, templates, findings, mapped);
         };
-        let Some(values_intended) = values_intended.filter(|_| !made.is_empty()) else {
+        let mut edits: Vec<SourceEdit> = templates.into_edits(chart);
+        if let Some(values_intended) = values_intended.filter(|_| !made.is_empty()) {
+            let mut documents: Vec<Option<Node<'_>>> = vec![None; values_stream.documents.len()];
+            documents[0] = Some(values_intended);
+            let new_values = yaml::write(&values_text, &values_stream, &documents)
+                .map(|w| w.text)
+                .map_err(|e| format!("{}: {e}", values_path.display()))?;
+            edits.push(SourceEdit {
+                path: values_path.clone(),
+                original: values_source.clone(),
+                new: new_values,
+                changes,
+            });
+        }
+        if edits.is_empty() {
             fix.findings.extend(findings);
             return Ok(fix);
-        };
-        let mut documents: Vec<Option<Node<'_>>> = vec![None; values_stream.documents.len()];
-        documents[0] = Some(values_intended);
-        let new_values = yaml::write(&values_text, &values_stream, &documents)
-            .map(|w| w.text)
-            .map_err(|e| format!("{}: {e}", values_path.display()))?;
-        match verify(helm, chart, &renderings, &new_values, &mapped) {
+        }
+        edits.sort_by(|a, b| a.path.cmp(&b.path));
+        match verify(helm, chart, &renderings, &edits, &mapped) {
             Ok(()) => {
                 fix.findings.extend(findings);
-                fix.edits.push(SourceEdit {
-                    path: values_path,
-                    original: values_source.clone(),
-                    new: new_values,
-                    changes,
-                });
+                fix.edits = edits;
                 return Ok(fix);
             }
             Err(Unverified::Fatal(message)) => return Err(message),
@@ -353,19 +419,30 @@ pub fn fix_chart(
             }) => {
                 let culprits: Vec<Vec<Step>> = mapped[rendering]
                     .iter()
-                    .filter(|(_, item, landed)| {
-                        item.identity == identity && path.starts_with(landed)
+                    .filter(|m| {
+                        m.item.identity == identity
+                            && m.landed.as_ref().is_some_and(|l| path.starts_with(l))
                     })
-                    .filter_map(|(_, item, _)| {
-                        map_difference(&renderings[rendering].probe, item)
+                    .filter_map(|m| {
+                        map_difference(&renderings[rendering].probe, m.item)
                             .ok()
                             .map(|(edit, _)| edit.path().to_vec())
                     })
                     .collect();
-                if culprits.is_empty() {
+                let shown = identity.rsplit_once(" #").map_or(&*identity, |(i, _)| i);
+                // The template edits of the template that rendered the mismatch.
+                let template_culprits: Vec<(usize, usize)> = mapped
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(number, here)| here.iter().map(move |m| (number, m)))
+                    .filter(|(_, m)| {
+                        m.landed.is_none() && identity.starts_with(&format!("{} ", m.item.template))
+                    })
+                    .map(|(number, m)| (number, m.index))
+                    .collect();
+                if culprits.is_empty() && template_culprits.is_empty() {
                     return Err(format!(
-                        "verification failed: after the values edits, {} renders `{}` other than intended; nothing written",
-                        identity.rsplit_once(" #").map_or(&*identity, |(i, _)| i),
+                        "verification failed: after the edits, {shown} renders `{}` other than intended; nothing written",
                         path_to_string(&path)
                     ));
                 }
@@ -377,13 +454,129 @@ pub fn fix_chart(
                     );
                     refused.push((culprit, reason));
                 }
+                for at in template_culprits {
+                    let reason = format!(
+                        "{NO_VALUES_SUBTREE}, and the edit of its template renders `{}` of {shown} other than intended",
+                        path_to_string(&path)
+                    );
+                    block(&renderings, at, reason, &mut blocked);
+                }
             }
         }
     }
-    Err(
-        "verification failed: the values edits kept rendering more than intended; nothing written"
-            .into(),
-    )
+    Err("verification failed: the edits kept rendering more than intended; nothing written".into())
+}
+
+/// Why a difference has no values edit when no values subtree lands at or above it: the
+/// fields around it are literal YAML of the template, or rendered by an action.
+const NO_VALUES_SUBTREE: &str = "no values subtree renders it";
+
+/// Why a difference has no values edit when it changes a template's own item of a list that
+/// also holds items of a values subtree.
+const MIXED_LIST: &str = "it changes an item of a list that mixes values and template items";
+
+/// Why a change to a vendored subchart's workload has no edit: the subchart's templates are
+/// never edited, and no value it exposes renders the field.
+const VENDORED: &str = "it is rendered by a vendored subchart, which kubeharden does not edit, and no value the subchart exposes renders it";
+
+/// The name of the vendored subchart whose template `template` (relative to the chart) is:
+/// `charts/NAME/templates/x.yaml`; none for the chart's own templates and deeper subcharts.
+fn subchart_of(template: &str) -> Option<&str> {
+    let rest = template.strip_prefix("charts/")?;
+    let (name, inside) = rest.split_once('/')?;
+    inside.starts_with("templates/").then_some(name)
+}
+
+/// A planned difference that was mapped, and where to.
+struct Mapped<'p> {
+    /// Its index in its rendering's plan.
+    index: usize,
+    item: &'p Planned,
+    /// The rendered place of the values subtree it went through; `None` when it went into
+    /// the literal YAML of its template.
+    landed: Option<Vec<Step>>,
+}
+
+/// The template edits of one pass: per template (relative to the chart), its text, the
+/// planned differences it takes, and its text with them made and the line each edits.
+#[derive(Default)]
+struct TemplateEdits<'p> {
+    by_template: BTreeMap<String, TemplateEdit<'p>>,
+}
+
+/// One template's edit, see [`TemplateEdits`].
+struct TemplateEdit<'p> {
+    original: String,
+    items: Vec<&'p Planned>,
+    new: String,
+    lines: Vec<usize>,
+}
+
+impl<'p> TemplateEdits<'p> {
+    /// Makes `item` in the literal YAML of its template, with the other items of that
+    /// template; why not, with nothing changed.
+    fn add(&mut self, chart: &Path, item: &'p Planned) -> Result<(), String> {
+        if item.template.starts_with("charts/") {
+            return Err(
+                "its template is a vendored subchart's, which kubeharden does not edit".into(),
+            );
+        }
+        let original = match self.by_template.get(&item.template) {
+            Some(edit) => edit.original.clone(),
+            None => std::fs::read_to_string(chart.join(&item.template))
+                .map_err(|e| format!("its template cannot be read ({e})"))?,
+        };
+        let mut items = self
+            .by_template
+            .get(&item.template)
+            .map_or_else(Vec::new, |edit| edit.items.clone());
+        items.push(item);
+        let changes: Vec<template::TemplateChange<'_>> = items
+            .iter()
+            .map(|i| template::TemplateChange {
+                kind: &i.kind,
+                difference: &i.difference,
+            })
+            .collect();
+        let (new, lines) = template::edit(&original, &changes)?;
+        self.by_template.insert(
+            item.template.clone(),
+            TemplateEdit {
+                original,
+                items,
+                new,
+                lines,
+            },
+        );
+        Ok(())
+    }
+
+    /// The edited templates, each with its changes on the lines they edit.
+    fn into_edits(self, chart: &Path) -> Vec<SourceEdit> {
+        self.by_template
+            .into_iter()
+            .map(|(template, edit)| {
+                let mut changes: Vec<Change> = Vec::new();
+                for (item, line) in edit.items.iter().zip(&edit.lines) {
+                    for change in &item.changes {
+                        let change = Change {
+                            line: *line,
+                            ..change.clone()
+                        };
+                        if !changes.contains(&change) {
+                            changes.push(change);
+                        }
+                    }
+                }
+                SourceEdit {
+                    path: chart.join(template),
+                    original: edit.original,
+                    new: edit.new,
+                    changes,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Blocks the planned difference `at` for `reason`, and with it every difference of the same
@@ -476,6 +669,11 @@ fn render_and_plan(
                 document: index,
                 identity: document.identity.clone(),
                 template: document.template.clone(),
+                kind: root
+                    .get("kind")
+                    .and_then(Node::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
                 existing: nearest_existing(root, &difference.path).to_vec(),
                 difference: owned_difference(&difference),
                 changes,
@@ -487,7 +685,11 @@ fn render_and_plan(
         true => Probe::new(),
         false => {
             let wanted = wanted_names(planned.iter().map(|p| &p.difference));
-            probe(helm, chart, &files, values_root, &wanted)?
+            let subcharts: Vec<&str> = planned
+                .iter()
+                .filter_map(|p| subchart_of(&p.template))
+                .collect();
+            probe(helm, chart, &files, values_root, &subcharts, &wanted)?
         }
     };
     if let Some(values) = values_root {
@@ -508,6 +710,7 @@ fn render_and_plan(
 
 /// The warning for a planned difference that has no place in the chart's source, on the
 /// template line that most likely writes it.
+/// A suppression comment on a values key is reported as a suppression, on the values file.
 fn unmapped(chart: &Path, item: &Planned, reason: &str) -> (PathBuf, Finding) {
     let first = &item.changes[0];
     let line = template_line(chart, &item.template, &item.existing);
@@ -521,6 +724,20 @@ fn unmapped(chart: &Path, item: &Planned, reason: &str) -> (PathBuf, Finding) {
         message: unmapped_message(item, reason),
         reader: None,
     };
+    if let Some(line) = reason
+        .strip_prefix("suppressed by the comment on line ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+    {
+        let field = path_to_string(&item.difference.path);
+        let finding = Finding {
+            line,
+            kind: FindingKind::Suppressed,
+            message: format!("`{field}` left as it is ({reason})"),
+            ..finding
+        };
+        return (chart.join(VALUES_FILE), finding);
+    }
     (chart.join(&item.template), finding)
 }
 
@@ -574,16 +791,37 @@ struct Candidate {
 /// chart does (an `if` on an empty mapping, a schema, a `fail`): a set that does not render
 /// is split in two and each half probed alone, and a single marker that does not render is
 /// left out.
+///
+/// The defaults of each vendored subchart in `subcharts` (by name) are marked too, under the
+/// subchart's key: a parent chart sets a subchart's values there.
 fn probe(
     helm: &Helm,
     chart: &Path,
     files: &[PathBuf],
     values: Option<&Node<'_>>,
+    subcharts: &[&str],
     wanted: &[String],
 ) -> Result<Probe, String> {
     let mut candidates = Vec::new();
     if let Some(root) = values {
         collect_candidates(root, &mut Vec::new(), wanted, &mut candidates);
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for name in subcharts {
+        if seen.contains(name) {
+            continue;
+        }
+        seen.push(name);
+        let Some(defaults) = helm.subchart_values(chart, name) else {
+            continue;
+        };
+        let text = Text::new(&defaults);
+        if let Ok(stream) = yaml::parse(&text, false)
+            && let Some(root) = stream.documents.first()
+        {
+            let mut path = vec![Step::Key((*name).to_owned())];
+            collect_candidates(root, &mut path, wanted, &mut candidates);
+        }
     }
     let mut found = Probe::new();
     let mut budget = PROBE_RENDERS;
@@ -881,8 +1119,11 @@ fn map_difference(
     item: &Planned,
 ) -> Result<(ValuesEdit<'static>, Vec<Step>), String> {
     let difference = &item.difference;
-    if item.template.starts_with("charts/") {
-        return Err("it is rendered by a vendored subchart, which kubeharden does not edit".into());
+    let subchart = subchart_of(&item.template);
+    if item.template.starts_with("charts/") && subchart.is_none() {
+        return Err(
+            "it is rendered by a subchart of a subchart, which kubeharden does not edit".into(),
+        );
     }
     if let (Some(values), Some(new)) = (&item.scalar_source, &difference.new) {
         let edit = ValuesEdit::Set(values.clone(), new.clone());
@@ -895,15 +1136,20 @@ fn map_difference(
         .map_or(&[][..], Vec::as_slice)
         .iter()
         .filter(|l| difference.path.starts_with(&l.rendered))
+        // A subchart's workload takes only its own values, under its key.
+        .filter(|l| subchart.is_none_or(|name| l.values.first() == Some(&Step::Key(name.into()))))
         .max_by_key(|l| l.rendered.len())
-        .ok_or("its parent is literal YAML in the template")?;
+        .ok_or(match subchart {
+            Some(_) => VENDORED,
+            None => NO_VALUES_SUBTREE,
+        })?;
     let rest = &difference.path[landed.rendered.len()..];
     let mut target = landed.values.clone();
     target.extend_from_slice(rest);
     let edit = match (&difference.new, rest) {
         (Some(new), [Step::Index(_)]) => ValuesEdit::Append(landed.values.clone(), new.clone()),
         (_, [.., Step::Index(_)]) | (_, [Step::Index(_), ..]) => {
-            return Err("it changes an item of a list that mixes values and template items".into());
+            return Err(MIXED_LIST.into());
         }
         (_, []) if !landed.whole => {
             return Err("the template mixes its own fields with the values subtree there".into());
@@ -958,14 +1204,14 @@ fn edit_values<'a>(
     Ok(())
 }
 
-/// Renders a copy of the chart with `new_values` for every rendering and checks each
-/// document against the original with its `mapped` differences applied.
+/// Renders a copy of the chart with its files replaced by `edits` for every rendering and
+/// checks each document against the original with its `mapped` differences applied.
 fn verify(
     helm: &Helm,
     chart: &Path,
     renderings: &[Rendering],
-    new_values: &str,
-    mapped: &[Vec<(usize, &Planned, Vec<Step>)>],
+    edits: &[SourceEdit],
+    mapped: &[Vec<Mapped<'_>>],
 ) -> Result<(), Unverified> {
     let fatal = Unverified::Fatal;
     let copy = tempfile::tempdir()
@@ -974,8 +1220,11 @@ fn verify(
     let edited = copy.path().join(name);
     copy_folder(chart, &edited)
         .map_err(|e| fatal(format!("cannot copy the chart to verify it: {e}")))?;
-    std::fs::write(edited.join(VALUES_FILE), new_values)
-        .map_err(|e| fatal(format!("cannot write the values to verify them: {e}")))?;
+    for edit in edits {
+        let relative = edit.path.strip_prefix(chart).unwrap_or(&edit.path);
+        std::fs::write(edited.join(relative), &edit.new)
+            .map_err(|e| fatal(format!("cannot write the edits to verify them: {e}")))?;
+    }
     for (number, (rendering, mapped)) in renderings.iter().zip(mapped).enumerate() {
         let again = helm.template(&edited, &rendering.files).map_err(|e| {
             fatal(format!(
@@ -995,8 +1244,8 @@ fn verify(
         }
         for (index, (want, got)) in before.iter().zip(&after).enumerate() {
             let mut expected = want.root.clone();
-            for (_, item, _) in mapped.iter().filter(|(d, _, _)| *d == index) {
-                apply(&mut expected, &item.difference);
+            for m in mapped.iter().filter(|m| m.item.document == index) {
+                apply(&mut expected, &m.item.difference);
             }
             if let Some(path) = first_mismatch(&got.root, &expected, &rendering.volatile) {
                 return Err(Unverified::Mismatch {
@@ -1025,6 +1274,16 @@ fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The lines of the values keys along `path` that the values file has: where a suppression
+/// comment on a values key is looked for.
+fn values_key_lines(text: &Text<'_>, root: Option<&Node<'_>>, path: &[Step]) -> Vec<usize> {
+    let Some(root) = root else { return Vec::new() };
+    (1..=path.len())
+        .filter_map(|n| key_start(root, &path[..n - 1], path.get(n - 1)))
+        .map(|at| text.position(at).line)
+        .collect()
 }
 
 /// The line of the values file holding the edited key, or its closest existing parent.

@@ -15,6 +15,7 @@
 
 pub mod helm;
 pub mod kustomize;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 

@@ -76,6 +76,14 @@ impl Suppressions {
         !self.by_line.is_empty()
     }
 
+    /// Why `transform` must leave this place alone, if a comment on one of `lines` says so.
+    pub fn on_lines(&self, transform: &str, lines: &[usize]) -> Option<String> {
+        let line = lines
+            .iter()
+            .find(|l| self.by_line.get(l).is_some_and(|ids| ids.covers(transform)))?;
+        Some(format!("suppressed by the comment on line {line}"))
+    }
+
     /// Why `transform` must leave this place alone, if it must: a comment on one of `lines`,
     /// or the resource's annotation (for a container, also its container-scoped annotation
     /// `kubeharden.dev/skip.NAME`).
@@ -87,11 +95,8 @@ impl Suppressions {
         container: Option<&str>,
         lines: &[usize],
     ) -> Option<String> {
-        if let Some(line) = lines
-            .iter()
-            .find(|l| self.by_line.get(l).is_some_and(|ids| ids.covers(transform)))
-        {
-            return Some(format!("suppressed by the comment on line {line}"));
+        if let Some(reason) = self.on_lines(transform, lines) {
+            return Some(reason);
         }
         let mut path = resource.path.clone();
         path.extend(["metadata", "annotations"].map(|k| yaml::Step::Key(k.to_owned())));

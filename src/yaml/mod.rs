@@ -14,7 +14,7 @@ use std::fmt;
 pub use edit::{Guard, Refusal, Step, append, lookup, path_to_string, remove, set};
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 pub use parse::{ParseError, Stream, parse};
-pub use render::{Layout, RenderError, Splice, flow_text};
+pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
 pub use text::{Position, Text};
 
 /// Why edited documents were not written.

@@ -1529,3 +1529,8 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// The helm binary, or `None` (with a message) outside CI when there is none.
+pub fn helm() -> Option<PathBuf> {
+    rendered::tool("helm", "KUBEHARDEN_HELM")
+}

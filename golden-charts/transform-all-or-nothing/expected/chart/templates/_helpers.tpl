@@ -1,0 +1,4 @@
+{{- define "cache.volumes" -}}
+- name: data
+  emptyDir: {}
+{{- end }}
