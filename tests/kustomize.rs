@@ -44,6 +44,31 @@ fn without_kubectl_the_tree_is_fixed_as_loose_files_and_says_overlays_were_not_c
     assert!(fixed.contains("allowPrivilegeEscalation: false"), "{fixed}");
 }
 
+#[test]
+fn a_kustomization_that_does_not_build_is_named_and_its_resources_still_fixed() {
+    let Some(kubectl) = kubectl() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-kustomize/smp-patch-file/input");
+    copy(&case, work.path());
+    // An overlay naming a resource that is not there: kustomize refuses to build it.
+    std::fs::create_dir(work.path().join("broken")).unwrap();
+    std::fs::write(
+        work.path().join("broken/kustomization.yaml"),
+        "resources:\n  - ../base\n  - missing.yaml\n",
+    )
+    .unwrap();
+    let out = rendered::kubeharden((KUBECTL_ENV, &kubectl), work.path(), &["fix", "."]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("broken/kustomization.yaml:1: kustomize:")
+            && err.contains("does not build here (")
+            && err.contains("its built output was not checked"),
+        "{err}"
+    );
+    let fixed = std::fs::read_to_string(work.path().join("base/deployment.yaml")).unwrap();
+    assert!(fixed.contains("allowPrivilegeEscalation: false"), "{fixed}");
+}
+
 /// `kubectl kustomize folder` in `dir`: the built output; the test fails when it does not build.
 fn build(kubectl: &Path, dir: &Path, folder: &str) -> String {
     let out = std::process::Command::new(kubectl)

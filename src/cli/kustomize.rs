@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use super::{Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
 use crate::config::Config;
 use crate::fix;
-use crate::k8s::Resource;
 use crate::report::{FileReport, FileStatus};
 use crate::source::SourceEdit;
 use crate::source::kustomize::{self, Kubectl};
-use crate::transform::{Finding, FindingKind};
+use crate::transform::Finding;
 
 /// Fixes the tree (in place unless `dry_run`): one outcome per file edited or with findings;
 /// a single error outcome when the tree cannot be verified, with nothing written.
@@ -105,26 +104,14 @@ fn unchecked(tree: &Tree, dry_run: bool, config: &Config, limit: u64, why: &str)
         .collect();
     let first = kustomize::kustomization_file(&tree.kustomizations[0]).unwrap_or_default();
     let mut report = FileReport::empty(first.to_string_lossy().into_owned(), FileStatus::Unchanged);
-    report.findings.push(Finding {
-        document: 0,
-        resource: Resource {
-            api_version: "kustomize.config.k8s.io/v1beta1".to_owned(),
-            kind: "Kustomization".to_owned(),
-            name: Some(tree.root.to_string_lossy().into_owned()),
-            namespace: None,
-            path: Vec::new(),
-        },
-        container: None,
-        line: 1,
-        reader: None,
-        transform: "kustomize",
-        kind: FindingKind::Warning,
-        message: format!(
+    report.findings.push(kustomize::warning(
+        &tree.root,
+        format!(
             "{} kustomization{} fixed as loose files; their overlays and patches were not checked: {why}",
             tree.kustomizations.len(),
             crate::report::plural(tree.kustomizations.len())
         ),
-    });
+    ));
     outcomes.push(Outcome {
         report,
         stdout: None,

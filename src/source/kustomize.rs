@@ -97,10 +97,31 @@ struct Built {
     changes: Vec<Vec<Change>>,
 }
 
+/// A warning about the kustomization in `folder` as a whole.
+pub fn warning(folder: &Path, message: String) -> Finding {
+    Finding {
+        document: 0,
+        resource: crate::k8s::Resource {
+            api_version: "kustomize.config.k8s.io/v1beta1".to_owned(),
+            kind: "Kustomization".to_owned(),
+            name: Some(folder.to_string_lossy().into_owned()),
+            namespace: None,
+            path: Vec::new(),
+        },
+        container: None,
+        line: 1,
+        reader: None,
+        transform: "kustomize",
+        kind: crate::transform::FindingKind::Warning,
+        message,
+    }
+}
+
 /// Fixes the kustomizations in `folders` (inside `root`) given the resource edits already
 /// planned (`resource_edits`: each file below `root` with its new text): builds each one before
 /// and after, maps what the resource edits leave undone onto the kustomizations' patch files,
-/// and verifies by building again. A kustomization that does not build before is left out. The
+/// and verifies by building again. A kustomization that does not build before is left out, with a
+/// warning. The
 /// error is one line, and means nothing may be written for the tree.
 pub fn fix_tree(
     kubectl: &Kubectl,
@@ -114,8 +135,22 @@ pub fn fix_tree(
     let mut built: Vec<Built> = Vec::new();
     for folder in folders {
         let relative = folder.strip_prefix(root).unwrap_or(folder).to_path_buf();
-        let Ok(output) = kubectl.build(&before.path.join(&relative)) else {
-            continue;
+        let output = match kubectl.build(&before.path.join(&relative)) {
+            Ok(output) => output,
+            Err(e) => {
+                let file = kustomization_file(folder).unwrap_or_else(|| folder.clone());
+                let first_line = e.lines().next().unwrap_or_default();
+                fix.findings.push((
+                    file,
+                    warning(
+                        folder,
+                        format!(
+                            "does not build here ({first_line}), so its built output was not checked; its own files were fixed as plain files"
+                        ),
+                    ),
+                ));
+                continue;
+            }
         };
         let text = Text::new(&output);
         let stream = yaml::parse(&text, false).map_err(|e| {
