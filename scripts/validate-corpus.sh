@@ -558,19 +558,19 @@ for entry in json.load(open(f"{work}/kubeharden.json"))["files"]:
         if x["transform"] == "secrets-as-files" and x["kind"] != "note":
             workload = f"{x['resource']['kind']}/{x['resource']['name']}"
             said[(rel, workload, x["container"])].add(x["kind"])
-kept = collections.Counter()
+secret_env_kept = collections.Counter()  # why each container still reads a Secret through env
 unexplained = []
 for c in vol_after["secret env"]:
     kinds = said.get((c["file"], c["workload"], c["container"]))
     if kinds:
-        kept["warning" if "warning" in kinds else sorted(kinds)[0]] += 1
+        secret_env_kept["warning" if "warning" in kinds else sorted(kinds)[0]] += 1
     elif c["file"] in file_exclusions:
-        kept["file not processed"] += 1
+        secret_env_kept["file not processed"] += 1
     else:
         unexplained.append(c["where"])
     print(f"    still: {c['where']}" + (f" ({', '.join(sorted(kinds))})" if kinds else ""))
 print(f"  CKV_K8S_35 per container, kept by kubeharden with a reason: " +
-      (", ".join(f"{n} {k}" for k, n in sorted(kept.items())) or "none"))
+      (", ".join(f"{n} {k}" for k, n in sorted(secret_env_kept.items())) or "none"))
 if unexplained:
     failed = True
     print(f"  FAIL: {len(unexplained)} container(s) still read a Secret through env, and "
