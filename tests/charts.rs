@@ -157,7 +157,7 @@ fn workloads(rendered: &[u8]) -> usize {
     stream
         .documents
         .iter()
-        .map(|d| kubeharden::k8s::pod_specs(d).len())
+        .map(|d| kubeharden::k8s::pod_specs(d, &[]).len())
         .sum()
 }
 

@@ -1,7 +1,11 @@
 //! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
-//! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited.
+//! not one of the workload kinds of `kinds` or a declared kind (ConfigMaps, CRDs, annotations, CI
+//! files) is never visited.
 
 pub mod image;
+pub mod kinds;
+
+pub use kinds::{DeclaredKind, Restriction, Rollout};
 
 use crate::yaml::{Node, Step};
 
@@ -38,6 +42,18 @@ pub struct PodSpec {
     pub resource: Resource,
     /// The path from the document root to the pod spec.
     pub path: Vec<Step>,
+    /// What the workload's update strategy is called.
+    pub rollout: Rollout,
+    /// The pod fields the workload's API refuses or accepts only under conditions.
+    pub restrictions: &'static [Restriction],
+}
+
+impl PodSpec {
+    /// The restriction of the workload's kind that covers the field at `path`, if one does.
+    pub fn restriction(&self, path: &[Step]) -> Option<&'static Restriction> {
+        let relative = path.strip_prefix(self.path.as_slice())?;
+        self.restrictions.iter().find(|r| r.covers(relative))
+    }
 }
 
 /// A container of a pod spec.
@@ -53,22 +69,6 @@ pub struct Container {
 
 /// The lists of containers a pod spec may hold.
 pub const CONTAINER_GROUPS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
-
-/// The path from an object of `kind` in `api_version` to its pod spec, for the workload kinds.
-fn pod_spec_path(api_version: &str, kind: &str) -> Option<&'static [&'static str]> {
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    match (group, kind) {
-        ("", "Pod") => Some(&["spec"]),
-        ("", "PodTemplate") => Some(&["template", "spec"]),
-        ("", "ReplicationController") => Some(&["spec", "template", "spec"]),
-        ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => {
-            Some(&["spec", "template", "spec"])
-        }
-        ("batch", "Job") => Some(&["spec", "template", "spec"]),
-        ("batch", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
-        _ => None,
-    }
-}
 
 /// Every Kubernetes object in a document: the root, or each item of a list (`kind: List`, or a
 /// typed list such as `DeploymentList` whose items may leave out their apiVersion and kind).
@@ -119,18 +119,46 @@ fn collect_resources(
     });
 }
 
-/// The pod specs of every workload in a document.
-pub fn pod_specs(root: &Node<'_>) -> Vec<PodSpec> {
+/// The pod specs of every workload in a document: of the built-in kinds and of `declared`.
+/// A workload whose pod spec is missing is left out (a declared kind's is an error that
+/// [`misdeclared`] finds).
+pub fn pod_specs(root: &Node<'_>, declared: &[DeclaredKind]) -> Vec<PodSpec> {
     resources(root)
         .into_iter()
         .filter_map(|resource| {
-            let steps = pod_spec_path(&resource.api_version, &resource.kind)?;
+            let location = kinds::locate(&resource, declared)?;
             let mut path = resource.path.clone();
-            path.extend(steps.iter().map(|s| Step::Key((*s).to_owned())));
+            path.extend(location.steps);
             crate::yaml::lookup(root, &path)?.entries()?;
-            Some(PodSpec { resource, path })
+            Some(PodSpec {
+                resource,
+                path,
+                rollout: location.rollout,
+                restrictions: location.restrictions,
+            })
         })
         .collect()
+}
+
+/// The first resource of a document whose kind one of `declared` matches but whose pod-spec
+/// path leads to no mapping, with that declaration: a declaration that points at nothing.
+pub fn misdeclared<'d>(
+    root: &Node<'_>,
+    declared: &'d [DeclaredKind],
+) -> Option<(Resource, &'d DeclaredKind)> {
+    if declared.is_empty() {
+        return None;
+    }
+    resources(root).into_iter().find_map(|resource| {
+        let location = kinds::locate(&resource, declared)?;
+        let declaration = location.declaration?;
+        let mut path = resource.path.clone();
+        path.extend(location.steps);
+        match crate::yaml::lookup(root, &path).and_then(Node::entries) {
+            Some(_) => None,
+            None => Some((resource, declaration)),
+        }
+    })
 }
 
 /// What a pod spec says of Windows.

@@ -641,7 +641,7 @@ fn render_and_plan(
         .filter(|(_, r)| r.entries().is_some());
     for (index, (number, root)) in workloads.enumerate() {
         let plan = transform::plan(settings, &text, &stream, number, &suppressions);
-        fix.workloads += crate::k8s::pod_specs(root).len();
+        fix.workloads += crate::k8s::pod_specs(root, &settings.kinds).len();
         let document = &rendered[index];
         for finding in plan.findings {
             let line = template_line(chart, &document.template, &[]);

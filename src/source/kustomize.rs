@@ -166,7 +166,7 @@ pub fn fix_tree(
             if document.entries().is_none() {
                 continue;
             }
-            fix.workloads += crate::k8s::pod_specs(document).len();
+            fix.workloads += crate::k8s::pod_specs(document, &settings.kinds).len();
             let plan = transform::plan(settings, &text, &stream, number, &suppressions);
             let node = plan.intended.as_ref().unwrap_or(document);
             intended.push((identity(document), owned(node)));

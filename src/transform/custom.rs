@@ -3,6 +3,7 @@
 mod commands;
 mod secrets;
 
+use crate::k8s::Rollout;
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
 
 use super::knowledge::writes_of;
@@ -240,14 +241,14 @@ fn text(value: &str) -> Node<'static> {
     Node::new_scalar(value.to_owned(), true)
 }
 
-/// Rolls workloads out with RollingUpdate: a Deployment's `Recreate` or missing strategy, a
+/// Rolls workloads out a few pods at a time, as their kind's update strategy says it
+/// ([`Rollout`]): a Deployment's (or DeploymentConfig's) `Recreate` or missing strategy, a
 /// StatefulSet's or DaemonSet's missing update strategy (and `OnDelete`, with the option
 /// `replace-on-delete`).
 fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target: &Target<'_>) {
-    let resource = &target.pod.resource;
-    let spec = join(&resource.path, "spec");
-    let changed = match resource.kind.as_str() {
-        "Deployment" => {
+    let spec = join(&target.pod.resource.path, "spec");
+    let changed = match target.pod.rollout {
+        Rollout::Strategy { rolling, params } => {
             let strategy = join(&spec, "strategy");
             let kind = p
                 .read(&join(&strategy, "type"))
@@ -271,7 +272,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
                 transform,
                 target,
                 &join(&strategy, "type"),
-                &Literal::Text("RollingUpdate".into()),
+                &Literal::Text(rolling.into()),
             );
             if kind.is_none() {
                 for option in ["max-unavailable", "max-surge"] {
@@ -284,7 +285,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
                         p.set(
                             transform,
                             target,
-                            &join(&strategy, &format!("rollingUpdate.{field}")),
+                            &join(&strategy, &format!("{params}.{field}")),
                             &value,
                         );
                     }
@@ -292,7 +293,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
             }
             true
         }
-        "StatefulSet" | "DaemonSet" => {
+        Rollout::UpdateStrategy => {
             let kind_path = join(&spec, "updateStrategy.type");
             match p.read(&kind_path).and_then(Node::as_str) {
                 Some("OnDelete")
@@ -315,7 +316,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
                 Some(_) => false,
             }
         }
-        _ => false,
+        Rollout::None => false,
     };
     if changed {
         warn_without_readiness(p, transform, target);

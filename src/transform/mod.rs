@@ -556,6 +556,8 @@ pub struct Settings {
     pub options: BTreeMap<String, BTreeMap<String, Literal>>,
     /// Readers of secret files a configuration adds to the table of `secrets-as-files`.
     pub secret_readers: Vec<SecretReader>,
+    /// Kinds holding a pod spec that a configuration declares, besides the built-in ones.
+    pub kinds: Vec<crate::k8s::DeclaredKind>,
 }
 
 impl Settings {
@@ -584,6 +586,7 @@ impl Settings {
             transforms,
             options: BTreeMap::new(),
             secret_readers: Vec::new(),
+            kinds: Vec::new(),
         }
     }
 
@@ -594,6 +597,7 @@ impl Settings {
             transforms: vec![transform],
             options: BTreeMap::new(),
             secret_readers: Vec::new(),
+            kinds: Vec::new(),
         }
     }
 }

@@ -93,7 +93,7 @@ pub fn plan<'a>(
     suppressions: &Suppressions,
 ) -> Plan<'a> {
     let root = &stream.documents[document];
-    let pods = k8s::pod_specs(root);
+    let pods = k8s::pod_specs(root, &settings.kinds);
     let mut planner = Planner {
         settings,
         text,
@@ -643,6 +643,37 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
+    /// Whether the workload's kind takes `what`, a write at `path`: a field its API refuses is
+    /// held back, with the reason, unless the input already sets it (its cluster evidently
+    /// accepts it); one it accepts only under conditions is written, with a note saying which.
+    fn accepted(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        what: &str,
+    ) -> bool {
+        let Some(restriction) = target.pod.restriction(path) else {
+            return true;
+        };
+        let depth = target.pod.path.len() + restriction.field.split('.').count();
+        if restriction.hold_back && yaml::lookup(self.root, &path[..depth]).is_some() {
+            return true;
+        }
+        let (kind, message) = match restriction.hold_back {
+            true => (
+                super::FindingKind::Skipped,
+                format!("held back {what}: {}", restriction.reason),
+            ),
+            false => (
+                super::FindingKind::Note,
+                format!("{what}: {}", restriction.reason),
+            ),
+        };
+        self.report(transform, target, path, kind, &message);
+        !restriction.hold_back
+    }
+
     /// Sets `path` to `value`, recording the change or the refusal.
     pub fn set(
         &mut self,
@@ -657,6 +688,14 @@ impl<'p, 'a> Planner<'p, 'a> {
             target,
             path,
             &format!("would set {shown} to {}", value.display()),
+        ) {
+            return;
+        }
+        if !self.accepted(
+            transform,
+            target,
+            path,
+            &format!("setting {shown} to {}", value.display()),
         ) {
             return;
         }
@@ -689,6 +728,14 @@ impl<'p, 'a> Planner<'p, 'a> {
             target,
             path,
             &format!("would add {shown} to {field}"),
+        ) {
+            return false;
+        }
+        if !self.accepted(
+            transform,
+            target,
+            path,
+            &format!("adding {shown} to {field}"),
         ) {
             return false;
         }

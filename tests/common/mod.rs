@@ -1214,6 +1214,15 @@ pub fn pod_spec_path(api_version: &str, kind: &str) -> Option<&'static [&'static
         | ("apps" | "extensions", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
         | ("batch", "Job") => Some(&["spec", "template", "spec"]),
         ("batch", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
+        // Custom resources, as their projects document them: OpenShift, Argo Rollouts,
+        // Knative Serving, OpenKruise (CloneSet, Advanced StatefulSet and DaemonSet), KEDA.
+        ("apps.openshift.io", "DeploymentConfig")
+        | ("argoproj.io", "Rollout")
+        | ("serving.knative.dev", "Service" | "Configuration")
+        | ("apps.kruise.io", "CloneSet" | "StatefulSet" | "DaemonSet") => {
+            Some(&["spec", "template", "spec"])
+        }
+        ("keda.sh", "ScaledJob") => Some(&["spec", "jobTargetRef", "template", "spec"]),
         _ => None,
     }
 }
