@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
+use crate::k8s::DeclaredKind;
 use crate::transform::{self, Literal, Profile, SecretReader, Settings};
 use crate::yaml::{self, Position, Step, Text};
 
@@ -44,6 +45,9 @@ struct ConfigFile {
     /// Programs reading secrets from files, added to the table of `secrets-as-files`.
     #[serde(default)]
     secret_readers: Vec<SecretReader>,
+    /// Kinds holding a pod spec, besides the built-in ones.
+    #[serde(default)]
+    kinds: Vec<DeclaredKind>,
 }
 
 /// What the command line says, which wins over any file.
@@ -89,10 +93,14 @@ impl Config {
         } else {
             serde_saphyr::from_str(&text).map_err(|e| read_error(path, &e))?
         };
-        Config::build(file, Some(path), overrides).map_err(|(message, at)| {
-            let place = position_of(&text, &at).map_or(String::new(), |p| format!(":{p}"));
-            format!("{}{place}: {message}", path.display())
-        })
+        let place = |at: &[Step]| position_of(&text, at).map_or(String::new(), |p| format!(":{p}"));
+        let mut config = Config::build(file, Some(path), overrides)
+            .map_err(|(message, at)| format!("{}{}: {message}", path.display(), place(&at)))?;
+        for (i, kind) in config.settings.kinds.iter_mut().enumerate() {
+            let at = [Step::Key("kinds".to_owned()), Step::Index(i)];
+            kind.declared_at = format!("{}{}", path.display(), place(&at));
+        }
+        Ok(config)
     }
 
     /// The configuration of `file` under the command line; an error names the entry of the
@@ -185,6 +193,11 @@ impl Config {
                 .map_err(|e| (e, vec![key("secret-readers"), Step::Index(i)]))?;
         }
         settings.secret_readers = file.secret_readers;
+        for (i, kind) in file.kinds.iter().enumerate() {
+            kind.check()
+                .map_err(|e| (e, vec![key("kinds"), Step::Index(i)]))?;
+        }
+        settings.kinds = file.kinds;
         let root = source
             .and_then(Path::parent)
             .map(Path::to_path_buf)

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::k8s;
 use crate::transform::{self, Change, Finding, Settings, Suppressions};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
 
@@ -32,6 +33,9 @@ pub enum FixError {
     HelmTemplate(Position),
     /// The input is not valid YAML.
     Parse(yaml::ParseError),
+    /// A resource of a kind declared in the configuration has no pod spec where the declaration
+    /// says (here): the message names both.
+    Misdeclared(Position, String),
     /// An edit has no faithful rendering in this text (a known limitation, named).
     Unsupported(yaml::RenderError),
     /// The edited text did not read back as intended; a bug in kubeharden.
@@ -57,6 +61,7 @@ impl fmt::Display for FixError {
                 "a Helm template, not YAML; fix the rendered output instead: helm template … | kubeharden fix -",
             ),
             FixError::Parse(e) => f.write_str(&e.message),
+            FixError::Misdeclared(_, message) => f.write_str(message),
             FixError::Unsupported(e) => write!(f, "{e}; the file was left unchanged"),
             FixError::Internal(e) => write!(
                 f,
@@ -73,7 +78,8 @@ impl FixError {
             FixError::Binary(p)
             | FixError::NotUtf8(p)
             | FixError::HelmTemplate(p)
-            | FixError::BareCarriageReturn(p) => Some(*p),
+            | FixError::BareCarriageReturn(p)
+            | FixError::Misdeclared(p, _) => Some(*p),
             FixError::WideEncoding(_) => Some(Position { line: 1, column: 1 }),
             FixError::Parse(e) => Some(e.position),
             FixError::Unsupported(_) | FixError::Internal(_) => None,
@@ -128,6 +134,21 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
         return Err(FixError::HelmTemplate(text.position(offset)));
     }
     let stream = parsed.map_err(FixError::Parse)?;
+    for root in &stream.documents {
+        if let Some((resource, declaration)) = k8s::misdeclared(root, &settings.kinds) {
+            let at = yaml::lookup(root, &resource.path).map_or(0, Node::full_start);
+            return Err(FixError::Misdeclared(
+                text.position(at),
+                format!(
+                    "{} ({}) has no pod spec at {}, where {} puts it",
+                    resource.label(),
+                    resource.api_version,
+                    declaration.pod_spec,
+                    declaration.label()
+                ),
+            ));
+        }
+    }
     let mut intended = Vec::with_capacity(stream.documents.len());
     let mut changes = Vec::new();
     let mut findings = Vec::new();
