@@ -294,7 +294,7 @@ fn the_pod_templates_of_built_in_custom_resources_come_out_hardened() {
         }
         if case.knative
             && !report.contains(&format!(
-                "{}:9: no-privileged: {} container hello: held back setting",
+                "{}:9: no-privileged: {} container hello: spec.template.spec.containers[0].securityContext.privileged set to false: held back, since Knative rejects",
                 case.file, pod.label
             ))
         {

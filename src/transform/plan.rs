@@ -643,6 +643,19 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
+    /// Whether a write at `path` may be made: `would` (what it would do) is not suppressed, and
+    /// the workload's kind takes `what` (what it does), as [`Planner::accepted`] judges.
+    fn may_write(
+        &mut self,
+        transform: &'static Transform,
+        target: &Target<'_>,
+        path: &[Step],
+        would: &str,
+        what: &str,
+    ) -> bool {
+        self.allowed(transform, target, path, would) && self.accepted(transform, target, path, what)
+    }
+
     /// Whether the workload's kind takes `what`, a write at `path`: a field its API refuses is
     /// held back, with the reason, unless the input already sets it (its cluster evidently
     /// accepts it); one it accepts only under conditions is written, with a note saying which.
@@ -663,7 +676,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         let (kind, message) = match restriction.hold_back {
             true => (
                 super::FindingKind::Skipped,
-                format!("held back {what}: {}", restriction.reason),
+                format!("{what}: held back, since {}", restriction.reason),
             ),
             false => (
                 super::FindingKind::Note,
@@ -683,19 +696,13 @@ impl<'p, 'a> Planner<'p, 'a> {
         value: &Literal,
     ) {
         let shown = yaml::path_to_string(path);
-        if !self.allowed(
+        let value_shown = value.display();
+        if !self.may_write(
             transform,
             target,
             path,
-            &format!("would set {shown} to {}", value.display()),
-        ) {
-            return;
-        }
-        if !self.accepted(
-            transform,
-            target,
-            path,
-            &format!("setting {shown} to {}", value.display()),
+            &format!("would set {shown} to {value_shown}"),
+            &format!("{shown} set to {value_shown}"),
         ) {
             return;
         }
@@ -723,19 +730,12 @@ impl<'p, 'a> Planner<'p, 'a> {
         shown: &str,
     ) -> bool {
         let field = yaml::path_to_string(path);
-        if !self.allowed(
+        if !self.may_write(
             transform,
             target,
             path,
             &format!("would add {shown} to {field}"),
-        ) {
-            return false;
-        }
-        if !self.accepted(
-            transform,
-            target,
-            path,
-            &format!("adding {shown} to {field}"),
+            &format!("{shown} added to {field}"),
         ) {
             return false;
         }
