@@ -92,10 +92,10 @@ const KNATIVE: &[Restriction] = &[
     Restriction {
         field: "*.*.securityContext.capabilities.add",
         hold_back: true,
-        reason: "Knative rejects added capabilities unless its feature flag kubernetes.containerspec-addcapabilities is enabled (it is off by default)",
+        reason: "Knative rejects added capabilities unless its feature flag kubernetes.containerspec-addcapabilities is enabled (it is off by default); without the capability, what needs it fails once the container drops ALL: enable the flag, or run the command as the files' owner",
     },
     Restriction {
-        field: "volumes",
+        field: "volumes.*.emptyDir",
         hold_back: false,
         reason: "Knative accepts emptyDir volumes only where its feature flag kubernetes.podspec-volumes-emptydir is enabled (the default in recent releases; older ones reject the service): check the cluster's config-features",
     },

@@ -643,34 +643,41 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
-    /// Whether a write at `path` may be made: `would` (what it would do) is not suppressed, and
-    /// the workload's kind takes `what` (what it does), as [`Planner::accepted`] judges.
+    /// Whether a write at `path`, creating the fields at `fields`, may be made: `would` (what it
+    /// would do) is not suppressed, and the workload's kind takes `what` (what it does), as
+    /// [`Planner::accepted`] judges.
     fn may_write(
         &mut self,
         transform: &'static Transform,
         target: &Target<'_>,
         path: &[Step],
-        would: &str,
-        what: &str,
+        fields: &[Vec<Step>],
+        [would, what]: [&str; 2],
     ) -> bool {
-        self.allowed(transform, target, path, would) && self.accepted(transform, target, path, what)
+        self.allowed(transform, target, path, would)
+            && self.accepted(transform, target, path, fields, what)
     }
 
-    /// Whether the workload's kind takes `what`, a write at `path`: a field its API refuses is
-    /// held back, with the reason, unless the input already sets it (its cluster evidently
-    /// accepts it); one it accepts only under conditions is written, with a note saying which.
+    /// Whether the workload's kind takes `what`, a write at `path` creating the fields at
+    /// `fields`: a field its API refuses is held back, with the reason, unless the input already
+    /// sets it (its cluster evidently accepts it); one it accepts only under conditions is
+    /// written, with a note saying which.
     fn accepted(
         &mut self,
         transform: &'static Transform,
         target: &Target<'_>,
         path: &[Step],
+        fields: &[Vec<Step>],
         what: &str,
     ) -> bool {
-        let Some(restriction) = target.pod.restriction(path) else {
+        let Some((restriction, field)) = fields
+            .iter()
+            .find_map(|f| target.pod.restriction(f).map(|r| (r, f)))
+        else {
             return true;
         };
         let depth = target.pod.path.len() + restriction.field.split('.').count();
-        if restriction.hold_back && yaml::lookup(self.root, &path[..depth]).is_some() {
+        if restriction.hold_back && yaml::lookup(self.root, &field[..depth]).is_some() {
             return true;
         }
         let (kind, message) = match restriction.hold_back {
@@ -701,8 +708,11 @@ impl<'p, 'a> Planner<'p, 'a> {
             transform,
             target,
             path,
-            &format!("would set {shown} to {value_shown}"),
-            &format!("{shown} set to {value_shown}"),
+            &[path.to_vec()],
+            [
+                &format!("would set {shown} to {value_shown}"),
+                &format!("{shown} set to {value_shown}"),
+            ],
         ) {
             return;
         }
@@ -730,19 +740,34 @@ impl<'p, 'a> Planner<'p, 'a> {
         shown: &str,
     ) -> bool {
         let field = yaml::path_to_string(path);
+        let length = self.read(path).and_then(Node::items).map_or(0, <[_]>::len);
+        let mut item_path = path.to_vec();
+        item_path.push(Step::Index(length));
+        // The item, and each key of a mapping item: `volumes[2].emptyDir`.
+        let mut fields = vec![item_path.clone()];
+        fields.extend(
+            item.entries()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(k, _)| {
+                    let mut key_path = item_path.clone();
+                    key_path.push(Step::Key(k.as_str()?.to_owned()));
+                    Some(key_path)
+                }),
+        );
         if !self.may_write(
             transform,
             target,
             path,
-            &format!("would add {shown} to {field}"),
-            &format!("{shown} added to {field}"),
+            &fields,
+            [
+                &format!("would add {shown} to {field}"),
+                &format!("{shown} added to {field}"),
+            ],
         ) {
             return false;
         }
-        let length = self.read(path).and_then(Node::items).map_or(0, <[_]>::len);
         let result = self.edit(|root, guard| yaml::append(root, path, item, guard));
-        let mut item_path = path.to_vec();
-        item_path.push(Step::Index(length));
         self.record(
             transform,
             target,
