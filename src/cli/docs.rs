@@ -1,7 +1,7 @@
 //! Documentation generated from the transform declarations: the table that `kubeharden
 //! transforms` prints and the README carries, and the text of `kubeharden explain`.
 
-use crate::transform::{self, Transform};
+use crate::transform::{self, Literal, Transform};
 
 /// A Markdown table of every transform: id, profile, safety, title.
 pub fn transform_table() -> String {
@@ -38,11 +38,13 @@ pub fn explain(t: &Transform) -> String {
         out.push_str("\noptions (in .kubeharden.yaml under transforms.");
         out.push_str(&format!("{}):\n", t.id));
         for option in &t.options {
+            let default = option
+                .default
+                .as_ref()
+                .map_or("none".to_owned(), Literal::display);
             out.push_str(&format!(
-                "  {} (default {}): {}\n",
-                option.name,
-                option.default.display(),
-                option.doc
+                "  {} (default {default}): {}\n",
+                option.name, option.doc
             ));
         }
     }
@@ -69,6 +71,12 @@ pub fn explain(t: &Transform) -> String {
                 need.commands.join(", "),
                 need.capabilities.join(", ")
             ));
+        }
+    }
+    if !t.host_path_writes.is_empty() {
+        out.push_str("\nhost paths node agents write (mounts of them, or of folders holding them, stay writable):\n");
+        for entry in &t.host_path_writes {
+            out.push_str(&format!("  {}: {}\n", entry.paths.join(", "), entry.why));
         }
     }
     out.push_str("\nexample:\n");
