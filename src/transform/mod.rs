@@ -4,6 +4,7 @@
 mod custom;
 mod evidence;
 mod knowledge;
+pub mod network_policy;
 mod plan;
 mod secret_readers;
 mod suppress;
@@ -26,7 +27,7 @@ pub const WHOLE_WORKLOAD: &str = "kubeharden";
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 17] = [
+const DECLARATIONS: [(&str, &str); 18] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -84,6 +85,10 @@ const DECLARATIONS: [(&str, &str); 17] = [
         include_str!("../../transforms/image-pull-always.yaml"),
     ),
     (
+        "default-deny-network-policy",
+        include_str!("../../transforms/default-deny-network-policy.yaml"),
+    ),
+    (
         "no-host-path",
         include_str!("../../transforms/no-host-path.yaml"),
     ),
@@ -123,7 +128,13 @@ pub struct Transform {
     /// Settings a configuration file may change.
     #[serde(default)]
     pub options: Vec<OptionSpec>,
+    /// Its fix is a new file beside the inputs, written by a step across all of them
+    /// ([`network_policy`]), not edits of a document: it has no rules, and its example's
+    /// `after` is the new file.
+    #[serde(default)]
+    pub new_file: bool,
     /// The edits and checks, in order.
+    #[serde(default)]
     pub rules: Vec<Rule>,
     /// A manifest before and after the transform alone.
     pub example: Example,
@@ -500,6 +511,9 @@ impl Transform {
         }
         for entry in &self.image_writes {
             knowledge::check_writes(&entry.images.join(", "), &entry.writes)?;
+        }
+        if self.new_file != self.rules.is_empty() {
+            return Err("a transform has rules, or writes a new file (`new-file: true`)".into());
         }
         for (i, rule) in self.rules.iter().enumerate() {
             match rule.actions().len() {
