@@ -245,6 +245,19 @@ fn run_as_user_options_take_whole_numbers_and_explain_shows_no_default() {
         text.contains("  uid (default none): the runAsUser written into pods that set none"),
         "{text}"
     );
+    let out = kubeharden(Path::new("."), &["explain", "default-deny-network-policy"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("profile: opt-in\n"), "{text}");
+    assert!(
+        text.contains(
+            "a new file beside it:\n+ # Written by kubeharden (default-deny-network-policy).\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("`skip: [default-deny-network-policy]`"),
+        "{text}"
+    );
     let out = kubeharden(Path::new("."), &["explain", "host-path-read-only"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

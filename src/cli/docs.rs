@@ -79,8 +79,22 @@ pub fn explain(t: &Transform) -> String {
             out.push_str(&format!("  {}: {}\n", entry.paths.join(", "), entry.why));
         }
     }
-    out.push_str("\nexample:\n");
-    let diff = similar::TextDiff::from_lines(&t.example.before, &t.example.after);
+    // A new file is no edit of the input: the input, then the file, all of it added.
+    let before = match t.new_file {
+        true => {
+            out.push_str("\nexample, for the input:\n");
+            for line in t.example.before.lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+            out.push_str("a new file beside it:\n");
+            ""
+        }
+        false => {
+            out.push_str("\nexample:\n");
+            t.example.before.as_str()
+        }
+    };
+    let diff = similar::TextDiff::from_lines(before, &t.example.after);
     for change in diff.iter_all_changes() {
         let sign = match change.tag() {
             similar::ChangeTag::Delete => '-',
@@ -88,6 +102,13 @@ pub fn explain(t: &Transform) -> String {
             similar::ChangeTag::Equal => ' ',
         };
         out.push_str(&format!("{sign} {}", change.value()));
+    }
+    if t.new_file {
+        out.push_str(&format!(
+            "\nleave it out: it writes a new file, which no annotation or comment suppresses; `skip: [{}]` in .kubeharden.yaml leaves it out (an opt-in transform runs only when named).\n",
+            t.id
+        ));
+        return out;
     }
     out.push_str(&format!(
         "\nsuppress it: annotate the resource `{}: \"{}\"`, or comment `# kubeharden: ignore[{}]` on the field, the container's first line or the `kind:` line.\n",
