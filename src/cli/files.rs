@@ -145,14 +145,8 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
         );
     }
     ensure_unchanged(path, &original, read)?;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
-    let mut file = temp.file();
-    file.write_all(contents.as_bytes())
-        .context("cannot write the temporary file")?;
+    let temp = LiveTemp::holding(path, contents)?;
+    let file = temp.file();
     keep_owner(file, &meta)?;
     file.set_permissions(meta.permissions())
         .context("cannot copy the file's permissions")?;
@@ -166,14 +160,8 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
 /// same folder, given the name only if nothing holds it yet, so that no file is ever replaced.
 pub fn create_new(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
-    let mut file = temp.file();
-    file.write_all(contents.as_bytes())
-        .context("cannot write the temporary file")?;
+    let temp = LiveTemp::holding(path, contents)?;
+    let file = temp.file();
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .context("cannot set the file's permissions")?;
     file.sync_all().context("cannot flush the temporary file")?;
@@ -343,6 +331,19 @@ impl LiveTemp {
         let temp = tempfile::NamedTempFile::new_in(folder)?;
         live.push(temp.path().to_path_buf());
         Ok(LiveTemp { temp: Some(temp) })
+    }
+
+    /// A temporary file in the folder of `path`, holding `contents`.
+    fn holding(path: &Path, contents: &str) -> anyhow::Result<LiveTemp> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
+        temp.file()
+            .write_all(contents.as_bytes())
+            .context("cannot write the temporary file")?;
+        Ok(temp)
     }
 
     fn file(&self) -> &File {

@@ -4,10 +4,7 @@
 /// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
 /// a name holding a space on the `---` and `+++` lines, where `patch` expects the name to end.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    let (a, b) = (
-        git_quoted(&format!("a/{path}")),
-        git_quoted(&format!("b/{path}")),
-    );
+    let (a, b) = names(path);
     format!(
         "diff --git {a} {b}\n--- {a}{}\n+++ {b}{}\n{}",
         name_end(&a),
@@ -19,14 +16,19 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
 /// The diff `git diff` writes for a new file at `path` holding `text`: `new file mode 100644`
 /// and `--- /dev/null`, which `git apply` and `patch -p1` take as a file to create.
 pub fn new_file_diff(path: &str, text: &str) -> String {
-    let (a, b) = (
-        git_quoted(&format!("a/{path}")),
-        git_quoted(&format!("b/{path}")),
-    );
+    let (a, b) = names(path);
     format!(
         "diff --git {a} {b}\nnew file mode 100644\n--- /dev/null\n+++ {b}{}\n{}",
         name_end(&b),
         hunks("", text)
+    )
+}
+
+/// The names git gives `path` before and after the change: `a/PATH` and `b/PATH`, quoted.
+fn names(path: &str) -> (String, String) {
+    (
+        git_quoted(&format!("a/{path}")),
+        git_quoted(&format!("b/{path}")),
     )
 }
 
