@@ -65,7 +65,8 @@ pub(super) fn run_as_user(
 
 /// Sets `imagePullPolicy: Always` on a container whose image is not pinned by digest, so that a
 /// tag moved to another image is pulled, and every start checks the pod may pull the image.
-/// `IfNotPresent` becomes `Always` with a note; `Never` (an image expected on the node) is kept.
+/// `IfNotPresent` becomes `Always` with a note; `Never` (an image expected on the node) and
+/// values Kubernetes does not know (placeholders) are kept.
 pub(super) fn image_pull_always(
     p: &mut Planner<'_, '_>,
     transform: &'static Transform,
@@ -94,6 +95,18 @@ pub(super) fn image_pull_always(
         Some("Never") => {
             let message = format!(
                 "keeps imagePullPolicy: Never: {image} is expected on the node already (preloaded, or no registry reachable), where Always would keep the pod from starting; pin the image by digest instead"
+            );
+            p.report(
+                transform,
+                target,
+                &policy_path,
+                FindingKind::Skipped,
+                &message,
+            );
+        }
+        Some(other) if other != "IfNotPresent" => {
+            let message = format!(
+                "keeps imagePullPolicy: {other}, which is none of Always, IfNotPresent and Never (a placeholder filled in later?)"
             );
             p.report(
                 transform,
