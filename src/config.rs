@@ -167,12 +167,18 @@ impl Config {
                         };
                         (message, at())
                     })?;
-                if spec.default.kind() != value.kind() {
+                let takes = match &spec.default {
+                    Some(default) => (default.kind() == value.kind())
+                        .then_some(())
+                        .ok_or_else(|| format!("{}, like `{}`", default.kind(), default.display())),
+                    None => matches!(value, Literal::Int(_))
+                        .then_some(())
+                        .ok_or_else(|| "a whole number".to_owned()),
+                };
+                if let Err(takes) = takes {
                     return Err((
                         format!(
-                            "option `{name}` of {id} takes {}, like `{}`, not `{}`",
-                            spec.default.kind(),
-                            spec.default.display(),
+                            "option `{name}` of {id} takes {takes}, not `{}`",
                             value.display()
                         ),
                         at(),

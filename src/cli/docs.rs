@@ -1,7 +1,7 @@
 //! Documentation generated from the transform declarations: the table that `kubeharden
 //! transforms` prints and the README carries, and the text of `kubeharden explain`.
 
-use crate::transform::{self, Transform};
+use crate::transform::{self, Literal, Transform};
 
 /// A Markdown table of every transform: id, profile, safety, title.
 pub fn transform_table() -> String {
@@ -38,11 +38,13 @@ pub fn explain(t: &Transform) -> String {
         out.push_str("\noptions (in .kubeharden.yaml under transforms.");
         out.push_str(&format!("{}):\n", t.id));
         for option in &t.options {
+            let default = option
+                .default
+                .as_ref()
+                .map_or("none".to_owned(), Literal::display);
             out.push_str(&format!(
-                "  {} (default {}): {}\n",
-                option.name,
-                option.default.display(),
-                option.doc
+                "  {} (default {default}): {}\n",
+                option.name, option.doc
             ));
         }
     }
@@ -71,8 +73,28 @@ pub fn explain(t: &Transform) -> String {
             ));
         }
     }
-    out.push_str("\nexample:\n");
-    let diff = similar::TextDiff::from_lines(&t.example.before, &t.example.after);
+    if !t.host_path_writes.is_empty() {
+        out.push_str("\nhost paths node agents write (mounts of them, or of folders holding them, stay writable):\n");
+        for entry in &t.host_path_writes {
+            out.push_str(&format!("  {}: {}\n", entry.paths.join(", "), entry.why));
+        }
+    }
+    // A new file is no edit of the input: the input, then the file, all of it added.
+    let before = match t.new_file {
+        true => {
+            out.push_str("\nexample, for the input:\n");
+            for line in t.example.before.lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+            out.push_str("a new file beside it:\n");
+            ""
+        }
+        false => {
+            out.push_str("\nexample:\n");
+            t.example.before.as_str()
+        }
+    };
+    let diff = similar::TextDiff::from_lines(before, &t.example.after);
     for change in diff.iter_all_changes() {
         let sign = match change.tag() {
             similar::ChangeTag::Delete => '-',
@@ -80,6 +102,13 @@ pub fn explain(t: &Transform) -> String {
             similar::ChangeTag::Equal => ' ',
         };
         out.push_str(&format!("{sign} {}", change.value()));
+    }
+    if t.new_file {
+        out.push_str(&format!(
+            "\nleave it out: it writes a new file, which no annotation or comment suppresses; `skip: [{}]` in .kubeharden.yaml leaves it out (an opt-in transform runs only when named).\n",
+            t.id
+        ));
+        return out;
     }
     out.push_str(&format!(
         "\nsuppress it: annotate the resource `{}: \"{}\"`, or comment `# kubeharden: ignore[{}]` on the field, the container's first line or the `kind:` line.\n",

@@ -145,21 +145,28 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
         );
     }
     ensure_unchanged(path, &original, read)?;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
-    let mut file = temp.file();
-    file.write_all(contents.as_bytes())
-        .context("cannot write the temporary file")?;
+    let temp = LiveTemp::holding(path, contents)?;
+    let file = temp.file();
     keep_owner(file, &meta)?;
     file.set_permissions(meta.permissions())
         .context("cannot copy the file's permissions")?;
     copy_extended_attributes(&original, file)?;
     file.sync_all().context("cannot flush the temporary file")?;
     ensure_unchanged(path, &original, read)?;
-    temp.persist(path).context("cannot replace the file")
+    temp.persist(path, true).context("cannot replace the file")
+}
+
+/// Writes `contents` into a new file at `path` (mode 0644) atomically: a temporary file in the
+/// same folder, given the name only if nothing holds it yet, so that no file is ever replaced.
+pub fn create_new(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let temp = LiveTemp::holding(path, contents)?;
+    let file = temp.file();
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .context("cannot set the file's permissions")?;
+    file.sync_all().context("cannot flush the temporary file")?;
+    temp.persist(path, false)
+        .context("cannot create it (a file of that name appeared meanwhile?)")
 }
 
 /// An error unless the file at `path`, open as `file`, is the version `read` came from with
@@ -326,6 +333,19 @@ impl LiveTemp {
         Ok(LiveTemp { temp: Some(temp) })
     }
 
+    /// A temporary file in the folder of `path`, holding `contents`.
+    fn holding(path: &Path, contents: &str) -> anyhow::Result<LiveTemp> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
+        temp.file()
+            .write_all(contents.as_bytes())
+            .context("cannot write the temporary file")?;
+        Ok(temp)
+    }
+
     fn file(&self) -> &File {
         self.temp
             .as_ref()
@@ -333,15 +353,20 @@ impl LiveTemp {
             .expect("a live temporary file is not renamed yet")
     }
 
-    /// Renames the file to `path`.
-    fn persist(mut self, path: &Path) -> std::io::Result<()> {
+    /// Renames the file to `path`, replacing what is there when `replace` says so, else
+    /// failing if anything is.
+    fn persist(mut self, path: &Path, replace: bool) -> std::io::Result<()> {
         let mut live = live_temps();
         let Some(temp) = self.temp.take() else {
             return Ok(());
         };
         live.retain(|p| p != temp.path());
         // On failure the error's file is dropped, so removed, while the lock is held.
-        temp.persist(path).map(drop).map_err(|e| e.error)
+        let persisted = match replace {
+            true => temp.persist(path),
+            false => temp.persist_noclobber(path),
+        };
+        persisted.map(drop).map_err(|e| e.error)
     }
 }
 

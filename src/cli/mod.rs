@@ -6,6 +6,7 @@ pub mod docs;
 mod files;
 mod inputs;
 mod kustomize;
+mod network_policy;
 mod output;
 mod pr;
 
@@ -217,15 +218,22 @@ fn fix_paths(
     let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
-    let process = |(input, config): &(&Input, &Config)| match input {
-        Input::Chart(chart) => chart::process(chart, dry_run, config, selection, limit),
-        Input::Kustomize(tree) => kustomize::process(tree, dry_run, config, selection, limit),
-        _ => vec![process(input, dry_run, config, limit)],
+    let unseen = |outcomes: Vec<Outcome>| -> Vec<(Outcome, Option<network_policy::Seen>)> {
+        outcomes.into_iter().map(|o| (o, None)).collect()
     };
-    let outcomes: Vec<Outcome> = match &pool {
+    let process = |(input, config): &(&Input, &Config)| match input {
+        Input::Chart(chart) => unseen(chart::process(chart, dry_run, config, selection, limit)),
+        Input::Kustomize(tree) => {
+            unseen(kustomize::process(tree, dry_run, config, selection, limit))
+        }
+        _ => vec![process_seen(input, dry_run, config, limit)],
+    };
+    let processed: Vec<(Outcome, Option<network_policy::Seen>)> = match &pool {
         Ok(pool) => pool.install(|| work.par_iter().flat_map_iter(process).collect()),
         Err(_) => work.iter().flat_map(process).collect(),
     };
+    let (mut outcomes, seen): (Vec<Outcome>, Vec<_>) = processed.into_iter().unzip();
+    network_policy::write_policies(&mut outcomes, seen, dry_run);
     Ok(Run {
         unreadable: unreadable
             .into_iter()
@@ -502,9 +510,21 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
     Ok(())
 }
 
+/// Fixes one plain input.
 fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome {
+    process_seen(input, dry_run, config, limit).0
+}
+
+/// Fixes one plain input; with it, what the input holds for `default-deny-network-policy` when
+/// its configuration runs that transform.
+fn process_seen(
+    input: &Input,
+    dry_run: bool,
+    config: &Config,
+    limit: u64,
+) -> (Outcome, Option<network_policy::Seen>) {
     let name = input.display();
-    let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
+    let outcome = |report: FileReport, stdout: Option<String>| (Outcome { report, stdout }, None);
     if let Some(path) = input.file()
         && config.excludes(path)
     {
@@ -540,21 +560,25 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
     };
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(bytes);
-    let Some(new) = &fixed.output else {
-        let stdout = (input.file().is_none() && !dry_run).then(|| original.into_owned());
-        return outcome(report(FileStatus::Unchanged), stdout);
-    };
-    if dry_run {
-        let diff = output::unified_diff(&input.diff_path(), &original, new);
-        return outcome(report(FileStatus::Changed), Some(diff));
-    }
-    match input.file() {
-        None => outcome(report(FileStatus::Changed), Some(new.clone())),
-        Some(path) => match files::write_atomically(path, &snapshot, new) {
-            Ok(()) => outcome(report(FileStatus::Changed), None),
-            Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
+    let seen = network_policy::Seen::of(input, &original, &config.settings);
+    let (outcome, _) = match &fixed.output {
+        None => {
+            let stdout = (input.file().is_none() && !dry_run).then(|| original.to_string());
+            outcome(report(FileStatus::Unchanged), stdout)
+        }
+        Some(new) if dry_run => {
+            let diff = output::unified_diff(&input.diff_path(), &original, new);
+            outcome(report(FileStatus::Changed), Some(diff))
+        }
+        Some(new) => match input.file() {
+            None => outcome(report(FileStatus::Changed), Some(new.clone())),
+            Some(path) => match files::write_atomically(path, &snapshot, new) {
+                Ok(()) => outcome(report(FileStatus::Changed), None),
+                Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
+            },
         },
-    }
+    };
+    (outcome, seen)
 }
 
 /// Reads `input`, at most `limit` bytes.

@@ -4,20 +4,46 @@
 /// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
 /// a name holding a space on the `---` and `+++` lines, where `patch` expects the name to end.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    let hunks = similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .to_string();
-    let (a, b) = (
+    let (a, b) = names(path);
+    format!(
+        "diff --git {a} {b}\n--- {a}{}\n+++ {b}{}\n{}",
+        name_end(&a),
+        name_end(&b),
+        hunks(old, new)
+    )
+}
+
+/// The diff `git diff` writes for a new file at `path` holding `text`: `new file mode 100644`
+/// and `--- /dev/null`, which `git apply` and `patch -p1` take as a file to create.
+pub fn new_file_diff(path: &str, text: &str) -> String {
+    let (a, b) = names(path);
+    format!(
+        "diff --git {a} {b}\nnew file mode 100644\n--- /dev/null\n+++ {b}{}\n{}",
+        name_end(&b),
+        hunks("", text)
+    )
+}
+
+/// The names git gives `path` before and after the change: `a/PATH` and `b/PATH`, quoted.
+fn names(path: &str) -> (String, String) {
+    (
         git_quoted(&format!("a/{path}")),
         git_quoted(&format!("b/{path}")),
-    );
-    let end = |name: &str| if name.contains(' ') { "\t" } else { "" };
-    format!(
-        "diff --git {a} {b}\n--- {a}{}\n+++ {b}{}\n{hunks}",
-        end(&a),
-        end(&b)
     )
+}
+
+/// The hunks turning `old` into `new`, with three lines of context.
+fn hunks(old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .to_string()
+}
+
+/// What follows a name on the `---` and `+++` lines: a TAB when it holds a space, where
+/// `patch` expects the name to end.
+fn name_end(name: &str) -> &'static str {
+    if name.contains(' ') { "\t" } else { "" }
 }
 
 /// `name` as git writes a path (`core.quotePath`, its default): as it is, or in double quotes

@@ -1,6 +1,8 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
 mod commands;
+mod host_paths;
+mod pod_fields;
 mod secrets;
 
 use crate::k8s::Rollout;
@@ -11,11 +13,14 @@ use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
-pub const STEPS: [&str; 4] = [
+pub const STEPS: [&str; 7] = [
     "writable-paths",
     "command-capabilities",
     "rolling-update",
     "secrets-as-files",
+    "run-as-user",
+    "host-path-read-only",
+    "image-pull-always",
 ];
 
 /// Runs the custom step `name` for `target`.
@@ -30,6 +35,9 @@ pub(super) fn run(
         "command-capabilities" => command_capabilities(planner, transform, target),
         "rolling-update" => rolling_update(planner, transform, target),
         "secrets-as-files" => secrets::secrets_as_files(planner, transform, target),
+        "run-as-user" => pod_fields::run_as_user(planner, transform, target),
+        "host-path-read-only" => host_paths::host_path_read_only(planner, transform, target),
+        "image-pull-always" => pod_fields::image_pull_always(planner, transform, target),
         _ => {}
     }
 }

@@ -1,5 +1,6 @@
 //! What kubeharden knows beyond the manifest, declared as data beside the transforms that use
-//! it: the folders well-known images write, and the commands that need capabilities.
+//! it: the folders well-known images write, the commands that need capabilities, and the host
+//! paths node agents write.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,39 @@ pub struct CommandNeeds {
     pub capabilities: Vec<String>,
     /// Why, for the note.
     pub why: String,
+}
+
+/// Host paths that node agents write, kept writable where a pod mounts them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostPathWrites {
+    /// Absolute paths; a mount of one of them, of a path inside one, or of a folder holding
+    /// one (`/var` holds `/var/lib/kubelet`) is kept writable.
+    pub paths: Vec<String>,
+    /// Who writes there and why, for the report.
+    pub why: String,
+}
+
+impl HostPathWrites {
+    /// Whether the host path `path` is one of the paths agents write, or inside one.
+    pub fn covers(&self, path: &str) -> bool {
+        self.paths.iter().any(|written| inside(path, written))
+    }
+
+    /// The first path agents write that the folder `path` holds (`/var` holds
+    /// `/var/lib/kubelet`).
+    pub fn held_by(&self, path: &str) -> Option<&str> {
+        self.paths
+            .iter()
+            .find(|written| inside(written, path))
+            .map(String::as_str)
+    }
+}
+
+/// Whether the absolute path `inner` is `outer` or lies inside it (`/` holds every path).
+fn inside(inner: &str, outer: &str) -> bool {
+    let (inner, outer) = (inner.trim_end_matches('/'), outer.trim_end_matches('/'));
+    inner == outer || inner.starts_with(&format!("{outer}/"))
 }
 
 /// The folders `image` writes: from `configured` (repository → folders, the user's), else from

@@ -4,6 +4,7 @@
 mod custom;
 mod evidence;
 mod knowledge;
+pub mod network_policy;
 mod plan;
 mod secret_readers;
 mod suppress;
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
-pub use knowledge::{CommandNeeds, ImageWrites, check_writes};
+pub use knowledge::{CommandNeeds, HostPathWrites, ImageWrites, check_writes};
 pub use plan::{Change, Finding, FindingKind, Plan, plan};
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
@@ -26,7 +27,7 @@ pub const WHOLE_WORKLOAD: &str = "kubeharden";
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 14] = [
+const DECLARATIONS: [(&str, &str); 18] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -68,8 +69,24 @@ const DECLARATIONS: [(&str, &str); 14] = [
         include_str!("../../transforms/run-as-non-root.yaml"),
     ),
     (
+        "run-as-user",
+        include_str!("../../transforms/run-as-user.yaml"),
+    ),
+    (
         "seccomp-runtime-default",
         include_str!("../../transforms/seccomp-runtime-default.yaml"),
+    ),
+    (
+        "host-path-read-only",
+        include_str!("../../transforms/host-path-read-only.yaml"),
+    ),
+    (
+        "image-pull-always",
+        include_str!("../../transforms/image-pull-always.yaml"),
+    ),
+    (
+        "default-deny-network-policy",
+        include_str!("../../transforms/default-deny-network-policy.yaml"),
     ),
     (
         "no-host-path",
@@ -111,7 +128,13 @@ pub struct Transform {
     /// Settings a configuration file may change.
     #[serde(default)]
     pub options: Vec<OptionSpec>,
+    /// Its fix is a new file beside the inputs, written by a step across all of them
+    /// ([`network_policy`]), not edits of a document: it has no rules, and its example's
+    /// `after` is the new file.
+    #[serde(default)]
+    pub new_file: bool,
     /// The edits and checks, in order.
+    #[serde(default)]
     pub rules: Vec<Rule>,
     /// A manifest before and after the transform alone.
     pub example: Example,
@@ -121,6 +144,9 @@ pub struct Transform {
     /// The commands that need capabilities (read by the `command-capabilities` step).
     #[serde(default)]
     pub command_needs: Vec<CommandNeeds>,
+    /// The host paths node agents write (read by the `host-path-read-only` step).
+    #[serde(default)]
+    pub host_path_writes: Vec<HostPathWrites>,
 }
 
 /// A profile: a set of transforms for a level of hardening.
@@ -134,6 +160,9 @@ pub enum Profile {
     /// Restricted, and evidence that a workload needs host access keeps nothing: every
     /// transform fixes as if its option `ignore-evidence` were on.
     Strict,
+    /// In no profile: the transform runs only when named (`--only`, `only:` in the
+    /// configuration), since it adds what not every team wants.
+    OptIn,
 }
 
 impl Profile {
@@ -163,7 +192,7 @@ impl fmt::Display for Profile {
         let name = Profile::ALL
             .iter()
             .find(|(_, p)| p == self)
-            .map_or("?", |(n, _)| n);
+            .map_or("opt-in", |(n, _)| n);
         f.write_str(name)
     }
 }
@@ -219,8 +248,10 @@ pub enum Scope {
 pub struct OptionSpec {
     /// Its name in the configuration file.
     pub name: String,
-    /// The value used when the configuration does not set it.
-    pub default: Literal,
+    /// The value used when the configuration does not set it; without one the option is unset
+    /// until configured, and takes a whole number (a user id no declaration can know).
+    #[serde(default)]
+    pub default: Option<Literal>,
     /// What it does.
     pub doc: String,
 }
@@ -435,6 +466,9 @@ pub(crate) fn mapping(entries: Vec<(&str, Node<'static>)>) -> Node<'static> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Example {
+    /// The options the example runs with, for a transform that does nothing without them.
+    #[serde(default)]
+    pub options: BTreeMap<String, Literal>,
     /// The input.
     pub before: String,
     /// What the transform alone makes of it.
@@ -477,6 +511,9 @@ impl Transform {
         }
         for entry in &self.image_writes {
             knowledge::check_writes(&entry.images.join(", "), &entry.writes)?;
+        }
+        if self.new_file != self.rules.is_empty() {
+            return Err("a transform has rules, or writes a new file (`new-file: true`)".into());
         }
         for (i, rule) in self.rules.iter().enumerate() {
             match rule.actions().len() {
@@ -541,7 +578,7 @@ impl Transform {
     pub fn option(&self, settings: &Settings, name: &str) -> Option<Literal> {
         let declared = self.options.iter().find(|o| o.name == name)?;
         let configured = settings.options.get(&self.id).and_then(|o| o.get(name));
-        Some(configured.unwrap_or(&declared.default).clone())
+        configured.or(declared.default.as_ref()).cloned()
     }
 }
 
@@ -590,12 +627,16 @@ impl Settings {
         }
     }
 
-    /// Only `transform`, as its example shows it, in the profile it belongs to.
+    /// Only `transform`, as its example shows it (with the example's options), in the profile
+    /// it belongs to (an opt-in one in the default profile).
     pub fn just(transform: &'static Transform) -> Settings {
         Settings {
-            profile: transform.profile,
+            profile: match transform.profile {
+                Profile::OptIn => Profile::Default,
+                other => other,
+            },
             transforms: vec![transform],
-            options: BTreeMap::new(),
+            options: BTreeMap::from([(transform.id.clone(), transform.example.options.clone())]),
             secret_readers: Vec::new(),
             kinds: Vec::new(),
         }

@@ -365,7 +365,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 {
                     return;
                 }
-                self.set(transform, target, path, value)
+                self.set(transform, target, path, value);
             }
         }
     }
@@ -694,14 +694,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         !restriction.hold_back
     }
 
-    /// Sets `path` to `value`, recording the change or the refusal.
+    /// Sets `path` to `value`, recording the change or the refusal; whether it was made.
     pub fn set(
         &mut self,
         transform: &'static Transform,
         target: &Target<'_>,
         path: &[Step],
         value: &Literal,
-    ) {
+    ) -> bool {
         let shown = yaml::path_to_string(path);
         let value_shown = value.display();
         if !self.may_write(
@@ -714,7 +714,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 &format!("{shown} set to {value_shown}"),
             ],
         ) {
-            return;
+            return false;
         }
         let old = self.read(path).and_then(|n| n.as_str().map(str::to_owned));
         let result = self.edit(|root, guard| yaml::set(root, path, value.to_node(), guard));
@@ -726,7 +726,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             Some(value.display()),
             result,
             &format!("not setting {shown} to {}", value.display()),
-        );
+        )
     }
 
     /// Appends `item` (shown as `shown`) to the list at `path`, recording the change or the
