@@ -10,7 +10,7 @@ fn each_declared_example_is_what_the_transform_does() {
     assert!(transform::all().len() >= 13);
     for t in transform::all() {
         if t.new_file {
-            let inventory = network_policy::Inventory::of(&t.example.before);
+            let inventory = network_policy::Inventory::of(&t.example.before, &[]);
             let namespaces: Vec<Option<&str>> =
                 network_policy::namespaces_without_policy(&[&inventory])
                     .iter()
