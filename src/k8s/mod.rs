@@ -1,5 +1,6 @@
 //! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
-//! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited.
+//! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited,
+//! but for the `default` ServiceAccount, whose token setting its pods inherit.
 
 pub mod image;
 
@@ -129,6 +130,19 @@ pub fn pod_specs(root: &Node<'_>) -> Vec<PodSpec> {
             path.extend(steps.iter().map(|s| Step::Key((*s).to_owned())));
             crate::yaml::lookup(root, &path)?.entries()?;
             Some(PodSpec { resource, path })
+        })
+        .collect()
+}
+
+/// The `ServiceAccount` objects named `default` in a document: each namespace's account for the
+/// pods that name none.
+pub fn default_service_accounts(root: &Node<'_>) -> Vec<Resource> {
+    resources(root)
+        .into_iter()
+        .filter(|r| {
+            r.api_version == "v1"
+                && r.kind == "ServiceAccount"
+                && r.name.as_deref() == Some("default")
         })
         .collect()
 }

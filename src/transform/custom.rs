@@ -1,7 +1,9 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
+mod apparmor;
 mod commands;
 mod secrets;
+mod service_account;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
 
@@ -10,11 +12,13 @@ use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
-pub const STEPS: [&str; 4] = [
+pub const STEPS: [&str; 6] = [
     "writable-paths",
     "command-capabilities",
     "rolling-update",
     "secrets-as-files",
+    "service-account-token",
+    "apparmor-runtime-default",
 ];
 
 /// Runs the custom step `name` for `target`.
@@ -29,6 +33,12 @@ pub(super) fn run(
         "command-capabilities" => command_capabilities(planner, transform, target),
         "rolling-update" => rolling_update(planner, transform, target),
         "secrets-as-files" => secrets::secrets_as_files(planner, transform, target),
+        "service-account-token" => {
+            service_account::service_account_token(planner, transform, target)
+        }
+        "apparmor-runtime-default" => {
+            apparmor::apparmor_runtime_default(planner, transform, target)
+        }
         _ => {}
     }
 }

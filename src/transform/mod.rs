@@ -26,7 +26,7 @@ pub const WHOLE_WORKLOAD: &str = "kubeharden";
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 14] = [
+const DECLARATIONS: [(&str, &str); 16] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -72,6 +72,10 @@ const DECLARATIONS: [(&str, &str); 14] = [
         include_str!("../../transforms/seccomp-runtime-default.yaml"),
     ),
     (
+        "apparmor-runtime-default",
+        include_str!("../../transforms/apparmor-runtime-default.yaml"),
+    ),
+    (
         "no-host-path",
         include_str!("../../transforms/no-host-path.yaml"),
     ),
@@ -82,6 +86,10 @@ const DECLARATIONS: [(&str, &str); 14] = [
     (
         "no-unconfined-apparmor",
         include_str!("../../transforms/no-unconfined-apparmor.yaml"),
+    ),
+    (
+        "no-service-account-token",
+        include_str!("../../transforms/no-service-account-token.yaml"),
     ),
 ];
 
@@ -211,6 +219,8 @@ pub enum Scope {
     Pod,
     /// Each container, init container and ephemeral container.
     Container,
+    /// Each `ServiceAccount` named `default`: the account of the pods that name none.
+    DefaultServiceAccount,
 }
 
 /// A setting of a transform, with its default.
