@@ -668,6 +668,21 @@ fn transforms_lists_every_declaration_and_explain_shows_one() {
     ] {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
     }
+    let out = kubeharden(Path::new("."), &["explain", "no-service-account-token"]);
+    let text = stdout(&out);
+    for part in [
+        "profile: default\nsafety: needs-review",
+        "CKV_K8S_38, CKV_K8S_41",
+        "ignore-evidence (default false)",
+        "+       automountServiceAccountToken: false",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    let out = kubeharden(Path::new("."), &["explain", "apparmor-runtime-default"]);
+    let text = stdout(&out);
+    for part in ["profile: restricted", "+     appArmorProfile:"] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
     let out = kubeharden(Path::new("."), &["explain", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
