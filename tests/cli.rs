@@ -59,6 +59,10 @@ spec:
     emptyDir: {}
   - name: var-run
     emptyDir: {}
+  securityContext:
+    seccompProfile:
+      type: RuntimeDefault
+  automountServiceAccountToken: false
 ";
 
 fn stdout(out: &Output) -> String {
@@ -155,7 +159,7 @@ fn the_dry_run_diff_applies_with_git_apply_to_the_in_place_result() {
     assert!(
         fs::read_to_string(dir.path().join("deploy/no-newline.yaml"))
             .unwrap()
-            .ends_with("emptyDir: {}")
+            .ends_with("automountServiceAccountToken: false")
     );
 }
 
@@ -706,6 +710,10 @@ spec:
     image: agent
     securityContext:
       privileged: true # kubeharden: ignore[no-privileged]
+  securityContext:
+    seccompProfile:
+      type: RuntimeDefault
+  automountServiceAccountToken: false
 ";
     let dir = folder_with(&[("pod.yaml", pod.as_bytes())]);
     let out = kubeharden(dir.path(), &["fix", "--dry-run", "pod.yaml"]);
