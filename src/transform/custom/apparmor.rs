@@ -38,10 +38,14 @@ pub(super) fn apparmor_runtime_default(
         .collect();
     for (key, value) in &deprecated {
         let container = &key[ANNOTATION.len()..];
-        let message = format!(
-            "keeps the AppArmor profile of the deprecated annotation {key}: {value}; write it as the field securityContext.appArmorProfile: {} of container {container} (GA since Kubernetes 1.30) and remove the annotation",
-            profile_field(value)
-        );
+        let message = match profile_field(value) {
+            Some(field) => format!(
+                "keeps the AppArmor profile of the deprecated annotation {key}: {value}; write it as the field securityContext.appArmorProfile: {field} of container {container} (GA since Kubernetes 1.30) and remove the annotation"
+            ),
+            None => format!(
+                "keeps the deprecated annotation {key}: {value}, which names no AppArmor profile (runtime/default, localhost/NAME or unconfined); write the field securityContext.appArmorProfile of container {container} instead (GA since Kubernetes 1.30)"
+            ),
+        };
         let mut path = annotations.clone();
         path.push(Step::Key(key.clone()));
         p.report(transform, target, &path, FindingKind::Warning, &message);
@@ -73,14 +77,14 @@ pub(super) fn apparmor_runtime_default(
     );
 }
 
-/// The `appArmorProfile` field that says what the annotation value `value` says.
-fn profile_field(value: &str) -> String {
+/// The `appArmorProfile` field that says what the annotation value `value` says, if it is one
+/// the annotation accepts.
+fn profile_field(value: &str) -> Option<String> {
     match value {
-        "runtime/default" => "{type: RuntimeDefault}".to_owned(),
-        "unconfined" => "{type: Unconfined}".to_owned(),
-        _ => match value.strip_prefix("localhost/") {
-            Some(profile) => format!("{{type: Localhost, localhostProfile: {profile}}}"),
-            None => format!("(no type matches the value {value})"),
-        },
+        "runtime/default" => Some("{type: RuntimeDefault}".to_owned()),
+        "unconfined" => Some("{type: Unconfined}".to_owned()),
+        _ => value
+            .strip_prefix("localhost/")
+            .map(|profile| format!("{{type: Localhost, localhostProfile: {profile}}}")),
     }
 }
