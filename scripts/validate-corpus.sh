@@ -19,7 +19,11 @@
 #      violation. Every container still reading a Secret through env after the fix must be one
 #      kubeharden's JSON report names in a secrets-as-files warning or skip (a secret whose
 #      reader from a file is unknown stays, with a warning); KUBEHARDEN_CONVERT_ALL=1 runs the
-#      fix with the option convert-all, which leaves only the skipped ones.
+#      fix with the option convert-all, which leaves only the skipped ones. The pod-level
+#      defaults CKV_K8S_31 (seccomp) and CKV_K8S_38 (service account token) are counted
+#      before/after with the reasons of the workloads still failing: kubeharden's findings, or,
+#      confirmed on the fixed file, an object without a pod spec (a patch) and a
+#      ReplicationController, whose seccomp checkov reads only from the deprecated annotation.
 #   c. Volumes, on every pod spec of a workload (Pod, PodTemplate, Deployment, StatefulSet,
 #      DaemonSet, ReplicaSet, ReplicationController, Job, CronJob's jobTemplate; items of a
 #      List): every volumeMount of every container, initContainer and ephemeralContainer names
