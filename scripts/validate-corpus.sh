@@ -5,7 +5,8 @@
 #   a. kubernetes-validate --strict, Kubernetes $K8S_VERSION: every input file that passes
 #      before the fix must pass after it, and so must every resource that validated before.
 #      Counts before/after; fails listing each regression.
-#   b. checkov --framework kubernetes, checks CKV_K8S_16, 17, 18, 19, 20, 22, 28, 35 and 37:
+#   b. checkov --framework kubernetes, checks CKV_K8S_16, 17, 18, 19, 20, 22, 28, 31, 35, 37
+#      and 38:
 #      after the fix no workload may fail one of them unless kubeharden reported why on stderr
 #      (`skipped:`/`warning:`/`suppressed:` lines of the transform that owns the check, an
 #      `error:` for the file, a suppression marker, a Helm template). Explicit host access
@@ -18,7 +19,11 @@
 #      violation. Every container still reading a Secret through env after the fix must be one
 #      kubeharden's JSON report names in a secrets-as-files warning or skip (a secret whose
 #      reader from a file is unknown stays, with a warning); KUBEHARDEN_CONVERT_ALL=1 runs the
-#      fix with the option convert-all, which leaves only the skipped ones.
+#      fix with the option convert-all, which leaves only the skipped ones. The pod-level
+#      defaults CKV_K8S_31 (seccomp) and CKV_K8S_38 (service account token) are counted
+#      before/after with the reasons of the workloads still failing: kubeharden's findings, or,
+#      confirmed on the fixed file, an object without a pod spec (a patch) and a
+#      ReplicationController, whose seccomp checkov reads only from the deprecated annotation.
 #   c. Volumes, on every pod spec of a workload (Pod, PodTemplate, Deployment, StatefulSet,
 #      DaemonSet, ReplicaSet, ReplicationController, Job, CronJob's jobTemplate; items of a
 #      List): every volumeMount of every container, initContainer and ephemeralContainer names
@@ -32,7 +37,8 @@
 # 400 MB), the checks about 3 minutes (checkov twice in the background, ~50 s each alone, while
 # kubernetes-validate reads 2 x 1,446 files). Without the corpus it says so and exits 0.
 #
-# Environment: KUBEHARDEN_CORPUS (the corpus), K8S_VERSION (default 1.33.0),
+# Environment: KUBEHARDEN_CORPUS (the corpus), KUBEHARDEN_PYENV (a virtualenv holding the
+# pinned tools, used as it is, instead of target/pyenv), K8S_VERSION (default 1.33.0),
 # KEEP_WORK=1 (keep the temporary folder and print its path), KUBEHARDEN_FIX_ARGS (more
 # arguments for `kubeharden fix`; `--skip drop-capabilities` shows what a failure looks like),
 # KUBEHARDEN_CONVERT_ALL=1 (secrets-as-files converts every secret, whatever its reader),
@@ -51,7 +57,7 @@ corpus="$(cd "$corpus" && pwd)"
 KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 CHECKOV="checkov==3.3.30"
 K8S_VERSION="${K8S_VERSION:-1.33.0}"
-CHECKS="CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_28,CKV_K8S_35,CKV_K8S_37"
+CHECKS="CKV_K8S_16,CKV_K8S_17,CKV_K8S_18,CKV_K8S_19,CKV_K8S_20,CKV_K8S_22,CKV_K8S_28,CKV_K8S_31,CKV_K8S_35,CKV_K8S_37,CKV_K8S_38"
 
 started=$(date +%s)
 declare -a timings=()
@@ -59,12 +65,23 @@ since() { echo $(($(date +%s) - $1)); }
 
 # ---------------------------------------------------------------------------------------------
 # 1. The virtualenv.
-venv="target/pyenv"
+venv="$PWD/target/pyenv"
 stamp="$venv/.kubeharden-requirements"
 wanted="$KUBERNETES_VALIDATE $CHECKOV"
+ready() { # venv
+  [ -x "$1/bin/python" ] && [ "$(cat "$1/.kubeharden-requirements" 2>/dev/null)" = "$wanted" ] &&
+    "$1/bin/python" -c 'import checkov, kubernetes_validate' 2>/dev/null
+}
 t=$(date +%s)
-if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] &&
-  "$venv/bin/python" -c 'import checkov, kubernetes_validate' 2>/dev/null; then
+if [ -n "${KUBEHARDEN_PYENV:-}" ]; then
+  # A virtualenv the caller names (another checkout's) is used, never rebuilt or removed.
+  venv="$(cd "$KUBEHARDEN_PYENV" && pwd)"
+  if ! ready "$venv"; then
+    echo "validate-corpus: KUBEHARDEN_PYENV=$KUBEHARDEN_PYENV does not hold $wanted" >&2
+    exit 1
+  fi
+  echo "validate-corpus: using $venv ($wanted)"
+elif ready "$venv"; then
   echo "validate-corpus: reusing $venv ($wanted)"
 else
   python=""
@@ -89,7 +106,7 @@ else
   echo "$wanted" >"$stamp"
 fi
 timings+=("python tools: $(since "$t") s")
-py="$PWD/$venv/bin/python"
+py="$venv/bin/python"
 
 # ---------------------------------------------------------------------------------------------
 # 2. kubeharden, and the fix on a copy of the corpus.
@@ -156,12 +173,11 @@ echo "validate-corpus: $(wc -l <"$work/files") input files, $changed changed by 
 # with that reason; with KUBEHARDEN_CONVERT_ALL=1, only those three.
 # Custom resources embedding pod specs (RayService, LeaderWorkerSet...) are read by neither.
 t_checkov=$(date +%s)
-venv_abs="$PWD/$venv"
 checkov_tree() { # tree
   # --skip-download and the two variables keep checkov off the network (it would otherwise
   # fetch guidelines from its platform and look for updates).
   (cd "$work" && BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true \
-    "$venv_abs/bin/checkov" --framework kubernetes -d "$1" -c "$CHECKS" -o json \
+    "$venv/bin/checkov" --framework kubernetes -d "$1" -c "$CHECKS" -o json \
     --skip-download >"$1.checkov.json" 2>"$1.checkov.stderr") && return 0
   local rc=$?
   [ "$rc" -eq 1 ] # exit code 1: some check failed, which is expected
@@ -320,6 +336,7 @@ fi
 verdict=0
 "$py" - "$work" "$K8S_VERSION" "$bin" <<'PY' || verdict=$?
 import collections, json, os, re, subprocess, sys
+import yaml
 
 work, version, binary = sys.argv[1], sys.argv[2], sys.argv[3]
 failed = False
@@ -373,6 +390,8 @@ CHECK_OF = {  # transform -> the checkov checks it is responsible for
     "read-only-root-filesystem": ["CKV_K8S_22"],
     "drop-capabilities": ["CKV_K8S_28", "CKV_K8S_37"],
     "secrets-as-files": ["CKV_K8S_35"],
+    "seccomp-runtime-default": ["CKV_K8S_31"],
+    "no-service-account-token": ["CKV_K8S_38"],
 }
 CHECKS = sorted({c for cs in CHECK_OF.values() for c in cs}, key=lambda c: int(c.split("_")[-1]))
 
@@ -476,11 +495,16 @@ def resource_at(ck, rel, line, label):
 # the workload for the checks of that transform.
 exclusions = collections.defaultdict(list)
 file_exclusions = {}  # file -> reason, for every check
+windows_re = re.compile(r": a Windows (?:pod|HostProcess pod)\b")
 unplaced = []
 for label, rel, line, transform, message in findings:
     # `kubeharden` is the whole workload left unchanged (duplicate keys): every check is excused.
     checks = sorted({c for cs in CHECK_OF.values() for c in cs}) if transform == "kubeharden" \
-        else CHECK_OF.get(transform)
+        else CHECK_OF.get(transform, [])
+    if windows_re.search(message):
+        # One finding per Windows pod names every transform that left it alone.
+        checks = sorted({c for t in re.findall(r"[a-z]+(?:-[a-z]+)+", message)
+                         for c in CHECK_OF.get(t, [])})
     if not checks:
         continue  # a transform that owns none of these checks (rolling-update, no-host-path...)
     where = resource_at(ck_before, rel, int(line), message.split(":")[0].split(" ")[0])
@@ -521,6 +545,42 @@ if helm:
         if "Helm template" in run.stderr:
             file_exclusions[rel] = "a Helm template, which kubeharden skips in a folder walk"
 
+# Two failures of the pod-level checks that no fix can remove, each confirmed on the fixed
+# manifest: an object of a workload kind without a pod spec (a kustomize patch setting
+# `replicas`), which kubeharden has nothing to fix in; and CKV_K8S_31 on a
+# ReplicationController, whose seccomp checkov 3.3.30 reads only from the deprecated
+# annotation `seccomp.security.alpha.kubernetes.io/pod` (Seccomp.py's kind list leaves it
+# out), while the fixed pod spec holds RuntimeDefault.
+POD_SPEC_PATH = {"Pod": ("spec",), "CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
+def fixed_pod_specs(rel, rid):
+    """The pod spec (or None) of each object of the fixed `rel` that checkov names `rid`."""
+    kind, _, name = rid.split(".", 2)
+    try:
+        documents = list(yaml.safe_load_all(open(f"{work}/after/{rel}")))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return []
+    specs = []
+    for d in documents:
+        if isinstance(d, dict) and d.get("kind") == kind and \
+                isinstance(d.get("metadata"), dict) and d["metadata"].get("name") == name:
+            spec = d
+            for step in POD_SPEC_PATH.get(kind, ("spec", "template", "spec")):
+                spec = spec.get(step) if isinstance(spec, dict) else None
+            specs.append(spec if isinstance(spec, dict) else None)
+    return specs
+for key in fail_after:
+    rel, rid, ordinal, check = key
+    if check not in ("CKV_K8S_31", "CKV_K8S_38") or exclusions.get(key) or rel in file_exclusions:
+        continue
+    specs = fixed_pod_specs(rel, rid)
+    if specs and all(spec is None for spec in specs):
+        exclusions[key].append("no pod spec (a patch or partial object): nothing to fix")
+    elif check == "CKV_K8S_31" and rid.startswith("ReplicationController.") and specs and all(
+            isinstance(spec, dict) and ((spec.get("securityContext") or {}).get("seccompProfile") or {})
+            .get("type") == "RuntimeDefault" for spec in specs):
+        exclusions[key].append("checkov reads a ReplicationController's seccomp only from the "
+                               "deprecated annotation; the fixed pod spec holds RuntimeDefault")
+
 violations, excluded = [], []
 for key, e in sorted(fail_after.items()):
     rel, rid, ordinal, check = key
@@ -536,6 +596,31 @@ for check in CHECKS:
     a = [k for k in fail_after if k[3] == check]
     x = sum(1 for k in a if exclusions.get(k) or k[0] in file_exclusions)
     print(f"  {check:11} {transform:26} {b:>14} {len(a):>6} {x:>9} {len(a) - x:>11}")
+# The checks of the pod-level defaults (CKV_K8S_31 seccomp, CKV_K8S_38 service account token):
+# each workload still failing one after the fix must be one kubeharden kept with a stated
+# reason, counted here by that reason (its first words, without the workload's name).
+for check in ("CKV_K8S_31", "CKV_K8S_38"):
+    a = [k for k in fail_after if k[3] == check]
+    why = collections.Counter()
+    for k in a:
+        reasons = exclusions.get(k) or ([file_exclusions[k[0]]] if k[0] in file_exclusions else [])
+        if not reasons:
+            why["no reason given (a violation)"] += 1
+            continue
+        reason = reasons[0]
+        if not reason.startswith("kubeharden ") or reason.startswith("kubeharden error"):
+            # Not a finding: a file not processed, a marker, what no fix can remove.
+            why[reason.split(":")[0]] += 1
+            continue
+        # `kubeharden LABEL: FILE:LINE: TRANSFORM: Kind/name: message`
+        label = reason.split(":")[0].removeprefix("kubeharden ")
+        message = reason.split(": ", 4)[-1] if reason.count(": ") >= 4 else reason
+        head = re.sub(r" \(lines? [^)]*\)?;?$", "", " ".join(message.split()[:10]))
+        why[f"{label}: {head}"] += 1
+    before = sum(1 for k in fail_before if k[3] == check)
+    print(f"  {check}: {before} workloads failing before the fix, {len(a)} after; kept with a reason:")
+    for reason, n in why.most_common():
+        print(f"    {n:5}  {reason}")
 evaluated_before = {k for k, (s, _) in ck_before.items() if s in ("passed", "failed")}
 evaluated_after = {k for k, (s, _) in ck_after.items() if s in ("passed", "failed")}
 print(f"  workload checks evaluated: {len(evaluated_before)} before, {len(evaluated_after)} after "

@@ -363,10 +363,12 @@ fn the_report_names_the_chart_file_and_line_edited_and_the_body_splits_values_fr
         source.lines().position(|l| l == text).unwrap() + 1
     };
     let security_context = line_of("demo/values.yaml", "securityContext: {}");
+    let pod_security_context = line_of("demo/values.yaml", "podSecurityContext: {}");
     let volumes = line_of("demo/values.yaml", "volumes: []");
     for change in &values {
         let field = change["path"].as_str().unwrap();
         let expected = match field {
+            _ if field.starts_with("spec.template.spec.securityContext.") => pod_security_context,
             _ if field.contains(".securityContext.") => security_context,
             _ if field.starts_with("spec.template.spec.volumes[") => volumes,
             _ => continue,

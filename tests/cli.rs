@@ -59,6 +59,10 @@ spec:
     emptyDir: {}
   - name: var-run
     emptyDir: {}
+  securityContext:
+    seccompProfile:
+      type: RuntimeDefault
+  automountServiceAccountToken: false
 ";
 
 fn stdout(out: &Output) -> String {
@@ -155,7 +159,7 @@ fn the_dry_run_diff_applies_with_git_apply_to_the_in_place_result() {
     assert!(
         fs::read_to_string(dir.path().join("deploy/no-newline.yaml"))
             .unwrap()
-            .ends_with("emptyDir: {}")
+            .ends_with("automountServiceAccountToken: false")
     );
 }
 
@@ -645,29 +649,47 @@ fn transforms_lists_every_declaration_and_explain_shows_one() {
             "{table}"
         );
     }
-    let out = kubeharden(Path::new("."), &["explain", "read-only-root-filesystem"]);
-    let text = stdout(&out);
-    assert!(text.starts_with("read-only-root-filesystem: "), "{text}");
-    for part in [
-        "safety: needs-review",
-        "CKV_K8S_22",
-        "tmp-volume (default true)",
-        "writable-paths (default {})",
-        "  nginx: /var/cache/nginx, /var/run\n    source: https://hub.docker.com/_/nginx",
-        "  memcached: nothing",
-        "+         readOnlyRootFilesystem: true",
-        "# kubeharden: ignore[read-only-root-filesystem]",
-    ] {
-        assert!(text.contains(part), "missing {part:?} in:\n{text}");
-    }
-    let out = kubeharden(Path::new("."), &["explain", "drop-capabilities"]);
-    let text = stdout(&out);
-    for part in [
-        "  chown, chgrp: CHOWN, DAC_OVERRIDE\n",
-        "  install (with -o, -g, --owner, --group): CHOWN\n",
-    ] {
-        assert!(text.contains(part), "missing {part:?} in:\n{text}");
-    }
+    let explains = |id: &str, parts: &[&str]| {
+        let out = kubeharden(Path::new("."), &["explain", id]);
+        let text = stdout(&out);
+        assert!(text.starts_with(&format!("{id}: ")), "{text}");
+        for part in parts {
+            assert!(text.contains(part), "missing {part:?} in:\n{text}");
+        }
+    };
+    explains(
+        "read-only-root-filesystem",
+        &[
+            "safety: needs-review",
+            "CKV_K8S_22",
+            "tmp-volume (default true)",
+            "writable-paths (default {})",
+            "  nginx: /var/cache/nginx, /var/run\n    source: https://hub.docker.com/_/nginx",
+            "  memcached: nothing",
+            "+         readOnlyRootFilesystem: true",
+            "# kubeharden: ignore[read-only-root-filesystem]",
+        ],
+    );
+    explains(
+        "drop-capabilities",
+        &[
+            "  chown, chgrp: CHOWN, DAC_OVERRIDE\n",
+            "  install (with -o, -g, --owner, --group): CHOWN\n",
+        ],
+    );
+    explains(
+        "no-service-account-token",
+        &[
+            "profile: default\nsafety: needs-review",
+            "CKV_K8S_38, CKV_K8S_41",
+            "ignore-evidence (default false)",
+            "+       automountServiceAccountToken: false",
+        ],
+    );
+    explains(
+        "apparmor-runtime-default",
+        &["profile: restricted", "+     appArmorProfile:"],
+    );
     let out = kubeharden(Path::new("."), &["explain", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -691,6 +713,10 @@ spec:
     image: agent
     securityContext:
       privileged: true # kubeharden: ignore[no-privileged]
+  securityContext:
+    seccompProfile:
+      type: RuntimeDefault
+  automountServiceAccountToken: false
 ";
     let dir = folder_with(&[("pod.yaml", pod.as_bytes())]);
     let out = kubeharden(dir.path(), &["fix", "--dry-run", "pod.yaml"]);

@@ -1,6 +1,7 @@
 //! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
 //! not one of the workload kinds of `kinds` or a declared kind (ConfigMaps, CRDs, annotations, CI
-//! files) is never visited.
+//! files) is never visited, but for the `default` ServiceAccount, whose token setting its pods
+//! inherit.
 
 pub mod image;
 pub mod kinds;
@@ -159,6 +160,19 @@ pub fn misdeclared<'d>(
             None => Some((resource, declaration)),
         }
     })
+}
+
+/// The `ServiceAccount` objects named `default` in a document: each namespace's account for the
+/// pods that name none.
+pub fn default_service_accounts(root: &Node<'_>) -> Vec<Resource> {
+    resources(root)
+        .into_iter()
+        .filter(|r| {
+            r.api_version == "v1"
+                && r.kind == "ServiceAccount"
+                && r.name.as_deref() == Some("default")
+        })
+        .collect()
 }
 
 /// What a pod spec says of Windows.

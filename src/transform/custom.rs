@@ -1,9 +1,11 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
+mod apparmor;
 mod commands;
 mod host_paths;
 mod pod_fields;
 mod secrets;
+mod service_account;
 
 use crate::k8s::Rollout;
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
@@ -13,7 +15,7 @@ use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
-pub const STEPS: [&str; 7] = [
+pub const STEPS: [&str; 9] = [
     "writable-paths",
     "command-capabilities",
     "rolling-update",
@@ -21,6 +23,8 @@ pub const STEPS: [&str; 7] = [
     "run-as-user",
     "host-path-read-only",
     "image-pull-always",
+    "service-account-token",
+    "apparmor-runtime-default",
 ];
 
 /// Runs the custom step `name` for `target`.
@@ -38,6 +42,12 @@ pub(super) fn run(
         "run-as-user" => pod_fields::run_as_user(planner, transform, target),
         "host-path-read-only" => host_paths::host_path_read_only(planner, transform, target),
         "image-pull-always" => pod_fields::image_pull_always(planner, transform, target),
+        "service-account-token" => {
+            service_account::service_account_token(planner, transform, target)
+        }
+        "apparmor-runtime-default" => {
+            apparmor::apparmor_runtime_default(planner, transform, target)
+        }
         _ => {}
     }
 }

@@ -1,5 +1,6 @@
 //! Evidence that a workload needs the host access it asks for explicitly, by the tests declared
-//! in `transforms/evidence.yaml`: rules marked `keep-with-evidence` keep such a value.
+//! in `transforms/evidence.yaml`: rules marked `keep-with-evidence` keep such a value. Also the
+//! signs, declared there too, that a pod calls the Kubernetes API.
 
 use std::sync::OnceLock;
 
@@ -26,6 +27,18 @@ struct Tests {
     commands: Vec<String>,
     /// Patterns of node agents' repositories, as [`ImageReference::matches`] reads them.
     images: Vec<String>,
+    /// Signs that a pod calls the Kubernetes API.
+    api_clients: ApiClients,
+}
+
+/// Signs that a pod calls the Kubernetes API with its service account's token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiClients {
+    /// Patterns of the repositories of operators, controllers and other API clients.
+    images: Vec<String>,
+    /// Words, or runs of words, of a command that calls the API.
+    commands: Vec<String>,
 }
 
 fn tests() -> &'static Tests {
@@ -81,27 +94,77 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
                 }
             }
         }
-        let words = command_words(p, container);
-        for command in &tests.commands {
-            let wanted: Vec<&str> = command.split_whitespace().collect();
-            if words.windows(wanted.len()).any(|w| w == wanted.as_slice()) {
-                found.push(format!("command {command}"));
-            }
-        }
-        if let Some(image) = p
-            .read(&join(&container.path, "image"))
-            .and_then(Node::as_str)
+        found.extend(signs_in_container(
+            p,
+            container,
+            &tests.commands,
+            &tests.images,
+        ));
+    }
+    distinct(found)
+}
+
+/// What shows that the pod of `target` calls the Kubernetes API with its service account's
+/// token, one description each (`projected serviceAccountToken volume token`, `image
+/// bitnami/kubectl:1.31`, `command kubectl`). Empty when nothing does.
+pub(super) fn of_api_calls(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
+    let clients = &tests().api_clients;
+    let mut found = Vec::new();
+    for volume in items(p, &join(&target.pod.path, "volumes")) {
+        let sources = volume
+            .get("projected")
+            .and_then(|v| v.get("sources"))
+            .and_then(Node::items)
+            .unwrap_or_default();
+        if sources
+            .iter()
+            .any(|s| s.get("serviceAccountToken").is_some())
         {
-            let reference = ImageReference::parse(image);
-            if tests
-                .images
-                .iter()
-                .any(|pattern| reference.matches(pattern))
-            {
-                found.push(format!("image {image}"));
-            }
+            let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
+            found.push(format!("projected serviceAccountToken volume {name}"));
         }
     }
+    for container in target.containers {
+        found.extend(signs_in_container(
+            p,
+            container,
+            &clients.commands,
+            &clients.images,
+        ));
+    }
+    distinct(found)
+}
+
+/// The commands of `commands` that `container` runs and its image when one of `images` names
+/// it, as descriptions (`command sysctl`, `image calico/node:v3.28`).
+fn signs_in_container(
+    p: &Planner<'_, '_>,
+    container: &Container,
+    commands: &[String],
+    images: &[String],
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let words = command_words(p, container);
+    for command in commands {
+        let wanted: Vec<&str> = command.split_whitespace().collect();
+        if words.windows(wanted.len()).any(|w| w == wanted.as_slice()) {
+            found.push(format!("command {command}"));
+        }
+    }
+    if let Some(image) = p
+        .read(&join(&container.path, "image"))
+        .and_then(Node::as_str)
+    {
+        let reference = ImageReference::parse(image);
+        if images.iter().any(|pattern| reference.matches(pattern)) {
+            found.push(format!("image {image}"));
+        }
+    }
+    found
+}
+
+/// `found` without repeats, in order.
+fn distinct(found: Vec<String>) -> Vec<String> {
     let mut unique = Vec::new();
     for item in found {
         if !unique.contains(&item) {

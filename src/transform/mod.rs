@@ -27,7 +27,7 @@ pub const WHOLE_WORKLOAD: &str = "kubeharden";
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 18] = [
+const DECLARATIONS: [(&str, &str); 20] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -89,6 +89,10 @@ const DECLARATIONS: [(&str, &str); 18] = [
         include_str!("../../transforms/default-deny-network-policy.yaml"),
     ),
     (
+        "apparmor-runtime-default",
+        include_str!("../../transforms/apparmor-runtime-default.yaml"),
+    ),
+    (
         "no-host-path",
         include_str!("../../transforms/no-host-path.yaml"),
     ),
@@ -99,6 +103,10 @@ const DECLARATIONS: [(&str, &str); 18] = [
     (
         "no-unconfined-apparmor",
         include_str!("../../transforms/no-unconfined-apparmor.yaml"),
+    ),
+    (
+        "no-service-account-token",
+        include_str!("../../transforms/no-service-account-token.yaml"),
     ),
 ];
 
@@ -240,6 +248,8 @@ pub enum Scope {
     Pod,
     /// Each container, init container and ephemeral container.
     Container,
+    /// Each `ServiceAccount` named `default`: the account of the pods that name none.
+    DefaultServiceAccount,
 }
 
 /// A setting of a transform, with its default.

@@ -94,6 +94,7 @@ pub fn plan<'a>(
 ) -> Plan<'a> {
     let root = &stream.documents[document];
     let pods = k8s::pod_specs(root, &settings.kinds);
+    let accounts = k8s::default_service_accounts(root);
     let mut planner = Planner {
         settings,
         text,
@@ -106,8 +107,8 @@ pub fn plan<'a>(
         findings: Vec::new(),
         skips: Vec::new(),
     };
-    if !pods.is_empty() {
-        // Scanning for aliases walks the whole document: only workloads need it.
+    if !pods.is_empty() || !accounts.is_empty() {
+        // Scanning for aliases walks the whole document: only objects that may be edited need it.
         planner.guard = Some(Guard::new(root, &stream.anchor_names));
     }
     for pod in &pods {
@@ -127,12 +128,7 @@ pub fn plan<'a>(
                 stood_aside.push(transform.id.as_str());
                 continue;
             }
-            for rule in transform
-                .rules
-                .iter()
-                .filter(|r| r.profile.is_none_or(|p| settings.profile.runs_rules_of(p)))
-            {
-                let scope = rule.scope.unwrap_or(transform.scope);
+            for (rule, scope) in rules_in(settings, transform) {
                 for target in targets(scope, pod, &containers) {
                     planner.run(transform, rule, &target);
                 }
@@ -143,6 +139,28 @@ pub fn plan<'a>(
             planner.report_windows(windows, &stood_aside, pod, &containers);
         }
     }
+    for resource in accounts {
+        // A ServiceAccount has no pod spec: its rules' paths start from the object itself.
+        let account = PodSpec {
+            path: resource.path.clone(),
+            resource,
+            rollout: k8s::Rollout::None,
+            restrictions: &[],
+        };
+        for transform in &settings.transforms {
+            for (rule, scope) in rules_in(settings, transform) {
+                if scope == Scope::DefaultServiceAccount {
+                    let target = Target {
+                        pod: &account,
+                        containers: &[],
+                        container: None,
+                        base: account.path.clone(),
+                    };
+                    planner.run(transform, rule, &target);
+                }
+            }
+        }
+    }
     Plan {
         intended: planner.intended,
         changes: planner.changes,
@@ -150,7 +168,20 @@ pub fn plan<'a>(
     }
 }
 
-/// Where one rule runs: a workload, a pod spec or a container.
+/// The rules of `transform` that run in the profile of `settings`, each with its scope.
+fn rules_in<'t>(
+    settings: &Settings,
+    transform: &'t Transform,
+) -> impl Iterator<Item = (&'t Rule, Scope)> {
+    let profile = settings.profile;
+    transform
+        .rules
+        .iter()
+        .filter(move |r| r.profile.is_none_or(|p| profile.runs_rules_of(p)))
+        .map(|r| (r, r.scope.unwrap_or(transform.scope)))
+}
+
+/// Where one rule runs: a workload, a pod spec, a container or a default ServiceAccount.
 pub(super) struct Target<'t> {
     pub pod: &'t PodSpec,
     pub containers: &'t [Container],
@@ -173,6 +204,8 @@ fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> V
             .iter()
             .map(|c| target(Some(c), c.path.clone()))
             .collect(),
+        // Not a part of a pod: run once per ServiceAccount, by `plan`.
+        Scope::DefaultServiceAccount => Vec::new(),
     }
 }
 

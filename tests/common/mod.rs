@@ -1380,14 +1380,43 @@ pub fn check_guarantees(
             if pod_level("no-unconfined-seccomp") && seccomp == Some("Unconfined") {
                 fail("securityContext.seccompProfile.type is still Unconfined".into());
             }
-            if restricted
-                && pod_level("seccomp-runtime-default")
+            if pod_level("seccomp-runtime-default")
                 && !matches!(seccomp, Some("RuntimeDefault" | "Localhost"))
             {
                 fail(format!(
                     "securityContext.seccompProfile.type is {}, not RuntimeDefault",
                     seccomp.unwrap_or("absent")
                 ));
+            }
+            let apparmor = at(pod, "securityContext.appArmorProfile.type").and_then(Value::as_str);
+            if pod_level("apparmor-runtime-default")
+                && !matches!(
+                    apparmor,
+                    Some("RuntimeDefault" | "Localhost" | "Unconfined")
+                )
+            {
+                fail(format!(
+                    "securityContext.appArmorProfile.type is {}, set by nothing",
+                    apparmor.unwrap_or("absent")
+                ));
+            }
+            // The pod runs as its namespace's default service account.
+            let default_account = ["serviceAccountName", "serviceAccount"]
+                .into_iter()
+                .find_map(|key| {
+                    pod.get(key)
+                        .and_then(Value::as_str)
+                        .filter(|n| !n.is_empty())
+                })
+                .is_none_or(|name| name == "default");
+            if pod_level("no-service-account-token")
+                && default_account
+                && pod.get("automountServiceAccountToken") != Some(&Value::Bool(false))
+            {
+                fail(
+                    "automountServiceAccountToken is not false for the default service account"
+                        .into(),
+                );
             }
             if restricted
                 && pod_level("run-as-non-root")
