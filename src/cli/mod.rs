@@ -1,7 +1,8 @@
-//! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden pr`, and the docs
-//! commands.
+//! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden check`,
+//! `kubeharden pr`, and the docs commands.
 
 mod chart;
+mod check;
 pub mod docs;
 mod files;
 mod inputs;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
 use crate::fix;
-use crate::report::{self, FileReport, FileStatus, Report, Totals, plural};
+use crate::report::{self, FileReport, FileStatus, Report, Texts, Totals, plural};
 use crate::transform::{FindingKind, Profile};
 use inputs::Input;
 
@@ -40,6 +41,9 @@ struct Cli {
 enum Command {
     /// Fix manifests in place, or print the fixes as a unified diff with --dry-run.
     Fix(FixArgs),
+    /// Report what `fix` would change and warn about, for CI: text, JSON, SARIF or GitHub
+    /// annotations; writes nothing.
+    Check(check::CheckArgs),
     /// List the transforms: id, profile, safety and title.
     Transforms,
     /// Commit the fixes on a branch and open or update a GitHub pull request for them.
@@ -134,6 +138,9 @@ struct Outcome {
     report: FileReport,
     /// The diff (dry run) or the fixed text (standard input).
     stdout: Option<String>,
+    /// In a dry run, the text read and the text `fix` would write: `check` places its findings
+    /// and SARIF fixes with them.
+    texts: Option<Texts>,
 }
 
 fn parse_profile(name: &str) -> Result<Profile, String> {
@@ -152,6 +159,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fix(args) => run_fix(&args),
+        Command::Check(args) => check::run(&args),
         Command::Pr(args) => pr::run(&args),
         Command::Transforms => {
             print!("{}", docs::transform_table());
@@ -504,7 +512,11 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
 
 fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome {
     let name = input.display();
-    let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
+    let outcome = |report: FileReport, stdout: Option<String>| Outcome {
+        report,
+        stdout,
+        texts: None,
+    };
     if let Some(path) = input.file()
         && config.excludes(path)
     {
@@ -541,12 +553,25 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(bytes);
     let Some(new) = &fixed.output else {
-        let stdout = (input.file().is_none() && !dry_run).then(|| original.into_owned());
-        return outcome(report(FileStatus::Unchanged), stdout);
+        let stdout = (input.file().is_none() && !dry_run).then(|| original.clone().into_owned());
+        let texts = dry_run.then(|| Texts {
+            original: original.into_owned(),
+            new: None,
+        });
+        return Outcome {
+            texts,
+            ..outcome(report(FileStatus::Unchanged), stdout)
+        };
     };
     if dry_run {
         let diff = output::unified_diff(&input.diff_path(), &original, new);
-        return outcome(report(FileStatus::Changed), Some(diff));
+        return Outcome {
+            texts: Some(Texts {
+                original: original.into_owned(),
+                new: Some(new.clone()),
+            }),
+            ..outcome(report(FileStatus::Changed), Some(diff))
+        };
     }
     match input.file() {
         None => outcome(report(FileStatus::Changed), Some(new.clone())),
