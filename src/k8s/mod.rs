@@ -1,7 +1,9 @@
 //! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
-//! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited.
+//! not one of the workload kinds below (ConfigMaps, CRDs, annotations, CI files) is never visited
+//! for them; RBAC objects are read by [`rbac`].
 
 pub mod image;
+pub mod rbac;
 
 use crate::yaml::{Node, Step};
 

@@ -1,6 +1,8 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
 mod commands;
+mod images;
+mod rbac;
 mod secrets;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
@@ -10,11 +12,19 @@ use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
-pub const STEPS: [&str; 4] = [
+pub const STEPS: [&str; 12] = [
     "writable-paths",
     "command-capabilities",
     "rolling-update",
     "secrets-as-files",
+    "image-tag",
+    "image-digest",
+    "rbac-wildcards",
+    "rbac-escalation",
+    "rbac-cluster-secrets",
+    "rbac-exec-and-proxy",
+    "rbac-cluster-admin",
+    "rbac-broad-subjects",
 ];
 
 /// Runs the custom step `name` for `target`.
@@ -29,6 +39,14 @@ pub(super) fn run(
         "command-capabilities" => command_capabilities(planner, transform, target),
         "rolling-update" => rolling_update(planner, transform, target),
         "secrets-as-files" => secrets::secrets_as_files(planner, transform, target),
+        "image-tag" => images::image_tag(planner, transform, target),
+        "image-digest" => images::image_digest(planner, transform, target),
+        "rbac-wildcards" => rbac::wildcards(planner, transform, target),
+        "rbac-escalation" => rbac::escalation(planner, transform, target),
+        "rbac-cluster-secrets" => rbac::cluster_secrets(planner, transform, target),
+        "rbac-exec-and-proxy" => rbac::exec_and_proxy(planner, transform, target),
+        "rbac-cluster-admin" => rbac::cluster_admin(planner, transform, target),
+        "rbac-broad-subjects" => rbac::broad_subjects(planner, transform, target),
         _ => {}
     }
 }

@@ -26,7 +26,7 @@ pub const WHOLE_WORKLOAD: &str = "kubeharden";
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 14] = [
+const DECLARATIONS: [(&str, &str); 16] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -82,6 +82,14 @@ const DECLARATIONS: [(&str, &str); 14] = [
     (
         "no-unconfined-apparmor",
         include_str!("../../transforms/no-unconfined-apparmor.yaml"),
+    ),
+    (
+        "pinned-images",
+        include_str!("../../transforms/pinned-images.yaml"),
+    ),
+    (
+        "rbac-least-privilege",
+        include_str!("../../transforms/rbac-least-privilege.yaml"),
     ),
 ];
 
@@ -211,6 +219,8 @@ pub enum Scope {
     Pod,
     /// Each container, init container and ephemeral container.
     Container,
+    /// Each Role, ClusterRole, RoleBinding and ClusterRoleBinding.
+    Rbac,
 }
 
 /// A setting of a transform, with its default.

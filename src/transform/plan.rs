@@ -98,6 +98,7 @@ pub fn plan<'a>(
         settings,
         text,
         root,
+        documents: &stream.documents,
         guard: None,
         suppressions,
         document,
@@ -143,6 +144,32 @@ pub fn plan<'a>(
             planner.report_windows(windows, &stood_aside, pod, &containers);
         }
     }
+    for object in k8s::rbac::objects(root) {
+        // The rules of an RBAC object start from the object: it stands where a pod spec would.
+        let holder = PodSpec {
+            path: object.path.clone(),
+            resource: object,
+        };
+        let target = Target {
+            pod: &holder,
+            containers: &[],
+            container: None,
+            base: holder.path.clone(),
+        };
+        for transform in settings
+            .transforms
+            .iter()
+            .filter(|t| t.scope == Scope::Rbac)
+        {
+            for rule in transform
+                .rules
+                .iter()
+                .filter(|r| r.profile.is_none_or(|p| settings.profile.runs_rules_of(p)))
+            {
+                planner.run(transform, rule, &target);
+            }
+        }
+    }
     Plan {
         intended: planner.intended,
         changes: planner.changes,
@@ -150,7 +177,8 @@ pub fn plan<'a>(
     }
 }
 
-/// Where one rule runs: a workload, a pod spec or a container.
+/// Where one rule runs: a workload, a pod spec or a container; or an RBAC object, which then
+/// stands in `pod` (its path is the object's).
 pub(super) struct Target<'t> {
     pub pod: &'t PodSpec,
     pub containers: &'t [Container],
@@ -173,6 +201,8 @@ fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> V
             .iter()
             .map(|c| target(Some(c), c.path.clone()))
             .collect(),
+        // RBAC objects are no part of a pod: `plan` runs their rules on each one.
+        Scope::Rbac => Vec::new(),
     }
 }
 
@@ -193,6 +223,8 @@ pub(super) struct Planner<'p, 'a> {
     text: &'p Text<'p>,
     /// The document as read.
     pub root: &'p Node<'a>,
+    /// Every document of the stream, as read: where RBAC steps look for bindings.
+    pub documents: &'p [Node<'a>],
     guard: Option<Guard<'p>>,
     suppressions: &'p Suppressions,
     document: usize,
