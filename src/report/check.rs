@@ -4,7 +4,7 @@
 //! commands.
 
 use super::{FileReport, Report, Texts};
-use crate::transform::{Change, FindingKind};
+use crate::transform::{Change, FindingKind, describe};
 
 /// How serious a finding is for the exit code and for SARIF's `level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,58 +66,58 @@ fn file_issues(
     file: &FileReport,
     columns: impl Fn(usize) -> (usize, usize),
 ) -> Vec<Issue<'_>> {
-    let changes = file.changes.iter().map(|change| Issue {
+    // The identity is the resource, the container, and what tells the finding from the others
+    // there: a change's field, a warning's message (a warning has no field).
+    let issue = |line: usize, rule, level, message, identity: [&str; 3]| Issue {
         file: index,
         path: &file.path,
-        line: change.line,
-        column: columns(change.line).0,
-        end_column: columns(change.line).1,
-        rule: change.transform,
-        level: Level::Fix,
-        message: format!("{}: {}", who(change), what_changes(change)),
+        line,
+        column: columns(line).0,
+        end_column: columns(line).1,
+        rule,
+        level,
+        message,
         suppression: None,
+        change: None,
+        fingerprint: fingerprint(&[&file.path, rule, identity[0], identity[1], identity[2]]),
+    };
+    let changes = file.changes.iter().map(|change| Issue {
         change: Some(change),
-        fingerprint: fingerprint(&[
-            &file.path,
+        ..issue(
+            change.line,
             change.transform,
-            &change.resource.label(),
-            change.container.as_deref().unwrap_or(""),
-            &change.path,
-        ]),
+            Level::Fix,
+            format!(
+                "{}: {}",
+                describe(&change.resource, change.container.as_deref()),
+                what_changes(change)
+            ),
+            [
+                &change.resource.label(),
+                change.container.as_deref().unwrap_or(""),
+                &change.path,
+            ],
+        )
     });
     let findings = file
         .findings
         .iter()
         .filter(|f| matches!(f.kind, FindingKind::Warning | FindingKind::Suppressed))
         .map(|finding| Issue {
-            file: index,
-            path: &file.path,
-            line: finding.line,
-            column: columns(finding.line).0,
-            end_column: columns(finding.line).1,
-            rule: finding.transform,
-            level: Level::Warning,
-            message: finding.to_string(),
             suppression: (finding.kind == FindingKind::Suppressed).then(|| finding.message.clone()),
-            change: None,
-            // A warning has no field: its message tells it from the others of its resource.
-            fingerprint: fingerprint(&[
-                &file.path,
+            ..issue(
+                finding.line,
                 finding.transform,
-                &finding.resource.label(),
-                finding.container.as_deref().unwrap_or(""),
-                &finding.message,
-            ]),
+                Level::Warning,
+                finding.to_string(),
+                [
+                    &finding.resource.label(),
+                    finding.container.as_deref().unwrap_or(""),
+                    &finding.message,
+                ],
+            )
         });
     changes.chain(findings).collect()
-}
-
-/// `Kind/name` and the container.
-fn who(change: &Change) -> String {
-    match &change.container {
-        Some(container) => format!("{} container {container}", change.resource.label()),
-        None => change.resource.label(),
-    }
 }
 
 /// `set PATH to NEW (was OLD)`, `remove PATH (was OLD)`.

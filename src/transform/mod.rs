@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, ImageWrites, check_writes};
-pub use plan::{Change, Finding, FindingKind, Plan, plan};
+pub use plan::{Change, Finding, FindingKind, Plan, describe, plan};
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 

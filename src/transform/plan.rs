@@ -939,7 +939,7 @@ fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut N
 }
 
 /// `Kind/name` and the container, for messages.
-fn describe(resource: &Resource, container: Option<&str>) -> String {
+pub fn describe(resource: &Resource, container: Option<&str>) -> String {
     match container {
         Some(name) => format!("{} container {name}", resource.label()),
         None => resource.label(),
