@@ -198,14 +198,14 @@ fn replacements(original: &str, new: &str) -> Vec<Replacement> {
         .collect()
 }
 
-/// The change of file `file` whose line is nearest to `line` (the first of equals).
+/// The change of file `file` whose line is nearest to `line` (the first of equals). `issues`
+/// are in file order, so the file's own are found by bisection.
 fn nearest_change(issues: &[Issue<'_>], file: usize, line: usize) -> Option<usize> {
-    issues
-        .iter()
-        .enumerate()
-        .filter(|(_, i)| i.file == file && i.change.is_some())
-        .min_by_key(|(_, i)| i.line.abs_diff(line))
-        .map(|(index, _)| index)
+    let start = issues.partition_point(|i| i.file < file);
+    let end = issues.partition_point(|i| i.file <= file);
+    (start..end)
+        .filter(|&index| issues[index].change.is_some())
+        .min_by_key(|&index| issues[index].line.abs_diff(line))
 }
 
 /// A path as a SARIF URI reference: relative paths stay relative (without `./`), absolute
