@@ -710,7 +710,7 @@ spec:
       path: /var/run/docker.sock
   containers:
   - name: agent # kubeharden: ignore[drop-capabilities]
-    image: agent
+    image: agent:1
     securityContext:
       privileged: true # kubeharden: ignore[no-privileged]
   securityContext:

@@ -190,6 +190,19 @@ fn action_runs_kubeharden_with_accepted_flags() {
 
     let pr_flags = accepted_flags("pr").expect("kubeharden pr --help succeeds");
     assert_accepted(&pr_used, &pr_flags, "action.yml", "pr");
+
+    let check_flags = accepted_flags("check").expect("kubeharden check --help succeeds");
+    let all: Vec<&str> = scripts.iter().map(|(_, script)| script.as_str()).collect();
+    let (check_used, check_invocations) = flags_in_script(&all.join("\n"), "check");
+    assert_eq!(
+        check_invocations, 1,
+        "`sarif: true` runs `kubeharden check` once"
+    );
+    assert_accepted(&check_used, &check_flags, "action.yml", "check");
+    assert!(
+        check_used.contains("--format"),
+        "the SARIF step asks for --format sarif"
+    );
 }
 
 #[test]

@@ -224,7 +224,7 @@ fn a_large_run_keeps_the_body_within_what_github_accepts() {
         // Each pod gets changes, a note for the comment that goes with NET_RAW and one for
         // its image, whose writable folders kubeharden does not know.
         let pod = format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-{i}\nspec:\n  containers:\n    - name: app\n      image: busybox\n      securityContext:\n        capabilities:\n          add:\n            - CHOWN\n            # for ping\n            - NET_RAW\n"
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-{i}\nspec:\n  containers:\n    - name: app\n      image: busybox:1.37\n      securityContext:\n        capabilities:\n          add:\n            - CHOWN\n            # for ping\n            - NET_RAW\n"
         );
         fs::write(dir.path().join(format!("pod-{i:03}.yaml")), pod).unwrap();
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Outcome, Selection, files, inputs, output};
 use crate::config::Config;
-use crate::report::{FileReport, FileStatus};
+use crate::report::{FileReport, FileStatus, Texts};
 use crate::source::SourceEdit;
 use crate::source::helm::{self, Helm};
 use crate::transform::Finding;
@@ -25,6 +25,7 @@ pub(super) fn process(
         return vec![Outcome {
             report: FileReport::empty(name, FileStatus::Excluded),
             stdout: None,
+            texts: None,
         }];
     }
     let values: &[PathBuf] = match selection.values.is_empty() {
@@ -42,6 +43,7 @@ pub(super) fn process(
             return vec![Outcome {
                 report: FileReport::failed(name, e, None),
                 stdout: None,
+                texts: None,
             }];
         }
     };
@@ -50,6 +52,7 @@ pub(super) fn process(
         outcomes.push(Outcome {
             report: FileReport::empty(name, FileStatus::Unchanged),
             stdout: None,
+            texts: None,
         });
     }
     outcomes
@@ -83,7 +86,15 @@ pub(super) fn edit_outcomes(
         } else {
             None
         };
-        outcomes.push(Outcome { report, stdout });
+        let texts = dry_run.then(|| Texts {
+            original: edit.original.clone(),
+            new: Some(edit.new.clone()),
+        });
+        outcomes.push(Outcome {
+            report,
+            stdout,
+            texts,
+        });
     }
     let mut by_file: Vec<FileReport> = Vec::new();
     for (path, finding) in findings {
@@ -106,6 +117,7 @@ pub(super) fn edit_outcomes(
         outcomes.push(Outcome {
             report,
             stdout: None,
+            texts: None,
         });
     }
     outcomes

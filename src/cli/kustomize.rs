@@ -115,6 +115,7 @@ fn unchecked(tree: &Tree, dry_run: bool, config: &Config, limit: u64, why: &str)
     outcomes.push(Outcome {
         report,
         stdout: None,
+        texts: None,
     });
     outcomes
 }
@@ -123,5 +124,6 @@ fn failed(path: String, message: String, position: Option<crate::yaml::Position>
     Outcome {
         report: FileReport::failed(path, message, position),
         stdout: None,
+        texts: None,
     }
 }

@@ -1,7 +1,8 @@
-//! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden pr`, and the docs
-//! commands.
+//! The command line: `kubeharden fix [--dry-run] [PATH...]`, `kubeharden check`,
+//! `kubeharden pr`, and the docs commands.
 
 mod chart;
+mod check;
 pub mod docs;
 mod files;
 mod inputs;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
 use crate::fix;
-use crate::report::{self, FileReport, FileStatus, Report, Totals, plural};
+use crate::report::{self, FileReport, FileStatus, Report, Texts, Totals, plural};
 use crate::transform::{FindingKind, Profile};
 use inputs::Input;
 
@@ -41,6 +42,9 @@ struct Cli {
 enum Command {
     /// Fix manifests in place, or print the fixes as a unified diff with --dry-run.
     Fix(FixArgs),
+    /// Report what `fix` would change and warn about, for CI: text, JSON, SARIF or GitHub
+    /// annotations; writes nothing.
+    Check(check::CheckArgs),
     /// List the transforms: id, profile, safety and title.
     Transforms,
     /// Commit the fixes on a branch and open or update a GitHub pull request for them.
@@ -135,6 +139,9 @@ struct Outcome {
     report: FileReport,
     /// The diff (dry run) or the fixed text (standard input).
     stdout: Option<String>,
+    /// In a dry run, the text read and the text `fix` would write: `check` places its findings
+    /// and SARIF fixes with them.
+    texts: Option<Texts>,
 }
 
 fn parse_profile(name: &str) -> Result<Profile, String> {
@@ -153,6 +160,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fix(args) => run_fix(&args),
+        Command::Check(args) => check::run(&args),
         Command::Pr(args) => pr::run(&args),
         Command::Transforms => {
             print!("{}", docs::transform_table());
@@ -524,31 +532,44 @@ fn process_seen(
     limit: u64,
 ) -> (Outcome, Option<network_policy::Seen>) {
     let name = input.display();
-    let outcome = |report: FileReport, stdout: Option<String>| (Outcome { report, stdout }, None);
+    let outcome = |report: FileReport, stdout: Option<String>| Outcome {
+        report,
+        stdout,
+        texts: None,
+    };
     if let Some(path) = input.file()
         && config.excludes(path)
     {
-        return outcome(FileReport::empty(name, FileStatus::Excluded), None);
+        return (
+            outcome(FileReport::empty(name, FileStatus::Excluded), None),
+            None,
+        );
     }
     let failed = |message: String, position| {
         outcome(FileReport::failed(name.clone(), message, position), None)
     };
     let snapshot = match read(input, limit) {
         Ok(snapshot) => snapshot,
-        Err(e) => return failed(e.to_string(), None),
+        Err(e) => return (failed(e.to_string(), None), None),
     };
     let bytes = &snapshot.bytes;
     let fixed = match fix::fix_bytes(bytes, &config.settings) {
         Ok(fixed) => fixed,
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
-            return outcome(FileReport::empty(name, FileStatus::HelmSkipped), None);
+            return (
+                outcome(FileReport::empty(name, FileStatus::HelmSkipped), None),
+                None,
+            );
         }
         Err(e) => {
             let hint = match input {
                 Input::Named(file) if e.is_helm_template() => chart::template_hint(&file.path),
                 _ => None,
             };
-            return failed(hint.unwrap_or_else(|| e.to_string()), e.position());
+            return (
+                failed(hint.unwrap_or_else(|| e.to_string()), e.position()),
+                None,
+            );
         }
     };
     let report = |status| FileReport {
@@ -561,21 +582,34 @@ fn process_seen(
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
-    let (outcome, _) = match &fixed.output {
-        None => {
-            let stdout = (input.file().is_none() && !dry_run).then(|| original.to_string());
-            outcome(report(FileStatus::Unchanged), stdout)
-        }
-        Some(new) if dry_run => {
-            let diff = output::unified_diff(&input.diff_path(), &original, new);
-            outcome(report(FileStatus::Changed), Some(diff))
-        }
-        Some(new) => match input.file() {
-            None => outcome(report(FileStatus::Changed), Some(new.clone())),
-            Some(path) => match files::write_atomically(path, &snapshot, new) {
-                Ok(()) => outcome(report(FileStatus::Changed), None),
-                Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
-            },
+    let Some(new) = &fixed.output else {
+        let stdout = (input.file().is_none() && !dry_run).then(|| original.clone().into_owned());
+        let texts = dry_run.then(|| Texts {
+            original: original.into_owned(),
+            new: None,
+        });
+        let outcome = Outcome {
+            texts,
+            ..outcome(report(FileStatus::Unchanged), stdout)
+        };
+        return (outcome, seen);
+    };
+    if dry_run {
+        let diff = output::unified_diff(&input.diff_path(), &original, new);
+        let outcome = Outcome {
+            texts: Some(Texts {
+                original: original.into_owned(),
+                new: Some(new.clone()),
+            }),
+            ..outcome(report(FileStatus::Changed), Some(diff))
+        };
+        return (outcome, seen);
+    }
+    let outcome = match input.file() {
+        None => outcome(report(FileStatus::Changed), Some(new.clone())),
+        Some(path) => match files::write_atomically(path, &snapshot, new) {
+            Ok(()) => outcome(report(FileStatus::Changed), None),
+            Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
         },
     };
     (outcome, seen)

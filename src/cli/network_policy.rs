@@ -132,6 +132,7 @@ fn write_one(
         outcomes.push(Outcome {
             report: FileReport::failed(name, message, None),
             stdout: None,
+            texts: None,
         });
         return;
     }
@@ -192,7 +193,11 @@ fn write_one(
         }
         None
     };
-    outcomes.push(Outcome { report, stdout });
+    outcomes.push(Outcome {
+        report,
+        stdout,
+        texts: None,
+    });
 }
 
 /// `namespace NAME`, or the namespace of a workload that names none.

@@ -1,10 +1,11 @@
 //! Where pod specs live in Kubernetes objects, and the containers inside them. Anything that is
 //! not one of the workload kinds of `kinds` or a declared kind (ConfigMaps, CRDs, annotations, CI
-//! files) is never visited, but for the `default` ServiceAccount, whose token setting its pods
-//! inherit.
+//! files) is never visited for them, but for the `default` ServiceAccount, whose token setting
+//! its pods inherit; RBAC objects are read by [`rbac`].
 
 pub mod image;
 pub mod kinds;
+pub mod rbac;
 
 pub use kinds::{DeclaredKind, Restriction, Rollout};
 

@@ -1,9 +1,12 @@
 //! What a run did, file by file, and the two ways it is handed on: the JSON report for
 //! machines ([`json`], its schema in `schema/report-v1.json`) and the Markdown body of a pull
-//! request for reviewers ([`markdown`]).
+//! request for reviewers ([`markdown`]); `kubeharden check` gives them as one finding per
+//! change or warning ([`check`]), in the SARIF of code scanning too ([`sarif`]).
 
+pub mod check;
 pub mod json;
 pub mod markdown;
+pub mod sarif;
 
 use crate::transform::{Change, Finding, FindingKind, Safety};
 use crate::yaml::Position;
@@ -80,6 +83,16 @@ impl FileReport {
             error: None,
         }
     }
+}
+
+/// An input's text before the fix and, when the fix changes it, after: kept by `check` for the
+/// columns of its findings and the edits that SARIF `fixes` carry.
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
+    /// The text as read.
+    pub original: String,
+    /// The text `fix` would write, when it would change the file.
+    pub new: Option<String>,
 }
 
 /// A whole run.

@@ -3,7 +3,9 @@
 mod apparmor;
 mod commands;
 mod host_paths;
+mod images;
 mod pod_fields;
+mod rbac;
 mod secrets;
 mod service_account;
 
@@ -15,7 +17,7 @@ use super::plan::{Planner, Target, join, list_strings};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
-pub const STEPS: [&str; 9] = [
+pub const STEPS: [&str; 17] = [
     "writable-paths",
     "command-capabilities",
     "rolling-update",
@@ -25,6 +27,14 @@ pub const STEPS: [&str; 9] = [
     "image-pull-always",
     "service-account-token",
     "apparmor-runtime-default",
+    "image-tag",
+    "image-digest",
+    "rbac-wildcards",
+    "rbac-escalation",
+    "rbac-cluster-secrets",
+    "rbac-exec-and-proxy",
+    "rbac-cluster-admin",
+    "rbac-broad-subjects",
 ];
 
 /// Runs the custom step `name` for `target`.
@@ -48,6 +58,14 @@ pub(super) fn run(
         "apparmor-runtime-default" => {
             apparmor::apparmor_runtime_default(planner, transform, target)
         }
+        "image-tag" => images::image_tag(planner, transform, target),
+        "image-digest" => images::image_digest(planner, transform, target),
+        "rbac-wildcards" => rbac::wildcards(planner, transform, target),
+        "rbac-escalation" => rbac::escalation(planner, transform, target),
+        "rbac-cluster-secrets" => rbac::cluster_secrets(planner, transform, target),
+        "rbac-exec-and-proxy" => rbac::exec_and_proxy(planner, transform, target),
+        "rbac-cluster-admin" => rbac::cluster_admin(planner, transform, target),
+        "rbac-broad-subjects" => rbac::broad_subjects(planner, transform, target),
         _ => {}
     }
 }

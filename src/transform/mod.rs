@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, HostPathWrites, ImageWrites, check_writes};
-pub use plan::{Change, Finding, FindingKind, Plan, plan};
+pub use plan::{Change, Finding, FindingKind, Plan, describe, plan};
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 
@@ -27,7 +27,7 @@ pub const WHOLE_WORKLOAD: &str = "kubeharden";
 
 /// The declarations, compiled into the binary so that it needs no files at run time. Their
 /// order is the order in which transforms apply: later ones see earlier ones' edits.
-const DECLARATIONS: [(&str, &str); 20] = [
+const DECLARATIONS: [(&str, &str); 22] = [
     (
         "no-privileged",
         include_str!("../../transforms/no-privileged.yaml"),
@@ -107,6 +107,14 @@ const DECLARATIONS: [(&str, &str); 20] = [
     (
         "no-service-account-token",
         include_str!("../../transforms/no-service-account-token.yaml"),
+    ),
+    (
+        "pinned-images",
+        include_str!("../../transforms/pinned-images.yaml"),
+    ),
+    (
+        "rbac-least-privilege",
+        include_str!("../../transforms/rbac-least-privilege.yaml"),
     ),
 ];
 
@@ -250,6 +258,8 @@ pub enum Scope {
     Container,
     /// Each `ServiceAccount` named `default`: the account of the pods that name none.
     DefaultServiceAccount,
+    /// Each Role, ClusterRole, RoleBinding and ClusterRoleBinding.
+    Rbac,
 }
 
 /// A setting of a transform, with its default.

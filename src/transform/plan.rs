@@ -99,6 +99,7 @@ pub fn plan<'a>(
         settings,
         text,
         root,
+        documents: &stream.documents,
         guard: None,
         suppressions,
         document,
@@ -139,23 +140,32 @@ pub fn plan<'a>(
             planner.report_windows(windows, &stood_aside, pod, &containers);
         }
     }
-    for resource in accounts {
-        // A ServiceAccount has no pod spec: its rules' paths start from the object itself.
-        let account = PodSpec {
+    // A default ServiceAccount and an RBAC object have rules of their own, whose paths start
+    // from the object: it stands where a pod spec would.
+    let objects = accounts
+        .into_iter()
+        .map(|resource| (resource, Scope::DefaultServiceAccount))
+        .chain(
+            k8s::rbac::objects(root)
+                .into_iter()
+                .map(|resource| (resource, Scope::Rbac)),
+        );
+    for (resource, wanted) in objects {
+        let holder = PodSpec {
             path: resource.path.clone(),
             resource,
             rollout: k8s::Rollout::None,
             restrictions: &[],
         };
+        let target = Target {
+            pod: &holder,
+            containers: &[],
+            container: None,
+            base: holder.path.clone(),
+        };
         for transform in &settings.transforms {
             for (rule, scope) in rules_in(settings, transform) {
-                if scope == Scope::DefaultServiceAccount {
-                    let target = Target {
-                        pod: &account,
-                        containers: &[],
-                        container: None,
-                        base: account.path.clone(),
-                    };
+                if scope == wanted {
                     planner.run(transform, rule, &target);
                 }
             }
@@ -181,7 +191,8 @@ fn rules_in<'t>(
         .map(|r| (r, r.scope.unwrap_or(transform.scope)))
 }
 
-/// Where one rule runs: a workload, a pod spec, a container or a default ServiceAccount.
+/// Where one rule runs: a workload, a pod spec or a container; or an object that is no pod (a
+/// default ServiceAccount, an RBAC object), which then stands in `pod` (its path is the object's).
 pub(super) struct Target<'t> {
     pub pod: &'t PodSpec,
     pub containers: &'t [Container],
@@ -204,8 +215,8 @@ fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> V
             .iter()
             .map(|c| target(Some(c), c.path.clone()))
             .collect(),
-        // Not a part of a pod: run once per ServiceAccount, by `plan`.
-        Scope::DefaultServiceAccount => Vec::new(),
+        // Objects that are no part of a pod: `plan` runs their rules on each one.
+        Scope::DefaultServiceAccount | Scope::Rbac => Vec::new(),
     }
 }
 
@@ -226,6 +237,8 @@ pub(super) struct Planner<'p, 'a> {
     text: &'p Text<'p>,
     /// The document as read.
     pub root: &'p Node<'a>,
+    /// Every document of the stream, as read: where RBAC steps look for bindings.
+    pub documents: &'p [Node<'a>],
     guard: Option<Guard<'p>>,
     suppressions: &'p Suppressions,
     document: usize,
@@ -1012,7 +1025,7 @@ fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut N
 }
 
 /// `Kind/name` and the container, for messages.
-fn describe(resource: &Resource, container: Option<&str>) -> String {
+pub fn describe(resource: &Resource, container: Option<&str>) -> String {
     match container {
         Some(name) => format!("{} container {name}", resource.label()),
         None => resource.label(),
