@@ -68,16 +68,20 @@ pub(super) fn edit_outcomes(
         let path = edit.path.to_string_lossy().into_owned();
         let mut report = FileReport::empty(path.clone(), FileStatus::Changed);
         report.changes = edit.changes.clone();
-        let stdout = if dry_run {
-            let shown = inputs::git_relative(&edit.path);
-            Some(output::unified_diff(
-                &shown.to_string_lossy(),
-                &edit.original,
-                &edit.new,
-            ))
-        } else if let Err(e) =
-            write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit)
-        {
+        let shown = inputs::git_relative(&edit.path);
+        let shown = shown.to_string_lossy();
+        let written = match (dry_run, edit.created) {
+            (true, _) => Ok(()),
+            (false, true) => files::create_atomically(&edit.path, &edit.new),
+            (false, false) => {
+                write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit)
+            }
+        };
+        let stdout = if dry_run && edit.created {
+            Some(output::new_file_diff(&shown, &edit.new))
+        } else if dry_run {
+            Some(output::unified_diff(&shown, &edit.original, &edit.new))
+        } else if let Err(e) = written {
             report = FileReport::failed(path, format!("{e:#}; the file was left as it was"), None);
             None
         } else {

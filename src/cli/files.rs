@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
@@ -160,6 +160,24 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
     file.sync_all().context("cannot flush the temporary file")?;
     ensure_unchanged(path, &original, read)?;
     temp.persist(path).context("cannot replace the file")
+}
+
+/// Creates the file `path` holding `contents` (mode 644, as the diff's `new file mode 100644`
+/// says): a temporary file in the same folder renamed to it, only if nothing is there yet.
+pub fn create_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
+    let mut file = temp.file();
+    file.write_all(contents.as_bytes())
+        .context("cannot write the temporary file")?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .context("cannot set the file's permissions")?;
+    file.sync_all().context("cannot flush the temporary file")?;
+    temp.persist_new(path)
+        .context("cannot create the file (is it there already?)")
 }
 
 /// An error unless the file at `path`, open as `file`, is the version `read` came from with
@@ -342,6 +360,18 @@ impl LiveTemp {
         live.retain(|p| p != temp.path());
         // On failure the error's file is dropped, so removed, while the lock is held.
         temp.persist(path).map(drop).map_err(|e| e.error)
+    }
+}
+
+impl LiveTemp {
+    /// Renames the file to `path`, which must not exist.
+    fn persist_new(mut self, path: &Path) -> std::io::Result<()> {
+        let mut live = live_temps();
+        let Some(temp) = self.temp.take() else {
+            return Ok(());
+        };
+        live.retain(|p| p != temp.path());
+        temp.persist_noclobber(path).map(drop).map_err(|e| e.error)
     }
 }
 

@@ -4,6 +4,16 @@
 /// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
 /// a name holding a space on the `---` and `+++` lines, where `patch` expects the name to end.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    diff_with_headers(path, old, new, false)
+}
+
+/// A unified diff creating the file `path` with the text `new`, as `git diff` writes it
+/// (`new file mode 100644`, `--- /dev/null`), which `git apply` and `patch -p1` accept.
+pub fn new_file_diff(path: &str, new: &str) -> String {
+    diff_with_headers(path, "", new, true)
+}
+
+fn diff_with_headers(path: &str, old: &str, new: &str, created: bool) -> String {
     let hunks = similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
@@ -13,9 +23,13 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
         git_quoted(&format!("b/{path}")),
     );
     let end = |name: &str| if name.contains(' ') { "\t" } else { "" };
+    let (mode, old_name) = match created {
+        true => ("new file mode 100644\n", "/dev/null".to_owned()),
+        false => ("", a.clone()),
+    };
     format!(
-        "diff --git {a} {b}\n--- {a}{}\n+++ {b}{}\n{hunks}",
-        end(&a),
+        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {b}{}\n{hunks}",
+        end(&old_name),
         end(&b)
     )
 }

@@ -398,6 +398,7 @@ pub fn fix_chart(
                 original: values_source.clone(),
                 new: new_values,
                 changes,
+                created: false,
             });
         }
         if edits.is_empty() {
@@ -573,6 +574,7 @@ impl<'p> TemplateEdits<'p> {
                     original: edit.original,
                     new: edit.new,
                     changes,
+                    created: false,
                 }
             })
             .collect()

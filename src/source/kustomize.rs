@@ -20,6 +20,11 @@ use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
 pub const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
+/// The strategic-merge patch kubeharden writes into a kustomization for the resources it
+/// builds from outside the tree (a remote base, a base above the tree, a `helmCharts`
+/// generator), whose own files cannot be edited; listed in its `patches:`.
+pub const OVERLAY_PATCH: &str = "kubeharden-patch.yaml";
+
 /// The annotation in which `originAnnotations` names the file a built resource came from.
 const ORIGIN: &str = "config.kubernetes.io/origin";
 
@@ -131,7 +136,7 @@ pub fn fix_tree(
     settings: &Settings,
 ) -> Result<SourceFix, String> {
     let mut fix = SourceFix::default();
-    let before = TreeCopy::new(root, &[])?;
+    let before = TreeCopy::new(root, folders, &[])?;
     let mut built: Vec<Built> = Vec::new();
     for folder in folders {
         let relative = folder.strip_prefix(root).unwrap_or(folder).to_path_buf();
@@ -179,7 +184,7 @@ pub fn fix_tree(
             changes,
         });
     }
-    let after_resources = TreeCopy::new(root, resource_edits)?;
+    let after_resources = TreeCopy::new(root, folders, resource_edits)?;
     let mut patch_edits: Vec<PatchEdit> = Vec::new();
     // Per kustomization: the fields below JSON 6902 operations that were taken out or given
     // the hardened value; what the base holds there comes back.
@@ -209,8 +214,23 @@ pub fn fix_tree(
                     map_onto_json_ops(folder, name, want, &difference, &changes, &mut patch_edits);
                 if !mapped.is_empty() {
                     released[number].extend(mapped);
-                } else {
-                    map_onto_patches(folder, name, got, &difference, &changes, &mut patch_edits);
+                } else if !map_onto_patches(
+                    folder,
+                    name,
+                    got,
+                    &difference,
+                    &changes,
+                    &mut patch_edits,
+                ) && !built_inside(root, folder, got)
+                {
+                    map_onto_overlay_patch(
+                        folder,
+                        got,
+                        want,
+                        &difference,
+                        &changes,
+                        &mut patch_edits,
+                    )?;
                 }
             }
         }
@@ -219,7 +239,7 @@ pub fn fix_tree(
     for edit in &patch_edits {
         all_edits.push((edit.path.clone(), edit.render()?));
     }
-    let after = TreeCopy::new(root, &all_edits)?;
+    let after = TreeCopy::new(root, folders, &all_edits)?;
     for (kustomization, released) in built.iter().zip(&released) {
         let folder = &kustomization.given;
         let output = kubectl
@@ -268,6 +288,7 @@ pub fn fix_tree(
             original: edit.source,
             new,
             changes: edit.changes,
+            created: edit.created,
         });
     }
     Ok(fix)
@@ -349,6 +370,11 @@ struct PatchEdit {
     changes: Vec<Change>,
     /// Notes on what was changed in a patch, and why.
     notes: Vec<Finding>,
+    /// Strategic-merge patches added after the file's documents, one per resource built from
+    /// outside the tree.
+    added: Vec<Node<'static>>,
+    /// Whether the file is new.
+    created: bool,
 }
 
 impl PatchEdit {
@@ -360,6 +386,8 @@ impl PatchEdit {
             inline: Vec::new(),
             changes: Vec::new(),
             notes: Vec::new(),
+            added: Vec::new(),
+            created: false,
         }
     }
 
@@ -434,9 +462,361 @@ impl PatchEdit {
                 .collect();
             source.replace_range(start..end, indented.trim_end_matches('\n'));
         }
-        match made.is_empty() {
-            true => Ok(source),
-            false => write_edits(&source, &made).map_err(at),
+        let edited = match made.is_empty() {
+            true => source,
+            false => write_edits(&source, &made).map_err(at)?,
+        };
+        if self.added.is_empty() {
+            return Ok(edited);
+        }
+        let added = added_documents(&self.added).map_err(at)?;
+        Ok(match edited.trim().is_empty() {
+            true => added,
+            false if edited.ends_with('\n') => format!("{edited}---\n{added}"),
+            false => format!("{edited}\n---\n{added}"),
+        })
+    }
+}
+
+/// The text of new strategic-merge patch documents: each starts from its `apiVersion` and
+/// `kind`, the rest written by the lossless layer as any edit is.
+fn added_documents(documents: &[Node<'static>]) -> Result<String, String> {
+    let field = |document: &Node<'_>, key: &str| {
+        document
+            .get(key)
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let seed: Vec<String> = documents
+        .iter()
+        .map(|d| {
+            format!(
+                "apiVersion: {}\nkind: {}\n",
+                field(d, "apiVersion"),
+                field(d, "kind")
+            )
+        })
+        .collect();
+    let mut made = Vec::new();
+    for (number, document) in documents.iter().enumerate() {
+        for (key, value) in document.entries().unwrap_or_default() {
+            let Some(key) = key.as_str().filter(|k| !["apiVersion", "kind"].contains(k)) else {
+                continue;
+            };
+            made.push((
+                number,
+                Difference {
+                    path: vec![Step::Key(key.to_owned())],
+                    new: Some(value.clone()),
+                },
+            ));
+        }
+    }
+    write_edits(&seed.join("---\n"), &made)
+}
+
+/// Whether the built `document` of the kustomization in `folder` came from a file inside the
+/// tree `root`, by its origin annotation: resources of a remote base, of a base outside the
+/// tree, or made by a generator (`helmCharts`) did not.
+fn built_inside(root: &Path, folder: &Path, document: &Node<'_>) -> bool {
+    let origin = document
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(ORIGIN))
+        .and_then(Node::as_str)
+        .unwrap_or("");
+    if origin.lines().any(|l| l.starts_with("repo:")) {
+        return false;
+    }
+    let Some(path) = origin.lines().find_map(|l| l.strip_prefix("path: ")) else {
+        return false;
+    };
+    let (Ok(folder), Ok(root)) = (folder.canonicalize(), root.canonicalize()) else {
+        return false;
+    };
+    let mut file = PathBuf::new();
+    for part in folder.join(path).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                file.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => file.push(other),
+        }
+    }
+    file.starts_with(root)
+}
+
+/// Writes `difference` (between the built document `got` and its intended form `want`) into
+/// the overlay patch ([`OVERLAY_PATCH`]) of the kustomization in `folder`, in the document
+/// that targets the resource (made with its `apiVersion`, `kind`, and `metadata.name` as the
+/// kustomization's patches see it, before its own name prefix and suffix); the file is added
+/// to the kustomization's `patches:` when it is not listed yet.
+fn map_onto_overlay_patch(
+    folder: &Path,
+    got: &Node<'_>,
+    want: &Node<'_>,
+    difference: &Difference<'_>,
+    changes: &[&Change],
+    edits: &mut Vec<PatchEdit>,
+) -> Result<(), String> {
+    let file = folder.join(OVERLAY_PATCH);
+    let kustomization_path = kustomization_file(folder)
+        .ok_or_else(|| format!("{}: no kustomization file", folder.display()))?;
+    let kustomization_source = std::fs::read_to_string(&kustomization_path)
+        .map_err(|e| format!("{}: {e}", kustomization_path.display()))?;
+    let kustomization_text = Text::new(&kustomization_source);
+    let kustomization = yaml::parse(&kustomization_text, false)
+        .map_err(|e| format!("{}: {e}", kustomization_path.display()))?;
+    let setting = |key: &str| {
+        kustomization
+            .documents
+            .first()
+            .and_then(|d| d.get(key))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    if !patch_files(folder).contains(&file) && !edits.iter().any(|e| e.path == file) {
+        let entry = Node::new(NodeKind::Mapping {
+            style: yaml::CollectionStyle::Block,
+            entries: vec![(
+                Node::new_scalar("path", true),
+                Node::new_scalar(OVERLAY_PATCH, true),
+            )],
+        });
+        let listed = kustomization
+            .documents
+            .first()
+            .and_then(|d| d.get("patches"))
+            .and_then(Node::items);
+        let (path, new) = match listed {
+            Some(items) => (
+                vec![Step::Key("patches".to_owned()), Step::Index(items.len())],
+                entry,
+            ),
+            None => (
+                vec![Step::Key("patches".to_owned())],
+                Node::new(NodeKind::Sequence {
+                    style: yaml::CollectionStyle::Block,
+                    items: vec![entry],
+                }),
+            ),
+        };
+        let index = match edits.iter().position(|e| e.path == kustomization_path) {
+            Some(index) => index,
+            None => {
+                edits.push(PatchEdit::new(
+                    kustomization_path.clone(),
+                    kustomization_source.clone(),
+                ));
+                edits.len() - 1
+            }
+        };
+        edits[index].made.push((
+            0,
+            Difference {
+                path,
+                new: Some(new),
+            },
+        ));
+        let mut edit = match std::fs::read_to_string(&file) {
+            Ok(source) => PatchEdit::new(file.clone(), source),
+            Err(_) => PatchEdit::new(file.clone(), String::new()),
+        };
+        edit.created = !file.exists();
+        edits.push(edit);
+    }
+    let edit = edits
+        .iter_mut()
+        .find(|e| e.path == file)
+        .expect("the overlay patch's edit was just made");
+    let metadata = got.get("metadata");
+    let text_of = |node: Option<&Node<'_>>, key: &str| {
+        node.and_then(|n| n.get(key))
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    };
+    let built_name = text_of(metadata, "name").unwrap_or_default();
+    let (prefix, suffix) = (setting("namePrefix"), setting("nameSuffix"));
+    let name = built_name
+        .strip_prefix(prefix.as_str())
+        .and_then(|n| n.strip_suffix(suffix.as_str()))
+        .unwrap_or(&built_name)
+        .to_owned();
+    // The kustomization's own `namespace:` is set after its patches apply.
+    let namespace = text_of(metadata, "namespace").filter(|_| setting("namespace").is_empty());
+    let api_version = text_of(Some(got), "apiVersion").unwrap_or_default();
+    let kind = text_of(Some(got), "kind").unwrap_or_default();
+    let targets = |d: &Node<'_>| {
+        text_of(Some(d), "apiVersion").as_ref() == Some(&api_version)
+            && text_of(Some(d), "kind").as_ref() == Some(&kind)
+            && text_of(d.get("metadata"), "name").as_ref() == Some(&name)
+            && text_of(d.get("metadata"), "namespace") == namespace
+    };
+    let index = match edit.added.iter().position(targets) {
+        Some(index) => index,
+        None => {
+            let scalar = |value: &str| Node::new_scalar(value.to_owned(), true);
+            let mut identity = vec![(scalar("name"), scalar(&name))];
+            if let Some(namespace) = &namespace {
+                identity.push((scalar("namespace"), scalar(namespace)));
+            }
+            let mapping = |entries| {
+                Node::new(NodeKind::Mapping {
+                    style: yaml::CollectionStyle::Block,
+                    entries,
+                })
+            };
+            edit.added.push(mapping(vec![
+                (scalar("apiVersion"), scalar(&api_version)),
+                (scalar("kind"), scalar(&kind)),
+                (scalar("metadata"), mapping(identity)),
+            ]));
+            edit.notes.push(Finding {
+                document: 0,
+                resource: crate::k8s::Resource {
+                    api_version: api_version.clone(),
+                    kind: kind.clone(),
+                    name: Some(built_name.clone()),
+                    namespace: None,
+                    path: Vec::new(),
+                },
+                container: None,
+                line: 1,
+                reader: None,
+                transform: "kustomize",
+                kind: crate::transform::FindingKind::Note,
+                message: format!(
+                    "built from outside the tree ({}), so its hardening is written into this patch of {}",
+                    origin_of(got),
+                    folder.display()
+                ),
+            });
+            edit.added.len() - 1
+        }
+    };
+    merge_into_patch(
+        &mut edit.added[index],
+        want,
+        &difference.path,
+        difference.new.as_ref(),
+    );
+    edit.changes.extend(changes.iter().map(|c| Change {
+        document: index,
+        line: 1,
+        ..(*c).clone()
+    }));
+    Ok(())
+}
+
+/// Where a built document came from, as its origin annotation says, for messages.
+fn origin_of(document: &Node<'_>) -> String {
+    let origin = document
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(ORIGIN))
+        .and_then(Node::as_str)
+        .unwrap_or("");
+    let field = |key: &str| {
+        origin
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+            .map(str::to_owned)
+    };
+    match (field("repo"), field("path"), field("  kind")) {
+        (Some(repo), path, _) => format!("{repo} {}", path.unwrap_or_default())
+            .trim()
+            .to_owned(),
+        (None, Some(path), _) => path,
+        (None, None, Some(generator)) => format!("made by {generator}"),
+        (None, None, None) => "no origin given".to_owned(),
+    }
+}
+
+/// Sets the field at `path` of the intended built document `want` to `new` (removes it when
+/// `None`) in the strategic-merge patch `patch`, creating the way there: list items are found
+/// by their merge key (`name`, or `mountPath` for volume mounts), and a list whose items have
+/// none is set whole, as a strategic merge replaces such lists.
+fn merge_into_patch(
+    patch: &mut Node<'static>,
+    want: &Node<'_>,
+    path: &[Step],
+    new: Option<&Node<'_>>,
+) {
+    let Some((step, rest)) = path.split_first() else {
+        return;
+    };
+    let empty = |next: Option<&Step>| match next {
+        Some(Step::Index(_)) => Node::new(NodeKind::Sequence {
+            style: yaml::CollectionStyle::Block,
+            items: Vec::new(),
+        }),
+        _ => Node::new(NodeKind::Mapping {
+            style: yaml::CollectionStyle::Block,
+            entries: Vec::new(),
+        }),
+    };
+    match step {
+        Step::Key(key) => {
+            let NodeKind::Mapping { entries, .. } = &mut patch.kind else {
+                return;
+            };
+            let at = match entries.iter().position(|(k, _)| k.as_str() == Some(key)) {
+                Some(at) => at,
+                None => {
+                    entries.push((Node::new_scalar(key.clone(), true), empty(rest.first())));
+                    entries.len() - 1
+                }
+            };
+            if rest.is_empty() {
+                // A strategic merge removes a field set to null.
+                entries[at].1 = new.map_or_else(|| Node::new_scalar("null", false), owned);
+                return;
+            }
+            if let Some(below) = want.get(key) {
+                merge_into_patch(&mut entries[at].1, below, rest, new);
+            }
+        }
+        Step::Index(index) => {
+            let Some(item) = want.items().and_then(|items| items.get(*index)) else {
+                return;
+            };
+            let merge_key = ["name", "mountPath"]
+                .into_iter()
+                .find_map(|k| Some((k, item.get(k)?)));
+            let Some((key, value)) = merge_key else {
+                *patch = owned(want);
+                return;
+            };
+            let NodeKind::Sequence { items, .. } = &mut patch.kind else {
+                return;
+            };
+            let same = |i: &Node<'_>| i.get(key).is_some_and(|v| v.same_data(value));
+            let at = match items.iter().position(same) {
+                Some(at) => at,
+                None => {
+                    items.push(Node::new(NodeKind::Mapping {
+                        style: yaml::CollectionStyle::Block,
+                        entries: vec![(Node::new_scalar(key, true), owned(value))],
+                    }));
+                    items.len() - 1
+                }
+            };
+            match (rest.is_empty(), new) {
+                (true, Some(new)) => items[at] = owned(new),
+                (true, None) => {
+                    let NodeKind::Mapping { entries, .. } = &mut items[at].kind else {
+                        return;
+                    };
+                    entries.push((
+                        Node::new_scalar("$patch", true),
+                        Node::new_scalar("delete", true),
+                    ));
+                }
+                (false, _) => merge_into_patch(&mut items[at], item, rest, new),
+            }
         }
     }
 }
@@ -644,8 +1024,8 @@ fn node_at<'n, 'a>(node: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>> {
 /// Maps `difference` (between the built document `got`, named `name`, and its intended form)
 /// onto the strategic-merge patch file of the kustomization in `folder` that holds most of its
 /// path: a patch that sets the field sets a value contradicting the intended one, changed
-/// there; a patch that brings the parent (a container the patch adds) gets the field added. A
-/// difference no patch reaches is left for verification to report.
+/// there; a patch that brings the parent (a container the patch adds) gets the field added.
+/// False when no patch reaches the difference.
 fn map_onto_patches(
     folder: &Path,
     name: &str,
@@ -653,7 +1033,7 @@ fn map_onto_patches(
     difference: &Difference<'_>,
     changes: &[&Change],
     edits: &mut Vec<PatchEdit>,
-) {
+) -> bool {
     let (kind, built_name) = kind_and_name(name);
     // The best place so far: file, document, path in the patch, how much of it the patch has.
     let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
@@ -688,11 +1068,11 @@ fn map_onto_patches(
         }
     }
     let Some((file, source, number, mut path, _)) = best else {
-        return;
+        return false;
     };
     let text = Text::new(&source);
     let Ok(stream) = yaml::parse(&text, true) else {
-        return;
+        return false;
     };
     let line = text
         .position(field_start(&stream.documents[number], &path))
@@ -730,6 +1110,7 @@ fn map_onto_patches(
         line,
         ..(*c).clone()
     }));
+    true
 }
 
 /// The path in the strategic-merge patch `patch` of the built field at `path` of `built`, and
@@ -794,7 +1175,9 @@ fn field_start(node: &Node<'_>, path: &[Step]) -> usize {
 }
 
 /// A temporary copy of a tree, with some files replaced and every kustomization file asking
-/// for origin annotations.
+/// for origin annotations. The copy stands at the tree's own absolute path below a temporary
+/// folder, and each base a kustomization names outside the tree is linked in at its own
+/// absolute path there, so that `../` paths leading out of the tree still reach it.
 struct TreeCopy {
     /// Kept for its removal on drop.
     _dir: tempfile::TempDir,
@@ -803,11 +1186,30 @@ struct TreeCopy {
 }
 
 impl TreeCopy {
-    fn new(root: &Path, replaced: &[(PathBuf, String)]) -> Result<TreeCopy, String> {
+    fn new(
+        root: &Path,
+        folders: &[PathBuf],
+        replaced: &[(PathBuf, String)],
+    ) -> Result<TreeCopy, String> {
         let dir =
             tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
-        let path = dir.path().join("tree");
+        let absolute = root
+            .canonicalize()
+            .map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+        let mirrored = |path: &Path| dir.path().join(path.strip_prefix("/").unwrap_or(path));
+        let path = mirrored(&absolute);
         copy_folder(root, &path).map_err(|e| format!("cannot copy {}: {e}", root.display()))?;
+        for outside in outside_bases(folders, &absolute) {
+            let link = mirrored(&outside);
+            if link.exists() {
+                continue;
+            }
+            let made = link
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::os::unix::fs::symlink(&outside, &link));
+            made.map_err(|e| format!("cannot link {}: {e}", outside.display()))?;
+        }
         for (file, text) in replaced {
             let relative = file.strip_prefix(root).unwrap_or(file);
             let text = match is_kustomization_file(file) {
@@ -819,6 +1221,43 @@ impl TreeCopy {
         }
         Ok(TreeCopy { _dir: dir, path })
     }
+}
+
+/// The folders outside the tree (whose absolute path is `absolute`) that the kustomizations
+/// in `folders` name as `resources`, `bases` or `components`, absolute.
+fn outside_bases(folders: &[PathBuf], absolute: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for folder in folders {
+        let Some(source) = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok())
+        else {
+            continue;
+        };
+        let text = Text::new(&source);
+        let Ok(stream) = yaml::parse(&text, false) else {
+            continue;
+        };
+        let Some(kustomization) = stream.documents.first() else {
+            continue;
+        };
+        for key in ["resources", "bases", "components"] {
+            for item in kustomization
+                .get(key)
+                .and_then(Node::items)
+                .unwrap_or_default()
+            {
+                let Some(named) = item.as_str().filter(|n| !n.contains("://")) else {
+                    continue;
+                };
+                let Ok(target) = folder.join(named).canonicalize() else {
+                    continue;
+                };
+                if target.is_dir() && !target.starts_with(absolute) && !out.contains(&target) {
+                    out.push(target);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether `path` is named as a kustomization file.

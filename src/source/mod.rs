@@ -244,6 +244,8 @@ pub struct SourceEdit {
     pub new: String,
     /// The rendered changes it makes, each with the line of this file it edits.
     pub changes: Vec<Change>,
+    /// Whether the file is new (`original` is then empty).
+    pub created: bool,
 }
 
 /// What fixing a rendered source gave: the verified edits, and the findings, each with the
