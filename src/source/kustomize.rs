@@ -90,6 +90,41 @@ pub fn patch_files(folder: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Whether the kustomization in `folder` is a component (`kind: Component`): it is built only
+/// as part of the kustomizations that take it, never on its own.
+fn is_component(folder: &Path) -> bool {
+    let source = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok());
+    let source = source.unwrap_or_default();
+    let text = Text::new(&source);
+    yaml::parse(&text, false).is_ok_and(|stream| {
+        stream
+            .documents
+            .first()
+            .and_then(|d| d.get("kind"))
+            .and_then(Node::as_str)
+            == Some("Component")
+    })
+}
+
+/// The patch files of the kustomization in `folder` and of the components it takes
+/// (`components:`), whose patches apply to its resources as its own do.
+fn patch_files_with_components(folder: &Path) -> Vec<PathBuf> {
+    let mut files = patch_files(folder);
+    let source = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok());
+    let source = source.unwrap_or_default();
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return files;
+    };
+    let components = stream.documents.first().and_then(|d| d.get("components"));
+    for component in components.and_then(Node::items).unwrap_or_default() {
+        if let Some(named) = component.as_str() {
+            files.extend(patch_files(&folder.join(named)));
+        }
+    }
+    files
+}
+
 /// One kustomization's built output, planned.
 struct Built {
     /// The kustomization folder, relative to the tree root.
@@ -138,7 +173,7 @@ pub fn fix_tree(
     let mut fix = SourceFix::default();
     let before = TreeCopy::new(root, folders, &[])?;
     let mut built: Vec<Built> = Vec::new();
-    for folder in folders {
+    for folder in folders.iter().filter(|f| !is_component(f)) {
         let relative = folder.strip_prefix(root).unwrap_or(folder).to_path_buf();
         let output = match kubectl.build(&before.path.join(&relative)) {
             Ok(output) => output,
@@ -1037,7 +1072,7 @@ fn map_onto_patches(
     let (kind, built_name) = kind_and_name(name);
     // The best place so far: file, document, path in the patch, how much of it the patch has.
     let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
-    for file in patch_files(folder) {
+    for file in patch_files_with_components(folder) {
         let source = match edits.iter().find(|e| e.path == file) {
             Some(edit) => edit.source.clone(),
             None => match std::fs::read_to_string(&file) {
@@ -1067,7 +1102,7 @@ fn map_onto_patches(
             }
         }
     }
-    let Some((file, source, number, mut path, _)) = best else {
+    let Some((file, source, number, mut path, reached)) = best else {
         return false;
     };
     let text = Text::new(&source);
@@ -1098,13 +1133,13 @@ fn map_onto_patches(
         let last = path.len() - 1;
         path[last] = Step::Index(at + before);
     }
-    edit.made.push((
-        number,
-        Difference {
-            path,
-            new: difference.new.as_ref().map(owned),
-        },
-    ));
+    // A field the built output must lose that the patch does not set (a base's hardening
+    // that a suppression in the patch keeps out) is set to null: a strategic merge removes it.
+    let new = match &difference.new {
+        None if reached < path.len() => Some(Node::new_scalar("null", false)),
+        new => new.as_ref().map(owned),
+    };
+    edit.made.push((number, Difference { path, new }));
     edit.changes.extend(changes.iter().map(|c| Change {
         document: number,
         line,

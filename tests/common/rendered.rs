@@ -145,7 +145,9 @@ pub fn golden_cases(cases: &str, target: &str, env: ToolEnv<'_>) {
         let args = fs::read_to_string(case.join("args")).unwrap_or_default();
         let args: Vec<&str> = args.split_whitespace().collect();
         let named = fs::read_to_string(case.join("target")).unwrap_or_default();
-        let target = Some(named.trim()).filter(|t| !t.is_empty()).unwrap_or(target);
+        let target = Some(named.trim())
+            .filter(|t| !t.is_empty())
+            .unwrap_or(target);
         let out = fix_and_check(env, work.path(), target, &args);
         compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
         let actual = snapshot(work.path());
