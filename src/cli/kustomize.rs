@@ -25,8 +25,10 @@ pub(super) fn process(
     limit: u64,
 ) -> Vec<Outcome> {
     let named = selection.kubectl.as_deref().or(config.kubectl.as_deref());
+    let named_helm = selection.helm.as_deref().or(config.helm.as_deref());
+    let helm = crate::source::helm::Helm::find(named_helm).ok();
     let kubectl = match Kubectl::find(named) {
-        Ok(kubectl) => kubectl,
+        Ok(kubectl) => kubectl.with_helm(helm.as_ref().map(|h| h.binary())),
         Err(e) => return unchecked(tree, dry_run, config, limit, &e),
     };
     let identity = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());

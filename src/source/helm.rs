@@ -58,6 +58,11 @@ impl Helm {
             .map(|binary| Helm { binary })
     }
 
+    /// The helm binary's path.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     /// `helm template` of `chart` with `values` files in order: the rendered manifests, or
     /// helm's error in one line.
     fn template(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {

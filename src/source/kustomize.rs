@@ -39,10 +39,11 @@ pub fn kustomization_file(folder: &Path) -> Option<PathBuf> {
         .find(|file| file.is_file())
 }
 
-/// The kubectl binary that builds kustomizations.
+/// The kubectl binary that builds kustomizations, and the helm it inflates `helmCharts:` with.
 #[derive(Debug, Clone)]
 pub struct Kubectl {
     binary: PathBuf,
+    helm: Option<PathBuf>,
 }
 
 impl Kubectl {
@@ -50,15 +51,35 @@ impl Kubectl {
     /// else `kubectl` on `PATH`; an error saying how to install it when there is none.
     pub fn find(named: Option<&Path>) -> Result<Kubectl, String> {
         super::find_tool(named, "KUBEHARDEN_KUBECTL", "kubectl", INSTALL_HINT)
-            .map(|binary| Kubectl { binary })
+            .map(|binary| Kubectl { binary, helm: None })
+    }
+
+    /// This kubectl, building with `--enable-helm` and `helm` for the kustomizations that
+    /// inflate charts (`helmCharts:`).
+    pub fn with_helm(self, helm: Option<&Path>) -> Kubectl {
+        Kubectl {
+            helm: helm.map(Path::to_path_buf),
+            ..self
+        }
     }
 
     /// `kubectl kustomize folder`: the built manifests, or kubectl's error in one line.
     fn build(&self, folder: &Path) -> Result<String, String> {
         let mut command = Command::new(&self.binary);
         command.arg("kustomize").arg(folder);
+        if let Some(helm) = self.helm.as_ref().filter(|_| inflates_charts(folder)) {
+            command.arg("--enable-helm").arg("--helm-command").arg(helm);
+        }
         super::tool_output(&mut command, "kubectl kustomize")
     }
+}
+
+/// Whether the kustomization in `folder` inflates Helm charts (`helmCharts:`); the charts below
+/// it are then part of its build, not inputs of their own.
+pub fn inflates_charts(folder: &Path) -> bool {
+    kustomization_file(folder)
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .is_some_and(|text| text.lines().any(|l| l.starts_with("helmCharts:")))
 }
 
 /// The files a kustomization uses as patches (`patches`, `patchesStrategicMerge`,
