@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::{Outcome, Selection, files, inputs, output};
 use crate::config::Config;
 use crate::report::{FileReport, FileStatus};
-use crate::source::SourceEdit;
 use crate::source::helm::{self, Helm};
+use crate::source::{Lifecycle, SourceEdit};
 use crate::transform::Finding;
 
 /// Fixes the chart in `chart` (in place unless `dry_run`): one outcome per edited file, one
@@ -70,17 +70,23 @@ pub(super) fn edit_outcomes(
         report.changes = edit.changes.clone();
         let shown = inputs::git_relative(&edit.path);
         let shown = shown.to_string_lossy();
-        let written = match (dry_run, edit.created) {
+        let written = match (dry_run, edit.lifecycle) {
             (true, _) => Ok(()),
-            (false, true) => files::create_atomically(&edit.path, &edit.new),
-            (false, false) => {
+            (false, Lifecycle::Created) => files::create_atomically(&edit.path, &edit.new),
+            (false, Lifecycle::Deleted) => {
+                delete_unchanged_since_read(&edit.path, &edit.original, limit)
+            }
+            (false, Lifecycle::Changed) => {
                 write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit)
             }
         };
-        let stdout = if dry_run && edit.created {
-            Some(output::new_file_diff(&shown, &edit.new))
-        } else if dry_run {
-            Some(output::unified_diff(&shown, &edit.original, &edit.new))
+        let stdout = if dry_run {
+            Some(output::file_diff(
+                &shown,
+                &edit.original,
+                &edit.new,
+                edit.lifecycle,
+            ))
         } else if let Err(e) = written {
             report = FileReport::failed(path, format!("{e:#}; the file was left as it was"), None);
             None
@@ -128,6 +134,15 @@ fn write_unchanged_since_read(
         anyhow::bail!("it changed while kubeharden was working on it; run again");
     }
     files::write_atomically(path, &snapshot, new)
+}
+
+/// Deletes the file at `path`, provided it still holds the `original` it was fixed from.
+fn delete_unchanged_since_read(path: &Path, original: &str, limit: u64) -> anyhow::Result<()> {
+    let snapshot = files::read_file(path, limit)?;
+    if snapshot.bytes != original.as_bytes() {
+        anyhow::bail!("it changed while kubeharden was working on it; run again");
+    }
+    std::fs::remove_file(path).map_err(anyhow::Error::from)
 }
 
 /// For a template named on its own: the chart holding it, to name instead.

@@ -68,7 +68,7 @@ pub(super) fn process(
                 original: String::from_utf8_lossy(&snapshot.bytes).into_owned(),
                 new,
                 changes: fixed.changes,
-                created: false,
+                lifecycle: crate::source::Lifecycle::Changed,
             });
         }
     }

@@ -1,19 +1,18 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
+use crate::source::Lifecycle;
+
 /// A unified diff of one file with the headers `git diff` writes for `path` (relative to the
 /// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
 /// a name holding a space on the `---` and `+++` lines, where `patch` expects the name to end.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    diff_with_headers(path, old, new, false)
+    file_diff(path, old, new, Lifecycle::Changed)
 }
 
-/// A unified diff creating the file `path` with the text `new`, as `git diff` writes it
-/// (`new file mode 100644`, `--- /dev/null`), which `git apply` and `patch -p1` accept.
-pub fn new_file_diff(path: &str, new: &str) -> String {
-    diff_with_headers(path, "", new, true)
-}
-
-fn diff_with_headers(path: &str, old: &str, new: &str, created: bool) -> String {
+/// A unified diff of one file that may be created or deleted, as `git diff` writes it
+/// (`new file mode 100644` and `--- /dev/null`, or `deleted file mode 100644` and
+/// `+++ /dev/null`), which `git apply` and `patch -p1` accept.
+pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> String {
     let hunks = similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
@@ -23,14 +22,19 @@ fn diff_with_headers(path: &str, old: &str, new: &str, created: bool) -> String 
         git_quoted(&format!("b/{path}")),
     );
     let end = |name: &str| if name.contains(' ') { "\t" } else { "" };
-    let (mode, old_name) = match created {
-        true => ("new file mode 100644\n", "/dev/null".to_owned()),
-        false => ("", a.clone()),
+    let (mode, old_name, new_name) = match lifecycle {
+        Lifecycle::Created => ("new file mode 100644\n", "/dev/null".to_owned(), b.clone()),
+        Lifecycle::Deleted => (
+            "deleted file mode 100644\n",
+            a.clone(),
+            "/dev/null".to_owned(),
+        ),
+        Lifecycle::Changed => ("", a.clone(), b.clone()),
     };
     format!(
-        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {b}{}\n{hunks}",
+        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n{hunks}",
         end(&old_name),
-        end(&b)
+        end(&new_name)
     )
 }
 

@@ -403,7 +403,7 @@ pub fn fix_chart(
                 original: values_source.clone(),
                 new: new_values,
                 changes,
-                created: false,
+                lifecycle: crate::source::Lifecycle::Changed,
             });
         }
         if edits.is_empty() {
@@ -579,7 +579,7 @@ impl<'p> TemplateEdits<'p> {
                     original: edit.original,
                     new: edit.new,
                     changes,
-                    created: false,
+                    lifecycle: crate::source::Lifecycle::Changed,
                 }
             })
             .collect()

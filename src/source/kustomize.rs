@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Difference, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within};
+use super::{
+    Difference, Lifecycle, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within,
+};
 use crate::transform::{self, Change, Suppressions};
 use crate::transform::{Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
@@ -270,14 +272,8 @@ pub fn fix_tree(
                     map_onto_json_ops(folder, name, want, &difference, &changes, &mut patch_edits);
                 if !mapped.is_empty() {
                     released[number].extend(mapped);
-                } else if !map_onto_patches(
-                    folder,
-                    name,
-                    got,
-                    &difference,
-                    &changes,
-                    &mut patch_edits,
-                ) && !built_inside(root, folder, got)
+                } else if !map_onto_patches(folder, got, &difference, &changes, &mut patch_edits)
+                    && !built_inside(root, folder, got)
                 {
                     map_onto_overlay_patch(
                         folder,
@@ -291,8 +287,13 @@ pub fn fix_tree(
             }
         }
     }
+    take_out_emptied_operation_files(&mut patch_edits);
     let mut all_edits = resource_edits.to_vec();
-    for edit in &patch_edits {
+    // A file taken out stays in the copy, unread: its kustomization no longer lists it.
+    for edit in patch_edits
+        .iter()
+        .filter(|e| e.lifecycle != Lifecycle::Deleted)
+    {
         all_edits.push((edit.path.clone(), edit.render()?));
     }
     let after = TreeCopy::new(root, folders, &all_edits)?;
@@ -336,7 +337,10 @@ pub fn fix_tree(
         }
     }
     for edit in patch_edits {
-        let new = edit.render()?;
+        let new = match edit.lifecycle {
+            Lifecycle::Deleted => String::new(),
+            _ => edit.render()?,
+        };
         fix.findings
             .extend(edit.notes.into_iter().map(|n| (edit.path.clone(), n)));
         fix.edits.push(SourceEdit {
@@ -344,10 +348,65 @@ pub fn fix_tree(
             original: edit.source,
             new,
             changes: edit.changes,
-            created: edit.created,
+            lifecycle: edit.lifecycle,
         });
     }
     Ok(fix)
+}
+
+/// Marks for deletion each file of JSON 6902 operations left without any, and takes its entry
+/// out of the kustomization listing it: an empty list of operations is noise (and an error
+/// for some kustomize versions).
+fn take_out_emptied_operation_files(edits: &mut Vec<PatchEdit>) {
+    let mut entries = Vec::new();
+    for edit in edits.iter_mut() {
+        let Some(listed) = edit.listed.clone() else {
+            continue;
+        };
+        let text = Text::new(&edit.source);
+        let count = yaml::parse(&text, false)
+            .ok()
+            .and_then(|s| s.documents.first().and_then(Node::items).map(<[_]>::len))
+            .unwrap_or(0);
+        let mut removed: Vec<&Vec<Step>> = edit
+            .made
+            .iter()
+            .filter(|(_, d)| d.new.is_none() && d.path.len() == 1)
+            .map(|(_, d)| &d.path)
+            .collect();
+        removed.dedup();
+        if count > 0 && removed.len() >= count {
+            edit.lifecycle = Lifecycle::Deleted;
+            if let Some(note) = edit.notes.last() {
+                let mut note = note.clone();
+                note.message = format!(
+                    "no operation is left: the file is deleted and its entry taken out of {}",
+                    listed.0.display()
+                );
+                edit.notes.push(note);
+            }
+            entries.push(listed);
+        }
+    }
+    for (kustomization, key, entry) in entries {
+        let index = match edits.iter().position(|e| e.path == kustomization) {
+            Some(index) => index,
+            None => {
+                let Ok(source) = std::fs::read_to_string(&kustomization) else {
+                    continue;
+                };
+                edits.push(PatchEdit::new(kustomization, source));
+                edits.len() - 1
+            }
+        };
+        edits[index].made.push((
+            0,
+            Difference {
+                path: vec![Step::Key(key.to_owned()), Step::Index(entry)],
+                new: None,
+            },
+        ));
+    }
 }
 
 /// `node` with every list of volumes in name order: a patch's volumes merge into a pod's in an
@@ -429,8 +488,11 @@ struct PatchEdit {
     /// Strategic-merge patches added after the file's documents, one per resource built from
     /// outside the tree.
     added: Vec<Node<'static>>,
-    /// Whether the file is new.
-    created: bool,
+    /// Whether the file is new, or goes.
+    lifecycle: Lifecycle,
+    /// For a file of JSON 6902 operations: the kustomization file listing it, the list's key
+    /// and the entry's index, to take out with the file when no operation is left.
+    listed: Option<(PathBuf, &'static str, usize)>,
 }
 
 impl PatchEdit {
@@ -443,7 +505,8 @@ impl PatchEdit {
             changes: Vec::new(),
             notes: Vec::new(),
             added: Vec::new(),
-            created: false,
+            lifecycle: Lifecycle::Changed,
+            listed: None,
         }
     }
 
@@ -518,6 +581,7 @@ impl PatchEdit {
                 .collect();
             source.replace_range(start..end, indented.trim_end_matches('\n'));
         }
+        whole_lists_taken_out(&source, &mut made);
         let edited = match made.is_empty() {
             true => source,
             false => write_edits(&source, &made).map_err(at)?,
@@ -531,6 +595,44 @@ impl PatchEdit {
             false if edited.ends_with('\n') => format!("{edited}---\n{added}"),
             false => format!("{edited}\n---\n{added}"),
         })
+    }
+}
+
+/// Replaces the removals of every item of a kustomization's list of patches in `made` with
+/// the removal of the key: no `patches: []` is left behind.
+fn whole_lists_taken_out(source: &str, made: &mut Vec<(usize, Difference<'static>)>) {
+    let text = Text::new(source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return;
+    };
+    let Some(root) = stream.documents.first() else {
+        return;
+    };
+    for key in ["patches", "patchesStrategicMerge", "patchesJson6902"] {
+        let Some(items) = root.get(key).and_then(Node::items) else {
+            continue;
+        };
+        let removes_item = |d: &Difference<'_>| {
+            d.new.is_none()
+                && matches!(d.path.as_slice(), [Step::Key(k), Step::Index(_)] if k == key)
+        };
+        let mut removed: Vec<&Vec<Step>> = made
+            .iter()
+            .filter(|(n, d)| *n == 0 && removes_item(d))
+            .map(|(_, d)| &d.path)
+            .collect();
+        removed.sort_by_key(|p| format!("{p:?}"));
+        removed.dedup();
+        if !items.is_empty() && removed.len() == items.len() {
+            made.retain(|(n, d)| !(*n == 0 && removes_item(d)));
+            made.push((
+                0,
+                Difference {
+                    path: vec![Step::Key(key.to_owned())],
+                    new: None,
+                },
+            ));
+        }
     }
 }
 
@@ -681,7 +783,9 @@ fn map_onto_overlay_patch(
             Ok(source) => PatchEdit::new(file.clone(), source),
             Err(_) => PatchEdit::new(file.clone(), String::new()),
         };
-        edit.created = !file.exists();
+        if !file.exists() {
+            edit.lifecycle = Lifecycle::Created;
+        }
         edits.push(edit);
     }
     let edit = edits
@@ -941,9 +1045,14 @@ fn map_onto_json_ops(
         {
             let target = item.get("target");
             let field = |f: &str| target.and_then(|t| t.get(f)).and_then(Node::as_str);
-            if field("kind").is_some_and(|k| k != kind)
-                || field("name").is_some_and(|n| !built_name.contains(n))
-            {
+            let selector = Selector {
+                group: field("group"),
+                version: field("version"),
+                kind: field("kind"),
+                name: field("name"),
+                namespace: field("namespace"),
+            };
+            if !selector.selects(root, want) {
                 continue;
             }
             let (ops_file, ops_source, line) = match (item.get("patch"), item.get("path")) {
@@ -1002,11 +1111,14 @@ fn map_onto_json_ops(
                 let index = match edits.iter().position(|e| e.path == edit_path) {
                     Some(index) => index,
                     None => {
-                        let source = match &ops_file {
-                            Some(_) => ops_source.clone(),
-                            None => source.clone(),
+                        let mut edit = match &ops_file {
+                            Some(_) => PatchEdit::new(edit_path.clone(), ops_source.clone()),
+                            None => PatchEdit::new(edit_path.clone(), source.clone()),
                         };
-                        edits.push(PatchEdit::new(edit_path.clone(), source));
+                        if ops_file.is_some() {
+                            edit.listed = Some((file.clone(), key, entry));
+                        }
+                        edits.push(edit);
                         edits.len() - 1
                     }
                 };
@@ -1057,6 +1169,83 @@ fn map_onto_json_ops(
     found
 }
 
+/// What a patch selects, as kustomize reads it: from a `target:` of the kustomization, or from
+/// a strategic-merge patch's own `apiVersion`, `kind` and `metadata`. A field not given
+/// selects anything.
+struct Selector<'s> {
+    group: Option<&'s str>,
+    version: Option<&'s str>,
+    kind: Option<&'s str>,
+    name: Option<&'s str>,
+    namespace: Option<&'s str>,
+}
+
+impl<'s> Selector<'s> {
+    /// The selector of a strategic-merge patch document.
+    fn of_patch(patch: &'s Node<'_>) -> Selector<'s> {
+        let field = |node: Option<&'s Node<'_>>, key: &str| node?.get(key)?.as_str();
+        let (group, version) = split_api_version(field(Some(patch), "apiVersion"));
+        Selector {
+            group,
+            version,
+            kind: field(Some(patch), "kind"),
+            name: field(patch.get("metadata"), "name"),
+            namespace: field(patch.get("metadata"), "namespace"),
+        }
+    }
+
+    /// Whether a patch of the kustomization `kustomization` with this selector applies to the
+    /// resource built as `built`: group, version, kind and namespace (unless the kustomization
+    /// sets its own `namespace:`, after its patches) must be equal; the name must be the
+    /// built one, or the built one without the kustomization's `namePrefix` and `nameSuffix`
+    /// (they are added after its patches). A patch naming a resource by a name a base gave it
+    /// before its own prefix is not taken, and verification then reports the change; a name
+    /// written as a regular expression is not read and selects anything (verification by
+    /// building again is the guard there).
+    fn selects(&self, kustomization: &Node<'_>, built: &Node<'_>) -> bool {
+        let field = |node: Option<&Node<'_>>, key: &str| {
+            node.and_then(|n| n.get(key))
+                .and_then(Node::as_str)
+                .map(str::to_owned)
+        };
+        let metadata = built.get("metadata");
+        let (group, version) = split_api_version(built.get("apiVersion").and_then(Node::as_str));
+        let equal = |wanted: Option<&str>, have: Option<&str>| {
+            wanted.is_none_or(|w| Some(w) == have.or(Some("")))
+        };
+        let setting = |key: &str| field(Some(kustomization), key).unwrap_or_default();
+        let namespace = field(metadata, "namespace");
+        let namespace_checked = setting("namespace").is_empty();
+        let built_name = field(metadata, "name").unwrap_or_default();
+        let (prefix, suffix) = (setting("namePrefix"), setting("nameSuffix"));
+        let stripped = built_name
+            .strip_prefix(prefix.as_str())
+            .and_then(|n| n.strip_suffix(suffix.as_str()))
+            .unwrap_or(&built_name);
+        let name_matches = self.name.is_none_or(|n| {
+            n.contains(['*', '(', '[', '|', '^', '$', '+', '?']) || stripped == n || built_name == n
+        });
+        equal(self.group, group)
+            && equal(self.version, version)
+            && equal(self.kind, built.get("kind").and_then(Node::as_str))
+            && (!namespace_checked
+                || self.namespace.is_none_or(|n| {
+                    let have = namespace.as_deref().unwrap_or("default");
+                    n == have || (n == "default" && have.is_empty())
+                }))
+            && name_matches
+    }
+}
+
+/// The group and the version of an `apiVersion` (`apps/v1`; the core group is empty: `v1`).
+fn split_api_version(api_version: Option<&str>) -> (Option<&str>, Option<&str>) {
+    match api_version.map(|a| a.split_once('/')) {
+        Some(Some((group, version))) => (Some(group), Some(version)),
+        Some(None) => (Some(""), api_version),
+        None => (None, None),
+    }
+}
+
 /// The steps of a JSON pointer (`/spec/containers/0`): numbers are list indexes.
 fn pointer_steps(pointer: &str) -> Vec<Step> {
     pointer
@@ -1077,20 +1266,25 @@ fn node_at<'n, 'a>(node: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>> {
     })
 }
 
-/// Maps `difference` (between the built document `got`, named `name`, and its intended form)
-/// onto the strategic-merge patch file of the kustomization in `folder` that holds most of its
+/// Maps `difference` (between the built document `got` and its intended form) onto the
+/// strategic-merge patch file of the kustomization in `folder` that holds most of its
 /// path: a patch that sets the field sets a value contradicting the intended one, changed
 /// there; a patch that brings the parent (a container the patch adds) gets the field added.
 /// False when no patch reaches the difference.
 fn map_onto_patches(
     folder: &Path,
-    name: &str,
     got: &Node<'_>,
     difference: &Difference<'_>,
     changes: &[&Change],
     edits: &mut Vec<PatchEdit>,
 ) -> bool {
-    let (kind, built_name) = kind_and_name(name);
+    let kustomization_source = kustomization_file(folder)
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    let kustomization_text = Text::new(&kustomization_source);
+    let kustomization = yaml::parse(&kustomization_text, false)
+        .ok()
+        .and_then(|s| s.documents.into_iter().next());
     // The best place so far: file, document, path in the patch, how much of it the patch has.
     let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
     for file in patch_files_with_components(folder) {
@@ -1106,13 +1300,13 @@ fn map_onto_patches(
             continue;
         };
         for (number, patch) in stream.documents.iter().enumerate() {
-            let targets = patch.get("kind").and_then(Node::as_str) == Some(kind)
-                && patch
-                    .get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Node::as_str)
-                    .is_some_and(|n| built_name.contains(n));
-            if !targets {
+            let selector = Selector::of_patch(patch);
+            if selector.kind.is_none()
+                || selector.name.is_none()
+                || !kustomization
+                    .as_ref()
+                    .is_some_and(|k| selector.selects(k, got))
+            {
                 continue;
             }
             let Some((path, reached)) = patch_path(got, patch, &difference.path) else {
@@ -1356,4 +1550,55 @@ fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the strategic-merge `patch` of the kustomization `kustomization` selects the
+    /// built resource `built`.
+    fn selects(kustomization: &str, patch: &str, built: &str) -> bool {
+        let parsed = |source: &str| {
+            let text = Text::new(source);
+            owned(&yaml::parse(&text, false).unwrap().documents[0])
+        };
+        let (kustomization, patch, built) = (parsed(kustomization), parsed(patch), parsed(built));
+        Selector::of_patch(&patch).selects(&kustomization, &built)
+    }
+
+    const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+
+    #[test]
+    fn a_patch_selects_as_kustomize_does_by_group_version_kind_name_and_namespace() {
+        let built = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: dev-web-worker\n  namespace: shop\n";
+        let overlay = "namePrefix: dev-\n";
+        let worker = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-worker\n";
+        assert!(selects(overlay, worker, built));
+        assert!(selects(
+            overlay,
+            &worker.replace("web-worker", "dev-web-worker"),
+            built
+        ));
+        // A name within the built one is another resource's.
+        assert!(!selects(overlay, WEB, built));
+        assert!(!selects(
+            overlay,
+            &worker.replace("apps/v1", "apps/v1beta1"),
+            built
+        ));
+        assert!(!selects(
+            overlay,
+            &worker.replace("Deployment", "StatefulSet"),
+            built
+        ));
+        let elsewhere = format!("{worker}  namespace: test\n");
+        assert!(!selects(overlay, &elsewhere, built));
+        // The overlay's own namespace is set after its patches: not compared.
+        assert!(selects(
+            "namespace: prod\nnamePrefix: dev-\n",
+            &elsewhere,
+            built
+        ));
+    }
 }
