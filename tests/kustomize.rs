@@ -380,3 +380,46 @@ fn a_helm_charts_generator_is_hardened_through_a_new_kubeharden_patch_in_its_kus
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+#[test]
+fn the_report_and_pr_body_name_the_new_overlay_patch_as_the_source_of_its_changes() {
+    let Some(kubectl) = kubectl() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-kustomize/base-outside-the-tree/input");
+    copy(&case, work.path());
+    let out = rendered::kubeharden(
+        (KUBECTL_ENV, &kubectl),
+        work.path(),
+        &[
+            "fix",
+            "--dry-run",
+            "--report",
+            "report.json",
+            "--pr-body",
+            "body.md",
+            "app",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("report.json")).unwrap()).unwrap();
+    let patch = "app/overlays/prod/kubeharden-patch.yaml";
+    let file = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == patch)
+        .unwrap_or_else(|| panic!("{patch} not in the report: {report}"));
+    let changes = file["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["transform"] == "no-privileged"
+            && c["path"] == "spec.template.spec.containers[0].securityContext.privileged"),
+        "{file}"
+    );
+    let body = std::fs::read_to_string(work.path().join("body.md")).unwrap();
+    assert!(
+        body.contains(&format!("| `{patch}` | Deployment `prod-web` in `shop` |")),
+        "{body}"
+    );
+}

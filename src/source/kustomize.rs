@@ -336,11 +336,12 @@ pub fn fix_tree(
             }
         }
     }
-    for edit in patch_edits {
+    for mut edit in patch_edits {
         let new = match edit.lifecycle {
             Lifecycle::Deleted => String::new(),
             _ => edit.render()?,
         };
+        edit.place_added(&new);
         fix.findings
             .extend(edit.notes.into_iter().map(|n| (edit.path.clone(), n)));
         fix.edits.push(SourceEdit {
@@ -488,6 +489,11 @@ struct PatchEdit {
     /// Strategic-merge patches added after the file's documents, one per resource built from
     /// outside the tree.
     added: Vec<Node<'static>>,
+    /// The changes written into `added` documents, each with its number among them; its
+    /// line is known once the file is rendered.
+    added_changes: Vec<Change>,
+    /// Notes on the `added` documents, numbered as the changes.
+    added_notes: Vec<Finding>,
     /// Whether the file is new, or goes.
     lifecycle: Lifecycle,
     /// For a file of JSON 6902 operations: the kustomization file listing it, the list's key
@@ -505,8 +511,46 @@ impl PatchEdit {
             changes: Vec::new(),
             notes: Vec::new(),
             added: Vec::new(),
+            added_changes: Vec::new(),
+            added_notes: Vec::new(),
             lifecycle: Lifecycle::Changed,
             listed: None,
+        }
+    }
+
+    /// Moves the changes and notes of the `added` documents among the others, with their
+    /// document numbers and lines in the file's `new` text.
+    fn place_added(&mut self, new: &str) {
+        let count = |source: &str| {
+            let text = Text::new(source);
+            yaml::parse(&text, false).map_or(0, |s| {
+                s.documents.iter().filter(|d| d.entries().is_some()).count()
+            })
+        };
+        let before = count(&self.source);
+        let text = Text::new(new);
+        let Ok(stream) = yaml::parse(&text, false) else {
+            return;
+        };
+        let line = |number: usize| {
+            stream
+                .documents
+                .get(before + number)
+                .map_or(1, |d| text.position(d.full_start()).line)
+        };
+        for change in std::mem::take(&mut self.added_changes) {
+            self.changes.push(Change {
+                document: before + change.document,
+                line: line(change.document),
+                ..change
+            });
+        }
+        for note in std::mem::take(&mut self.added_notes) {
+            self.notes.push(Finding {
+                document: before + note.document,
+                line: line(note.document),
+                ..note
+            });
         }
     }
 
@@ -834,8 +878,8 @@ fn map_onto_overlay_patch(
                 (scalar("kind"), scalar(&kind)),
                 (scalar("metadata"), mapping(identity)),
             ]));
-            edit.notes.push(Finding {
-                document: 0,
+            edit.added_notes.push(Finding {
+                document: edit.added.len() - 1,
                 resource: crate::k8s::Resource {
                     api_version: api_version.clone(),
                     kind: kind.clone(),
@@ -863,9 +907,8 @@ fn map_onto_overlay_patch(
         &difference.path,
         difference.new.as_ref(),
     );
-    edit.changes.extend(changes.iter().map(|c| Change {
+    edit.added_changes.extend(changes.iter().map(|c| Change {
         document: index,
-        line: 1,
         ..(*c).clone()
     }));
     Ok(())
