@@ -45,7 +45,7 @@ pub(super) fn process(
             }];
         }
     };
-    let mut outcomes = edit_outcomes(&fix.edits, fix.findings, dry_run, limit);
+    let mut outcomes = edit_outcomes(&fix.edits, &[], fix.findings, dry_run, limit);
     if outcomes.is_empty() {
         outcomes.push(Outcome {
             report: FileReport::empty(name, FileStatus::Unchanged),
@@ -59,6 +59,7 @@ pub(super) fn process(
 /// as read) and of its `findings`, one report per file with findings but no edit.
 pub(super) fn edit_outcomes(
     edits: &[SourceEdit],
+    snapshots: &[(PathBuf, files::Snapshot)],
     findings: Vec<(PathBuf, Finding)>,
     dry_run: bool,
     limit: u64,
@@ -76,9 +77,10 @@ pub(super) fn edit_outcomes(
             (false, Lifecycle::Deleted) => {
                 delete_unchanged_since_read(&edit.path, &edit.original, limit)
             }
-            (false, Lifecycle::Changed) => {
-                write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit)
-            }
+            (false, Lifecycle::Changed) => match snapshots.iter().find(|(p, _)| *p == edit.path) {
+                Some((_, snapshot)) => files::write_atomically(&edit.path, snapshot, &edit.new),
+                None => write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit),
+            },
         };
         let stdout = if dry_run {
             Some(output::file_diff(

@@ -505,31 +505,12 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
 fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome {
     let name = input.display();
     let outcome = |report: FileReport, stdout: Option<String>| Outcome { report, stdout };
-    if let Some(path) = input.file()
-        && config.excludes(path)
-    {
-        return outcome(FileReport::empty(name, FileStatus::Excluded), None);
-    }
     let failed = |message: String, position| {
         outcome(FileReport::failed(name.clone(), message, position), None)
     };
-    let snapshot = match read(input, limit) {
-        Ok(snapshot) => snapshot,
-        Err(e) => return failed(e.to_string(), None),
-    };
-    let bytes = &snapshot.bytes;
-    let fixed = match fix::fix_bytes(bytes, &config.settings) {
-        Ok(fixed) => fixed,
-        Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
-            return outcome(FileReport::empty(name, FileStatus::HelmSkipped), None);
-        }
-        Err(e) => {
-            let hint = match input {
-                Input::Named(file) if e.is_helm_template() => chart::template_hint(&file.path),
-                _ => None,
-            };
-            return failed(hint.unwrap_or_else(|| e.to_string()), e.position());
-        }
+    let (snapshot, fixed) = match fix_input(input, config, limit) {
+        Ok(read_and_fixed) => read_and_fixed,
+        Err(instead) => return *instead,
     };
     let report = |status| FileReport {
         path: name.clone(),
@@ -539,7 +520,7 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
         error: None,
     };
     // The input was valid UTF-8, or fixing it would have failed.
-    let original = String::from_utf8_lossy(bytes);
+    let original = String::from_utf8_lossy(&snapshot.bytes);
     let Some(new) = &fixed.output else {
         let stdout = (input.file().is_none() && !dry_run).then(|| original.into_owned());
         return outcome(report(FileStatus::Unchanged), stdout);
@@ -554,6 +535,43 @@ fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome
             Ok(()) => outcome(report(FileStatus::Changed), None),
             Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
         },
+    }
+}
+
+/// Reads `input` and fixes it as a plain file: what was read and the fix, or the outcome to
+/// report instead (excluded, unreadable, a Helm template met in a walk, not fixable).
+fn fix_input(
+    input: &Input,
+    config: &Config,
+    limit: u64,
+) -> Result<(files::Snapshot, fix::Fixed), Box<Outcome>> {
+    let name = input.display();
+    let outcome = |report: FileReport| {
+        Box::new(Outcome {
+            report,
+            stdout: None,
+        })
+    };
+    if let Some(path) = input.file()
+        && config.excludes(path)
+    {
+        return Err(outcome(FileReport::empty(name, FileStatus::Excluded)));
+    }
+    let snapshot = read(input, limit)
+        .map_err(|e| outcome(FileReport::failed(name.clone(), e.to_string(), None)))?;
+    match fix::fix_bytes(&snapshot.bytes, &config.settings) {
+        Ok(fixed) => Ok((snapshot, fixed)),
+        Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
+            Err(outcome(FileReport::empty(name, FileStatus::HelmSkipped)))
+        }
+        Err(e) => {
+            let hint = match input {
+                Input::Named(file) if e.is_helm_template() => chart::template_hint(&file.path),
+                _ => None,
+            };
+            let message = hint.unwrap_or_else(|| e.to_string());
+            Err(outcome(FileReport::failed(name, message, e.position())))
+        }
     }
 }
 
