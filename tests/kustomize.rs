@@ -69,6 +69,33 @@ fn a_kustomization_that_does_not_build_is_named_and_its_resources_still_fixed() 
     assert!(fixed.contains("allowPrivilegeEscalation: false"), "{fixed}");
 }
 
+/// Runs `command` with `input` on its standard input; its output.
+fn with_input(command: &mut std::process::Command, input: &[u8]) -> std::process::Output {
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input)?;
+            child.wait_with_output()
+        })
+        .unwrap()
+}
+
+/// `kubeharden fix --dry-run -` of the built output `built`: exit code 0 when it needs nothing.
+fn check_built(built: &[u8]) -> std::process::Output {
+    with_input(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("kubeharden")).args([
+            "fix",
+            "--dry-run",
+            "-",
+        ]),
+        built,
+    )
+}
+
 /// `kubectl kustomize folder` in `dir`: the built output; the test fails when it does not build.
 fn build(kubectl: &Path, dir: &Path, folder: &str) -> String {
     let out = std::process::Command::new(kubectl)
@@ -182,18 +209,7 @@ fn every_shared_kustomization_still_builds_hardened_with_only_hardening_changes(
         for (folder, before) in folders.iter().zip(&before) {
             let after = build(&kubectl, work.path(), folder);
             // What kubeharden would still change in the built output: nothing.
-            let check = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubeharden"))
-                .args(["fix", "--dry-run", "-"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .and_then(|mut child| {
-                    use std::io::Write;
-                    child.stdin.take().unwrap().write_all(after.as_bytes())?;
-                    child.wait_with_output()
-                })
-                .unwrap();
+            let check = check_built(after.as_bytes());
             assert_eq!(
                 check.status.code(),
                 Some(0),
@@ -323,18 +339,17 @@ fn a_helm_charts_generator_is_hardened_through_a_new_kubeharden_patch_in_its_kus
     );
     // The chart is part of the kustomization's build: never fixed as a chart of its own.
     assert!(!diff.contains("values.yaml"), "{diff}");
-    let check = std::process::Command::new("git")
-        .args(["apply", "--check", "-"])
-        .current_dir(work.path())
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(diff.as_bytes())?;
-            child.wait()
-        })
-        .unwrap();
-    assert!(check.success(), "git apply refuses the diff:\n{diff}");
+    let check = with_input(
+        std::process::Command::new("git")
+            .args(["apply", "--check", "-"])
+            .current_dir(work.path()),
+        diff.as_bytes(),
+    );
+    assert!(
+        check.status.success(),
+        "git apply refuses the diff ({}):\n{diff}",
+        stderr(&check)
+    );
     let fixed = run(&["fix", "app"]);
     assert_eq!(fixed.status.code(), Some(0), "{}", stderr(&fixed));
     let after = std::fs::read_to_string(app.join("kustomization.yaml")).unwrap();
@@ -361,18 +376,7 @@ fn a_helm_charts_generator_is_hardened_through_a_new_kubeharden_patch_in_its_kus
         .output()
         .unwrap();
     assert!(built.status.success(), "{}", stderr(&built));
-    let check = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubeharden"))
-        .args(["fix", "--dry-run", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(&built.stdout)?;
-            child.wait_with_output()
-        })
-        .unwrap();
+    let check = check_built(&built.stdout);
     assert_eq!(
         check.status.code(),
         Some(0),

@@ -145,38 +145,26 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
         );
     }
     ensure_unchanged(path, &original, read)?;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
-    let mut file = temp.file();
-    file.write_all(contents.as_bytes())
-        .context("cannot write the temporary file")?;
+    let temp = LiveTemp::beside(path, contents)?;
+    let file = temp.file();
     keep_owner(file, &meta)?;
     file.set_permissions(meta.permissions())
         .context("cannot copy the file's permissions")?;
     copy_extended_attributes(&original, file)?;
     file.sync_all().context("cannot flush the temporary file")?;
     ensure_unchanged(path, &original, read)?;
-    temp.persist(path).context("cannot replace the file")
+    temp.persist(path, true).context("cannot replace the file")
 }
 
 /// Creates the file `path` holding `contents` (mode 644, as the diff's `new file mode 100644`
 /// says): a temporary file in the same folder renamed to it, only if nothing is there yet.
 pub fn create_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
-    let mut file = temp.file();
-    file.write_all(contents.as_bytes())
-        .context("cannot write the temporary file")?;
+    let temp = LiveTemp::beside(path, contents)?;
+    let file = temp.file();
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .context("cannot set the file's permissions")?;
     file.sync_all().context("cannot flush the temporary file")?;
-    temp.persist_new(path)
+    temp.persist(path, false)
         .context("cannot create the file (is it there already?)")
 }
 
@@ -351,27 +339,32 @@ impl LiveTemp {
             .expect("a live temporary file is not renamed yet")
     }
 
-    /// Renames the file to `path`.
-    fn persist(mut self, path: &Path) -> std::io::Result<()> {
+    /// A temporary file in the folder of `path`, holding `contents`.
+    fn beside(path: &Path, contents: &str) -> anyhow::Result<LiveTemp> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
+        temp.file()
+            .write_all(contents.as_bytes())
+            .context("cannot write the temporary file")?;
+        Ok(temp)
+    }
+
+    /// Renames the file to `path`; over a file there when `replace`, else only if there is none.
+    fn persist(mut self, path: &Path, replace: bool) -> std::io::Result<()> {
         let mut live = live_temps();
         let Some(temp) = self.temp.take() else {
             return Ok(());
         };
         live.retain(|p| p != temp.path());
         // On failure the error's file is dropped, so removed, while the lock is held.
-        temp.persist(path).map(drop).map_err(|e| e.error)
-    }
-}
-
-impl LiveTemp {
-    /// Renames the file to `path`, which must not exist.
-    fn persist_new(mut self, path: &Path) -> std::io::Result<()> {
-        let mut live = live_temps();
-        let Some(temp) = self.temp.take() else {
-            return Ok(());
+        let persisted = match replace {
+            true => temp.persist(path),
+            false => temp.persist_noclobber(path),
         };
-        live.retain(|p| p != temp.path());
-        temp.persist_noclobber(path).map(drop).map_err(|e| e.error)
+        persisted.map(drop).map_err(|e| e.error)
     }
 }
 

@@ -162,20 +162,30 @@ struct Built {
 
 /// A warning about the kustomization in `folder` as a whole.
 pub fn warning(folder: &Path, message: String) -> Finding {
+    let kustomization = ("kustomize.config.k8s.io/v1beta1", "Kustomization");
+    let name = folder.to_string_lossy();
+    let mut finding = note(kustomization, &name, 1, message);
+    finding.kind = crate::transform::FindingKind::Warning;
+    finding
+}
+
+/// A note of the Kustomize layer about the resource `kind` (with its API version) named
+/// `name`, at `line` of the file it goes with.
+fn note((api_version, kind): (&str, &str), name: &str, line: usize, message: String) -> Finding {
     Finding {
         document: 0,
         resource: crate::k8s::Resource {
-            api_version: "kustomize.config.k8s.io/v1beta1".to_owned(),
-            kind: "Kustomization".to_owned(),
-            name: Some(folder.to_string_lossy().into_owned()),
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: Some(name.to_owned()),
             namespace: None,
             path: Vec::new(),
         },
         container: None,
-        line: 1,
+        line,
         reader: None,
         transform: "kustomize",
-        kind: crate::transform::FindingKind::Warning,
+        kind: crate::transform::FindingKind::Note,
         message,
     }
 }
@@ -459,12 +469,9 @@ fn identity(document: &Node<'_>) -> String {
             .unwrap_or("")
             .to_owned()
     };
-    let origin = document
-        .get("metadata")
-        .and_then(|m| m.get("annotations"))
-        .and_then(|a| a.get(ORIGIN))
-        .and_then(Node::as_str)
-        .and_then(|o| o.lines().find_map(|l| l.strip_prefix("path: ")))
+    let origin = origin(document)
+        .lines()
+        .find_map(|l| l.strip_prefix("path: "))
         .map_or(String::new(), |path| format!(" (from {path})"));
     format!(
         "{}/{}{origin}",
@@ -722,12 +729,7 @@ fn added_documents(documents: &[Node<'static>]) -> Result<String, String> {
 /// tree `root`, by its origin annotation: resources of a remote base, of a base outside the
 /// tree, or made by a generator (`helmCharts`) did not.
 fn built_inside(root: &Path, folder: &Path, document: &Node<'_>) -> bool {
-    let origin = document
-        .get("metadata")
-        .and_then(|m| m.get("annotations"))
-        .and_then(|a| a.get(ORIGIN))
-        .and_then(Node::as_str)
-        .unwrap_or("");
+    let origin = origin(document);
     if origin.lines().any(|l| l.starts_with("repo:")) {
         return false;
     }
@@ -878,26 +880,18 @@ fn map_onto_overlay_patch(
                 (scalar("kind"), scalar(&kind)),
                 (scalar("metadata"), mapping(identity)),
             ]));
-            edit.added_notes.push(Finding {
-                document: edit.added.len() - 1,
-                resource: crate::k8s::Resource {
-                    api_version: api_version.clone(),
-                    kind: kind.clone(),
-                    name: Some(built_name.clone()),
-                    namespace: None,
-                    path: Vec::new(),
-                },
-                container: None,
-                line: 1,
-                reader: None,
-                transform: "kustomize",
-                kind: crate::transform::FindingKind::Note,
-                message: format!(
+            let mut added = note(
+                (&api_version, &kind),
+                &built_name,
+                1,
+                format!(
                     "built from outside the tree ({}), so its hardening is written into this patch of {}",
                     origin_of(got),
                     folder.display()
                 ),
-            });
+            );
+            added.document = edit.added.len() - 1;
+            edit.added_notes.push(added);
             edit.added.len() - 1
         }
     };
@@ -914,14 +908,20 @@ fn map_onto_overlay_patch(
     Ok(())
 }
 
-/// Where a built document came from, as its origin annotation says, for messages.
-fn origin_of(document: &Node<'_>) -> String {
-    let origin = document
+/// The origin annotation of a built document (empty when there is none): `path:` of the file
+/// it came from, `repo:` and `ref:` for a remote one, `configuredBy:` for a generator's.
+fn origin<'n>(document: &'n Node<'_>) -> &'n str {
+    document
         .get("metadata")
         .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(ORIGIN))
         .and_then(Node::as_str)
-        .unwrap_or("");
+        .unwrap_or("")
+}
+
+/// Where a built document came from, as its origin annotation says, for messages.
+fn origin_of(document: &Node<'_>) -> String {
+    let origin = origin(document);
     let field = |key: &str| {
         origin
             .lines()
@@ -1179,25 +1179,15 @@ fn map_onto_json_ops(
                     "remove" => "taken out",
                     _ => "given the hardened value",
                 };
-                edit.notes.push(Finding {
-                    document: 0,
-                    resource: crate::k8s::Resource {
-                        api_version: String::new(),
-                        kind: kind.to_owned(),
-                        name: Some(built_name.to_owned()),
-                        namespace: None,
-                        path: Vec::new(),
-                    },
-                    container: None,
+                edit.notes.push(note(
+                    ("", kind),
+                    built_name,
                     line,
-                    reader: None,
-                    transform: "kustomize",
-                    kind: crate::transform::FindingKind::Note,
-                    message: format!(
+                    format!(
                         "the JSON 6902 operation `{verb} {pointer}` undid the hardening of `{}`; it was {what}",
                         path_to_string(&difference.path)
                     ),
-                });
+                ));
                 edit.changes.extend(changes.iter().map(|c| Change {
                     line,
                     ..(*c).clone()
