@@ -698,3 +698,53 @@ fn a_chart_is_fixed_in_its_values_and_the_body_says_so() {
         "# Settings of the web container.\nsecurityContext:\n  allowPrivilegeEscalation: false"
     );
 }
+
+#[test]
+fn a_kustomize_tree_is_fixed_on_the_branch_with_its_new_overlay_patch() {
+    let Some(kubectl) = common::rendered::tool("kubectl", "KUBEHARDEN_KUBECTL") else {
+        return;
+    };
+    let repos = Repos::new(PRIVILEGED);
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-kustomize/base-outside-the-tree/input");
+    common::rendered::copy(&case, &repos.work());
+    repos.commit_all("Add the web overlay");
+    repos.git(&repos.work(), &["push", "-q", "origin", "main"]);
+    let fake = FakeGitHub::start(REPO);
+    let kubectl = kubectl.display().to_string();
+    let output = repos.pr(&fake, &["--kubectl", &kubectl, "app"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let head = repos.remote_branch(BRANCH).expect("the branch was pushed");
+    let work = repos.work();
+    repos.git(&work, &["fetch", "-q", "origin", BRANCH]);
+    let changed = repos.git(&work, &["diff", "--name-status", "main", &head]);
+    assert_eq!(
+        changed,
+        "A\tapp/overlays/prod/kubeharden-patch.yaml\nM\tapp/overlays/prod/kustomization.yaml"
+    );
+    let expected = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "golden-kustomize/base-outside-the-tree/expected/app/overlays/prod/kubeharden-patch.yaml",
+    ))
+    .unwrap();
+    let patch = repos.git(
+        &work,
+        &[
+            "show",
+            &format!("{head}:app/overlays/prod/kubeharden-patch.yaml"),
+        ],
+    );
+    assert_eq!(patch, expected.trim_end());
+    let body = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("a create request")
+        .json()["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        body.contains("`app/overlays/prod/kubeharden-patch.yaml`"),
+        "{body}"
+    );
+}

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::{Outcome, Selection, files, inputs, output};
 use crate::config::Config;
 use crate::report::{FileReport, FileStatus, Texts};
-use crate::source::SourceEdit;
 use crate::source::helm::{self, Helm};
+use crate::source::{Lifecycle, SourceEdit};
 use crate::transform::Finding;
 
 /// Fixes the chart in `chart` (in place unless `dry_run`): one outcome per edited file, one
@@ -47,7 +47,7 @@ pub(super) fn process(
             }];
         }
     };
-    let mut outcomes = edit_outcomes(&fix.edits, fix.findings, dry_run, limit);
+    let mut outcomes = edit_outcomes(&fix.edits, &[], fix.findings, dry_run, limit);
     if outcomes.is_empty() {
         outcomes.push(Outcome {
             report: FileReport::empty(name, FileStatus::Unchanged),
@@ -62,6 +62,7 @@ pub(super) fn process(
 /// as read) and of its `findings`, one report per file with findings but no edit.
 pub(super) fn edit_outcomes(
     edits: &[SourceEdit],
+    snapshots: &[(PathBuf, files::Snapshot)],
     findings: Vec<(PathBuf, Finding)>,
     dry_run: bool,
     limit: u64,
@@ -71,16 +72,27 @@ pub(super) fn edit_outcomes(
         let path = edit.path.to_string_lossy().into_owned();
         let mut report = FileReport::empty(path.clone(), FileStatus::Changed);
         report.changes = edit.changes.clone();
+        let shown = inputs::git_relative(&edit.path);
+        let shown = shown.to_string_lossy();
+        let written = match (dry_run, edit.lifecycle) {
+            (true, _) => Ok(()),
+            (false, Lifecycle::Created) => files::create_new(&edit.path, &edit.new),
+            (false, Lifecycle::Deleted) => {
+                delete_unchanged_since_read(&edit.path, &edit.original, limit)
+            }
+            (false, Lifecycle::Changed) => match snapshots.iter().find(|(p, _)| *p == edit.path) {
+                Some((_, snapshot)) => files::write_atomically(&edit.path, snapshot, &edit.new),
+                None => write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit),
+            },
+        };
         let stdout = if dry_run {
-            let shown = inputs::git_relative(&edit.path);
-            Some(output::unified_diff(
-                &shown.to_string_lossy(),
+            Some(output::file_diff(
+                &shown,
                 &edit.original,
                 &edit.new,
+                edit.lifecycle,
             ))
-        } else if let Err(e) =
-            write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit)
-        {
+        } else if let Err(e) = written {
             report = FileReport::failed(path, format!("{e:#}; the file was left as it was"), None);
             None
         } else {
@@ -136,6 +148,15 @@ fn write_unchanged_since_read(
         anyhow::bail!("it changed while kubeharden was working on it; run again");
     }
     files::write_atomically(path, &snapshot, new)
+}
+
+/// Deletes the file at `path`, provided it still holds the `original` it was fixed from.
+fn delete_unchanged_since_read(path: &Path, original: &str, limit: u64) -> anyhow::Result<()> {
+    let snapshot = files::read_file(path, limit)?;
+    if snapshot.bytes != original.as_bytes() {
+        anyhow::bail!("it changed while kubeharden was working on it; run again");
+    }
+    std::fs::remove_file(path).map_err(anyhow::Error::from)
 }
 
 /// For a template named on its own: the chart holding it, to name instead.

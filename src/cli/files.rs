@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
@@ -159,7 +159,6 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
 /// Writes `contents` into a new file at `path` (mode 0644) atomically: a temporary file in the
 /// same folder, given the name only if nothing holds it yet, so that no file is ever replaced.
 pub fn create_new(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let temp = LiveTemp::holding(path, contents)?;
     let file = temp.file();
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
@@ -353,8 +352,7 @@ impl LiveTemp {
             .expect("a live temporary file is not renamed yet")
     }
 
-    /// Renames the file to `path`, replacing what is there when `replace` says so, else
-    /// failing if anything is.
+    /// Renames the file to `path`; over a file there when `replace`, else only if there is none.
     fn persist(mut self, path: &Path, replace: bool) -> std::io::Result<()> {
         let mut live = live_temps();
         let Some(temp) = self.temp.take() else {

@@ -406,6 +406,17 @@ fn kustomize_tree(root: &Path, found: Vec<Input>) -> Vec<Input> {
     if kustomizations.is_empty() {
         return found;
     }
+    // A chart below a kustomization that inflates charts is part of its build.
+    let inflated = |chart: &Path| {
+        kustomizations.iter().any(|k| {
+            (k == Path::new(".") || chart.starts_with(k))
+                && crate::source::kustomize::inflates_charts(k)
+        })
+    };
+    let found: Vec<Input> = found
+        .into_iter()
+        .filter(|input| !matches!(input, Input::Chart(chart) if inflated(chart)))
+        .collect();
     let mut tree = Tree {
         root: tidy(root),
         kustomizations,

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use super::{Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
 use crate::config::Config;
-use crate::fix;
 use crate::report::{FileReport, FileStatus};
 use crate::source::SourceEdit;
 use crate::source::kustomize::{self, Kubectl};
@@ -25,8 +24,10 @@ pub(super) fn process(
     limit: u64,
 ) -> Vec<Outcome> {
     let named = selection.kubectl.as_deref().or(config.kubectl.as_deref());
+    let named_helm = selection.helm.as_deref().or(config.helm.as_deref());
+    let helm = crate::source::helm::Helm::find(named_helm).ok();
     let kubectl = match Kubectl::find(named) {
-        Ok(kubectl) => kubectl,
+        Ok(kubectl) => kubectl.with_helm(helm.as_ref().map(|h| h.binary())),
         Err(e) => return unchecked(tree, dry_run, config, limit, &e),
     };
     let identity = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -39,23 +40,19 @@ pub(super) fn process(
     let mut outcomes = Vec::new();
     let mut edits: Vec<SourceEdit> = Vec::new();
     let mut findings: Vec<(PathBuf, Finding)> = Vec::new();
+    // Each resource file as read, to be replaced only if it is still that version.
+    let mut snapshots: Vec<(PathBuf, files::Snapshot)> = Vec::new();
     for file in &tree.files {
-        if config.excludes(&file.path) || patches.contains(&identity(&file.path)) {
+        if patches.contains(&identity(&file.path)) {
             continue;
         }
-        let name = file.path.to_string_lossy().into_owned();
-        let snapshot = match files::read_file(&file.path, limit) {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                outcomes.push(failed(name, e.to_string(), None));
-                continue;
-            }
-        };
-        let fixed = match fix::fix_bytes(&snapshot.bytes, &config.settings) {
-            Ok(fixed) => fixed,
-            Err(e) if e.is_helm_template() => continue,
-            Err(e) => {
-                outcomes.push(failed(name, e.to_string(), e.position()));
+        let (snapshot, fixed) = match super::fix_input(&Input::Found(file.clone()), config, limit) {
+            Ok(read_and_fixed) => read_and_fixed,
+            Err(instead) => {
+                // Excluded files and Helm templates are left out quietly, as in a walk.
+                if matches!(instead.report.status, FileStatus::Error) {
+                    outcomes.push(*instead);
+                }
                 continue;
             }
         };
@@ -66,7 +63,9 @@ pub(super) fn process(
                 original: String::from_utf8_lossy(&snapshot.bytes).into_owned(),
                 new,
                 changes: fixed.changes,
+                lifecycle: crate::source::Lifecycle::Changed,
             });
+            snapshots.push((file.path.clone(), snapshot));
         }
     }
     let resource_edits: Vec<(PathBuf, String)> = edits
@@ -90,7 +89,9 @@ pub(super) fn process(
             return outcomes;
         }
     }
-    outcomes.extend(chart::edit_outcomes(&edits, findings, dry_run, limit));
+    outcomes.extend(chart::edit_outcomes(
+        &edits, &snapshots, findings, dry_run, limit,
+    ));
     outcomes
 }
 

@@ -537,40 +537,12 @@ fn process_seen(
         stdout,
         texts: None,
     };
-    if let Some(path) = input.file()
-        && config.excludes(path)
-    {
-        return (
-            outcome(FileReport::empty(name, FileStatus::Excluded), None),
-            None,
-        );
-    }
     let failed = |message: String, position| {
         outcome(FileReport::failed(name.clone(), message, position), None)
     };
-    let snapshot = match read(input, limit) {
-        Ok(snapshot) => snapshot,
-        Err(e) => return (failed(e.to_string(), None), None),
-    };
-    let bytes = &snapshot.bytes;
-    let fixed = match fix::fix_bytes(bytes, &config.settings) {
-        Ok(fixed) => fixed,
-        Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
-            return (
-                outcome(FileReport::empty(name, FileStatus::HelmSkipped), None),
-                None,
-            );
-        }
-        Err(e) => {
-            let hint = match input {
-                Input::Named(file) if e.is_helm_template() => chart::template_hint(&file.path),
-                _ => None,
-            };
-            return (
-                failed(hint.unwrap_or_else(|| e.to_string()), e.position()),
-                None,
-            );
-        }
+    let (snapshot, fixed) = match fix_input(input, config, limit) {
+        Ok(read_and_fixed) => read_and_fixed,
+        Err(instead) => return (*instead, None),
     };
     let report = |status| FileReport {
         path: name.clone(),
@@ -580,7 +552,7 @@ fn process_seen(
         error: None,
     };
     // The input was valid UTF-8, or fixing it would have failed.
-    let original = String::from_utf8_lossy(bytes);
+    let original = String::from_utf8_lossy(&snapshot.bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
     let Some(new) = &fixed.output else {
         let stdout = (input.file().is_none() && !dry_run).then(|| original.clone().into_owned());
@@ -613,6 +585,44 @@ fn process_seen(
         },
     };
     (outcome, seen)
+}
+
+/// Reads `input` and fixes it as a plain file: what was read and the fix, or the outcome to
+/// report instead (excluded, unreadable, a Helm template met in a walk, not fixable).
+fn fix_input(
+    input: &Input,
+    config: &Config,
+    limit: u64,
+) -> Result<(files::Snapshot, fix::Fixed), Box<Outcome>> {
+    let name = input.display();
+    let outcome = |report: FileReport| {
+        Box::new(Outcome {
+            report,
+            stdout: None,
+            texts: None,
+        })
+    };
+    if let Some(path) = input.file()
+        && config.excludes(path)
+    {
+        return Err(outcome(FileReport::empty(name, FileStatus::Excluded)));
+    }
+    let snapshot = read(input, limit)
+        .map_err(|e| outcome(FileReport::failed(name.clone(), e.to_string(), None)))?;
+    match fix::fix_bytes(&snapshot.bytes, &config.settings) {
+        Ok(fixed) => Ok((snapshot, fixed)),
+        Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
+            Err(outcome(FileReport::empty(name, FileStatus::HelmSkipped)))
+        }
+        Err(e) => {
+            let hint = match input {
+                Input::Named(file) if e.is_helm_template() => chart::template_hint(&file.path),
+                _ => None,
+            };
+            let message = hint.unwrap_or_else(|| e.to_string());
+            Err(outcome(FileReport::failed(name, message, e.position())))
+        }
+    }
 }
 
 /// Reads `input`, at most `limit` bytes.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::k8s::Resource;
 use crate::report::{FileReport, FileStatus};
+use crate::source::Lifecycle;
 use crate::transform::network_policy::{self, ID, Inventory, POLICY_NAME, PolicyOptions};
 use crate::transform::{self, Change, Finding, FindingKind, Settings};
 
@@ -186,7 +187,7 @@ fn write_one(
     }
     let stdout = if dry_run {
         let path = git_relative(target).to_string_lossy().into_owned();
-        Some(output::new_file_diff(&path, &text))
+        Some(output::file_diff(&path, "", &text, Lifecycle::Created))
     } else {
         if let Err(e) = files::create_new(target, &text) {
             report = FileReport::failed(name, format!("{e:#}; nothing was written"), None);

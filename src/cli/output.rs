@@ -1,34 +1,36 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
+use crate::source::Lifecycle;
+
 /// A unified diff of one file with the headers `git diff` writes for `path` (relative to the
 /// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
 /// a name holding a space on the `---` and `+++` lines, where `patch` expects the name to end.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    let (a, b) = names(path);
-    format!(
-        "diff --git {a} {b}\n--- {a}{}\n+++ {b}{}\n{}",
-        name_end(&a),
-        name_end(&b),
-        hunks(old, new)
-    )
+    file_diff(path, old, new, Lifecycle::Changed)
 }
 
-/// The diff `git diff` writes for a new file at `path` holding `text`: `new file mode 100644`
-/// and `--- /dev/null`, which `git apply` and `patch -p1` take as a file to create.
-pub fn new_file_diff(path: &str, text: &str) -> String {
-    let (a, b) = names(path);
-    format!(
-        "diff --git {a} {b}\nnew file mode 100644\n--- /dev/null\n+++ {b}{}\n{}",
-        name_end(&b),
-        hunks("", text)
-    )
-}
-
-/// The names git gives `path` before and after the change: `a/PATH` and `b/PATH`, quoted.
-fn names(path: &str) -> (String, String) {
-    (
+/// A unified diff of one file that may be created or deleted, as `git diff` writes it
+/// (`new file mode 100644` and `--- /dev/null`, or `deleted file mode 100644` and
+/// `+++ /dev/null`), which `git apply` and `patch -p1` accept.
+pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> String {
+    let (a, b) = (
         git_quoted(&format!("a/{path}")),
         git_quoted(&format!("b/{path}")),
+    );
+    let (mode, old_name, new_name) = match lifecycle {
+        Lifecycle::Created => ("new file mode 100644\n", "/dev/null".to_owned(), b.clone()),
+        Lifecycle::Deleted => (
+            "deleted file mode 100644\n",
+            a.clone(),
+            "/dev/null".to_owned(),
+        ),
+        Lifecycle::Changed => ("", a.clone(), b.clone()),
+    };
+    format!(
+        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n{}",
+        name_end(&old_name),
+        name_end(&new_name),
+        hunks(old, new)
     )
 }
 

@@ -58,6 +58,11 @@ impl Helm {
             .map(|binary| Helm { binary })
     }
 
+    /// The helm binary's path.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     /// `helm template` of `chart` with `values` files in order: the rendered manifests, or
     /// helm's error in one line.
     fn template(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {
@@ -398,6 +403,7 @@ pub fn fix_chart(
                 original: values_source.clone(),
                 new: new_values,
                 changes,
+                lifecycle: crate::source::Lifecycle::Changed,
             });
         }
         if edits.is_empty() {
@@ -573,6 +579,7 @@ impl<'p> TemplateEdits<'p> {
                     original: edit.original,
                     new: edit.new,
                     changes,
+                    lifecycle: crate::source::Lifecycle::Changed,
                 }
             })
             .collect()

@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Difference, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within};
+use super::{
+    Difference, Lifecycle, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within,
+};
 use crate::transform::{self, Change, Suppressions};
 use crate::transform::{Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
@@ -19,6 +21,11 @@ use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
 /// The names a kustomization file may have; a folder holding one is a kustomization.
 pub const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The strategic-merge patch kubeharden writes into a kustomization for the resources it
+/// builds from outside the tree (a remote base, a base above the tree, a `helmCharts`
+/// generator), whose own files cannot be edited; listed in its `patches:`.
+pub const OVERLAY_PATCH: &str = "kubeharden-patch.yaml";
 
 /// The annotation in which `originAnnotations` names the file a built resource came from.
 const ORIGIN: &str = "config.kubernetes.io/origin";
@@ -34,10 +41,11 @@ pub fn kustomization_file(folder: &Path) -> Option<PathBuf> {
         .find(|file| file.is_file())
 }
 
-/// The kubectl binary that builds kustomizations.
+/// The kubectl binary that builds kustomizations, and the helm it inflates `helmCharts:` with.
 #[derive(Debug, Clone)]
 pub struct Kubectl {
     binary: PathBuf,
+    helm: Option<PathBuf>,
 }
 
 impl Kubectl {
@@ -45,15 +53,35 @@ impl Kubectl {
     /// else `kubectl` on `PATH`; an error saying how to install it when there is none.
     pub fn find(named: Option<&Path>) -> Result<Kubectl, String> {
         super::find_tool(named, "KUBEHARDEN_KUBECTL", "kubectl", INSTALL_HINT)
-            .map(|binary| Kubectl { binary })
+            .map(|binary| Kubectl { binary, helm: None })
+    }
+
+    /// This kubectl, building with `--enable-helm` and `helm` for the kustomizations that
+    /// inflate charts (`helmCharts:`).
+    pub fn with_helm(self, helm: Option<&Path>) -> Kubectl {
+        Kubectl {
+            helm: helm.map(Path::to_path_buf),
+            ..self
+        }
     }
 
     /// `kubectl kustomize folder`: the built manifests, or kubectl's error in one line.
     fn build(&self, folder: &Path) -> Result<String, String> {
         let mut command = Command::new(&self.binary);
         command.arg("kustomize").arg(folder);
+        if let Some(helm) = self.helm.as_ref().filter(|_| inflates_charts(folder)) {
+            command.arg("--enable-helm").arg("--helm-command").arg(helm);
+        }
         super::tool_output(&mut command, "kubectl kustomize")
     }
+}
+
+/// Whether the kustomization in `folder` inflates Helm charts (`helmCharts:`); the charts below
+/// it are then part of its build, not inputs of their own.
+pub fn inflates_charts(folder: &Path) -> bool {
+    kustomization_file(folder)
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .is_some_and(|text| text.lines().any(|l| l.starts_with("helmCharts:")))
 }
 
 /// The files a kustomization uses as patches (`patches`, `patchesStrategicMerge`,
@@ -85,6 +113,41 @@ pub fn patch_files(folder: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Whether the kustomization in `folder` is a component (`kind: Component`): it is built only
+/// as part of the kustomizations that take it, never on its own.
+fn is_component(folder: &Path) -> bool {
+    let source = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok());
+    let source = source.unwrap_or_default();
+    let text = Text::new(&source);
+    yaml::parse(&text, false).is_ok_and(|stream| {
+        stream
+            .documents
+            .first()
+            .and_then(|d| d.get("kind"))
+            .and_then(Node::as_str)
+            == Some("Component")
+    })
+}
+
+/// The patch files of the kustomization in `folder` and of the components it takes
+/// (`components:`), whose patches apply to its resources as its own do.
+fn patch_files_with_components(folder: &Path) -> Vec<PathBuf> {
+    let mut files = patch_files(folder);
+    let source = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok());
+    let source = source.unwrap_or_default();
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return files;
+    };
+    let components = stream.documents.first().and_then(|d| d.get("components"));
+    for component in components.and_then(Node::items).unwrap_or_default() {
+        if let Some(named) = component.as_str() {
+            files.extend(patch_files(&folder.join(named)));
+        }
+    }
+    files
+}
+
 /// One kustomization's built output, planned.
 struct Built {
     /// The kustomization folder, relative to the tree root.
@@ -99,20 +162,30 @@ struct Built {
 
 /// A warning about the kustomization in `folder` as a whole.
 pub fn warning(folder: &Path, message: String) -> Finding {
+    let kustomization = ("kustomize.config.k8s.io/v1beta1", "Kustomization");
+    let name = folder.to_string_lossy();
+    let mut finding = note(kustomization, &name, 1, message);
+    finding.kind = crate::transform::FindingKind::Warning;
+    finding
+}
+
+/// A note of the Kustomize layer about the resource `kind` (with its API version) named
+/// `name`, at `line` of the file it goes with.
+fn note((api_version, kind): (&str, &str), name: &str, line: usize, message: String) -> Finding {
     Finding {
         document: 0,
         resource: crate::k8s::Resource {
-            api_version: "kustomize.config.k8s.io/v1beta1".to_owned(),
-            kind: "Kustomization".to_owned(),
-            name: Some(folder.to_string_lossy().into_owned()),
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: Some(name.to_owned()),
             namespace: None,
             path: Vec::new(),
         },
         container: None,
-        line: 1,
+        line,
         reader: None,
         transform: "kustomize",
-        kind: crate::transform::FindingKind::Warning,
+        kind: crate::transform::FindingKind::Note,
         message,
     }
 }
@@ -131,9 +204,9 @@ pub fn fix_tree(
     settings: &Settings,
 ) -> Result<SourceFix, String> {
     let mut fix = SourceFix::default();
-    let before = TreeCopy::new(root, &[])?;
+    let before = TreeCopy::new(root, folders, &[])?;
     let mut built: Vec<Built> = Vec::new();
-    for folder in folders {
+    for folder in folders.iter().filter(|f| !is_component(f)) {
         let relative = folder.strip_prefix(root).unwrap_or(folder).to_path_buf();
         let output = match kubectl.build(&before.path.join(&relative)) {
             Ok(output) => output,
@@ -179,7 +252,7 @@ pub fn fix_tree(
             changes,
         });
     }
-    let after_resources = TreeCopy::new(root, resource_edits)?;
+    let after_resources = TreeCopy::new(root, folders, resource_edits)?;
     let mut patch_edits: Vec<PatchEdit> = Vec::new();
     // Per kustomization: the fields below JSON 6902 operations that were taken out or given
     // the hardened value; what the base holds there comes back.
@@ -209,17 +282,31 @@ pub fn fix_tree(
                     map_onto_json_ops(folder, name, want, &difference, &changes, &mut patch_edits);
                 if !mapped.is_empty() {
                     released[number].extend(mapped);
-                } else {
-                    map_onto_patches(folder, name, got, &difference, &changes, &mut patch_edits);
+                } else if !map_onto_patches(folder, got, &difference, &changes, &mut patch_edits)
+                    && !built_inside(root, folder, got)
+                {
+                    map_onto_overlay_patch(
+                        folder,
+                        got,
+                        want,
+                        &difference,
+                        &changes,
+                        &mut patch_edits,
+                    )?;
                 }
             }
         }
     }
+    take_out_emptied_operation_files(&mut patch_edits);
     let mut all_edits = resource_edits.to_vec();
-    for edit in &patch_edits {
+    // A file taken out stays in the copy, unread: its kustomization no longer lists it.
+    for edit in patch_edits
+        .iter()
+        .filter(|e| e.lifecycle != Lifecycle::Deleted)
+    {
         all_edits.push((edit.path.clone(), edit.render()?));
     }
-    let after = TreeCopy::new(root, &all_edits)?;
+    let after = TreeCopy::new(root, folders, &all_edits)?;
     for (kustomization, released) in built.iter().zip(&released) {
         let folder = &kustomization.given;
         let output = kubectl
@@ -259,8 +346,12 @@ pub fn fix_tree(
             }
         }
     }
-    for edit in patch_edits {
-        let new = edit.render()?;
+    for mut edit in patch_edits {
+        let new = match edit.lifecycle {
+            Lifecycle::Deleted => String::new(),
+            _ => edit.render()?,
+        };
+        edit.place_added(&new);
         fix.findings
             .extend(edit.notes.into_iter().map(|n| (edit.path.clone(), n)));
         fix.edits.push(SourceEdit {
@@ -268,9 +359,65 @@ pub fn fix_tree(
             original: edit.source,
             new,
             changes: edit.changes,
+            lifecycle: edit.lifecycle,
         });
     }
     Ok(fix)
+}
+
+/// Marks for deletion each file of JSON 6902 operations left without any, and takes its entry
+/// out of the kustomization listing it: an empty list of operations is noise (and an error
+/// for some kustomize versions).
+fn take_out_emptied_operation_files(edits: &mut Vec<PatchEdit>) {
+    let mut entries = Vec::new();
+    for edit in edits.iter_mut() {
+        let Some(listed) = edit.listed.clone() else {
+            continue;
+        };
+        let text = Text::new(&edit.source);
+        let count = yaml::parse(&text, false)
+            .ok()
+            .and_then(|s| s.documents.first().and_then(Node::items).map(<[_]>::len))
+            .unwrap_or(0);
+        let mut removed: Vec<&Vec<Step>> = edit
+            .made
+            .iter()
+            .filter(|(_, d)| d.new.is_none() && d.path.len() == 1)
+            .map(|(_, d)| &d.path)
+            .collect();
+        removed.dedup();
+        if count > 0 && removed.len() >= count {
+            edit.lifecycle = Lifecycle::Deleted;
+            if let Some(note) = edit.notes.last() {
+                let mut note = note.clone();
+                note.message = format!(
+                    "no operation is left: the file is deleted and its entry taken out of {}",
+                    listed.0.display()
+                );
+                edit.notes.push(note);
+            }
+            entries.push(listed);
+        }
+    }
+    for (kustomization, key, entry) in entries {
+        let index = match edits.iter().position(|e| e.path == kustomization) {
+            Some(index) => index,
+            None => {
+                let Ok(source) = std::fs::read_to_string(&kustomization) else {
+                    continue;
+                };
+                edits.push(PatchEdit::new(kustomization, source));
+                edits.len() - 1
+            }
+        };
+        edits[index].made.push((
+            0,
+            Difference {
+                path: vec![Step::Key(key.to_owned()), Step::Index(entry)],
+                new: None,
+            },
+        ));
+    }
 }
 
 /// `node` with every list of volumes in name order: a patch's volumes merge into a pod's in an
@@ -322,12 +469,9 @@ fn identity(document: &Node<'_>) -> String {
             .unwrap_or("")
             .to_owned()
     };
-    let origin = document
-        .get("metadata")
-        .and_then(|m| m.get("annotations"))
-        .and_then(|a| a.get(ORIGIN))
-        .and_then(Node::as_str)
-        .and_then(|o| o.lines().find_map(|l| l.strip_prefix("path: ")))
+    let origin = origin(document)
+        .lines()
+        .find_map(|l| l.strip_prefix("path: "))
         .map_or(String::new(), |path| format!(" (from {path})"));
     format!(
         "{}/{}{origin}",
@@ -349,6 +493,19 @@ struct PatchEdit {
     changes: Vec<Change>,
     /// Notes on what was changed in a patch, and why.
     notes: Vec<Finding>,
+    /// Strategic-merge patches added after the file's documents, one per resource built from
+    /// outside the tree.
+    added: Vec<Node<'static>>,
+    /// The changes written into `added` documents, each with its number among them; its
+    /// line is known once the file is rendered.
+    added_changes: Vec<Change>,
+    /// Notes on the `added` documents, numbered as the changes.
+    added_notes: Vec<Finding>,
+    /// Whether the file is new, or goes.
+    lifecycle: Lifecycle,
+    /// For a file of JSON 6902 operations: the kustomization file listing it, the list's key
+    /// and the entry's index, to take out with the file when no operation is left.
+    listed: Option<(PathBuf, &'static str, usize)>,
 }
 
 impl PatchEdit {
@@ -360,6 +517,47 @@ impl PatchEdit {
             inline: Vec::new(),
             changes: Vec::new(),
             notes: Vec::new(),
+            added: Vec::new(),
+            added_changes: Vec::new(),
+            added_notes: Vec::new(),
+            lifecycle: Lifecycle::Changed,
+            listed: None,
+        }
+    }
+
+    /// Moves the changes and notes of the `added` documents among the others, with their
+    /// document numbers and lines in the file's `new` text.
+    fn place_added(&mut self, new: &str) {
+        let count = |source: &str| {
+            let text = Text::new(source);
+            yaml::parse(&text, false).map_or(0, |s| {
+                s.documents.iter().filter(|d| d.entries().is_some()).count()
+            })
+        };
+        let before = count(&self.source);
+        let text = Text::new(new);
+        let Ok(stream) = yaml::parse(&text, false) else {
+            return;
+        };
+        let line = |number: usize| {
+            stream
+                .documents
+                .get(before + number)
+                .map_or(1, |d| text.position(d.full_start()).line)
+        };
+        for change in std::mem::take(&mut self.added_changes) {
+            self.changes.push(Change {
+                document: before + change.document,
+                line: line(change.document),
+                ..change
+            });
+        }
+        for note in std::mem::take(&mut self.added_notes) {
+            self.notes.push(Finding {
+                document: before + note.document,
+                line: line(note.document),
+                ..note
+            });
         }
     }
 
@@ -434,9 +632,394 @@ impl PatchEdit {
                 .collect();
             source.replace_range(start..end, indented.trim_end_matches('\n'));
         }
-        match made.is_empty() {
-            true => Ok(source),
-            false => write_edits(&source, &made).map_err(at),
+        whole_lists_taken_out(&source, &mut made);
+        let edited = match made.is_empty() {
+            true => source,
+            false => write_edits(&source, &made).map_err(at)?,
+        };
+        if self.added.is_empty() {
+            return Ok(edited);
+        }
+        let added = added_documents(&self.added).map_err(at)?;
+        Ok(match edited.trim().is_empty() {
+            true => added,
+            false if edited.ends_with('\n') => format!("{edited}---\n{added}"),
+            false => format!("{edited}\n---\n{added}"),
+        })
+    }
+}
+
+/// Replaces the removals of every item of a kustomization's list of patches in `made` with
+/// the removal of the key: no `patches: []` is left behind.
+fn whole_lists_taken_out(source: &str, made: &mut Vec<(usize, Difference<'static>)>) {
+    let text = Text::new(source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return;
+    };
+    let Some(root) = stream.documents.first() else {
+        return;
+    };
+    for key in ["patches", "patchesStrategicMerge", "patchesJson6902"] {
+        let Some(items) = root.get(key).and_then(Node::items) else {
+            continue;
+        };
+        let removes_item = |d: &Difference<'_>| {
+            d.new.is_none()
+                && matches!(d.path.as_slice(), [Step::Key(k), Step::Index(_)] if k == key)
+        };
+        let mut removed: Vec<&Vec<Step>> = made
+            .iter()
+            .filter(|(n, d)| *n == 0 && removes_item(d))
+            .map(|(_, d)| &d.path)
+            .collect();
+        removed.sort_by_key(|p| format!("{p:?}"));
+        removed.dedup();
+        if !items.is_empty() && removed.len() == items.len() {
+            made.retain(|(n, d)| !(*n == 0 && removes_item(d)));
+            made.push((
+                0,
+                Difference {
+                    path: vec![Step::Key(key.to_owned())],
+                    new: None,
+                },
+            ));
+        }
+    }
+}
+
+/// The text of new strategic-merge patch documents: each starts from its `apiVersion` and
+/// `kind`, the rest written by the lossless layer as any edit is.
+fn added_documents(documents: &[Node<'static>]) -> Result<String, String> {
+    let field = |document: &Node<'_>, key: &str| {
+        document
+            .get(key)
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let seed: Vec<String> = documents
+        .iter()
+        .map(|d| {
+            format!(
+                "apiVersion: {}\nkind: {}\n",
+                field(d, "apiVersion"),
+                field(d, "kind")
+            )
+        })
+        .collect();
+    let mut made = Vec::new();
+    for (number, document) in documents.iter().enumerate() {
+        for (key, value) in document.entries().unwrap_or_default() {
+            let Some(key) = key.as_str().filter(|k| !["apiVersion", "kind"].contains(k)) else {
+                continue;
+            };
+            made.push((
+                number,
+                Difference {
+                    path: vec![Step::Key(key.to_owned())],
+                    new: Some(value.clone()),
+                },
+            ));
+        }
+    }
+    write_edits(&seed.join("---\n"), &made)
+}
+
+/// Whether the built `document` of the kustomization in `folder` came from a file inside the
+/// tree `root`, by its origin annotation: resources of a remote base, of a base outside the
+/// tree, or made by a generator (`helmCharts`) did not.
+fn built_inside(root: &Path, folder: &Path, document: &Node<'_>) -> bool {
+    let origin = origin(document);
+    if origin.lines().any(|l| l.starts_with("repo:")) {
+        return false;
+    }
+    let Some(path) = origin.lines().find_map(|l| l.strip_prefix("path: ")) else {
+        return false;
+    };
+    let (Ok(folder), Ok(root)) = (folder.canonicalize(), root.canonicalize()) else {
+        return false;
+    };
+    let mut file = PathBuf::new();
+    for part in folder.join(path).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                file.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => file.push(other),
+        }
+    }
+    file.starts_with(root)
+}
+
+/// Writes `difference` (between the built document `got` and its intended form `want`) into
+/// the overlay patch ([`OVERLAY_PATCH`]) of the kustomization in `folder`, in the document
+/// that targets the resource (made with its `apiVersion`, `kind`, and `metadata.name` as the
+/// kustomization's patches see it, before its own name prefix and suffix); the file is added
+/// to the kustomization's `patches:` when it is not listed yet.
+fn map_onto_overlay_patch(
+    folder: &Path,
+    got: &Node<'_>,
+    want: &Node<'_>,
+    difference: &Difference<'_>,
+    changes: &[&Change],
+    edits: &mut Vec<PatchEdit>,
+) -> Result<(), String> {
+    let file = folder.join(OVERLAY_PATCH);
+    let kustomization_path = kustomization_file(folder)
+        .ok_or_else(|| format!("{}: no kustomization file", folder.display()))?;
+    let kustomization_source = std::fs::read_to_string(&kustomization_path)
+        .map_err(|e| format!("{}: {e}", kustomization_path.display()))?;
+    let kustomization_text = Text::new(&kustomization_source);
+    let kustomization = yaml::parse(&kustomization_text, false)
+        .map_err(|e| format!("{}: {e}", kustomization_path.display()))?;
+    let setting = |key: &str| {
+        kustomization
+            .documents
+            .first()
+            .and_then(|d| d.get(key))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    if !patch_files(folder).contains(&file) && !edits.iter().any(|e| e.path == file) {
+        let entry = Node::new(NodeKind::Mapping {
+            style: yaml::CollectionStyle::Block,
+            entries: vec![(
+                Node::new_scalar("path", true),
+                Node::new_scalar(OVERLAY_PATCH, true),
+            )],
+        });
+        let listed = kustomization
+            .documents
+            .first()
+            .and_then(|d| d.get("patches"))
+            .and_then(Node::items);
+        let (path, new) = match listed {
+            Some(items) => (
+                vec![Step::Key("patches".to_owned()), Step::Index(items.len())],
+                entry,
+            ),
+            None => (
+                vec![Step::Key("patches".to_owned())],
+                Node::new(NodeKind::Sequence {
+                    style: yaml::CollectionStyle::Block,
+                    items: vec![entry],
+                }),
+            ),
+        };
+        let index = match edits.iter().position(|e| e.path == kustomization_path) {
+            Some(index) => index,
+            None => {
+                edits.push(PatchEdit::new(
+                    kustomization_path.clone(),
+                    kustomization_source.clone(),
+                ));
+                edits.len() - 1
+            }
+        };
+        edits[index].made.push((
+            0,
+            Difference {
+                path,
+                new: Some(new),
+            },
+        ));
+        let mut edit = match std::fs::read_to_string(&file) {
+            Ok(source) => PatchEdit::new(file.clone(), source),
+            Err(_) => PatchEdit::new(file.clone(), String::new()),
+        };
+        if !file.exists() {
+            edit.lifecycle = Lifecycle::Created;
+        }
+        edits.push(edit);
+    }
+    let edit = edits
+        .iter_mut()
+        .find(|e| e.path == file)
+        .expect("the overlay patch's edit was just made");
+    let metadata = got.get("metadata");
+    let text_of = |node: Option<&Node<'_>>, key: &str| {
+        node.and_then(|n| n.get(key))
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    };
+    let built_name = text_of(metadata, "name").unwrap_or_default();
+    let (prefix, suffix) = (setting("namePrefix"), setting("nameSuffix"));
+    let name = built_name
+        .strip_prefix(prefix.as_str())
+        .and_then(|n| n.strip_suffix(suffix.as_str()))
+        .unwrap_or(&built_name)
+        .to_owned();
+    // The kustomization's own `namespace:` is set after its patches apply.
+    let namespace = text_of(metadata, "namespace").filter(|_| setting("namespace").is_empty());
+    let api_version = text_of(Some(got), "apiVersion").unwrap_or_default();
+    let kind = text_of(Some(got), "kind").unwrap_or_default();
+    let targets = |d: &Node<'_>| {
+        text_of(Some(d), "apiVersion").as_ref() == Some(&api_version)
+            && text_of(Some(d), "kind").as_ref() == Some(&kind)
+            && text_of(d.get("metadata"), "name").as_ref() == Some(&name)
+            && text_of(d.get("metadata"), "namespace") == namespace
+    };
+    let index = match edit.added.iter().position(targets) {
+        Some(index) => index,
+        None => {
+            let scalar = |value: &str| Node::new_scalar(value.to_owned(), true);
+            let mut identity = vec![(scalar("name"), scalar(&name))];
+            if let Some(namespace) = &namespace {
+                identity.push((scalar("namespace"), scalar(namespace)));
+            }
+            let mapping = |entries| {
+                Node::new(NodeKind::Mapping {
+                    style: yaml::CollectionStyle::Block,
+                    entries,
+                })
+            };
+            edit.added.push(mapping(vec![
+                (scalar("apiVersion"), scalar(&api_version)),
+                (scalar("kind"), scalar(&kind)),
+                (scalar("metadata"), mapping(identity)),
+            ]));
+            let mut added = note(
+                (&api_version, &kind),
+                &built_name,
+                1,
+                format!(
+                    "built from outside the tree ({}), so its hardening is written into this patch of {}",
+                    origin_of(got),
+                    folder.display()
+                ),
+            );
+            added.document = edit.added.len() - 1;
+            edit.added_notes.push(added);
+            edit.added.len() - 1
+        }
+    };
+    merge_into_patch(
+        &mut edit.added[index],
+        want,
+        &difference.path,
+        difference.new.as_ref(),
+    );
+    edit.added_changes.extend(changes.iter().map(|c| Change {
+        document: index,
+        ..(*c).clone()
+    }));
+    Ok(())
+}
+
+/// The origin annotation of a built document (empty when there is none): `path:` of the file
+/// it came from, `repo:` and `ref:` for a remote one, `configuredBy:` for a generator's.
+fn origin<'n>(document: &'n Node<'_>) -> &'n str {
+    document
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(ORIGIN))
+        .and_then(Node::as_str)
+        .unwrap_or("")
+}
+
+/// Where a built document came from, as its origin annotation says, for messages.
+fn origin_of(document: &Node<'_>) -> String {
+    let origin = origin(document);
+    let field = |key: &str| {
+        origin
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+            .map(str::to_owned)
+    };
+    match (field("repo"), field("path"), field("  kind")) {
+        (Some(repo), path, _) => format!("{repo} {}", path.unwrap_or_default())
+            .trim()
+            .to_owned(),
+        (None, Some(path), _) => path,
+        (None, None, Some(generator)) => format!("made by {generator}"),
+        (None, None, None) => "no origin given".to_owned(),
+    }
+}
+
+/// Sets the field at `path` of the intended built document `want` to `new` (removes it when
+/// `None`) in the strategic-merge patch `patch`, creating the way there: list items are found
+/// by their merge key (`name`, or `mountPath` for volume mounts), and a list whose items have
+/// none is set whole, as a strategic merge replaces such lists.
+fn merge_into_patch(
+    patch: &mut Node<'static>,
+    want: &Node<'_>,
+    path: &[Step],
+    new: Option<&Node<'_>>,
+) {
+    let Some((step, rest)) = path.split_first() else {
+        return;
+    };
+    let empty = |next: Option<&Step>| match next {
+        Some(Step::Index(_)) => Node::new(NodeKind::Sequence {
+            style: yaml::CollectionStyle::Block,
+            items: Vec::new(),
+        }),
+        _ => Node::new(NodeKind::Mapping {
+            style: yaml::CollectionStyle::Block,
+            entries: Vec::new(),
+        }),
+    };
+    match step {
+        Step::Key(key) => {
+            let NodeKind::Mapping { entries, .. } = &mut patch.kind else {
+                return;
+            };
+            let at = match entries.iter().position(|(k, _)| k.as_str() == Some(key)) {
+                Some(at) => at,
+                None => {
+                    entries.push((Node::new_scalar(key.clone(), true), empty(rest.first())));
+                    entries.len() - 1
+                }
+            };
+            if rest.is_empty() {
+                // A strategic merge removes a field set to null.
+                entries[at].1 = new.map_or_else(|| Node::new_scalar("null", false), owned);
+                return;
+            }
+            if let Some(below) = want.get(key) {
+                merge_into_patch(&mut entries[at].1, below, rest, new);
+            }
+        }
+        Step::Index(index) => {
+            let Some(item) = want.items().and_then(|items| items.get(*index)) else {
+                return;
+            };
+            let merge_key = ["name", "mountPath"]
+                .into_iter()
+                .find_map(|k| Some((k, item.get(k)?)));
+            let Some((key, value)) = merge_key else {
+                *patch = owned(want);
+                return;
+            };
+            let NodeKind::Sequence { items, .. } = &mut patch.kind else {
+                return;
+            };
+            let same = |i: &Node<'_>| i.get(key).is_some_and(|v| v.same_data(value));
+            let at = match items.iter().position(same) {
+                Some(at) => at,
+                None => {
+                    items.push(Node::new(NodeKind::Mapping {
+                        style: yaml::CollectionStyle::Block,
+                        entries: vec![(Node::new_scalar(key, true), owned(value))],
+                    }));
+                    items.len() - 1
+                }
+            };
+            match (rest.is_empty(), new) {
+                (true, Some(new)) => items[at] = owned(new),
+                (true, None) => {
+                    let NodeKind::Mapping { entries, .. } = &mut items[at].kind else {
+                        return;
+                    };
+                    entries.push((
+                        Node::new_scalar("$patch", true),
+                        Node::new_scalar("delete", true),
+                    ));
+                }
+                (false, _) => merge_into_patch(&mut items[at], item, rest, new),
+            }
         }
     }
 }
@@ -505,9 +1088,14 @@ fn map_onto_json_ops(
         {
             let target = item.get("target");
             let field = |f: &str| target.and_then(|t| t.get(f)).and_then(Node::as_str);
-            if field("kind").is_some_and(|k| k != kind)
-                || field("name").is_some_and(|n| !built_name.contains(n))
-            {
+            let selector = Selector {
+                group: field("group"),
+                version: field("version"),
+                kind: field("kind"),
+                name: field("name"),
+                namespace: field("namespace"),
+            };
+            if !selector.selects(root, want) {
                 continue;
             }
             let (ops_file, ops_source, line) = match (item.get("patch"), item.get("path")) {
@@ -566,11 +1154,14 @@ fn map_onto_json_ops(
                 let index = match edits.iter().position(|e| e.path == edit_path) {
                     Some(index) => index,
                     None => {
-                        let source = match &ops_file {
-                            Some(_) => ops_source.clone(),
-                            None => source.clone(),
+                        let mut edit = match &ops_file {
+                            Some(_) => PatchEdit::new(edit_path.clone(), ops_source.clone()),
+                            None => PatchEdit::new(edit_path.clone(), source.clone()),
                         };
-                        edits.push(PatchEdit::new(edit_path.clone(), source));
+                        if ops_file.is_some() {
+                            edit.listed = Some((file.clone(), key, entry));
+                        }
+                        edits.push(edit);
                         edits.len() - 1
                     }
                 };
@@ -588,25 +1179,15 @@ fn map_onto_json_ops(
                     "remove" => "taken out",
                     _ => "given the hardened value",
                 };
-                edit.notes.push(Finding {
-                    document: 0,
-                    resource: crate::k8s::Resource {
-                        api_version: String::new(),
-                        kind: kind.to_owned(),
-                        name: Some(built_name.to_owned()),
-                        namespace: None,
-                        path: Vec::new(),
-                    },
-                    container: None,
+                edit.notes.push(note(
+                    ("", kind),
+                    built_name,
                     line,
-                    reader: None,
-                    transform: "kustomize",
-                    kind: crate::transform::FindingKind::Note,
-                    message: format!(
+                    format!(
                         "the JSON 6902 operation `{verb} {pointer}` undid the hardening of `{}`; it was {what}",
                         path_to_string(&difference.path)
                     ),
-                });
+                ));
                 edit.changes.extend(changes.iter().map(|c| Change {
                     line,
                     ..(*c).clone()
@@ -619,6 +1200,83 @@ fn map_onto_json_ops(
         }
     }
     found
+}
+
+/// What a patch selects, as kustomize reads it: from a `target:` of the kustomization, or from
+/// a strategic-merge patch's own `apiVersion`, `kind` and `metadata`. A field not given
+/// selects anything.
+struct Selector<'s> {
+    group: Option<&'s str>,
+    version: Option<&'s str>,
+    kind: Option<&'s str>,
+    name: Option<&'s str>,
+    namespace: Option<&'s str>,
+}
+
+impl<'s> Selector<'s> {
+    /// The selector of a strategic-merge patch document.
+    fn of_patch(patch: &'s Node<'_>) -> Selector<'s> {
+        let field = |node: Option<&'s Node<'_>>, key: &str| node?.get(key)?.as_str();
+        let (group, version) = split_api_version(field(Some(patch), "apiVersion"));
+        Selector {
+            group,
+            version,
+            kind: field(Some(patch), "kind"),
+            name: field(patch.get("metadata"), "name"),
+            namespace: field(patch.get("metadata"), "namespace"),
+        }
+    }
+
+    /// Whether a patch of the kustomization `kustomization` with this selector applies to the
+    /// resource built as `built`: group, version, kind and namespace (unless the kustomization
+    /// sets its own `namespace:`, after its patches) must be equal; the name must be the
+    /// built one, or the built one without the kustomization's `namePrefix` and `nameSuffix`
+    /// (they are added after its patches). A patch naming a resource by a name a base gave it
+    /// before its own prefix is not taken, and verification then reports the change; a name
+    /// written as a regular expression is not read and selects anything (verification by
+    /// building again is the guard there).
+    fn selects(&self, kustomization: &Node<'_>, built: &Node<'_>) -> bool {
+        let field = |node: Option<&Node<'_>>, key: &str| {
+            node.and_then(|n| n.get(key))
+                .and_then(Node::as_str)
+                .map(str::to_owned)
+        };
+        let metadata = built.get("metadata");
+        let (group, version) = split_api_version(built.get("apiVersion").and_then(Node::as_str));
+        let equal = |wanted: Option<&str>, have: Option<&str>| {
+            wanted.is_none_or(|w| Some(w) == have.or(Some("")))
+        };
+        let setting = |key: &str| field(Some(kustomization), key).unwrap_or_default();
+        let namespace = field(metadata, "namespace");
+        let namespace_checked = setting("namespace").is_empty();
+        let built_name = field(metadata, "name").unwrap_or_default();
+        let (prefix, suffix) = (setting("namePrefix"), setting("nameSuffix"));
+        let stripped = built_name
+            .strip_prefix(prefix.as_str())
+            .and_then(|n| n.strip_suffix(suffix.as_str()))
+            .unwrap_or(&built_name);
+        let name_matches = self.name.is_none_or(|n| {
+            n.contains(['*', '(', '[', '|', '^', '$', '+', '?']) || stripped == n || built_name == n
+        });
+        equal(self.group, group)
+            && equal(self.version, version)
+            && equal(self.kind, built.get("kind").and_then(Node::as_str))
+            && (!namespace_checked
+                || self.namespace.is_none_or(|n| {
+                    let have = namespace.as_deref().unwrap_or("default");
+                    n == have || (n == "default" && have.is_empty())
+                }))
+            && name_matches
+    }
+}
+
+/// The group and the version of an `apiVersion` (`apps/v1`; the core group is empty: `v1`).
+fn split_api_version(api_version: Option<&str>) -> (Option<&str>, Option<&str>) {
+    match api_version.map(|a| a.split_once('/')) {
+        Some(Some((group, version))) => (Some(group), Some(version)),
+        Some(None) => (Some(""), api_version),
+        None => (None, None),
+    }
 }
 
 /// The steps of a JSON pointer (`/spec/containers/0`): numbers are list indexes.
@@ -641,23 +1299,28 @@ fn node_at<'n, 'a>(node: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>> {
     })
 }
 
-/// Maps `difference` (between the built document `got`, named `name`, and its intended form)
-/// onto the strategic-merge patch file of the kustomization in `folder` that holds most of its
+/// Maps `difference` (between the built document `got` and its intended form) onto the
+/// strategic-merge patch file of the kustomization in `folder` that holds most of its
 /// path: a patch that sets the field sets a value contradicting the intended one, changed
-/// there; a patch that brings the parent (a container the patch adds) gets the field added. A
-/// difference no patch reaches is left for verification to report.
+/// there; a patch that brings the parent (a container the patch adds) gets the field added.
+/// False when no patch reaches the difference.
 fn map_onto_patches(
     folder: &Path,
-    name: &str,
     got: &Node<'_>,
     difference: &Difference<'_>,
     changes: &[&Change],
     edits: &mut Vec<PatchEdit>,
-) {
-    let (kind, built_name) = kind_and_name(name);
+) -> bool {
+    let kustomization_source = kustomization_file(folder)
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    let kustomization_text = Text::new(&kustomization_source);
+    let kustomization = yaml::parse(&kustomization_text, false)
+        .ok()
+        .and_then(|s| s.documents.into_iter().next());
     // The best place so far: file, document, path in the patch, how much of it the patch has.
     let mut best: Option<(PathBuf, String, usize, Vec<Step>, usize)> = None;
-    for file in patch_files(folder) {
+    for file in patch_files_with_components(folder) {
         let source = match edits.iter().find(|e| e.path == file) {
             Some(edit) => edit.source.clone(),
             None => match std::fs::read_to_string(&file) {
@@ -670,13 +1333,13 @@ fn map_onto_patches(
             continue;
         };
         for (number, patch) in stream.documents.iter().enumerate() {
-            let targets = patch.get("kind").and_then(Node::as_str) == Some(kind)
-                && patch
-                    .get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Node::as_str)
-                    .is_some_and(|n| built_name.contains(n));
-            if !targets {
+            let selector = Selector::of_patch(patch);
+            if selector.kind.is_none()
+                || selector.name.is_none()
+                || !kustomization
+                    .as_ref()
+                    .is_some_and(|k| selector.selects(k, got))
+            {
                 continue;
             }
             let Some((path, reached)) = patch_path(got, patch, &difference.path) else {
@@ -687,12 +1350,12 @@ fn map_onto_patches(
             }
         }
     }
-    let Some((file, source, number, mut path, _)) = best else {
-        return;
+    let Some((file, source, number, mut path, reached)) = best else {
+        return false;
     };
     let text = Text::new(&source);
     let Ok(stream) = yaml::parse(&text, true) else {
-        return;
+        return false;
     };
     let line = text
         .position(field_start(&stream.documents[number], &path))
@@ -718,18 +1381,19 @@ fn map_onto_patches(
         let last = path.len() - 1;
         path[last] = Step::Index(at + before);
     }
-    edit.made.push((
-        number,
-        Difference {
-            path,
-            new: difference.new.as_ref().map(owned),
-        },
-    ));
+    // A field the built output must lose that the patch does not set (a base's hardening
+    // that a suppression in the patch keeps out) is set to null: a strategic merge removes it.
+    let new = match &difference.new {
+        None if reached < path.len() => Some(Node::new_scalar("null", false)),
+        new => new.as_ref().map(owned),
+    };
+    edit.made.push((number, Difference { path, new }));
     edit.changes.extend(changes.iter().map(|c| Change {
         document: number,
         line,
         ..(*c).clone()
     }));
+    true
 }
 
 /// The path in the strategic-merge patch `patch` of the built field at `path` of `built`, and
@@ -794,7 +1458,9 @@ fn field_start(node: &Node<'_>, path: &[Step]) -> usize {
 }
 
 /// A temporary copy of a tree, with some files replaced and every kustomization file asking
-/// for origin annotations.
+/// for origin annotations. The copy stands at the tree's own absolute path below a temporary
+/// folder, and each base a kustomization names outside the tree is linked in at its own
+/// absolute path there, so that `../` paths leading out of the tree still reach it.
 struct TreeCopy {
     /// Kept for its removal on drop.
     _dir: tempfile::TempDir,
@@ -803,11 +1469,30 @@ struct TreeCopy {
 }
 
 impl TreeCopy {
-    fn new(root: &Path, replaced: &[(PathBuf, String)]) -> Result<TreeCopy, String> {
+    fn new(
+        root: &Path,
+        folders: &[PathBuf],
+        replaced: &[(PathBuf, String)],
+    ) -> Result<TreeCopy, String> {
         let dir =
             tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
-        let path = dir.path().join("tree");
+        let absolute = root
+            .canonicalize()
+            .map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+        let mirrored = |path: &Path| dir.path().join(path.strip_prefix("/").unwrap_or(path));
+        let path = mirrored(&absolute);
         copy_folder(root, &path).map_err(|e| format!("cannot copy {}: {e}", root.display()))?;
+        for outside in outside_bases(folders, &absolute) {
+            let link = mirrored(&outside);
+            if link.exists() {
+                continue;
+            }
+            let made = link
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::os::unix::fs::symlink(&outside, &link));
+            made.map_err(|e| format!("cannot link {}: {e}", outside.display()))?;
+        }
         for (file, text) in replaced {
             let relative = file.strip_prefix(root).unwrap_or(file);
             let text = match is_kustomization_file(file) {
@@ -819,6 +1504,43 @@ impl TreeCopy {
         }
         Ok(TreeCopy { _dir: dir, path })
     }
+}
+
+/// The folders outside the tree (whose absolute path is `absolute`) that the kustomizations
+/// in `folders` name as `resources`, `bases` or `components`, absolute.
+fn outside_bases(folders: &[PathBuf], absolute: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for folder in folders {
+        let Some(source) = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok())
+        else {
+            continue;
+        };
+        let text = Text::new(&source);
+        let Ok(stream) = yaml::parse(&text, false) else {
+            continue;
+        };
+        let Some(kustomization) = stream.documents.first() else {
+            continue;
+        };
+        for key in ["resources", "bases", "components"] {
+            for item in kustomization
+                .get(key)
+                .and_then(Node::items)
+                .unwrap_or_default()
+            {
+                let Some(named) = item.as_str().filter(|n| !n.contains("://")) else {
+                    continue;
+                };
+                let Ok(target) = folder.join(named).canonicalize() else {
+                    continue;
+                };
+                if target.is_dir() && !target.starts_with(absolute) && !out.contains(&target) {
+                    out.push(target);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether `path` is named as a kustomization file.
@@ -861,4 +1583,55 @@ fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the strategic-merge `patch` of the kustomization `kustomization` selects the
+    /// built resource `built`.
+    fn selects(kustomization: &str, patch: &str, built: &str) -> bool {
+        let parsed = |source: &str| {
+            let text = Text::new(source);
+            owned(&yaml::parse(&text, false).unwrap().documents[0])
+        };
+        let (kustomization, patch, built) = (parsed(kustomization), parsed(patch), parsed(built));
+        Selector::of_patch(&patch).selects(&kustomization, &built)
+    }
+
+    const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+
+    #[test]
+    fn a_patch_selects_as_kustomize_does_by_group_version_kind_name_and_namespace() {
+        let built = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: dev-web-worker\n  namespace: shop\n";
+        let overlay = "namePrefix: dev-\n";
+        let worker = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-worker\n";
+        assert!(selects(overlay, worker, built));
+        assert!(selects(
+            overlay,
+            &worker.replace("web-worker", "dev-web-worker"),
+            built
+        ));
+        // A name within the built one is another resource's.
+        assert!(!selects(overlay, WEB, built));
+        assert!(!selects(
+            overlay,
+            &worker.replace("apps/v1", "apps/v1beta1"),
+            built
+        ));
+        assert!(!selects(
+            overlay,
+            &worker.replace("Deployment", "StatefulSet"),
+            built
+        ));
+        let elsewhere = format!("{worker}  namespace: test\n");
+        assert!(!selects(overlay, &elsewhere, built));
+        // The overlay's own namespace is set after its patches: not compared.
+        assert!(selects(
+            "namespace: prod\nnamePrefix: dev-\n",
+            &elsewhere,
+            built
+        ));
+    }
 }

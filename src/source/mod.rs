@@ -244,6 +244,21 @@ pub struct SourceEdit {
     pub new: String,
     /// The rendered changes it makes, each with the line of this file it edits.
     pub changes: Vec<Change>,
+    /// Whether the file is changed, created (`original` is then empty) or deleted (`new` is
+    /// then empty).
+    pub lifecycle: Lifecycle,
+}
+
+/// What an edit does to its file as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lifecycle {
+    /// The file is there before and after.
+    #[default]
+    Changed,
+    /// The file is new.
+    Created,
+    /// The file goes.
+    Deleted,
 }
 
 /// What fixing a rendered source gave: the verified edits, and the findings, each with the

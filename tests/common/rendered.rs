@@ -127,7 +127,8 @@ pub fn compare(expected: &Path, actual: &[u8], failures: &mut Vec<String>) {
 }
 
 /// Runs every case of the folder `cases` (beside the crate): `input/` fixed by naming `target`
-/// in it with the arguments of `args`, compared with `expected/` and `expected.stderr`.
+/// in it (or the folder the case's file `target` names) with the arguments of `args`, compared
+/// with `expected/` and `expected.stderr`.
 pub fn golden_cases(cases: &str, target: &str, env: ToolEnv<'_>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(cases);
     let mut cases: Vec<PathBuf> = fs::read_dir(&root)
@@ -143,6 +144,10 @@ pub fn golden_cases(cases: &str, target: &str, env: ToolEnv<'_>) {
         copy(&case.join("input"), work.path());
         let args = fs::read_to_string(case.join("args")).unwrap_or_default();
         let args: Vec<&str> = args.split_whitespace().collect();
+        let named = fs::read_to_string(case.join("target")).unwrap_or_default();
+        let target = Some(named.trim())
+            .filter(|t| !t.is_empty())
+            .unwrap_or(target);
         let out = fix_and_check(env, work.path(), target, &args);
         compare(&case.join("expected.stderr"), &out.stderr, &mut failures);
         let actual = snapshot(work.path());
