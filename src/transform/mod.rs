@@ -61,6 +61,18 @@ const DECLARATIONS: [(&str, &str); 22] = [
         include_str!("../../transforms/no-unconfined-seccomp.yaml"),
     ),
     (
+        "seccomp-runtime-default",
+        include_str!("../../transforms/seccomp-runtime-default.yaml"),
+    ),
+    (
+        "no-service-account-token",
+        include_str!("../../transforms/no-service-account-token.yaml"),
+    ),
+    (
+        "host-path-read-only",
+        include_str!("../../transforms/host-path-read-only.yaml"),
+    ),
+    (
         "rolling-update",
         include_str!("../../transforms/rolling-update.yaml"),
     ),
@@ -73,12 +85,8 @@ const DECLARATIONS: [(&str, &str); 22] = [
         include_str!("../../transforms/run-as-user.yaml"),
     ),
     (
-        "seccomp-runtime-default",
-        include_str!("../../transforms/seccomp-runtime-default.yaml"),
-    ),
-    (
-        "host-path-read-only",
-        include_str!("../../transforms/host-path-read-only.yaml"),
+        "apparmor-runtime-default",
+        include_str!("../../transforms/apparmor-runtime-default.yaml"),
     ),
     (
         "image-pull-always",
@@ -87,10 +95,6 @@ const DECLARATIONS: [(&str, &str); 22] = [
     (
         "default-deny-network-policy",
         include_str!("../../transforms/default-deny-network-policy.yaml"),
-    ),
-    (
-        "apparmor-runtime-default",
-        include_str!("../../transforms/apparmor-runtime-default.yaml"),
     ),
     (
         "no-host-path",
@@ -103,10 +107,6 @@ const DECLARATIONS: [(&str, &str); 22] = [
     (
         "no-unconfined-apparmor",
         include_str!("../../transforms/no-unconfined-apparmor.yaml"),
-    ),
-    (
-        "no-service-account-token",
-        include_str!("../../transforms/no-service-account-token.yaml"),
     ),
     (
         "pinned-images",
