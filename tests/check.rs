@@ -205,6 +205,17 @@ fn sarif_has_a_rule_per_transform_with_the_explain_text_and_suppressions() {
     let rule = &rules[0];
     assert_eq!(rule["id"], "no-privileged");
     assert_eq!(rule["help"]["text"], explain.as_str());
+    // Every rule links to its own section of the generated reference.
+    let reference = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/transforms.md"),
+    )
+    .unwrap();
+    for rule in rules {
+        let id = rule["id"].as_str().unwrap();
+        let uri = rule["helpUri"].as_str().unwrap();
+        assert!(uri.ends_with(&format!("docs/transforms.md#{id}")), "{uri}");
+        assert!(reference.contains(&format!("\n## {id}\n")), "{id}");
+    }
     assert_eq!(rule["properties"]["security-severity"], "7.0");
     let suppressed: Vec<&Value> = results(&log)
         .iter()

@@ -93,3 +93,17 @@ fn the_readme_table_is_generated_from_the_declarations() {
         "README.md's transform table is out of date; replace it with the output of `kubeharden transforms`:\n{table}"
     );
 }
+
+#[test]
+fn the_reference_in_docs_is_generated_from_the_declarations() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/transforms.md");
+    let reference = kubeharden::cli::docs::reference();
+    if std::env::var_os("KUBEHARDEN_BLESS").is_some() {
+        std::fs::write(path, &reference).unwrap();
+    }
+    let written = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        written == reference,
+        "docs/transforms.md is out of date; run KUBEHARDEN_BLESS=1 cargo test --test transform_examples"
+    );
+}

@@ -81,7 +81,13 @@ pub(super) fn run(args: &CheckArgs) -> ExitCode {
         CheckFormat::Text => lines(&counted, check::text_line),
         CheckFormat::Github => lines(&counted, check::github_line),
         CheckFormat::Json => report::json::to_json(&report),
-        CheckFormat::Sarif => report::sarif::to_sarif(&report, &texts, &docs::explain),
+        CheckFormat::Sarif => {
+            let help = report::sarif::RuleHelp {
+                text: &docs::explain,
+                url: &docs::reference_url,
+            };
+            report::sarif::to_sarif(&report, &texts, &help)
+        }
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(output.as_bytes());

@@ -1,5 +1,6 @@
 //! Documentation generated from the transform declarations: the table that `kubeharden
-//! transforms` prints and the README carries, and the text of `kubeharden explain`.
+//! transforms` prints and the README carries, the text of `kubeharden explain`, and the
+//! reference in `docs/transforms.md` that links (SARIF rules' help, the README) point at.
 
 use crate::transform::{self, Literal, Transform};
 
@@ -11,6 +12,31 @@ pub fn transform_table() -> String {
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             t.id, t.profile, t.safety, t.title
+        ));
+    }
+    out
+}
+
+/// Where the reference of `id` is published: its heading in `docs/transforms.md`.
+pub fn reference_url(id: &str) -> String {
+    format!("https://github.com/kubeharden/kubeharden/blob/main/docs/transforms.md#{id}")
+}
+
+/// `docs/transforms.md`: the table, then one section per transform (its heading is its id, so
+/// that [`reference_url`] finds it) holding what `kubeharden explain` prints.
+pub fn reference() -> String {
+    let mut out = String::from(
+        "# Transforms\n\nGenerated from the declarations in `transforms/` (what `kubeharden transforms` and\n`kubeharden explain ID` print); `KUBEHARDEN_BLESS=1 cargo test --test transform_examples`\nrewrites it.\n\n",
+    );
+    out.push_str(&transform_table());
+    for t in transform::all() {
+        out.push_str(&format!(
+            "\n## {}\n\n**{}** (profile `{}`, {})\n\n```text\n{}```\n",
+            t.id,
+            t.title,
+            t.profile,
+            t.safety,
+            explain(t)
         ));
     }
     out

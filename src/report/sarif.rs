@@ -11,16 +11,17 @@ use super::check::{Issue, Level, issues};
 use super::{Report, Texts};
 use crate::transform::{self, Profile, Safety, Transform};
 
-/// Where the transforms are documented.
-const README: &str = "https://github.com/kubeharden/kubeharden/blob/main/README.md#transforms";
+/// Where a rule's documentation comes from: the report knows the transforms, not their docs.
+pub struct RuleHelp<'h> {
+    /// A transform's help text (`kubeharden explain`).
+    pub text: &'h dyn Fn(&Transform) -> String,
+    /// The address of a transform's documentation, from its id.
+    pub url: &'h dyn Fn(&str) -> String,
+}
 
 /// The SARIF log of `report`, ending with a line break. `texts` is aligned with `report.files`;
-/// `help` gives a rule's help text (`kubeharden explain`).
-pub fn to_sarif(
-    report: &Report,
-    texts: &[Option<Texts>],
-    help: &dyn Fn(&Transform) -> String,
-) -> String {
+/// `help` documents each rule.
+pub fn to_sarif(report: &Report, texts: &[Option<Texts>], help: &RuleHelp<'_>) -> String {
     let issues = issues(report, texts);
     let mut fixes = vec![Vec::new(); issues.len()];
     for (file, text) in texts.iter().enumerate() {
@@ -92,7 +93,7 @@ fn security_severity(transform: &Transform) -> &'static str {
     }
 }
 
-fn rule(transform: &Transform, help: &dyn Fn(&Transform) -> String) -> Value {
+fn rule(transform: &Transform, help: &RuleHelp<'_>) -> Value {
     let level = match transform.safety {
         Safety::ReportOnly => "warning",
         Safety::Safe | Safety::NeedsReview => "error",
@@ -102,8 +103,8 @@ fn rule(transform: &Transform, help: &dyn Fn(&Transform) -> String) -> Value {
         "name": transform.id,
         "shortDescription": { "text": transform.title },
         "fullDescription": { "text": transform.why.trim() },
-        "help": { "text": help(transform) },
-        "helpUri": README,
+        "help": { "text": (help.text)(transform) },
+        "helpUri": (help.url)(&transform.id),
         "defaultConfiguration": { "level": level },
         "properties": {
             "security-severity": security_severity(transform),
