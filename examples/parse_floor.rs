@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use granit_parser::{Options, Parser};
+use kubeharden::cli::is_manifest_path;
 
 fn main() -> ExitCode {
     let (mut files, mut bytes, mut events, mut failures) = (0usize, 0usize, 0usize, 0usize);
@@ -48,12 +49,7 @@ fn main() -> ExitCode {
             .build();
         for entry in walker.flatten() {
             let path = entry.path();
-            let is_manifest = entry.file_type().is_some_and(|t| t.is_file())
-                && path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| ["yaml", "yml", "json"].contains(&e.to_lowercase().as_str()));
-            if is_manifest {
+            if entry.file_type().is_some_and(|t| t.is_file()) && is_manifest_path(path) {
                 parse(&path.to_string_lossy(), std::fs::read(path));
             }
         }

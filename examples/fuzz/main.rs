@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use kubeharden::cli::is_manifest_path;
 use targets::{Random, TARGETS};
 
 /// Seeds larger than this are left out: they make slow inputs without new shapes.
@@ -169,11 +170,7 @@ fn collect_seeds(path: &Path, seeds: &mut Vec<Vec<u8>>) {
     let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
-        let is_manifest = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ["yaml", "yml", "json"].contains(&e));
-        if path.is_dir() || is_manifest {
+        if path.is_dir() || is_manifest_path(&path) {
             collect_seeds(&path, seeds);
         }
     }
