@@ -6,9 +6,9 @@
 # runs on stable Rust, mutating the manifests of ../shared/corpus (or $KUBEHARDEN_CORPUS; the
 # golden cases when it is absent). An input over 10 s is a hang; `ulimit -v` caps memory at
 # $FUZZ_MEMORY_KB (default 4 GiB). Failing inputs are saved under $FUZZ_OUT (default
-# target/fuzz); each belongs in tests/fuzz-regressions/ with its fix (tests/fuzz-findings-open/
-# until then). $FUZZ_SEED (default 1, so that CI replays the same inputs) picks the run; set it
-# to explore others (`FUZZ_SEED=$RANDOM`). Exits 1 when any target failed.
+# target/fuzz); each belongs in tests/fuzz-regressions/ with its fix. $FUZZ_SEED (default 1,
+# so that CI replays the same inputs) picks the run; set it to explore others
+# (`FUZZ_SEED=$RANDOM`). Exits 1 when any target failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,10 +3,8 @@
 //! second `fix` that changes nothing. The `edit` target's edits depend on a seed: each input
 //! runs with several.
 //!
-//! - `tests/fuzz-regressions/`: inputs that must pass: findings once fixed, and inputs of
-//!   syntax the mutations rarely build whole (CRLF, a BOM, anchors, explicit keys).
-//! - `tests/fuzz-findings-open/`: findings not fixed yet, each still failing; when one passes,
-//!   its fix has landed: move it to `tests/fuzz-regressions/`.
+//! The inputs, in `tests/fuzz-regressions/`: findings once fixed (named for what they found),
+//! and inputs of syntax the mutations rarely build whole (CRLF, a BOM, anchors, explicit keys).
 
 #[path = "../examples/fuzz/targets.rs"]
 mod targets;
@@ -19,11 +17,9 @@ use targets::TARGETS;
 /// Seeds for the `edit` target's choice of edits.
 const SEEDS: [u64; 8] = [1, 2, 3, 5, 8, 13, 21, 34];
 
-/// The inputs in the folder `name` of `tests/`, in name order.
-fn inputs(name: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(name);
+/// The inputs in `tests/fuzz-regressions/`, in name order.
+fn inputs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("a readable entry").path())
@@ -56,23 +52,6 @@ fn failures(path: &Path) -> Vec<String> {
 
 #[test]
 fn fixed_fuzz_findings_stay_fixed() {
-    let failures: Vec<String> = inputs("fuzz-regressions")
-        .iter()
-        .flat_map(|path| failures(path))
-        .collect();
+    let failures: Vec<String> = inputs().iter().flat_map(|path| failures(path)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn open_fuzz_findings_still_fail_until_fixed() {
-    let fixed: Vec<String> = inputs("fuzz-findings-open")
-        .iter()
-        .filter(|path| failures(path).is_empty())
-        .map(|path| path.display().to_string())
-        .collect();
-    assert!(
-        fixed.is_empty(),
-        "these open findings pass now: move them to tests/fuzz-regressions/: {}",
-        fixed.join(", ")
-    );
 }

@@ -313,18 +313,24 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
     }
 
-    fn complete(&mut self, node: Node<'a>, expanded: u64) {
+    fn complete(&mut self, mut node: Node<'a>, expanded: u64) {
         if node.anchor != 0 {
             self.anchor_sizes.insert(node.anchor, expanded);
         }
+        let source = self.text.source;
         let Some(frame) = self.stack.last_mut() else {
             self.documents.push(node);
             return;
         };
         frame.expanded = frame.expanded.saturating_add(expanded);
         match &mut frame.node.kind {
-            NodeKind::Mapping { entries, .. } => match frame.pending_key.take() {
-                Some(key) => entries.push((key, node)),
+            NodeKind::Mapping { entries, style } => match frame.pending_key.take() {
+                Some(key) => {
+                    if *style == CollectionStyle::Block {
+                        place_missing_value(source, &key, &mut node);
+                    }
+                    entries.push((key, node));
+                }
                 None => frame.pending_key = Some(node),
             },
             NodeKind::Sequence { items, .. } => items.push(node),
@@ -338,6 +344,29 @@ impl<'t, 'a> Builder<'t, 'a> {
             comments: self.comments,
             anchor_names: self.anchor_names,
         }
+    }
+}
+
+/// A block mapping key written `? key` with no `:` after it has an empty value, which the parser
+/// reports where it noticed the value missing: the next key, the end of the text, past the
+/// lines of the key and any comment or blank line after it. That empty value is put right after
+/// its key instead, so that the entry, and a mapping it ends, end where the key does (edits
+/// after it are written there). An empty value after a `:` is left where the parser put it.
+fn place_missing_value(source: &str, key: &Node<'_>, value: &mut Node<'_>) {
+    let is_scalar = matches!(value.kind, NodeKind::Scalar { .. });
+    let Some(span) = value.span.as_mut() else {
+        return;
+    };
+    // Only a missing value has no text: a zero-width scalar.
+    if is_scalar
+        && span.start == span.end
+        && value.properties_start.is_none()
+        && span.start > key.end()
+        && source
+            .get(key.end()..span.start)
+            .is_some_and(|between| !between.contains(':'))
+    {
+        *span = key.end()..key.end();
     }
 }
 
