@@ -1,5 +1,6 @@
 //! A mutation fuzzer that runs on stable Rust (cargo-fuzz and libFuzzer need nightly):
-//! `cargo run --example fuzz -- TARGET SECONDS SEEDS OUT [SEED]` (see `scripts/fuzz.sh`).
+//! `cargo run --example fuzz -- TARGET SECONDS SEEDS OUT [SEED]` (see `scripts/fuzz.sh`), or
+//! `-- replay TARGET FILE SEED` to run one saved input again (the seed its failure printed).
 //!
 //! It feeds the target (`parse`, `edit` or `fix`, see `targets.rs`) the manifests below SEEDS
 //! (files up to 64 KiB), mutated: bytes flipped, inserted, deleted; YAML tokens (`: `, `- `,
@@ -76,8 +77,18 @@ const TOKENS: &[&str] = &[
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [replay, target, input, seed] = args.as_slice()
+        && replay == "replay"
+    {
+        // `fuzz replay TARGET FILE SEED`: one saved input again, with the seed printed.
+        let target = TARGETS.iter().find(|t| t.name == target).expect("a target");
+        let input = std::fs::read(input).expect("a readable input");
+        let result = (target.run)(&input, seed.parse().expect("SEED is a number"));
+        println!("{result:?}");
+        std::process::exit(i32::from(result.is_err()));
+    }
     let [target, seconds, seeds, out, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: fuzz TARGET SECONDS SEEDS OUT [SEED]");
+        eprintln!("usage: fuzz TARGET SECONDS SEEDS OUT [SEED] | fuzz replay TARGET FILE SEED");
         std::process::exit(2);
     };
     let Some(target) = TARGETS.iter().find(|t| t.name == target) else {
