@@ -351,7 +351,8 @@ impl<'t, 'a> Builder<'t, 'a> {
 /// reports where it noticed the value missing: the next key, the end of the text, past the
 /// lines of the key and any comment or blank line after it. That empty value is put right after
 /// its key instead, so that the entry, and a mapping it ends, end where the key does (edits
-/// after it are written there). An empty value after a `:` is left where the parser put it.
+/// after it are written there). A value after a `:` (the next thing after the key, blanks and
+/// comments aside) is left where the parser put it.
 fn place_missing_value(source: &str, key: &Node<'_>, value: &mut Node<'_>) {
     let is_scalar = matches!(value.kind, NodeKind::Scalar { .. });
     let Some(span) = value.span.as_mut() else {
@@ -362,11 +363,21 @@ fn place_missing_value(source: &str, key: &Node<'_>, value: &mut Node<'_>) {
         && span.start == span.end
         && value.properties_start.is_none()
         && span.start > key.end()
-        && source
-            .get(key.end()..span.start)
-            .is_some_and(|between| !between.contains(':'))
+        && !colon_follows(source.get(key.end()..).unwrap_or_default())
     {
         *span = key.end()..key.end();
+    }
+}
+
+/// Whether `rest` starts with a `:`, once blanks, line breaks and comments are passed.
+fn colon_follows(rest: &str) -> bool {
+    let mut rest = rest;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+        match rest.strip_prefix('#') {
+            Some(comment) => rest = comment.find('\n').map_or("", |i| &comment[i..]),
+            None => return rest.starts_with(':'),
+        }
     }
 }
 
