@@ -116,12 +116,15 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
     }
 
-    /// Where a block scalar's content really ends: its span runs on over the next line's
+    /// Where a block scalar's content really lies: its span runs on over the next line's
     /// indentation. A clipped or stripped scalar ends at its last character; a keep-chomped one
-    /// (`|+`, `>+`) owns its trailing blank lines, so it ends before the last line break.
-    fn block_scalar_end(&self, range: Range<usize>) -> usize {
+    /// (`|+`, `>+`) owns its trailing blank lines, so it ends before the last line break. A
+    /// clipped or stripped scalar with no content spans its header (`|2`): the parser's span
+    /// would start on the next line, which may belong to another node.
+    fn block_scalar_span(&self, range: Range<usize>) -> Range<usize> {
         let source = self.text.source;
-        let header = source[..range.start].rfind(['|', '>']).map_or("", |h| {
+        let header_start = source[..range.start].rfind(['|', '>']);
+        let header = header_start.map_or("", |h| {
             let rest = &source[h..range.start];
             &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
         });
@@ -135,7 +138,10 @@ impl<'t, 'a> Builder<'t, 'a> {
         } else {
             content.trim_end()
         };
-        range.start + kept.len()
+        match header_start {
+            Some(h) if kept.is_empty() && !header.contains('+') => h..h + header.len(),
+            _ => range.start..range.start + kept.len(),
+        }
     }
 
     fn error(&self, offset: usize, message: String) -> ParseError {
@@ -160,13 +166,13 @@ impl<'t, 'a> Builder<'t, 'a> {
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let style = scalar_style(style);
-                let end = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                    self.block_scalar_end(range.clone())
+                let span = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    self.block_scalar_span(range.clone())
                 } else {
-                    range.end
+                    range.clone()
                 };
                 let node = Node {
-                    span: Some(range.start..end),
+                    span: Some(span),
                     properties_start: tag_start,
                     anchor,
                     tag: tag_name(tag),
