@@ -66,6 +66,13 @@ pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
     let Ok(source) = std::str::from_utf8(input) else {
         return Ok(());
     };
+    // Editing knows LF and CRLF line breaks only; `fix` refuses a bare CR before writing.
+    let bare_cr = source
+        .match_indices('\r')
+        .any(|(i, _)| !source[i + 1..].starts_with('\n'));
+    if bare_cr {
+        return Ok(());
+    }
     let text = Text::new(source);
     let Ok(stream) = yaml::parse(&text, true) else {
         return Ok(());
