@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use granit_parser::{Options, Parser};
-use kubeharden::cli::unified_diff;
+use kubeharden::cli::{is_manifest_path, unified_diff};
 use kubeharden::fix::{FixError, fix_text};
 use kubeharden::transform::{self, Settings, Suppressions};
 use kubeharden::yaml::{self, Text};
@@ -177,12 +177,7 @@ fn load(corpus: &Path, settings: &Settings) -> (Vec<Manifest>, Vec<(String, usiz
     };
     for entry in walker.flatten() {
         let path = entry.path();
-        let is_manifest = entry.file_type().is_some_and(|t| t.is_file())
-            && path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["yaml", "yml", "json"].contains(&e));
-        if !is_manifest {
+        if !(entry.file_type().is_some_and(|t| t.is_file()) && is_manifest_path(path)) {
             continue;
         }
         let Ok(bytes) = std::fs::read(path) else {

@@ -1,71 +1,158 @@
 #!/usr/bin/env bash
-# Throughput benchmarks over ../shared/corpus (or $KUBEHARDEN_CORPUS):
-#   1. `cargo bench --bench throughput`: in-process, parse-only vs the whole fix pipeline,
-#      one thread and all cores (see benches/throughput.rs);
-#   2. the real binary end to end: `kubeharden fix --dry-run` on a copy of the corpus against a
-#      baseline of `cat`ing the same files, median wall time of $RUNS runs (default 15), with
-#      hyperfine when installed, else a loop timed with `date +%s.%N`.
-# Without the corpus it says so and exits 0.
+# Where kubeharden stands against its floor, whole processes (issue 16): `kubeharden fix
+# --dry-run` against `parse_floor` (examples/parse_floor.rs: the same files found, read and only
+# parsed with granit-parser, events and comments on), both release builds, page cache warm.
+# Prints one table: median wall time of $RUNS runs (default 5) on one core (`taskset -c 0`) and
+# on all cores, the ratio fix / floor, the two-core speed-up, and peak memory (max RSS).
+#
+# Inputs, generated into $BENCH_DIR (default $CARGO_TARGET_DIR or target, then /bench), from
+# ../shared/corpus (or $KUBEHARDEN_CORPUS):
+#   corpus       the corpus as it is;
+#   stream       one multi-document stream of ~$STREAM_MB MB (default 50): the corpus files that
+#                parse alone and carry no directive, `{{` or byte order mark, concatenated as
+#                documents, repeated;
+#   tree         $TREE_FILES (default 14000) files: copies of the corpus;
+#   args-pod     one Pod whose container has $ARGS_ITEMS (default 1000000) `args` items, against
+#   args-docs    the same items as Pods of 100 args each, one document each;
+#   list         a `kind: List` of $LIST_ITEMS (default 32000) Deployments, against
+#   list-docs    the same Deployments as documents.
+# KUBEHARDEN_BIN=PATH measures another build of kubeharden (an older one, for a before/after
+# table over the same inputs); BENCH_CLOCK=cpu reports user + system CPU seconds instead of
+# wall time, steadier on a machine others are using; BENCH_INPUTS names the inputs to measure.
+# `cargo bench --bench throughput` measures the corpus in process, stage by stage.
+# Nothing here runs in the tests or in .ci/run: it only times. Without the corpus it says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus="${KUBEHARDEN_CORPUS:-../shared/corpus}"
-runs="${RUNS:-15}"
+runs="${RUNS:-5}"
+stream_mb="${STREAM_MB:-50}"
+tree_files="${TREE_FILES:-14000}"
+args_items="${ARGS_ITEMS:-1000000}"
+list_items="${LIST_ITEMS:-32000}"
+target="${CARGO_TARGET_DIR:-target}"
+dir="${BENCH_DIR:-$target/bench}"
 if [ ! -d "$corpus" ]; then
   echo "bench: corpus $corpus absent; nothing to measure"
   exit 0
 fi
+corpus="$(cd "$corpus" && pwd)"
 
-echo "== cargo bench --bench throughput"
-KUBEHARDEN_CORPUS="$(cd "$corpus" && pwd)" cargo bench --bench throughput
+cargo build --release --quiet --bin kubeharden --example parse_floor
+bin="${KUBEHARDEN_BIN:-$(cd "$target/release" && pwd)/kubeharden}"
+floor="$(cd "$target/release/examples" && pwd)/parse_floor"
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
 
-echo
-echo "== end to end: kubeharden fix --dry-run vs cat, median of $runs runs"
-cargo build --release --quiet
-bin="$PWD/target/release/kubeharden"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cp -R "$corpus" "$work/corpus"
-# The files the command reads: every .yaml, .yml and .json below the copy.
-find "$work/corpus" -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) -print0 |
-  sort -z >"$work/files"
-files=$(tr -cd '\0' <"$work/files" | wc -c)
-bytes=$(xargs -0 cat <"$work/files" | wc -c)
-echo "files: $files ($(awk -v b="$bytes" 'BEGIN { printf "%.2f MB", b / 1e6 }')), cores: $(nproc)"
+# --- inputs (made once; delete $BENCH_DIR to make them again) --------------------------------
+if [ ! -d "$dir/corpus" ]; then
+  cp -R "$corpus" "$dir/corpus.tmp" && mv "$dir/corpus.tmp" "$dir/corpus"
+fi
+if [ ! -f "$dir/stream.yaml" ]; then
+  : >"$dir/stream.part"
+  find "$dir/corpus" -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) -print0 |
+    sort -z | while IFS= read -r -d '' f; do
+      if ! grep -q -e '{{' -e '^%' "$f" && [ "$(head -c 3 "$f")" != $'\xef\xbb\xbf' ] &&
+        "$floor" "$f" >/dev/null 2>&1; then
+        # Each file becomes documents of the stream, ending with a line break.
+        {
+          [ "$(head -c 3 "$f")" = --- ] || echo ---
+          cat "$f"
+          if [ -n "$(tail -c 1 "$f")" ]; then echo; fi
+        } >>"$dir/stream.part"
+      fi
+    done
+  while [ "$(stat -c %s "$dir/stream.part")" -lt $((stream_mb * 1000000)) ]; do
+    cat "$dir/stream.part" "$dir/stream.part" >"$dir/stream.twice" && mv "$dir/stream.twice" "$dir/stream.part"
+  done
+  head -c $((stream_mb * 1000000)) "$dir/stream.part" | sed '$d' >"$dir/stream.cut"
+  # Cut at the last document start, so that the stream ends with whole documents.
+  last=$(grep -n '^---' "$dir/stream.cut" | tail -n 1 | cut -d: -f1)
+  head -n $((last - 1)) "$dir/stream.cut" >"$dir/stream.yaml"
+  rm -f "$dir/stream.part" "$dir/stream.cut"
+  "$floor" "$dir/stream.yaml" >/dev/null
+fi
+if [ ! -d "$dir/tree" ]; then
+  mkdir -p "$dir/tree.tmp"
+  manifests=$(find "$dir/corpus" -type f \( -iname '*.yaml' -o -iname '*.yml' -o -iname '*.json' \) | wc -l)
+  copies=$(((tree_files + manifests - 1) / manifests))
+  for ((i = 0; i < copies; i++)); do cp -R "$dir/corpus" "$dir/tree.tmp/copy$i"; done
+  mv "$dir/tree.tmp" "$dir/tree"
+fi
+pod_head='apiVersion: v1
+kind: Pod
+metadata:
+  name: many-args-%d
+spec:
+  containers:
+    - name: app
+      image: registry.example.com/app:1.0
+      args:
+'
+if [ ! -f "$dir/args-pod.yaml" ]; then
+  awk -v n="$args_items" -v head="$pod_head" 'BEGIN {
+    printf head, 0; for (i = 0; i < n; i++) printf "        - --flag-%d=value\n", i }' >"$dir/args-pod.yaml"
+  awk -v n="$args_items" -v head="$pod_head" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      if (i % 100 == 0) { if (i) print "---"; printf head, i / 100 }
+      printf "        - --flag-%d=value\n", i } }' >"$dir/args-docs.yaml"
+fi
+deployment() { # indent prefix-of-first-line
+  awk -v n="$list_items" -v pad="$1" -v first="$2" -v sep="$3" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      if (i && sep) print sep
+      printf "%sapiVersion: apps/v1\n", first
+      printf "%skind: Deployment\n%smetadata:\n%s  name: web-%d\n%sspec:\n", pad, pad, pad, i, pad
+      printf "%s  replicas: 2\n%s  selector:\n%s    matchLabels:\n%s      app: web-%d\n", pad, pad, pad, pad, i
+      printf "%s  template:\n%s    metadata:\n%s      labels:\n%s        app: web-%d\n", pad, pad, pad, pad, i
+      printf "%s    spec:\n%s      containers:\n%s        - name: web\n", pad, pad, pad
+      printf "%s          image: nginx:1.27\n%s          ports:\n%s            - containerPort: 80\n", pad, pad, pad
+    } }'
+}
+if [ ! -f "$dir/list.yaml" ]; then
+  { printf 'apiVersion: v1\nkind: List\nitems:\n'; deployment '    ' '  - ' ''; } >"$dir/list.yaml"
+  deployment '' '' '---' >"$dir/list-docs.yaml"
+fi
 
-# Exit code 1 (changes found) is what a dry run of this corpus returns; it is not a failure.
-cat_cmd="xargs -0 cat <'$work/files' >/dev/null"
-fix_cmd="cd '$work' && '$bin' fix --dry-run --color never corpus >/dev/null 2>&1 || [ \$? -eq 1 ]"
-
-report() { # name seconds
-  awk -v n="$1" -v s="$2" -v b="$bytes" \
-    'BEGIN { printf "  %-26s median %8.1f ms %9.1f MB/s\n", n, s * 1e3, b / 1e6 / s }'
+# --- timing ------------------------------------------------------------------------------------
+# `fix --dry-run` exits 1 when it finds changes: not a failure here.
+run_fix() { "$bin" fix --dry-run --color never "$@" >/dev/null 2>&1 || [ $? -eq 1 ]; }
+run_floor() { "$floor" "$@" >/dev/null; }
+cores=$(nproc)
+if [ "${BENCH_CLOCK:-wall}" = cpu ]; then time_format='%U+%S %M'; else time_format='%e %M'; fi
+all_cpus="0-$((cores - 1))"
+# Prints "median-seconds max-rss-kB" of $runs runs of `$@` pinned to CPUs $cpus, after a warm-up.
+measure() {
+  local cpus=$1 i
+  shift
+  taskset -c "$cpus" bash -c "$(declare -f run_fix run_floor); bin='$bin' floor='$floor'; $*" >/dev/null 2>&1 || true
+  for ((i = 0; i < runs; i++)); do
+    /usr/bin/time -f "$time_format" -o "$dir/time.out" taskset -c "$cpus" \
+      bash -c "$(declare -f run_fix run_floor); bin='$bin' floor='$floor'; $*"
+    tail -n 1 "$dir/time.out" | awk '{ split($1, t, "+"); print t[1] + t[2], $2 }'
+  done | sort -g | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
+    END { printf "%s %d\n", (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2, m }'
 }
 
-if command -v hyperfine >/dev/null 2>&1; then
-  hyperfine --style basic --warmup 2 --runs "$runs" --export-csv "$work/times.csv" \
-    -n "cat (baseline)" "$cat_cmd" -n "kubeharden fix --dry-run" "$fix_cmd" >/dev/null
-  # Columns: command,mean,stddev,median,user,system,min,max.
-  tail -n +2 "$work/times.csv" | while IFS=, read -r name _ _ median _; do
-    report "$name" "$median"
-  done
-  cat_s=$(awk -F, 'NR == 2 { print $4 }' "$work/times.csv")
-  fix_s=$(awk -F, 'NR == 3 { print $4 }' "$work/times.csv")
-else
-  echo "  (hyperfine not installed: timing a loop with date +%s.%N)"
-  median_of() { # command -> median seconds over $runs runs, after 2 warm-up runs
-    local i start end
-    for i in 1 2; do bash -c "$1"; done
-    for ((i = 0; i < runs; i++)); do
-      start=$(date +%s.%N)
-      bash -c "$1"
-      end=$(date +%s.%N)
-      awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f\n", b - a }'
-    done | sort -g | awk '{ t[NR] = $1 } END { print (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2 }'
-  }
-  cat_s=$(median_of "$cat_cmd")
-  fix_s=$(median_of "$fix_cmd")
-  report "cat (baseline)" "$cat_s"
-  report "kubeharden fix --dry-run" "$fix_s"
-fi
-awk -v c="$cat_s" -v f="$fix_s" 'BEGIN { printf "  fix --dry-run takes %.1fx the time of cat\n", f / c }'
+manifests_in() { find "$1" -type f \( -iname '*.yaml' -o -iname '*.yml' -o -iname '*.json' \) "${@:2}"; }
+echo "${KUBEHARDEN_BIN:-kubeharden $(git rev-parse --short HEAD 2>/dev/null || echo '?')}, $cores cores, load $(cut -d' ' -f1 /proc/loadavg), median ${BENCH_CLOCK:-wall} time of $runs runs"
+printf '%-10s %8s %7s | %9s %9s %6s | %9s %9s %6s | %7s | %9s %9s\n' \
+  input MB files floor-1c fix-1c ratio "floor-${cores}c" "fix-${cores}c" ratio speedup "floor-RSS" "fix-RSS"
+row() { # name path
+  local name=$1 path=$2 files f1 x1 fa xa
+  files=$(manifests_in "$path" | wc -l)
+  read -r f1 _ < <(measure 0 run_floor "'$path'")
+  read -r x1 _ < <(measure 0 run_fix "'$path'")
+  read -r fa frss < <(measure "$all_cpus" run_floor "'$path'")
+  read -r xa xrss < <(measure "$all_cpus" run_fix "'$path'")
+  awk -v n="$name" -v b="$(manifests_in "$path" -printf '%s\n' | awk '{ s += $1 } END { print s }')" -v files="$files" -v f1="$f1" -v x1="$x1" -v fa="$fa" \
+    -v xa="$xa" -v fr="$frss" -v xr="$xrss" -v c="$cores" 'function r(a, b) { return b > 0 ? a / b : 0 }
+    BEGIN { printf "%-10s %8.1f %7d | %8.2fs %8.2fs %5.2fx | %8.2fs %8.2fs %5.2fx | %6.2fx | %7.0fMB %7.0fMB\n",
+      n, b / 1e6, files, f1, x1, r(x1, f1), fa, xa, r(xa, fa), r(x1, xa), fr / 1024, xr / 1024 }'
+}
+for input in ${BENCH_INPUTS:-corpus stream.yaml tree args-pod.yaml args-docs.yaml list.yaml list-docs.yaml}; do
+  row "${input%.yaml}" "$dir/$input"
+done
+echo "ratio: fix / floor (targets: <= 2.0x on one core for corpus and stream); speedup: fix on one core / on all cores"
+echo "(target >= 1.7x on two cores, wall time only); RSS: peak resident memory of the process (target for"
+echo "stream: <= 3x its size)"

@@ -90,6 +90,16 @@ const STDIN_PATHS: [&str; 3] = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
 /// The extensions of manifest files met while walking a folder, in any case.
 const MANIFEST_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
+/// Whether a walk takes `path` for a manifest: its extension is `.yaml`, `.yml` or `.json`, in
+/// any case.
+pub fn is_manifest_path(path: &Path) -> bool {
+    path.extension().and_then(OsStr::to_str).is_some_and(|e| {
+        MANIFEST_EXTENSIONS
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(e))
+    })
+}
+
 /// What the PATH arguments name.
 #[derive(Debug, Default)]
 pub struct Collected {
@@ -219,11 +229,7 @@ fn walk(root: &Path, collected: &mut Collected) {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut found: Vec<File> = Vec::new();
     for path in listed {
-        let is_manifest = path.extension().and_then(OsStr::to_str).is_some_and(|e| {
-            MANIFEST_EXTENSIONS
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(e))
-        });
+        let is_manifest = is_manifest_path(&path);
         let excluded = path
             .file_name()
             .is_some_and(|n| n == crate::config::FILE_NAME);

@@ -12,6 +12,7 @@ mod output;
 mod pr;
 
 /// The unified diff `--dry-run` prints for one changed file; public for the throughput bench.
+pub use inputs::is_manifest_path;
 pub use output::unified_diff;
 
 use std::io::{IsTerminal, Write};

@@ -116,12 +116,15 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
     }
 
-    /// Where a block scalar's content really ends: its span runs on over the next line's
+    /// Where a block scalar's content really lies: its span runs on over the next line's
     /// indentation. A clipped or stripped scalar ends at its last character; a keep-chomped one
-    /// (`|+`, `>+`) owns its trailing blank lines, so it ends before the last line break.
-    fn block_scalar_end(&self, range: Range<usize>) -> usize {
+    /// (`|+`, `>+`) owns its trailing blank lines, so it ends before the last line break. A
+    /// clipped or stripped scalar with no content spans its header (`|2`): the parser's span
+    /// would start on the next line, which may belong to another node.
+    fn block_scalar_span(&self, range: Range<usize>) -> Range<usize> {
         let source = self.text.source;
-        let header = source[..range.start].rfind(['|', '>']).map_or("", |h| {
+        let header_start = source[..range.start].rfind(['|', '>']);
+        let header = header_start.map_or("", |h| {
             let rest = &source[h..range.start];
             &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
         });
@@ -135,7 +138,10 @@ impl<'t, 'a> Builder<'t, 'a> {
         } else {
             content.trim_end()
         };
-        range.start + kept.len()
+        match header_start {
+            Some(h) if kept.is_empty() && !header.contains('+') => h..h + header.len(),
+            _ => range.start..range.start + kept.len(),
+        }
     }
 
     fn error(&self, offset: usize, message: String) -> ParseError {
@@ -160,13 +166,13 @@ impl<'t, 'a> Builder<'t, 'a> {
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let style = scalar_style(style);
-                let end = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                    self.block_scalar_end(range.clone())
+                let span = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    self.block_scalar_span(range.clone())
                 } else {
-                    range.end
+                    range.clone()
                 };
                 let node = Node {
-                    span: Some(range.start..end),
+                    span: Some(span),
                     properties_start: tag_start,
                     anchor,
                     tag: tag_name(tag),
@@ -313,18 +319,24 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
     }
 
-    fn complete(&mut self, node: Node<'a>, expanded: u64) {
+    fn complete(&mut self, mut node: Node<'a>, expanded: u64) {
         if node.anchor != 0 {
             self.anchor_sizes.insert(node.anchor, expanded);
         }
+        let source = self.text.source;
         let Some(frame) = self.stack.last_mut() else {
             self.documents.push(node);
             return;
         };
         frame.expanded = frame.expanded.saturating_add(expanded);
         match &mut frame.node.kind {
-            NodeKind::Mapping { entries, .. } => match frame.pending_key.take() {
-                Some(key) => entries.push((key, node)),
+            NodeKind::Mapping { entries, style } => match frame.pending_key.take() {
+                Some(key) => {
+                    if *style == CollectionStyle::Block {
+                        place_missing_value(source, &key, &mut node);
+                    }
+                    entries.push((key, node));
+                }
                 None => frame.pending_key = Some(node),
             },
             NodeKind::Sequence { items, .. } => items.push(node),
@@ -337,6 +349,40 @@ impl<'t, 'a> Builder<'t, 'a> {
             documents: self.documents,
             comments: self.comments,
             anchor_names: self.anchor_names,
+        }
+    }
+}
+
+/// A block mapping key written `? key` with no `:` after it has an empty value, which the parser
+/// reports where it noticed the value missing: the next key, the end of the text, past the
+/// lines of the key and any comment or blank line after it. That empty value is put right after
+/// its key instead, so that the entry, and a mapping it ends, end where the key does (edits
+/// after it are written there). A value after a `:` (the next thing after the key, blanks and
+/// comments aside) is left where the parser put it.
+fn place_missing_value(source: &str, key: &Node<'_>, value: &mut Node<'_>) {
+    let is_scalar = matches!(value.kind, NodeKind::Scalar { .. });
+    let Some(span) = value.span.as_mut() else {
+        return;
+    };
+    // Only a missing value has no text: a zero-width scalar.
+    if is_scalar
+        && span.start == span.end
+        && value.properties_start.is_none()
+        && span.start > key.end()
+        && !colon_follows(source.get(key.end()..).unwrap_or_default())
+    {
+        *span = key.end()..key.end();
+    }
+}
+
+/// Whether `rest` starts with a `:`, once blanks, line breaks and comments are passed.
+fn colon_follows(rest: &str) -> bool {
+    let mut rest = rest;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+        match rest.strip_prefix('#') {
+            Some(comment) => rest = comment.find('\n').map_or("", |i| &comment[i..]),
+            None => return rest.starts_with(':'),
         }
     }
 }

@@ -182,6 +182,7 @@ pub fn splices(
         text,
         layout,
         out: Vec::new(),
+        removals: Vec::new(),
     };
     renderer.diff(original, intended, Place::Root)?;
     Ok(renderer.out)
@@ -212,11 +213,27 @@ struct Renderer<'t, 's> {
     text: &'t Text<'s>,
     layout: &'t Layout,
     out: Vec<Splice>,
+    /// The indexes in `out` of the splices pushed with no text (removals), in order: the
+    /// searches for a removal look at these only, not at every splice of a large document.
+    /// A splice's text may grow later (a `,` appended), never become empty.
+    removals: Vec<usize>,
 }
 
 impl Renderer<'_, '_> {
     fn splice(&mut self, range: Range<usize>, text: String) {
+        if text.is_empty() {
+            self.removals.push(self.out.len());
+        }
         self.out.push(Splice { range, text });
+    }
+
+    /// The first removal (a splice whose text is empty) in the order they were made that
+    /// `is_it` accepts, as an index in `out`.
+    fn find_removal(&self, is_it: impl Fn(&Range<usize>) -> bool) -> Option<usize> {
+        self.removals
+            .iter()
+            .copied()
+            .find(|&i| self.out[i].text.is_empty() && is_it(&self.out[i].range))
     }
 
     fn diff(
@@ -237,23 +254,24 @@ impl Renderer<'_, '_> {
                 NodeKind::Mapping { entries: new, .. },
             ) => {
                 let mut added = Vec::new();
+                let mut kept = vec![false; old.len()];
+                let mut next = 0;
                 for (key, value) in new {
                     if key.span.is_none() {
                         added.push((key, value));
                         continue;
                     }
-                    let (old_key, old_value) = old
-                        .iter()
-                        .find(|(k, _)| k.span == key.span)
+                    let i = find_original(old.len(), next, |i| old[i].0.span == key.span)
                         .ok_or_else(|| RenderError("an edited key has no original".into()))?;
+                    (kept[i], next) = (true, i + 1);
+                    let (old_key, old_value) = &old[i];
                     let child_place = match style {
                         CollectionStyle::Block => Place::BlockValue(old_key),
                         CollectionStyle::Flow => Place::Flow,
                     };
                     self.diff(old_value, value, child_place)?;
                 }
-                let kept = |k: &Node<'_>| new.iter().any(|(n, _)| n.span == k.span);
-                let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept(&old[i].0)).collect();
+                let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept[i]).collect();
                 if !removed.is_empty() && removed.len() == old.len() {
                     if added.is_empty() {
                         return self.replace(original, intended, place);
@@ -274,10 +292,7 @@ impl Renderer<'_, '_> {
                 if !added.is_empty() {
                     // New entries go after the last entry that stays: those removed from the end
                     // of the mapping leave no place to write after.
-                    let trailing = (0..old.len())
-                        .rev()
-                        .take_while(|i| removed.contains(i))
-                        .count();
+                    let trailing = kept.iter().rev().take_while(|&&k| !k).count();
                     let staying = &old[..old.len() - trailing];
                     self.insert_entries(original, *style, staying, &added, place)?;
                 }
@@ -289,17 +304,22 @@ impl Renderer<'_, '_> {
                     CollectionStyle::Flow => Place::Flow,
                 };
                 let mut added = Vec::new();
+                let mut kept = vec![false; old.len()];
+                let mut next = 0;
                 for item in new {
-                    match old
-                        .iter()
-                        .find(|o| o.span == item.span && item.span.is_some())
-                    {
-                        Some(o) => self.diff(o, item, child_place)?,
+                    let found = item
+                        .span
+                        .as_ref()
+                        .and_then(|_| find_original(old.len(), next, |i| old[i].span == item.span));
+                    match found {
+                        Some(i) => {
+                            (kept[i], next) = (true, i + 1);
+                            self.diff(&old[i], item, child_place)?;
+                        }
                         None => added.push(item),
                     }
                 }
-                let kept = |o: &Node<'_>| new.iter().any(|n| n.span == o.span);
-                let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept(&old[i])).collect();
+                let removed: Vec<usize> = (0..old.len()).filter(|&i| !kept[i]).collect();
                 if !removed.is_empty() && removed.len() == old.len() && added.is_empty() {
                     return self.replace(original, intended, place);
                 }
@@ -414,12 +434,12 @@ impl Renderer<'_, '_> {
     fn block_insertion_point(&self, last: &Node<'_>, column: usize) -> Result<usize, RenderError> {
         let at = self.text.line_end(last.end());
         let mut kept = at;
-        while let Some(removal) = self.out.iter().find(|s| {
-            s.text.is_empty() && s.range.start <= kept && kept < s.range.end && s.range.start > 0
-        }) {
+        while let Some(removal) =
+            self.find_removal(|r| r.start <= kept && kept < r.end && r.start > 0)
+        {
             kept = self
                 .text
-                .line_end(self.text.line_start(removal.range.start - 1));
+                .line_end(self.text.line_start(self.out[removal].range.start - 1));
         }
         if kept != at {
             return Ok(kept);
@@ -838,11 +858,7 @@ impl Renderer<'_, '_> {
         // The first of the neighbouring removals that run to the end.
         let mut end = at;
         let mut first = None;
-        while let Some(i) = self
-            .out
-            .iter()
-            .position(|s| s.text.is_empty() && s.range.end == end && s.range.start < end)
-        {
+        while let Some(i) = self.find_removal(|r| r.end == end && r.start < end) {
             first = Some(i);
             end = self.out[i].range.start;
         }
@@ -1013,6 +1029,18 @@ impl Renderer<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The index of the first of the `len` children of an original collection that `is_it`
+/// accepts, trying `expected` (the one after the last found) first: edits keep children in
+/// their order, so matching a whole collection is linear in its size, not quadratic. Siblings'
+/// spans are distinct, so the one at `expected` is also the first.
+fn find_original(len: usize, expected: usize, is_it: impl Fn(usize) -> bool) -> Option<usize> {
+    if expected < len && is_it(expected) {
+        Some(expected)
+    } else {
+        (0..len).find(|&i| is_it(i))
     }
 }
 

@@ -1,0 +1,285 @@
+//! The fuzz targets and their invariants, shared by the fuzzer (`examples/fuzz/main.rs`) and
+//! the regression test that replays what it found (`tests/fuzz_regressions.rs`).
+//!
+//! Each target takes one input and returns `Err` with a one-line reason when an invariant
+//! fails; a panic is a failure too (the callers catch it), and so is an input that takes too
+//! long or too much memory (the fuzzer's watchdog and `ulimit -v` in `scripts/fuzz.sh`).
+
+use std::collections::HashMap;
+
+use kubeharden::fix::{FixError, fix_bytes};
+use kubeharden::transform::{Profile, Settings};
+use kubeharden::yaml::{self, Guard, Node, NodeKind, Step, Text};
+
+/// A fuzz target: what it exercises, by name, and its check.
+pub struct Target {
+    /// The name `scripts/fuzz.sh` passes.
+    pub name: &'static str,
+    /// Runs one input; `seed` picks the edits of targets that make some.
+    pub run: fn(&[u8], u64) -> Result<(), String>,
+}
+
+/// Every target, in the order `scripts/fuzz.sh` runs them.
+pub const TARGETS: [Target; 3] = [
+    Target {
+        name: "parse",
+        run: parse,
+    },
+    Target {
+        name: "edit",
+        run: edit,
+    },
+    Target {
+        name: "fix",
+        run: fix,
+    },
+];
+
+/// The parser and the line index on any bytes: reading either succeeds or fails with an error,
+/// and every position the index gives lies inside the text.
+pub fn parse(input: &[u8], _seed: u64) -> Result<(), String> {
+    let Ok(source) = std::str::from_utf8(input) else {
+        return Ok(());
+    };
+    let text = Text::new(source);
+    let offsets = (0..=source.len()).step_by(source.len() / 16 + 1);
+    for offset in offsets.filter(|&o| source.is_char_boundary(o)) {
+        let (start, end) = (text.line_start(offset), text.line_end(offset));
+        if !(start <= offset && offset <= end && end <= source.len()) {
+            return Err(format!("line of byte {offset} is {start}..{end}"));
+        }
+        text.position(offset);
+    }
+    if let Ok(stream) = yaml::parse(&text, true) {
+        for document in &stream.documents {
+            if document.end() > source.len() || document.full_start() > document.end() {
+                return Err("a document's span lies outside the text".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Random edits (set, append, remove at paths found in the document) rendered and verified by
+/// `yaml::write`; written text must parse again into exactly the intended documents.
+pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
+    let Ok(source) = std::str::from_utf8(input) else {
+        return Ok(());
+    };
+    // Editing knows LF and CRLF line breaks only; `fix` refuses a bare CR before writing.
+    let bare_cr = source
+        .match_indices('\r')
+        .any(|(i, _)| !source[i + 1..].starts_with('\n'));
+    if bare_cr {
+        return Ok(());
+    }
+    let text = Text::new(source);
+    let Ok(stream) = yaml::parse(&text, true) else {
+        return Ok(());
+    };
+    let mut random = Random(seed | 1);
+    let mut intended: Vec<Option<Node<'_>>> = Vec::new();
+    for document in &stream.documents {
+        let mut paths = Vec::new();
+        collect_paths(document, &mut Vec::new(), &mut paths);
+        if paths.is_empty() || random.below(4) == 0 {
+            intended.push(None);
+            continue;
+        }
+        let guard = Guard::new(document, &stream.anchor_names);
+        let mut edited = document.clone();
+        for _ in 0..=random.below(4) {
+            let mut path = paths[random.below(paths.len())].clone();
+            let value = match random.below(3) {
+                0 => Node::new_scalar("true", false),
+                1 => Node::new_scalar("a: b # c", true),
+                _ => Node::new(NodeKind::Mapping {
+                    style: yaml::CollectionStyle::Block,
+                    entries: vec![(
+                        Node::new_scalar("fuzzed", true),
+                        Node::new_scalar("1", false),
+                    )],
+                }),
+            };
+            // Refusals are the edit API's answer to an edit it cannot make: not a failure.
+            let _ = match random.below(3) {
+                0 => yaml::set(&mut edited, &path, value, &guard),
+                1 => {
+                    path.push(Step::Key("fuzzedList".into()));
+                    yaml::append(&mut edited, &path, value, &guard)
+                }
+                _ => yaml::remove(&mut edited, &path, &guard),
+            };
+        }
+        intended.push(Some(edited));
+    }
+    let Ok(written) = yaml::write(&text, &stream, &intended) else {
+        return Ok(());
+    };
+    let output = Text::new(&written.text);
+    let reparsed =
+        yaml::parse(&output, false).map_err(|e| format!("written text does not parse: {e}"))?;
+    if reparsed.documents.len() != stream.documents.len() {
+        return Err("written text has another number of documents".into());
+    }
+    // Anchor ids count the anchors of the whole stream, so an edit that drops one renumbers
+    // those after it: documents are compared with their aliases resolved instead.
+    let wanted: Vec<&Node<'_>> = stream
+        .documents
+        .iter()
+        .zip(&intended)
+        .map(|(original, edited)| edited.as_ref().unwrap_or(original))
+        .collect();
+    let (got_anchors, wanted_anchors) = (anchors(&reparsed.documents), anchors(wanted.clone()));
+    for (index, (got, want)) in reparsed.documents.iter().zip(wanted).enumerate() {
+        if !same_resolved(got, &got_anchors, want, &wanted_anchors, 0) {
+            return Err(format!(
+                "document {} was written but reads back otherwise",
+                index + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `fix` of a whole input in the default and restricted profiles: output is written only when
+/// it parses, and a second run over it changes nothing.
+pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
+    for profile in [Profile::Default, Profile::Restricted] {
+        let settings = Settings::new(profile, &[], &[]).map_err(|e| e.to_string())?;
+        let output = match fix_bytes(input, &settings) {
+            Ok(fixed) => fixed.output,
+            Err(e @ FixError::Internal(_)) => return Err(format!("{profile:?}: {e}")),
+            Err(_) => None,
+        };
+        let Some(output) = output else {
+            continue;
+        };
+        yaml::parse(&Text::new(&output), false)
+            .map_err(|e| format!("{profile:?}: fixed text does not parse: {e}"))?;
+        match fix_bytes(output.as_bytes(), &settings) {
+            Ok(again) if again.output.is_none() => {}
+            Ok(_) => return Err(format!("{profile:?}: a second run changes the output")),
+            Err(e) => return Err(format!("{profile:?}: a second run fails: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// The anchored nodes of `documents` by anchor id.
+fn anchors<'n, 'a: 'n>(
+    documents: impl IntoIterator<Item = &'n Node<'a>>,
+) -> HashMap<usize, &'n Node<'a>> {
+    fn visit<'n, 'a>(node: &'n Node<'a>, out: &mut HashMap<usize, &'n Node<'a>>) {
+        if node.anchor != 0 {
+            out.insert(node.anchor, node);
+        }
+        match &node.kind {
+            NodeKind::Mapping { entries, .. } => entries.iter().for_each(|(k, v)| {
+                visit(k, out);
+                visit(v, out);
+            }),
+            NodeKind::Sequence { items, .. } => items.iter().for_each(|i| visit(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = HashMap::new();
+    documents.into_iter().for_each(|d| visit(d, &mut out));
+    out
+}
+
+/// Whether `a` and `b` hold the same data once aliases are replaced by what they name, anchor
+/// ids aside (aliases nested deeper than a few levels are taken on trust).
+fn same_resolved(
+    a: &Node<'_>,
+    a_anchors: &HashMap<usize, &Node<'_>>,
+    b: &Node<'_>,
+    b_anchors: &HashMap<usize, &Node<'_>>,
+    aliases: usize,
+) -> bool {
+    const MAX_ALIASES: usize = 4;
+    let through_alias =
+        matches!(a.kind, NodeKind::Alias(_)) || matches!(b.kind, NodeKind::Alias(_));
+    if through_alias && aliases >= MAX_ALIASES {
+        return true;
+    }
+    let aliases = aliases + usize::from(through_alias);
+    let a = resolve(a, a_anchors);
+    let b = resolve(b, b_anchors);
+    if a.tag != b.tag {
+        return false;
+    }
+    match (&a.kind, &b.kind) {
+        (NodeKind::Scalar { .. }, NodeKind::Scalar { .. }) => {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            (a.anchor, b.anchor) = (0, 0);
+            a.same_data(&b)
+        }
+        (NodeKind::Mapping { entries: x, .. }, NodeKind::Mapping { entries: y, .. }) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|((ka, va), (kb, vb))| {
+                    same_resolved(ka, a_anchors, kb, b_anchors, aliases)
+                        && same_resolved(va, a_anchors, vb, b_anchors, aliases)
+                })
+        }
+        (NodeKind::Sequence { items: x, .. }, NodeKind::Sequence { items: y, .. }) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| same_resolved(p, a_anchors, q, b_anchors, aliases))
+        }
+        _ => false,
+    }
+}
+
+/// The node an alias names (the alias itself when its anchor is unknown), or `node`.
+fn resolve<'n, 'a>(node: &'n Node<'a>, anchors: &HashMap<usize, &'n Node<'a>>) -> &'n Node<'a> {
+    match &node.kind {
+        NodeKind::Alias(id) => anchors.get(id).copied().unwrap_or(node),
+        _ => node,
+    }
+}
+
+/// Every path to a node of `node` (the root excluded), at most a few hundred.
+fn collect_paths(node: &Node<'_>, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    const MAX_PATHS: usize = 400;
+    let children: Vec<(Step, &Node<'_>)> = match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries
+            .iter()
+            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
+            .collect(),
+        NodeKind::Sequence { items, .. } => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Step::Index(i), v))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (step, child) in children {
+        if out.len() >= MAX_PATHS {
+            return;
+        }
+        path.push(step);
+        out.push(path.clone());
+        collect_paths(child, path, out);
+        path.pop();
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so that a seed replays the same run.
+pub struct Random(pub u64);
+
+impl Random {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
