@@ -64,8 +64,8 @@ pub fn write(
             let layout = Layout::detect(text, original);
             let edits =
                 render::splices(text, &layout, original, edited).map_err(WriteError::Render)?;
-            let lines =
-                text.line_start(original.full_start())..text.next_line_start(original.end());
+            let lines = text.line_start(original.full_start())
+                ..through_comment_lines(text.source, text.next_line_start(original.end()));
             let inside = edits
                 .iter()
                 .all(|e| lines.start <= e.range.start && e.range.end <= lines.end);
@@ -119,9 +119,27 @@ pub fn write(
     })
 }
 
-/// Parses one edited document's lines on their own and compares them with the intended data.
-/// The lines around them are untouched, and a document ends at a line of its own (`---`,
-/// `...` or the end of the text), so the document reads the same inside the stream.
+/// The end of the blank and comment-only lines from `offset` on: they belong to the document
+/// before them when it is read in its stream (an edit that left a block scalar open at its end
+/// would take them in as content), so a document's lines are verified together with them.
+fn through_comment_lines(source: &str, mut offset: usize) -> usize {
+    while offset < source.len() {
+        let end = source[offset..]
+            .find('\n')
+            .map_or(source.len(), |i| offset + i + 1);
+        let line = source[offset..end].trim();
+        if !line.is_empty() && !line.starts_with('#') {
+            break;
+        }
+        offset = end;
+    }
+    offset
+}
+
+/// Parses one edited document's lines, with the comments and blank lines after them, on their
+/// own and compares them with the intended data. The lines around them are untouched, and a
+/// document ends at a line of its own (`---`, `...`, a directive or the end of the text), so
+/// the document reads the same inside the stream.
 fn verify_document(
     slice: &str,
     index: usize,
@@ -179,4 +197,22 @@ fn verify_stream(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_is_verified_with_the_comments_and_blank_lines_after_it() {
+        let source = "a: |\n  x\n  # read as a comment here, as content after an open `|`\n\n# c\n---\nb: 2\n";
+        let after_x = source.find("  #").unwrap();
+        assert_eq!(
+            &source[through_comment_lines(source, after_x)..],
+            "---\nb: 2\n"
+        );
+        let last = source.find("b: 2").unwrap();
+        assert_eq!(through_comment_lines(source, last), last);
+        assert_eq!(through_comment_lines(source, source.len()), source.len());
+    }
 }
