@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use rayon::prelude::*;
+
 use crate::k8s;
 use crate::transform::{self, Change, Finding, Settings, Suppressions};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
@@ -126,6 +128,10 @@ fn position_in_bytes(prefix: &[u8]) -> Position {
     Text::new(&prefix).position(prefix.len())
 }
 
+/// The size of an input from which its documents are fixed in parallel: below it, splitting
+/// the work costs more than it saves.
+const PARALLEL_FROM: usize = 1 << 20;
+
 /// Runs the transforms of `settings` over one UTF-8 input.
 pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
     let text = Text::new(source);
@@ -149,15 +155,40 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
             ));
         }
     }
-    let mut intended = Vec::with_capacity(stream.documents.len());
+    let suppressions = Suppressions::from_comments(&text, &stream.comments);
+    // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
+    // the wrong place. A file without edits is read well enough.
+    let bare_carriage_return = source
+        .match_indices('\r')
+        .map(|(offset, _)| offset)
+        .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'));
+    let writer = yaml::Writer::new(&text, &stream);
+    // Each document is planned, rendered and checked on its own, and its intended tree dropped
+    // at once: only its splices are kept for the output.
+    let fix_document = |document: usize| {
+        let plan = transform::plan(settings, &text, &stream, document, &suppressions);
+        let edits = plan
+            .intended
+            .filter(|_| bare_carriage_return.is_none())
+            .map(|intended| writer.edit_document(document, &intended));
+        (plan.changes, plan.findings, edits)
+    };
+    let documents = 0..stream.documents.len();
+    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
+    // files runs in one, so no core is asked twice); a small one is not worth a split.
+    let fixed: Vec<_> = if source.len() >= PARALLEL_FROM && rayon::current_thread_index().is_some()
+    {
+        documents.into_par_iter().map(fix_document).collect()
+    } else {
+        documents.map(fix_document).collect()
+    };
     let mut changes = Vec::new();
     let mut findings = Vec::new();
-    let suppressions = Suppressions::from_comments(&text, &stream.comments);
-    for document in 0..stream.documents.len() {
-        let plan = transform::plan(settings, &text, &stream, document, &suppressions);
-        intended.push(plan.intended);
-        changes.extend(plan.changes);
-        findings.extend(plan.findings);
+    let mut edits = Vec::new();
+    for (document_changes, document_findings, document_edits) in fixed {
+        changes.extend(document_changes);
+        findings.extend(document_findings);
+        edits.extend(document_edits);
     }
     if changes.is_empty() {
         findings.sort_by_key(|f| f.line);
@@ -167,16 +198,10 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
             findings,
         });
     }
-    // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
-    // the wrong place. A file without edits is read well enough.
-    if let Some(offset) = source
-        .match_indices('\r')
-        .map(|(offset, _)| offset)
-        .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'))
-    {
+    if let Some(offset) = bare_carriage_return {
         return Err(FixError::BareCarriageReturn(text.position(offset)));
     }
-    let written = yaml::write(&text, &stream, &intended).map_err(|e| match e {
+    let written = writer.finish(edits).map_err(|e| match e {
         yaml::WriteError::Render(e) => FixError::Unsupported(e),
         yaml::WriteError::Verify(e) => FixError::Internal(e),
     })?;

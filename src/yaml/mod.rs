@@ -55,68 +55,143 @@ pub fn write(
     stream: &Stream<'_>,
     intended: &[Option<Node<'_>>],
 ) -> Result<Written, WriteError> {
-    let mut splices = Vec::new();
-    // For each edited document: its index, the whole lines it spans when its edits stay inside
-    // them, and how much its edits lengthen the text.
-    let mut checks = Vec::new();
-    for (index, (original, edited)) in stream.documents.iter().zip(intended).enumerate() {
-        if let Some(edited) = edited {
-            let layout = Layout::detect(text, original);
-            let edits =
-                render::splices(text, &layout, original, edited).map_err(WriteError::Render)?;
-            let lines = text.line_start(original.full_start())
-                ..through_comment_lines(text.source, text.next_line_start(original.end()));
-            let inside = edits
-                .iter()
-                .all(|e| lines.start <= e.range.start && e.range.end <= lines.end);
-            let growth: isize = edits
-                .iter()
-                .map(|e| e.text.len() as isize - e.range.len() as isize)
-                .sum();
-            checks.push((index, inside.then_some(lines), growth));
-            splices.extend(edits);
+    let writer = Writer::new(text, stream);
+    let edits: Vec<_> = intended
+        .iter()
+        .enumerate()
+        .filter_map(|(index, edited)| Some(writer.edit_document(index, edited.as_ref()?)))
+        .collect();
+    writer.finish(edits)
+}
+
+/// Writes edited documents over one stream a document at a time, so that each intended tree
+/// can be dropped once its edits are rendered and checked ([`write`] does it all at once).
+pub struct Writer<'t, 'a> {
+    text: &'t Text<'a>,
+    stream: &'t Stream<'a>,
+    /// `%TAG` directives change how tags read, so a document cut out of the stream could read
+    /// differently: then every document is checked inside the whole output.
+    has_tag_directive: bool,
+}
+
+/// The edits of one document, rendered, and checked when the document could be read alone.
+#[derive(Debug)]
+pub struct DocumentEdits<'a> {
+    /// The document, 0-based.
+    index: usize,
+    splices: Vec<Splice>,
+    /// The intended tree of a document that can only be checked inside the whole output (its
+    /// edits leave its lines, or the stream has `%TAG` directives).
+    unchecked: Option<Node<'a>>,
+}
+
+impl<'t, 'a> Writer<'t, 'a> {
+    /// A writer over `text`, whose parse is `stream`.
+    pub fn new(text: &'t Text<'a>, stream: &'t Stream<'a>) -> Self {
+        Writer {
+            text,
+            stream,
+            has_tag_directive: text.source.lines().any(|l| l.starts_with("%TAG")),
         }
     }
-    // Splices never overlap: sorted by start, the one that may cover a comment is the last
-    // that starts at or before it.
-    splices.sort_by_key(|s| (s.range.start, s.range.end));
-    let lost_comments = stream
-        .comments
-        .iter()
-        .filter(|c| {
-            let candidates = splices.partition_point(|s| s.range.start <= c.start);
-            candidates.checked_sub(1).is_some_and(|i| {
-                let splice = &splices[i];
-                c.end <= splice.range.end && !splice.text.contains(&text.source[(*c).clone()])
+
+    /// Renders document `index` as `edited` and, when its edits stay inside its own lines,
+    /// checks it at once by parsing those lines alone.
+    pub fn edit_document(
+        &self,
+        index: usize,
+        edited: &Node<'a>,
+    ) -> Result<DocumentEdits<'a>, WriteError> {
+        let text = self.text;
+        let original = &self.stream.documents[index];
+        let layout = Layout::detect(text, original);
+        let splices =
+            render::splices(text, &layout, original, edited).map_err(WriteError::Render)?;
+        let lines = text.line_start(original.full_start())
+            ..through_comment_lines(text.source, text.next_line_start(original.end()));
+        let inside = splices
+            .iter()
+            .all(|e| lines.start <= e.range.start && e.range.end <= lines.end);
+        if self.has_tag_directive || !inside {
+            return Ok(DocumentEdits {
+                index,
+                splices,
+                unchecked: Some(edited.clone()),
+            });
+        }
+        // A document ends at a line of its own and documents are disjoint, so its lines with
+        // its own splices applied are exactly its lines in the output.
+        let mut local: Vec<Splice> = splices
+            .iter()
+            .map(|s| Splice {
+                range: s.range.start - lines.start..s.range.end - lines.start,
+                text: s.text.clone(),
             })
+            .collect();
+        let slice = render::apply(&text.source[lines], &mut local).map_err(WriteError::Render)?;
+        verify_document(&slice, index, edited)?;
+        Ok(DocumentEdits {
+            index,
+            splices,
+            unchecked: None,
         })
-        .cloned()
-        .collect();
-    let output = render::apply(text.source, &mut splices).map_err(WriteError::Render)?;
-    // `%TAG` directives change how tags read, so a document cut out of the stream could read
-    // differently: then the whole stream is checked.
-    let has_tag_directive = text.source.lines().any(|l| l.starts_with("%TAG"));
-    if has_tag_directive || checks.iter().any(|(_, lines, _)| lines.is_none()) {
-        verify_stream(&output, stream, intended)?;
-        return Ok(Written {
+    }
+
+    /// Applies the edits of every edited document, given in document order, and checks inside
+    /// the whole output the documents that could not be checked alone. A document that could
+    /// not be rendered is reported before one that did not read back as intended.
+    pub fn finish(
+        self,
+        edits: Vec<Result<DocumentEdits<'a>, WriteError>>,
+    ) -> Result<Written, WriteError> {
+        let text = self.text;
+        let mut splices = Vec::new();
+        let mut unchecked = Vec::new();
+        let mut edited = Vec::with_capacity(edits.len());
+        let mut unverified = None;
+        for document in edits {
+            let document = match document {
+                Ok(document) => document,
+                Err(error @ WriteError::Render(_)) => return Err(error),
+                Err(error) => {
+                    unverified.get_or_insert(error);
+                    continue;
+                }
+            };
+            splices.extend(document.splices);
+            edited.push(document.index);
+            if let Some(tree) = document.unchecked {
+                unchecked.push((document.index, tree));
+            }
+        }
+        // Splices never overlap: sorted by start, the one that may cover a comment is the last
+        // that starts at or before it.
+        splices.sort_by_key(|s| (s.range.start, s.range.end));
+        let lost_comments = self
+            .stream
+            .comments
+            .iter()
+            .filter(|c| {
+                let candidates = splices.partition_point(|s| s.range.start <= c.start);
+                candidates.checked_sub(1).is_some_and(|i| {
+                    let splice = &splices[i];
+                    c.end <= splice.range.end && !splice.text.contains(&text.source[(*c).clone()])
+                })
+            })
+            .cloned()
+            .collect();
+        let output = render::apply(text.source, &mut splices).map_err(WriteError::Render)?;
+        if let Some(error) = unverified {
+            return Err(error);
+        }
+        if !unchecked.is_empty() {
+            verify_stream(&output, self.stream, &edited, &unchecked)?;
+        }
+        Ok(Written {
             text: output,
             lost_comments,
-        });
+        })
     }
-    // Documents are disjoint and in order: each one's lines are shifted in the output by the
-    // growth of the documents before it.
-    let mut shift = 0isize;
-    for (index, lines, growth) in checks {
-        let lines = lines.unwrap_or_default();
-        let start = lines.start.saturating_add_signed(shift);
-        let end = lines.end.saturating_add_signed(shift + growth);
-        verify_document(&output[start..end], index, intended[index].as_ref())?;
-        shift += growth;
-    }
-    Ok(Written {
-        text: output,
-        lost_comments,
-    })
 }
 
 /// The end of the blank and comment-only lines from `offset` on: they belong to the document
@@ -140,19 +215,14 @@ fn through_comment_lines(source: &str, mut offset: usize) -> usize {
 /// own and compares them with the intended data. The lines around them are untouched, and a
 /// document ends at a line of its own (`---`, `...`, a directive or the end of the text), so
 /// the document reads the same inside the stream.
-fn verify_document(
-    slice: &str,
-    index: usize,
-    intended: Option<&Node<'_>>,
-) -> Result<(), WriteError> {
-    let reparsed = parse::parse_numbering_anchors_from(
-        &Text::new(slice),
-        false,
-        intended.and_then(Node::first_anchor),
-    )
-    .map_err(|e| WriteError::Verify(format!("document {} no longer parses ({e})", index + 1)))?;
+fn verify_document(slice: &str, index: usize, intended: &Node<'_>) -> Result<(), WriteError> {
+    let reparsed =
+        parse::parse_numbering_anchors_from(&Text::new(slice), false, intended.first_anchor())
+            .map_err(|e| {
+                WriteError::Verify(format!("document {} no longer parses ({e})", index + 1))
+            })?;
     match (reparsed.documents.as_slice(), intended) {
-        ([got], Some(want)) if got.same_data(want) => Ok(()),
+        ([got], want) if got.same_data(want) => Ok(()),
         ([_], _) => Err(WriteError::Verify(format!(
             "document {} differs from the intended data",
             index + 1
@@ -165,12 +235,13 @@ fn verify_document(
     }
 }
 
-/// Parses the whole `output` and checks each document against the intended one (or the
-/// original, where nothing was edited).
+/// Parses the whole `output` and checks each document against its `unchecked` intended tree,
+/// or the original where nothing was `edited`; the other edited documents were checked alone.
 fn verify_stream(
     output: &str,
     stream: &Stream<'_>,
-    intended: &[Option<Node<'_>>],
+    edited: &[usize],
+    unchecked: &[(usize, Node<'_>)],
 ) -> Result<(), WriteError> {
     let text = Text::new(output);
     let reparsed = parse(&text, false)
@@ -182,13 +253,12 @@ fn verify_stream(
             reparsed.documents.len()
         )));
     }
-    for (index, (got, (original, edited))) in reparsed
-        .documents
-        .iter()
-        .zip(stream.documents.iter().zip(intended))
-        .enumerate()
-    {
-        let want = edited.as_ref().unwrap_or(original);
+    for (index, (got, original)) in reparsed.documents.iter().zip(&stream.documents).enumerate() {
+        let want = match unchecked.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(found) => &unchecked[found].1,
+            Err(_) if edited.binary_search(&index).is_ok() => continue,
+            Err(_) => original,
+        };
         if !got.same_data(want) {
             return Err(WriteError::Verify(format!(
                 "document {} differs from the intended data",
