@@ -427,3 +427,57 @@ fn the_report_and_pr_body_name_the_new_overlay_patch_as_the_source_of_its_change
         "{body}"
     );
 }
+
+#[test]
+fn findings_on_a_built_workload_are_reported_once_on_the_file_it_came_from() {
+    let Some(kubectl) = kubectl() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-kustomize/base-outside-the-tree/input");
+    copy(&case, work.path());
+    // A second overlay building the same outside base: its findings are the same findings.
+    let staging = work.path().join("app/overlays/staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(
+        staging.join("kustomization.yaml"),
+        "resources:\n- ../../../vendor/web\nnamePrefix: staging-\n",
+    )
+    .unwrap();
+    let out = rendered::kubeharden(
+        (KUBECTL_ENV, &kubectl),
+        work.path(),
+        &[
+            "fix",
+            "--dry-run",
+            "--report",
+            "report.json",
+            "--pr-body",
+            "body.md",
+            "app",
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let warning = "warning: vendor/web/deployment.yaml:18: rolling-update: Deployment/web: container app has no readinessProbe";
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("report.json")).unwrap()).unwrap();
+    let file = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "vendor/web/deployment.yaml")
+        .unwrap_or_else(|| panic!("the base's file not in the report: {report}"));
+    let findings = file["findings"].as_array().unwrap();
+    let rolling: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["transform"] == "rolling-update")
+        .collect();
+    assert_eq!(rolling.len(), 1, "{file}");
+    assert_eq!(rolling[0]["resource"]["name"], "web", "{file}");
+    let body = std::fs::read_to_string(work.path().join("body.md")).unwrap();
+    assert!(
+        body.contains("`vendor/web/deployment.yaml:18` warning `rolling-update`"),
+        "{body}"
+    );
+}

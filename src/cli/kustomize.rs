@@ -82,7 +82,12 @@ pub(super) fn process(
     match checked {
         Ok(tree_fix) => {
             edits.extend(tree_fix.edits);
-            findings.extend(tree_fix.findings);
+            // The built output's findings on a resource file are often its plain fix's own.
+            for finding in tree_fix.findings {
+                if !kustomize::already_reported(&findings, &finding) {
+                    findings.push(finding);
+                }
+            }
         }
         Err(e) => {
             outcomes.push(failed(tree.root.to_string_lossy().into_owned(), e, None));

@@ -241,6 +241,12 @@ pub fn fix_tree(
             }
             fix.workloads += crate::k8s::pod_specs(document, &settings.kinds).len();
             let plan = transform::plan(settings, &text, &stream, number, &suppressions);
+            // The same resource built by several kustomizations is reported once.
+            for finding in attributed(folder, &text, document, &plan.findings) {
+                if !already_reported(&fix.findings, &finding) {
+                    fix.findings.push(finding);
+                }
+            }
             let node = plan.intended.as_ref().unwrap_or(document);
             intended.push((identity(document), owned(node)));
             changes.push(plan.changes);
@@ -729,27 +735,162 @@ fn added_documents(documents: &[Node<'static>]) -> Result<String, String> {
 /// tree `root`, by its origin annotation: resources of a remote base, of a base outside the
 /// tree, or made by a generator (`helmCharts`) did not.
 fn built_inside(root: &Path, folder: &Path, document: &Node<'_>) -> bool {
-    let origin = origin(document);
-    if origin.lines().any(|l| l.starts_with("repo:")) {
-        return false;
-    }
-    let Some(path) = origin.lines().find_map(|l| l.strip_prefix("path: ")) else {
-        return false;
-    };
     let (Ok(folder), Ok(root)) = (folder.canonicalize(), root.canonicalize()) else {
         return false;
     };
+    origin_file(&folder, document).is_some_and(|file| file.starts_with(root))
+}
+
+/// The local file the built `document` of the kustomization in `folder` came from, by its
+/// origin annotation, as a path below `folder`'s own start (`..` resolved by name): none for a
+/// resource of a remote base or made by a generator.
+fn origin_file(folder: &Path, document: &Node<'_>) -> Option<PathBuf> {
+    let origin = origin(document);
+    if origin.lines().any(|l| l.starts_with("repo:")) {
+        return None;
+    }
+    let path = origin.lines().find_map(|l| l.strip_prefix("path: "))?;
     let mut file = PathBuf::new();
     for part in folder.join(path).components() {
         match part {
-            std::path::Component::ParentDir => {
+            std::path::Component::ParentDir
+                if file.file_name().is_some() && !file.ends_with("..") =>
+            {
                 file.pop();
             }
+            std::path::Component::CurDir if file.as_os_str().is_empty() => file.push("."),
             std::path::Component::CurDir => {}
             other => file.push(other),
         }
     }
-    file.starts_with(root)
+    Some(file)
+}
+
+/// The planner's `findings` on the built `document` (of the build `text`) of the kustomization
+/// in `folder`, each on the file the document came from, in the terms of that file's own
+/// document: its line, document number and resource, so that a finding its plain-file fix
+/// gives, or another kustomization's build of it, is the same finding. A resource with no file
+/// here (a remote base's, a generator's) has its findings on the kustomization file.
+fn attributed(
+    folder: &Path,
+    text: &Text<'_>,
+    document: &Node<'_>,
+    findings: &[Finding],
+) -> Vec<(PathBuf, Finding)> {
+    let file = origin_file(folder, document).filter(|f| f.is_file());
+    let source = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
+    let source = source.unwrap_or_default();
+    let origin_text = Text::new(&source);
+    let stream = yaml::parse(&origin_text, false).ok();
+    let own = stream
+        .as_ref()
+        .and_then(|s| own_document(&s.documents, document));
+    let (Some(file), Some((number, own))) = (file, own) else {
+        let file = kustomization_file(folder).unwrap_or_else(|| folder.to_path_buf());
+        return findings
+            .iter()
+            .map(|f| {
+                let at_top = Finding {
+                    document: 0,
+                    line: 1,
+                    ..f.clone()
+                };
+                (file.clone(), at_top)
+            })
+            .collect();
+    };
+    let resources = crate::k8s::resources(own);
+    findings
+        .iter()
+        .map(|finding| {
+            let path = path_at_line(text, document, finding.line).unwrap_or_default();
+            let resource = resources
+                .iter()
+                .find(|r| r.path == finding.resource.path && r.kind == finding.resource.kind)
+                .cloned()
+                .unwrap_or_else(|| finding.resource.clone());
+            let own_finding = Finding {
+                document: number,
+                line: transform::line_of_closest(&origin_text, own, &path),
+                resource,
+                ..finding.clone()
+            };
+            (file.clone(), own_finding)
+        })
+        .collect()
+}
+
+/// The document of a resource file that the built `document` was made from, with its number:
+/// of the same kind, under the longest name the built name holds (kustomize adds prefixes and
+/// suffixes).
+fn own_document<'d, 'a>(
+    documents: &'d [Node<'a>],
+    document: &Node<'_>,
+) -> Option<(usize, &'d Node<'a>)> {
+    let field = |node: &Node<'_>, path: &[&str]| {
+        path.iter()
+            .try_fold(node, |n, key| n.get(key))
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+    };
+    let kind = field(document, &["kind"]);
+    let name = field(document, &["metadata", "name"]).unwrap_or_default();
+    documents
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| field(d, &["kind"]) == kind)
+        .filter_map(|(number, d)| {
+            let own = field(d, &["metadata", "name"])?;
+            name.contains(&own).then_some((own.len(), number, d))
+        })
+        .max_by_key(|(length, _, _)| *length)
+        .map(|(_, number, d)| (number, d))
+}
+
+/// The path of the deepest node of `node` (in `text`) that starts on `line`, from `node`: the
+/// field a finding there is about (a container's first key, kustomize's sorted one, says
+/// nothing of where the container's own file has it).
+fn path_at_line(text: &Text<'_>, node: &Node<'_>, line: usize) -> Option<Vec<Step>> {
+    let children: Vec<(Step, &Node<'_>)> = match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries
+            .iter()
+            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
+            .collect(),
+        NodeKind::Sequence { items, .. } => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Step::Index(i), v))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let below = children.into_iter().find_map(|(step, child)| {
+        let mut path = path_at_line(text, child, line)?;
+        path.insert(0, step);
+        Some(path)
+    });
+    let starts_there = || {
+        node.span
+            .as_ref()
+            .is_some_and(|s| text.position(s.start).line == line)
+    };
+    below.or_else(|| starts_there().then(Vec::new))
+}
+
+/// Whether `finding` is among `findings` already, at whatever line: the line of a finding
+/// attributed from a built resource to its file is the closest field there, and may differ
+/// from the line its plain-file fix gave it.
+pub fn already_reported(findings: &[(PathBuf, Finding)], finding: &(PathBuf, Finding)) -> bool {
+    let lineless = |(path, f): &(PathBuf, Finding)| {
+        (
+            path.clone(),
+            Finding {
+                line: 0,
+                ..f.clone()
+            },
+        )
+    };
+    let wanted = lineless(finding);
+    findings.iter().any(|f| lineless(f) == wanted)
 }
 
 /// Writes `difference` (between the built document `got` and its intended form `want`) into

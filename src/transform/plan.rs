@@ -1067,8 +1067,9 @@ fn key_line(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> Option<usize> {
     Some(text.position(key.full_start()).line)
 }
 
-/// The line of the node at `path`, or of its closest existing ancestor.
-fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
+/// The line of the node at `path`, or of its closest existing ancestor: where a finding or
+/// change about that field is reported.
+pub fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
     (0..=path.len())
         .rev()
         .find_map(|n| {
