@@ -263,7 +263,17 @@ pub fn fix_tree(
     // Per kustomization: the fields below JSON 6902 operations that were taken out or given
     // the hardened value; what the base holds there comes back.
     let mut released: Vec<Vec<Vec<Step>>> = vec![Vec::new(); built.len()];
-    for (number, kustomization) in built.iter().enumerate() {
+    // A kustomization after those it builds on: a resource from outside the tree that an
+    // overlay takes through another overlay gets its patch in the innermost one only.
+    let bases: Vec<Vec<PathBuf>> = built.iter().map(|k| included(&k.given)).collect();
+    let mut order: Vec<usize> = (0..built.len()).collect();
+    order.sort_by_key(|&number| bases[number].len());
+    // Each resource given an overlay patch: the kustomization folder (canonical), the
+    // resource's origin and kind, and the field.
+    let mut overlaid: Vec<(PathBuf, String, Vec<Step>)> = Vec::new();
+    for number in order {
+        let kustomization = &built[number];
+        let canonical = kustomization.given.canonicalize().unwrap_or_default();
         let output = kubectl
             .build(&after_resources.path.join(&kustomization.folder))
             .map_err(|e| {
@@ -291,6 +301,16 @@ pub fn fix_tree(
                 } else if !map_onto_patches(folder, got, &difference, &changes, &mut patch_edits)
                     && !built_inside(root, folder, got)
                 {
+                    let resource = format!("{} {}", kind_and_name(name).0, origin_key(folder, got));
+                    let in_a_base = overlaid.iter().any(|(base, r, path)| {
+                        bases[number].contains(base)
+                            && *r == resource
+                            && *path == difference.path
+                    });
+                    if in_a_base {
+                        continue;
+                    }
+                    overlaid.push((canonical.clone(), resource, difference.path.clone()));
                     map_onto_overlay_patch(
                         folder,
                         got,
@@ -1060,6 +1080,14 @@ fn origin<'n>(document: &'n Node<'_>) -> &'n str {
         .unwrap_or("")
 }
 
+/// Where a built document of the kustomization in `folder` came from, the same whichever
+/// kustomization builds it: its file, else its origin annotation (a remote base's, a
+/// generator's).
+fn origin_key(folder: &Path, document: &Node<'_>) -> String {
+    let file = origin_file(folder, document).and_then(|f| f.canonicalize().ok());
+    file.map_or_else(|| origin(document).to_owned(), |f| f.display().to_string())
+}
+
 /// Where a built document came from, as its origin annotation says, for messages.
 fn origin_of(document: &Node<'_>) -> String {
     let origin = origin(document);
@@ -1651,34 +1679,44 @@ impl TreeCopy {
 /// in `folders` name as `resources`, `bases` or `components`, absolute.
 fn outside_bases(folders: &[PathBuf], absolute: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for folder in folders {
-        let Some(source) = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok())
-        else {
-            continue;
-        };
-        let text = Text::new(&source);
-        let Ok(stream) = yaml::parse(&text, false) else {
-            continue;
-        };
-        let Some(kustomization) = stream.documents.first() else {
-            continue;
-        };
-        for key in ["resources", "bases", "components"] {
-            for item in kustomization
-                .get(key)
-                .and_then(Node::items)
-                .unwrap_or_default()
-            {
-                let Some(named) = item.as_str().filter(|n| !n.contains("://")) else {
-                    continue;
-                };
-                let Ok(target) = folder.join(named).canonicalize() else {
-                    continue;
-                };
-                if target.is_dir() && !target.starts_with(absolute) && !out.contains(&target) {
-                    out.push(target);
-                }
-            }
+    for target in folders.iter().flat_map(|folder| local_bases(folder)) {
+        if !target.starts_with(absolute) && !out.contains(&target) {
+            out.push(target);
+        }
+    }
+    out
+}
+
+/// The local folders the kustomization in `folder` builds on (`resources`, `bases`,
+/// `components` naming a folder), canonical.
+fn local_bases(folder: &Path) -> Vec<PathBuf> {
+    let source = kustomization_file(folder).and_then(|f| std::fs::read_to_string(f).ok());
+    let source = source.unwrap_or_default();
+    let text = Text::new(&source);
+    let Ok(stream) = yaml::parse(&text, false) else {
+        return Vec::new();
+    };
+    let Some(kustomization) = stream.documents.first() else {
+        return Vec::new();
+    };
+    ["resources", "bases", "components"]
+        .iter()
+        .flat_map(|key| kustomization.get(key).and_then(Node::items).unwrap_or_default())
+        .filter_map(|item| item.as_str().filter(|n| !n.contains("://")))
+        .filter_map(|named| folder.join(named).canonicalize().ok())
+        .filter(|target| target.is_dir())
+        .collect()
+}
+
+/// Every kustomization folder the one in `folder` builds on, through its bases' bases too,
+/// canonical.
+fn included(folder: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut next = local_bases(folder);
+    while let Some(base) = next.pop() {
+        if !out.contains(&base) {
+            next.extend(local_bases(&base));
+            out.push(base);
         }
     }
     out
