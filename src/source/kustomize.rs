@@ -303,9 +303,7 @@ pub fn fix_tree(
                 {
                     let resource = format!("{} {}", kind_and_name(name).0, origin_key(folder, got));
                     let in_a_base = overlaid.iter().any(|(base, r, path)| {
-                        bases[number].contains(base)
-                            && *r == resource
-                            && *path == difference.path
+                        bases[number].contains(base) && *r == resource && *path == difference.path
                     });
                     if in_a_base {
                         continue;
@@ -1701,7 +1699,12 @@ fn local_bases(folder: &Path) -> Vec<PathBuf> {
     };
     ["resources", "bases", "components"]
         .iter()
-        .flat_map(|key| kustomization.get(key).and_then(Node::items).unwrap_or_default())
+        .flat_map(|key| {
+            kustomization
+                .get(key)
+                .and_then(Node::items)
+                .unwrap_or_default()
+        })
         .filter_map(|item| item.as_str().filter(|n| !n.contains("://")))
         .filter_map(|named| folder.join(named).canonicalize().ok())
         .filter(|target| target.is_dir())
