@@ -392,22 +392,9 @@ fn the_report_and_pr_body_name_the_new_overlay_patch_as_the_source_of_its_change
     let case =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-kustomize/base-outside-the-tree/input");
     copy(&case, work.path());
-    let out = rendered::kubeharden(
-        (KUBECTL_ENV, &kubectl),
-        work.path(),
-        &[
-            "fix",
-            "--dry-run",
-            "--report",
-            "report.json",
-            "--pr-body",
-            "body.md",
-            "app",
-        ],
-    );
+    let out = fix_app_with_report_and_pr_body(&kubectl, work.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("report.json")).unwrap()).unwrap();
+    let report = report_json(work.path());
     let patch = "app/overlays/prod/kubeharden-patch.yaml";
     let file = report["files"]
         .as_array()
@@ -443,25 +430,12 @@ fn findings_on_a_built_workload_are_reported_once_on_the_file_it_came_from() {
         "resources:\n- ../../../vendor/web\nnamePrefix: staging-\n",
     )
     .unwrap();
-    let out = rendered::kubeharden(
-        (KUBECTL_ENV, &kubectl),
-        work.path(),
-        &[
-            "fix",
-            "--dry-run",
-            "--report",
-            "report.json",
-            "--pr-body",
-            "body.md",
-            "app",
-        ],
-    );
+    let out = fix_app_with_report_and_pr_body(&kubectl, work.path());
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let warning = "warning: vendor/web/deployment.yaml:18: rolling-update: Deployment/web: container app has no readinessProbe";
     assert_eq!(err.matches(warning).count(), 1, "{err}");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("report.json")).unwrap()).unwrap();
+    let report = report_json(work.path());
     let file = report["files"]
         .as_array()
         .unwrap()
@@ -480,4 +454,26 @@ fn findings_on_a_built_workload_are_reported_once_on_the_file_it_came_from() {
         body.contains("`vendor/web/deployment.yaml:18` warning `rolling-update`"),
         "{body}"
     );
+}
+
+/// `kubeharden fix --dry-run` of the folder `app` in `dir`, writing `report.json` and `body.md`.
+fn fix_app_with_report_and_pr_body(kubectl: &Path, dir: &Path) -> std::process::Output {
+    rendered::kubeharden(
+        (KUBECTL_ENV, kubectl),
+        dir,
+        &[
+            "fix",
+            "--dry-run",
+            "--report",
+            "report.json",
+            "--pr-body",
+            "body.md",
+            "app",
+        ],
+    )
+}
+
+/// The JSON report `report.json` in `dir`.
+fn report_json(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
 }

@@ -243,19 +243,7 @@ fn resolve<'n, 'a>(node: &'n Node<'a>, anchors: &HashMap<usize, &'n Node<'a>>) -
 /// Every path to a node of `node` (the root excluded), at most a few hundred.
 fn collect_paths(node: &Node<'_>, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
     const MAX_PATHS: usize = 400;
-    let children: Vec<(Step, &Node<'_>)> = match &node.kind {
-        NodeKind::Mapping { entries, .. } => entries
-            .iter()
-            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
-            .collect(),
-        NodeKind::Sequence { items, .. } => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (Step::Index(i), v))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (step, child) in children {
+    for (step, child) in yaml::children(node) {
         if out.len() >= MAX_PATHS {
             return;
         }

@@ -869,19 +869,7 @@ fn own_document<'d, 'a>(
 /// field a finding there is about (a container's first key, kustomize's sorted one, says
 /// nothing of where the container's own file has it).
 fn path_at_line(text: &Text<'_>, node: &Node<'_>, line: usize) -> Option<Vec<Step>> {
-    let children: Vec<(Step, &Node<'_>)> = match &node.kind {
-        NodeKind::Mapping { entries, .. } => entries
-            .iter()
-            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
-            .collect(),
-        NodeKind::Sequence { items, .. } => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (Step::Index(i), v))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let below = children.into_iter().find_map(|(step, child)| {
+    let below = yaml::children(node).into_iter().find_map(|(step, child)| {
         let mut path = path_at_line(text, child, line)?;
         path.insert(0, step);
         Some(path)

@@ -95,6 +95,23 @@ pub fn lookup<'n, 'a>(root: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>>
     })
 }
 
+/// The children of `node`, each with the step from `node` to it: a mapping's values under
+/// their (scalar) keys, a sequence's items; none for a scalar or an alias.
+pub fn children<'n, 'a>(node: &'n Node<'a>) -> Vec<(Step, &'n Node<'a>)> {
+    match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries
+            .iter()
+            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
+            .collect(),
+        NodeKind::Sequence { items, .. } => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Step::Index(i), v))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Sets the value at `path` to `value`, creating mappings for missing keys and replacing a null
 /// or empty value on the way.
 pub fn set<'a>(

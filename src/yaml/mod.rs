@@ -11,7 +11,7 @@ mod text;
 
 use std::fmt;
 
-pub use edit::{Guard, Refusal, Step, append, lookup, path_to_string, remove, set};
+pub use edit::{Guard, Refusal, Step, append, children, lookup, path_to_string, remove, set};
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 pub use parse::{ParseError, Stream, parse};
 pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
