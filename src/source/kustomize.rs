@@ -645,7 +645,7 @@ impl PatchEdit {
                 ));
                 continue;
             }
-            let edited = write_edits(&content, &ops).map_err(at)?;
+            let edited = write_edits(&content, &ops, None).map_err(at)?;
             let padding = " ".repeat(indent);
             let indented: String = edited
                 .split_inclusive('\n')
@@ -659,12 +659,13 @@ impl PatchEdit {
         whole_lists_taken_out(&source, &mut made);
         let edited = match made.is_empty() {
             true => source,
-            false => write_edits(&source, &made).map_err(at)?,
+            false => write_edits(&source, &made, None).map_err(at)?,
         };
         if self.added.is_empty() {
             return Ok(edited);
         }
-        let added = added_documents(&self.added).map_err(at)?;
+        let beside = self.path.parent().and_then(kustomization_file);
+        let added = added_documents(&self.added, beside.as_deref()).map_err(at)?;
         Ok(match edited.trim().is_empty() {
             true => added,
             false if edited.ends_with('\n') => format!("{edited}---\n{added}"),
@@ -713,7 +714,10 @@ fn whole_lists_taken_out(source: &str, made: &mut Vec<(usize, Difference<'static
 
 /// The text of new strategic-merge patch documents: each starts from its `apiVersion` and
 /// `kind`, the rest written by the lossless layer as any edit is.
-fn added_documents(documents: &[Node<'static>]) -> Result<String, String> {
+fn added_documents(
+    documents: &[Node<'static>],
+    kustomization: Option<&Path>,
+) -> Result<String, String> {
     let field = |document: &Node<'_>, key: &str| {
         document
             .get(key)
@@ -746,7 +750,7 @@ fn added_documents(documents: &[Node<'static>]) -> Result<String, String> {
             ));
         }
     }
-    write_edits(&seed.join("---\n"), &made)
+    write_edits(&seed.join("---\n"), &made, layout_of(kustomization))
 }
 
 /// Whether the built `document` of the kustomization in `folder` came from a file inside the
@@ -1181,7 +1185,11 @@ fn merge_into_patch(
 
 /// `source` with the differences `made` (each in the document it names) written losslessly;
 /// items removed from one list go from the last one back.
-fn write_edits(source: &str, made: &[(usize, Difference<'static>)]) -> Result<String, String> {
+fn write_edits(
+    source: &str,
+    made: &[(usize, Difference<'static>)],
+    layout: Option<yaml::Layout>,
+) -> Result<String, String> {
     let text = Text::new(source);
     let stream = yaml::parse(&text, true).map_err(|e| e.to_string())?;
     let mut made = made.to_vec();
@@ -1201,9 +1209,24 @@ fn write_edits(source: &str, made: &[(usize, Difference<'static>)]) -> Result<St
             difference,
         );
     }
-    yaml::write(&text, &stream, &documents)
+    let writer = yaml::Writer::new(&text, &stream);
+    let writer = match layout {
+        Some(layout) => writer.with_layout(layout),
+        None => writer,
+    };
+    writer
+        .write(&documents)
         .map(|w| w.text)
         .map_err(|e| e.to_string())
+}
+
+/// The writing habits of the kustomization file `kustomization` (its indentation, of lists
+/// under keys too), for the patch kubeharden writes beside it.
+fn layout_of(kustomization: Option<&Path>) -> Option<yaml::Layout> {
+    let source = std::fs::read_to_string(kustomization?).ok()?;
+    let text = Text::new(&source);
+    let stream = yaml::parse(&text, false).ok()?;
+    Some(yaml::Layout::detect(&text, stream.documents.first()?))
 }
 
 /// Maps `difference` (between the built document `got`, named `name`, and its intended form

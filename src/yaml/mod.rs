@@ -55,13 +55,7 @@ pub fn write(
     stream: &Stream<'_>,
     intended: &[Option<Node<'_>>],
 ) -> Result<Written, WriteError> {
-    let writer = Writer::new(text, stream);
-    let edits: Vec<_> = intended
-        .iter()
-        .enumerate()
-        .filter_map(|(index, edited)| Some(writer.edit_document(index, edited.as_ref()?)))
-        .collect();
-    writer.finish(edits)
+    Writer::new(text, stream).write(intended)
 }
 
 /// Writes edited documents over one stream a document at a time, so that each intended tree
@@ -72,6 +66,8 @@ pub struct Writer<'t, 'a> {
     /// `%TAG` directives change how tags read, so a document cut out of the stream could read
     /// differently: then every document is checked inside the whole output.
     has_tag_directive: bool,
+    /// The habits to write in, when not those each document shows.
+    layout: Option<Layout>,
 }
 
 /// The edits of one document, rendered, and checked when the document could be read alone.
@@ -92,6 +88,26 @@ impl<'t, 'a> Writer<'t, 'a> {
             text,
             stream,
             has_tag_directive: text.source.lines().any(|l| l.starts_with("%TAG")),
+            layout: None,
+        }
+    }
+
+    /// Writes the `intended` documents (`None` for a document with no edit), as [`write`].
+    pub fn write(self, intended: &[Option<Node<'a>>]) -> Result<Written, WriteError> {
+        let edits: Vec<_> = intended
+            .iter()
+            .enumerate()
+            .filter_map(|(index, edited)| Some(self.edit_document(index, edited.as_ref()?)))
+            .collect();
+        self.finish(edits)
+    }
+
+    /// This writer, inserting in `layout` rather than in the habits each document shows: for
+    /// documents made from almost nothing, which should look like the files beside them.
+    pub fn with_layout(self, layout: Layout) -> Self {
+        Writer {
+            layout: Some(layout),
+            ..self
         }
     }
 
@@ -104,7 +120,7 @@ impl<'t, 'a> Writer<'t, 'a> {
     ) -> Result<DocumentEdits<'a>, WriteError> {
         let text = self.text;
         let original = &self.stream.documents[index];
-        let layout = Layout::detect(text, original);
+        let layout = (self.layout.clone()).unwrap_or_else(|| Layout::detect(text, original));
         let splices =
             render::splices(text, &layout, original, edited).map_err(WriteError::Render)?;
         let lines = text.line_start(original.full_start())
