@@ -2,7 +2,7 @@
 //! and the RoleBindings and ClusterRoleBindings that grant them to subjects.
 
 use super::{Resource, resources};
-use crate::yaml::Node;
+use crate::yaml::{self, Node, Text};
 
 /// The API group of the RBAC kinds.
 const GROUP: &str = "rbac.authorization.k8s.io/";
@@ -118,4 +118,23 @@ pub fn bindings(roots: &[Node<'_>]) -> Vec<Binding> {
                 .filter_map(|r| Binding::read(root, &r))
         })
         .collect()
+}
+
+/// A binding read from a file of the run, so that the roles of the other files can name it.
+#[derive(Debug, Clone)]
+pub struct FileBinding {
+    /// The file, as the run names it.
+    pub file: String,
+    pub binding: Binding,
+}
+
+/// The bindings of the YAML stream `source`. Only a text that mentions `Binding` is parsed,
+/// and one that does not parse holds none here: fixing it reports the error.
+pub fn bindings_in(source: &str) -> Vec<Binding> {
+    if !source.contains("Binding") {
+        return Vec::new();
+    }
+    yaml::parse(&Text::new(source), false)
+        .map(|stream| bindings(&stream.documents))
+        .unwrap_or_default()
 }
