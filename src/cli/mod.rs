@@ -10,6 +10,7 @@ mod kustomize;
 mod network_policy;
 mod output;
 mod pr;
+mod rbac;
 
 /// The unified diff `--dry-run` prints for one changed file; public for the throughput bench.
 pub use inputs::is_manifest_path;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
 use crate::fix;
+use crate::k8s::rbac::FileBinding;
 use crate::report::{self, FileReport, FileStatus, Report, Texts, Totals, plural};
 use crate::transform::{FindingKind, Profile};
 use inputs::Input;
@@ -224,8 +226,13 @@ fn fix_paths(
     let limit = selection
         .max_file_size
         .unwrap_or(files::DEFAULT_MAX_FILE_SIZE);
-    let configs = configs_for(&inputs, selection.config.as_deref(), &overrides)?;
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
+    let bindings: Arc<[_]> = match &pool {
+        Ok(pool) => pool.install(|| rbac::bindings_of_files(&inputs, limit)),
+        Err(_) => rbac::bindings_of_files(&inputs, limit),
+    }
+    .into();
+    let configs = configs_for(&inputs, selection.config.as_deref(), &overrides, &bindings)?;
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
     let unseen = |outcomes: Vec<Outcome>| -> Vec<(Outcome, Option<network_policy::Seen>)> {
         outcomes.into_iter().map(|o| (o, None)).collect()
@@ -420,14 +427,20 @@ pub(crate) fn nothing_found_hint(paths: &[String]) -> String {
 }
 
 /// The configuration of each input: the one named with `--config`, or the nearest
-/// `.kubeharden.yaml` (standard input looks from the current folder), each file read once.
+/// `.kubeharden.yaml` (standard input looks from the current folder), each file read once;
+/// each with the `bindings` of the run's files.
 fn configs_for(
     inputs: &[Input],
     named: Option<&Path>,
     overrides: &Overrides,
+    bindings: &Arc<[FileBinding]>,
 ) -> Result<Vec<Arc<Config>>, String> {
+    let with_bindings = |mut config: Config| {
+        config.settings.bindings = bindings.clone();
+        Arc::new(config)
+    };
     if let Some(path) = named {
-        let config = Arc::new(Config::load(path, overrides)?);
+        let config = with_bindings(Config::load(path, overrides)?);
         return Ok(vec![config; inputs.len()]);
     }
     let mut loaded: HashMap<Option<PathBuf>, Arc<Config>> = HashMap::new();
@@ -442,7 +455,7 @@ fn configs_for(
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
             }
-            let config = Arc::new(match &found {
+            let config = with_bindings(match &found {
                 Some(path) => Config::load(path, overrides)?,
                 None => Config::from_overrides(overrides)?,
             });

@@ -2,7 +2,7 @@
 //! and the RoleBindings and ClusterRoleBindings that grant them to subjects.
 
 use super::{Resource, resources};
-use crate::yaml::Node;
+use crate::yaml::{self, Node, Text};
 
 /// The API group of the RBAC kinds.
 const GROUP: &str = "rbac.authorization.k8s.io/";
@@ -118,4 +118,78 @@ pub fn bindings(roots: &[Node<'_>]) -> Vec<Binding> {
                 .filter_map(|r| Binding::read(root, &r))
         })
         .collect()
+}
+
+/// A binding read from a file of the run, so that the roles of the other files can name it.
+#[derive(Debug, Clone)]
+pub struct FileBinding {
+    /// The file, as the run names it.
+    pub file: String,
+    pub binding: Binding,
+}
+
+/// The bindings of the YAML stream `source`. Only its documents that mention `RoleBinding` are
+/// parsed, each alone, and one that does not parse holds none here: fixing it reports the error.
+pub fn bindings_in(source: &str) -> Vec<Binding> {
+    documents(source)
+        .filter(|document| document.contains("RoleBinding"))
+        .flat_map(|document| {
+            yaml::parse(&Text::new(document), false)
+                .map(|stream| bindings(&stream.documents))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The text of each document of the YAML stream `source`, found without parsing it: `---` at
+/// the start of a line, followed by a blank or the line's end, starts a document wherever it
+/// stands (YAML forbids it inside a scalar).
+fn documents(source: &str) -> impl Iterator<Item = &str> {
+    let markers = source
+        .match_indices("\n---")
+        .map(|(at, _)| at + 1)
+        .filter(|&at| {
+            matches!(
+                source.as_bytes().get(at + 3),
+                None | Some(b' ' | b'\t' | b'\r' | b'\n')
+            )
+        });
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(markers)
+        .chain(std::iter::once(source.len()))
+        .collect();
+    (0..starts.len() - 1).map(move |i| &source[starts[i]..starts[i + 1]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindings_in_reads_each_binding_document_alone() {
+        let source = "\
+kind: ConfigMap
+data:
+  broken: [unclosed
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: readers, namespace: shop}
+roleRef: {kind: Role, name: reader}
+subjects: [{kind: ServiceAccount, name: app}]
+--- # a ConfigMap mentioning RoleBinding in a block scalar
+kind: ConfigMap
+data:
+  notes: |
+    kind: RoleBinding
+    ---not a marker
+";
+        let found = bindings_in(source);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].label(),
+            "RoleBinding/readers to ServiceAccount app"
+        );
+        assert_eq!(documents(source).count(), 3);
+    }
 }

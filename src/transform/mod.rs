@@ -11,10 +11,11 @@ mod suppress;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
+use crate::k8s::rbac::FileBinding;
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, HostPathWrites, ImageWrites, check_writes};
 pub use plan::{Change, Finding, FindingKind, Plan, describe, line_of_closest, plan};
@@ -615,6 +616,9 @@ pub struct Settings {
     pub secret_readers: Vec<SecretReader>,
     /// Kinds holding a pod spec that a configuration declares, besides the built-in ones.
     pub kinds: Vec<crate::k8s::DeclaredKind>,
+    /// The RoleBindings and ClusterRoleBindings of the run's files, which a role's findings
+    /// name when they grant it from another file.
+    pub bindings: Arc<[FileBinding]>,
 }
 
 impl Settings {
@@ -644,6 +648,7 @@ impl Settings {
             options: BTreeMap::new(),
             secret_readers: Vec::new(),
             kinds: Vec::new(),
+            bindings: Arc::from([]),
         }
     }
 
@@ -659,6 +664,7 @@ impl Settings {
             options: BTreeMap::from([(transform.id.clone(), transform.example.options.clone())]),
             secret_readers: Vec::new(),
             kinds: Vec::new(),
+            bindings: Arc::from([]),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The steps of `rbac-least-privilege` (report-only, seed practice 4): grants in Roles and
 //! ClusterRoles that reach further than an application needs, and bindings that hand a role to
-//! a cluster administrator's group or to everyone. A role's finding names the bindings of the
-//! input that grant it, which is what makes it reachable.
+//! a cluster administrator's group or to everyone. A role's finding names the bindings that
+//! grant it, which is what makes it reachable: those of its own stream, and those of the run's
+//! other files.
 
 use crate::k8s::rbac::{self, Binding, Subject};
 use crate::yaml::{Node, Step};
@@ -170,7 +171,7 @@ pub(super) fn broad_subjects(
 }
 
 /// Runs `check` on each item of a Role's or ClusterRole's `rules`, reporting what it returns,
-/// with the bindings of the input that grant the role.
+/// with the bindings of the input and of the run's other files that grant the role.
 fn for_each_rule(
     p: &mut Planner<'_, '_>,
     transform: &'static Transform,
@@ -193,11 +194,21 @@ fn for_each_rule(
     if messages.is_empty() {
         return;
     }
-    let granted: Vec<String> = rbac::bindings(p.documents)
+    let mut granted: Vec<String> = rbac::bindings(p.documents)
         .iter()
         .filter(|b| b.grants(role))
         .map(Binding::label)
         .collect();
+    // The run's files hold this stream's bindings too when it is one of them: those are named
+    // once, as the stream's own.
+    let elsewhere: Vec<String> = p
+        .settings
+        .bindings
+        .iter()
+        .filter(|other| other.binding.grants(role) && !granted.contains(&other.binding.label()))
+        .map(|other| format!("{} in {}", other.binding.label(), other.file))
+        .collect();
+    granted.extend(elsewhere);
     let reach = match granted.is_empty() {
         true => String::new(),
         false => format!(" (reachable through {})", granted.join("; ")),
