@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use granit_parser::{Options, Parser};
 use kubeharden::cli::{is_manifest_path, unified_diff};
 use kubeharden::fix::{FixError, fix_text};
-use kubeharden::transform::{self, Settings, Suppressions};
+use kubeharden::transform::{self, Settings, StreamReading};
 use kubeharden::yaml::{self, Text};
 use rayon::prelude::*;
 
@@ -319,11 +319,11 @@ fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
         return;
     };
     lap(1, t);
-    let suppressions = Suppressions::from_comments(&text, &stream.comments);
+    let reading = StreamReading::of(&text, &stream);
     let mut intended = Vec::with_capacity(stream.documents.len());
     let mut changes = 0;
     for document in 0..stream.documents.len() {
-        let plan = transform::plan(settings, &text, &stream, document, &suppressions);
+        let plan = transform::plan(settings, &text, &stream, document, &reading);
         changes += plan.changes.len();
         intended.push(plan.intended);
     }

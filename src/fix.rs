@@ -5,7 +5,7 @@ use std::fmt;
 use rayon::prelude::*;
 
 use crate::k8s;
-use crate::transform::{self, Change, Finding, Settings, Suppressions};
+use crate::transform::{self, Change, Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
 
 /// What one input became.
@@ -155,7 +155,7 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
             ));
         }
     }
-    let suppressions = Suppressions::from_comments(&text, &stream.comments);
+    let reading = transform::StreamReading::of(&text, &stream);
     // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
     // the wrong place. A file without edits is read well enough.
     let bare_carriage_return = source
@@ -166,7 +166,7 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
     // Each document is planned, rendered and checked on its own, and its intended tree dropped
     // at once: only its splices are kept for the output.
     let fix_document = |document: usize| {
-        let plan = transform::plan(settings, &text, &stream, document, &suppressions);
+        let plan = transform::plan(settings, &text, &stream, document, &reading);
         let edits = plan
             .intended
             .filter(|_| bare_carriage_return.is_none())

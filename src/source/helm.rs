@@ -638,7 +638,7 @@ fn render_and_plan(
     let rendered = documents(&text)?;
     let volatile = volatile_paths(&rendered, &again)?;
     let stream = yaml::parse(&text, true).map_err(|e| e.to_string())?;
-    let suppressions = Suppressions::from_comments(&text, &stream.comments);
+    let reading = transform::StreamReading::of(&text, &stream);
     let mut planned = Vec::new();
     // `documents` leaves out the stream's empty documents.
     let workloads = stream
@@ -647,7 +647,7 @@ fn render_and_plan(
         .enumerate()
         .filter(|(_, r)| r.entries().is_some());
     for (index, (number, root)) in workloads.enumerate() {
-        let plan = transform::plan(settings, &text, &stream, number, &suppressions);
+        let plan = transform::plan(settings, &text, &stream, number, &reading);
         fix.workloads += crate::k8s::pod_specs(root, &settings.kinds).len();
         let document = &rendered[index];
         for finding in plan.findings {

@@ -14,7 +14,7 @@ use std::process::Command;
 use super::{
     Difference, Lifecycle, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within,
 };
-use crate::transform::{self, Change, Suppressions};
+use crate::transform::{self, Change};
 use crate::transform::{Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Step, Text, path_to_string};
 
@@ -232,7 +232,7 @@ pub fn fix_tree(
                 folder.display()
             )
         })?;
-        let suppressions = Suppressions::from_comments(&text, &stream.comments);
+        let reading = transform::StreamReading::of(&text, &stream);
         let mut intended = Vec::new();
         let mut changes = Vec::new();
         for (number, document) in stream.documents.iter().enumerate() {
@@ -240,7 +240,7 @@ pub fn fix_tree(
                 continue;
             }
             fix.workloads += crate::k8s::pod_specs(document, &settings.kinds).len();
-            let plan = transform::plan(settings, &text, &stream, number, &suppressions);
+            let plan = transform::plan(settings, &text, &stream, number, &reading);
             // The same resource built by several kustomizations is reported once.
             for finding in attributed(folder, &text, document, &plan.findings) {
                 if !already_reported(&fix.findings, &finding) {
@@ -354,9 +354,15 @@ pub fn fix_tree(
             let (got, want) = (volumes_by_name(got), volumes_by_name(want));
             // Below a released field, the built output must need no change of its own.
             let unhardened = !released.is_empty()
-                && !transform::plan(settings, &text, &stream, number, &Suppressions::default())
-                    .changes
-                    .is_empty();
+                && !transform::plan(
+                    settings,
+                    &text,
+                    &stream,
+                    number,
+                    &transform::StreamReading::without_comments(&stream),
+                )
+                .changes
+                .is_empty();
             let mismatch = match unhardened {
                 true => Some(Vec::new()),
                 false => first_mismatch(&got, &want, released),

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use crate::k8s::rbac::FileBinding;
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, HostPathWrites, ImageWrites, check_writes};
-pub use plan::{Change, Finding, FindingKind, Plan, describe, line_of_closest, plan};
+pub use plan::{
+    Change, Finding, FindingKind, Plan, StreamReading, describe, line_of_closest, plan,
+};
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 

@@ -1,6 +1,7 @@
 //! The planner: runs the selected transforms over one document and records every change,
 //! warning, skip and suppression.
 
+use crate::k8s::rbac::Binding;
 use crate::k8s::{self, Container, PodSpec, Resource, Windows};
 use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
 
@@ -84,13 +85,42 @@ pub struct Plan<'a> {
     pub findings: Vec<Finding>,
 }
 
-/// Plans the transforms of `settings` over document number `document` of `stream`.
+/// What the planning of every document of a stream reads from the whole stream, read once: its
+/// suppression comments and its RBAC bindings (which name what reaches a role).
+#[derive(Debug, Default)]
+pub struct StreamReading {
+    /// The suppression comments, by line.
+    pub suppressions: Suppressions,
+    /// The RoleBindings and ClusterRoleBindings of every document.
+    pub bindings: Vec<Binding>,
+}
+
+impl StreamReading {
+    /// Reads `stream`, parsed from `text` with its comments.
+    pub fn of(text: &Text<'_>, stream: &yaml::Stream<'_>) -> StreamReading {
+        StreamReading {
+            suppressions: Suppressions::from_comments(text, &stream.comments),
+            bindings: k8s::rbac::bindings(&stream.documents),
+        }
+    }
+
+    /// Reads `stream` as one whose comments do not count.
+    pub fn without_comments(stream: &yaml::Stream<'_>) -> StreamReading {
+        StreamReading {
+            suppressions: Suppressions::default(),
+            bindings: k8s::rbac::bindings(&stream.documents),
+        }
+    }
+}
+
+/// Plans the transforms of `settings` over document number `document` of `stream`, which
+/// `reading` read.
 pub fn plan<'a>(
     settings: &Settings,
     text: &Text<'_>,
     stream: &yaml::Stream<'a>,
     document: usize,
-    suppressions: &Suppressions,
+    reading: &StreamReading,
 ) -> Plan<'a> {
     let root = &stream.documents[document];
     let pods = k8s::pod_specs(root, &settings.kinds);
@@ -99,9 +129,9 @@ pub fn plan<'a>(
         settings,
         text,
         root,
-        documents: &stream.documents,
+        bindings: &reading.bindings,
         guard: None,
-        suppressions,
+        suppressions: &reading.suppressions,
         document,
         intended: None,
         changes: Vec::new(),
@@ -237,8 +267,9 @@ pub(super) struct Planner<'p, 'a> {
     text: &'p Text<'p>,
     /// The document as read.
     pub root: &'p Node<'a>,
-    /// Every document of the stream, as read: where RBAC steps look for bindings.
-    pub documents: &'p [Node<'a>],
+    /// The bindings of every document of the stream: where RBAC steps look for what grants a
+    /// role.
+    pub bindings: &'p [Binding],
     guard: Option<Guard<'p>>,
     suppressions: &'p Suppressions,
     document: usize,

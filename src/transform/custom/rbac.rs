@@ -194,7 +194,8 @@ fn for_each_rule(
     if messages.is_empty() {
         return;
     }
-    let mut granted: Vec<String> = rbac::bindings(p.documents)
+    let mut granted: Vec<String> = p
+        .bindings
         .iter()
         .filter(|b| b.grants(role))
         .map(Binding::label)
