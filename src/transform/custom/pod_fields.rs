@@ -92,22 +92,15 @@ pub(super) fn image_pull_always(
         .map(|n| n.as_str().unwrap_or_default().to_owned());
     match policy.as_deref() {
         Some("Always") => {}
-        Some("Never") => {
-            let message = format!(
-                "keeps imagePullPolicy: Never: {image} is expected on the node already (preloaded, or no registry reachable), where Always would keep the pod from starting; pin the image by digest instead"
-            );
-            p.report(
-                transform,
-                target,
-                &policy_path,
-                FindingKind::Skipped,
-                &message,
-            );
-        }
-        Some(other) if other != "IfNotPresent" => {
-            let message = format!(
-                "keeps imagePullPolicy: {other}, which is none of Always, IfNotPresent and Never (a placeholder filled in later?)"
-            );
+        Some(kept) if kept != "IfNotPresent" => {
+            let message = match kept {
+                "Never" => format!(
+                    "keeps imagePullPolicy: Never: {image} is expected on the node already (preloaded, or no registry reachable), where Always would keep the pod from starting; pin the image by digest instead"
+                ),
+                other => format!(
+                    "keeps imagePullPolicy: {other}, which is none of Always, IfNotPresent and Never (a placeholder filled in later?)"
+                ),
+            };
             p.report(
                 transform,
                 target,
