@@ -227,12 +227,26 @@ fn fix_paths(
         .max_file_size
         .unwrap_or(files::DEFAULT_MAX_FILE_SIZE);
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
-    let bindings: Arc<[_]> = match &pool {
-        Ok(pool) => pool.install(|| rbac::bindings_of_files(&inputs, limit)),
-        Err(_) => rbac::bindings_of_files(&inputs, limit),
-    }
-    .into();
-    let configs = configs_for(&inputs, selection.config.as_deref(), &overrides, &bindings)?;
+    // Read on first need: only a configuration that runs the RBAC rules needs another pass
+    // over the run's files.
+    let bindings: std::cell::OnceCell<Arc<[FileBinding]>> = std::cell::OnceCell::new();
+    let read_bindings = || -> Arc<[FileBinding]> {
+        bindings
+            .get_or_init(|| {
+                match &pool {
+                    Ok(pool) => pool.install(|| rbac::bindings_of_files(&inputs, limit)),
+                    Err(_) => rbac::bindings_of_files(&inputs, limit),
+                }
+                .into()
+            })
+            .clone()
+    };
+    let configs = configs_for(
+        &inputs,
+        selection.config.as_deref(),
+        &overrides,
+        &read_bindings,
+    )?;
     let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
     let unseen = |outcomes: Vec<Outcome>| -> Vec<(Outcome, Option<network_policy::Seen>)> {
         outcomes.into_iter().map(|o| (o, None)).collect()
@@ -428,15 +442,22 @@ pub(crate) fn nothing_found_hint(paths: &[String]) -> String {
 
 /// The configuration of each input: the one named with `--config`, or the nearest
 /// `.kubeharden.yaml` (standard input looks from the current folder), each file read once;
-/// each with the `bindings` of the run's files.
+/// each that runs the RBAC rules with the `bindings` of the run's files.
 fn configs_for(
     inputs: &[Input],
     named: Option<&Path>,
     overrides: &Overrides,
-    bindings: &Arc<[FileBinding]>,
+    bindings: &dyn Fn() -> Arc<[FileBinding]>,
 ) -> Result<Vec<Arc<Config>>, String> {
     let with_bindings = |mut config: Config| {
-        config.settings.bindings = bindings.clone();
+        let runs_rbac_rules = config
+            .settings
+            .transforms
+            .iter()
+            .any(|t| t.scope == crate::transform::Scope::Rbac);
+        if runs_rbac_rules {
+            config.settings.bindings = bindings();
+        }
         Arc::new(config)
     };
     if let Some(path) = named {
