@@ -131,7 +131,7 @@ pub struct FileBinding {
 /// The bindings of the YAML stream `source`. Only its documents that mention `RoleBinding` are
 /// parsed, each alone, and one that does not parse holds none here: fixing it reports the error.
 pub fn bindings_in(source: &str) -> Vec<Binding> {
-    documents(source)
+    yaml::document_texts(source)
         .filter(|document| document.contains("RoleBinding"))
         .flat_map(|document| {
             yaml::parse(&Text::new(document), false)
@@ -139,26 +139,6 @@ pub fn bindings_in(source: &str) -> Vec<Binding> {
                 .unwrap_or_default()
         })
         .collect()
-}
-
-/// The text of each document of the YAML stream `source`, found without parsing it: `---` at
-/// the start of a line, followed by a blank or the line's end, starts a document wherever it
-/// stands (YAML forbids it inside a scalar).
-fn documents(source: &str) -> impl Iterator<Item = &str> {
-    let markers = source
-        .match_indices("\n---")
-        .map(|(at, _)| at + 1)
-        .filter(|&at| {
-            matches!(
-                source.as_bytes().get(at + 3),
-                None | Some(b' ' | b'\t' | b'\r' | b'\n')
-            )
-        });
-    let starts: Vec<usize> = std::iter::once(0)
-        .chain(markers)
-        .chain(std::iter::once(source.len()))
-        .collect();
-    (0..starts.len() - 1).map(move |i| &source[starts[i]..starts[i + 1]])
 }
 
 #[cfg(test)]
@@ -190,6 +170,6 @@ data:
             found[0].label(),
             "RoleBinding/readers to ServiceAccount app"
         );
-        assert_eq!(documents(source).count(), 3);
+        assert_eq!(yaml::document_texts(source).count(), 3);
     }
 }

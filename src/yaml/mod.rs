@@ -15,7 +15,7 @@ pub use edit::{Guard, Refusal, Step, append, children, lookup, path_to_string, r
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 pub use parse::{ParseError, Stream, parse};
 pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
-pub use text::{Position, Text};
+pub use text::{Position, Text, document_texts};
 
 /// Why edited documents were not written.
 #[derive(Debug, Clone, PartialEq, Eq)]

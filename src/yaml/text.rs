@@ -2,6 +2,26 @@
 
 use std::fmt;
 
+/// The text of each document of the YAML stream `source`, found without parsing it: `---` at
+/// the start of a line, followed by a blank or the line's end, starts a document wherever it
+/// stands (YAML forbids it inside a scalar).
+pub fn document_texts(source: &str) -> impl Iterator<Item = &str> {
+    let markers = source
+        .match_indices("\n---")
+        .map(|(at, _)| at + 1)
+        .filter(|&at| {
+            matches!(
+                source.as_bytes().get(at + 3),
+                None | Some(b' ' | b'\t' | b'\r' | b'\n')
+            )
+        });
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(markers)
+        .chain(std::iter::once(source.len()))
+        .collect();
+    (0..starts.len() - 1).map(move |i| &source[starts[i]..starts[i + 1]])
+}
+
 /// A 1-based line and column, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
