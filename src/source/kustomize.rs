@@ -350,19 +350,14 @@ pub fn fix_tree(
                 folder.display()
             ));
         }
+        let reading = transform::StreamReading::without_comments(&stream);
         for (number, (got, (name, want))) in got.iter().zip(&kustomization.intended).enumerate() {
             let (got, want) = (volumes_by_name(got), volumes_by_name(want));
             // Below a released field, the built output must need no change of its own.
             let unhardened = !released.is_empty()
-                && !transform::plan(
-                    settings,
-                    &text,
-                    &stream,
-                    number,
-                    &transform::StreamReading::without_comments(&stream),
-                )
-                .changes
-                .is_empty();
+                && !transform::plan(settings, &text, &stream, number, &reading)
+                    .changes
+                    .is_empty();
             let mismatch = match unhardened {
                 true => Some(Vec::new()),
                 false => first_mismatch(&got, &want, released),
