@@ -5,7 +5,7 @@
 # Prints one table: median wall time of $RUNS runs (default 5) on one core (`taskset -c 0`) and
 # on all cores, the ratio fix / floor, the two-core speed-up, and peak memory (max RSS).
 #
-# Inputs, generated into $BENCH_DIR (default $CARGO_TARGET_DIR or target, then /bench), from
+# Inputs, generated into $BENCH_DIR (default $TMPDIR/kubeharden-bench, outside the repository), from
 # ../shared/corpus (or $KUBEHARDEN_CORPUS):
 #   corpus       the corpus as it is;
 #   stream       one multi-document stream of ~$STREAM_MB MB (default 50): the corpus files that
@@ -31,7 +31,8 @@ tree_files="${TREE_FILES:-14000}"
 args_items="${ARGS_ITEMS:-1000000}"
 list_items="${LIST_ITEMS:-32000}"
 target="${CARGO_TARGET_DIR:-target}"
-dir="${BENCH_DIR:-$target/bench}"
+# Outside the repository: a walk inside git skips what git ignores, `target/` among it.
+dir="${BENCH_DIR:-${TMPDIR:-/tmp}/kubeharden-bench}"
 if [ ! -d "$corpus" ]; then
   echo "bench: corpus $corpus absent; nothing to measure"
   exit 0
