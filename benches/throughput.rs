@@ -322,8 +322,15 @@ fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
     let reading = StreamReading::of(&text, &stream);
     let mut intended = Vec::with_capacity(stream.documents.len());
     let mut changes = 0;
-    for document in 0..stream.documents.len() {
-        let plan = transform::plan(settings, &text, &stream, document, &reading);
+    for (document, root) in stream.documents.iter().enumerate() {
+        let plan = transform::plan(
+            settings,
+            &text,
+            root,
+            &stream.anchor_names,
+            document,
+            &reading,
+        );
         changes += plan.changes.len();
         intended.push(plan.intended);
     }

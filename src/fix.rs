@@ -132,18 +132,49 @@ fn position_in_bytes(prefix: &[u8]) -> Position {
 /// the work costs more than it saves.
 const PARALLEL_FROM: usize = 1 << 20;
 
-/// Runs the transforms of `settings` over one UTF-8 input.
-pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
-    let text = Text::new(source);
-    let parsed = yaml::parse(&text, true);
-    if let Some(offset) = helm_action(source, parsed.as_ref().ok()) {
-        return Err(FixError::HelmTemplate(text.position(offset)));
-    }
-    let stream = parsed.map_err(FixError::Parse)?;
-    for root in &stream.documents {
-        if let Some((resource, declaration)) = k8s::misdeclared(root, &settings.kinds) {
+/// How much of the source a batch of documents spans before it is fixed: a stream is read,
+/// planned, rendered and checked a batch at a time, and each batch dropped before the one
+/// after the next is read, so that memory follows the batch, not the stream.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// What fixing one document gave: its changes, its findings and its rendered edits, if any.
+type FixedDocument<'a> = (
+    Vec<Change>,
+    Vec<Finding>,
+    Option<Result<yaml::DocumentEdits<'a>, yaml::WriteError>>,
+);
+
+/// What is kept of every document of a stream once it is dropped: what the whole-stream
+/// checks and the final report need.
+#[derive(Default)]
+struct Kept {
+    /// Every comment, in order.
+    comments: Vec<std::ops::Range<usize>>,
+    /// The spans of quoted and block scalars, kept only when the source holds `{{` (for
+    /// telling a Helm template from a manifest whose strings hold template text).
+    strings: Option<Vec<std::ops::Range<usize>>>,
+    /// The lines of each document, from the start of its first to the end of its last.
+    lines: Vec<std::ops::Range<usize>>,
+    /// The first document of a kind declared in the configuration with no pod spec where the
+    /// declaration says.
+    misdeclared: Option<FixError>,
+}
+
+impl Kept {
+    /// Keeps what is needed of `document`, read from `text`.
+    fn note(&mut self, text: &Text<'_>, settings: &Settings, document: &yaml::Document<'_>) {
+        let root = &document.root;
+        self.comments.extend(document.comments.iter().cloned());
+        if let Some(strings) = &mut self.strings {
+            collect_string_spans(root, strings);
+        }
+        self.lines
+            .push(text.line_start(root.full_start())..text.next_line_start(root.end()));
+        if self.misdeclared.is_none()
+            && let Some((resource, declaration)) = k8s::misdeclared(root, &settings.kinds)
+        {
             let at = yaml::lookup(root, &resource.path).map_or(0, Node::full_start);
-            return Err(FixError::Misdeclared(
+            self.misdeclared = Some(FixError::Misdeclared(
                 text.position(at),
                 format!(
                     "{} ({}) has no pod spec at {}, where {} puts it",
@@ -155,33 +186,116 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
             ));
         }
     }
-    let reading = transform::StreamReading::of(&text, &stream);
+}
+
+/// The next documents of `reader`, until they span [`BATCH_BYTES`] of the source or the stream
+/// ends.
+fn read_batch<'a>(
+    reader: &mut yaml::Reader<'_, 'a>,
+) -> Result<Vec<yaml::Document<'a>>, yaml::ParseError> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while bytes < BATCH_BYTES {
+        let Some(document) = reader.next().transpose()? else {
+            break;
+        };
+        bytes += document.root.end() - document.root.full_start();
+        batch.push(document);
+    }
+    Ok(batch)
+}
+
+/// Runs the transforms of `settings` over one UTF-8 input.
+///
+/// The input is read a batch of documents at a time; each batch is planned, rendered and
+/// checked (on all the cores of the pool the caller runs in, for a large input, while the
+/// next batch is read) and then dropped: only the edits are kept for the output.
+pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixError> {
+    let text = Text::new(source);
+    let mut reader = yaml::Reader::new(&text, true);
+    let mut kept = Kept {
+        strings: source.contains("{{").then(Vec::new),
+        ..Kept::default()
+    };
+    let mut reading = transform::StreamReading::ahead(source);
     // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
     // the wrong place. A file without edits is read well enough.
     let bare_carriage_return = source
         .match_indices('\r')
         .map(|(offset, _)| offset)
         .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'));
-    let writer = yaml::Writer::new(&text, &stream);
-    // Each document is planned, rendered and checked on its own, and its intended tree dropped
-    // at once: only its splices are kept for the output.
-    let fix_document = |document: usize| {
-        let plan = transform::plan(settings, &text, &stream, document, &reading);
+    let writer = yaml::Writer::new(&text);
+    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
+    // files runs in one, so no core is asked twice); a small one is not worth a split.
+    let parallel = source.len() >= PARALLEL_FROM && rayon::current_thread_index().is_some();
+    let fix_document = |index: usize,
+                        document: &yaml::Document<'s>,
+                        reading: &transform::StreamReading|
+     -> FixedDocument<'s> {
+        let plan = transform::plan(
+            settings,
+            &text,
+            &document.root,
+            &document.anchor_names,
+            index,
+            reading,
+        );
         let edits = plan
             .intended
             .filter(|_| bare_carriage_return.is_none())
-            .map(|intended| writer.edit_document(document, &intended));
+            .map(|intended| writer.edit_document(index, &document.root, &intended));
         (plan.changes, plan.findings, edits)
     };
-    let documents = 0..stream.documents.len();
-    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
-    // files runs in one, so no core is asked twice); a small one is not worth a split.
-    let fixed: Vec<_> = if source.len() >= PARALLEL_FROM && rayon::current_thread_index().is_some()
-    {
-        documents.into_par_iter().map(fix_document).collect()
-    } else {
-        documents.map(fix_document).collect()
+    let mut fixed = Vec::new();
+    let mut batch = read_batch(&mut reader);
+    let parse_error = loop {
+        let documents = match batch {
+            Ok(documents) if documents.is_empty() => break None,
+            Ok(documents) => documents,
+            Err(error) => break Some(error),
+        };
+        let first = kept.lines.len();
+        for document in &documents {
+            kept.note(&text, settings, document);
+            reading.read_comments(&text, &document.comments);
+        }
+        // Once an error is certain, the rest is only read, for an earlier-reported error.
+        let planned = kept.misdeclared.is_none();
+        let fix_batch = || -> Vec<FixedDocument<'s>> {
+            let numbered = documents.iter().enumerate().map(|(i, d)| (first + i, d));
+            match (planned, parallel) {
+                (false, _) => Vec::new(),
+                (true, false) => numbered
+                    .map(|(i, d)| fix_document(i, d, &reading))
+                    .collect(),
+                (true, true) => numbered
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|(i, d)| fix_document(i, d, &reading))
+                    .collect(),
+            }
+        };
+        let (next, batch_fixed) = match parallel {
+            true => rayon::join(|| read_batch(&mut reader), fix_batch),
+            false => {
+                let batch_fixed = fix_batch();
+                (read_batch(&mut reader), batch_fixed)
+            }
+        };
+        fixed.extend(batch_fixed);
+        batch = next;
     };
+    kept.comments.extend(reader.take_trailing_comments());
+    let allowed = parse_error.is_none().then_some(&kept);
+    if let Some(offset) = helm_action(source, allowed) {
+        return Err(FixError::HelmTemplate(text.position(offset)));
+    }
+    if let Some(error) = parse_error {
+        return Err(FixError::Parse(error));
+    }
+    if let Some(error) = kept.misdeclared {
+        return Err(error);
+    }
     let mut changes = Vec::new();
     let mut findings = Vec::new();
     let mut edits = Vec::new();
@@ -201,7 +315,7 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
     if let Some(offset) = bare_carriage_return {
         return Err(FixError::BareCarriageReturn(text.position(offset)));
     }
-    let written = writer.finish(edits).map_err(|e| match e {
+    let written = writer.finish(edits, &kept.comments).map_err(|e| match e {
         yaml::WriteError::Render(e) => FixError::Unsupported(e),
         yaml::WriteError::Verify(e) => FixError::Internal(e),
     })?;
@@ -209,7 +323,7 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
         written
             .lost_comments
             .iter()
-            .filter_map(|comment| lost_comment(&text, &stream, comment.clone(), &changes)),
+            .filter_map(|comment| lost_comment(&text, &kept.lines, comment.clone(), &changes)),
     );
     // In line order, whichever step found them.
     findings.sort_by_key(|f| f.line);
@@ -223,16 +337,15 @@ pub fn fix_text(source: &str, settings: &Settings) -> Result<Fixed, FixError> {
 /// A warning for a comment that was on lines an edit removed, told by the change nearest to it.
 fn lost_comment(
     text: &Text<'_>,
-    stream: &yaml::Stream<'_>,
+    document_lines: &[std::ops::Range<usize>],
     comment: std::ops::Range<usize>,
     changes: &[Change],
 ) -> Option<Finding> {
     let line = text.position(comment.start).line;
     // The document whose lines hold the comment, so that the note names its resource.
-    let document = stream.documents.iter().position(|d| {
-        text.line_start(d.full_start()) <= comment.start
-            && comment.start < text.next_line_start(d.end())
-    });
+    let document = document_lines
+        .iter()
+        .position(|lines| lines.contains(&comment.start));
     let change = changes
         .iter()
         .filter(|c| document.is_none_or(|d| c.document == d))
@@ -253,21 +366,20 @@ fn lost_comment(
 }
 
 /// The offset of the first Go template action (`{{`) that makes `source` a Helm template: any,
-/// when it does not parse; one outside quoted strings, block scalars and comments otherwise,
+/// when it does not parse; one outside the quoted strings, block scalars and comments `parsed`
+/// kept otherwise,
 /// since rendered manifests legitimately carry `{{ }}` in strings (alert templates, for one).
-fn helm_action(source: &str, parsed: Option<&yaml::Stream<'_>>) -> Option<usize> {
+fn helm_action(source: &str, parsed: Option<&Kept>) -> Option<usize> {
     // Most inputs hold no `{{`: `contains` tells with SIMD, several times quicker than `find`.
     if !source.contains("{{") {
         return None;
     }
     let first = source.find("{{")?;
-    let Some(stream) = parsed else {
+    let Some(kept) = parsed else {
         return Some(first);
     };
-    let mut allowed: Vec<std::ops::Range<usize>> = stream.comments.clone();
-    for root in &stream.documents {
-        collect_string_spans(root, &mut allowed);
-    }
+    let mut allowed: Vec<std::ops::Range<usize>> = kept.comments.clone();
+    allowed.extend(kept.strings.iter().flatten().cloned());
     // Comments and strings never overlap, so sorted by start the one that may hold an offset
     // is the last that starts at or before it.
     allowed.sort_unstable_by_key(|r| r.start);

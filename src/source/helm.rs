@@ -647,7 +647,14 @@ fn render_and_plan(
         .enumerate()
         .filter(|(_, r)| r.entries().is_some());
     for (index, (number, root)) in workloads.enumerate() {
-        let plan = transform::plan(settings, &text, &stream, number, &reading);
+        let plan = transform::plan(
+            settings,
+            &text,
+            root,
+            &stream.anchor_names,
+            number,
+            &reading,
+        );
         fix.workloads += crate::k8s::pod_specs(root, &settings.kinds).len();
         let document = &rendered[index];
         for finding in plan.findings {

@@ -240,7 +240,14 @@ pub fn fix_tree(
                 continue;
             }
             fix.workloads += crate::k8s::pod_specs(document, &settings.kinds).len();
-            let plan = transform::plan(settings, &text, &stream, number, &reading);
+            let plan = transform::plan(
+                settings,
+                &text,
+                document,
+                &stream.anchor_names,
+                number,
+                &reading,
+            );
             // The same resource built by several kustomizations is reported once.
             for finding in attributed(folder, &text, document, &plan.findings) {
                 if !already_reported(&fix.findings, &finding) {
@@ -355,9 +362,16 @@ pub fn fix_tree(
             let (got, want) = (volumes_by_name(got), volumes_by_name(want));
             // Below a released field, the built output must need no change of its own.
             let unhardened = !released.is_empty()
-                && !transform::plan(settings, &text, &stream, number, &reading)
-                    .changes
-                    .is_empty();
+                && !transform::plan(
+                    settings,
+                    &text,
+                    &stream.documents[number],
+                    &stream.anchor_names,
+                    number,
+                    &reading,
+                )
+                .changes
+                .is_empty();
             let mismatch = match unhardened {
                 true => Some(Vec::new()),
                 false => first_mismatch(&got, &want, released),
@@ -1210,13 +1224,13 @@ fn write_edits(
             difference,
         );
     }
-    let writer = yaml::Writer::new(&text, &stream);
+    let writer = yaml::Writer::new(&text);
     let writer = match layout {
         Some(layout) => writer.with_layout(layout),
         None => writer,
     };
     writer
-        .write(&documents)
+        .write(&stream, &documents)
         .map(|w| w.text)
         .map_err(|e| e.to_string())
 }

@@ -1,6 +1,8 @@
 //! The planner: runs the selected transforms over one document and records every change,
 //! warning, skip and suppression.
 
+use std::collections::HashMap;
+
 use crate::k8s::rbac::Binding;
 use crate::k8s::{self, Container, PodSpec, Resource, Windows};
 use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
@@ -104,6 +106,22 @@ impl StreamReading {
         }
     }
 
+    /// The reading of a stream that is read a document at a time: its bindings, found in
+    /// `source` ahead of its documents (a role may come before the binding that grants it), and
+    /// no suppression yet: [`StreamReading::read_comments`] adds each document's as it is read.
+    pub fn ahead(source: &str) -> StreamReading {
+        StreamReading {
+            suppressions: Suppressions::default(),
+            bindings: k8s::rbac::bindings_in(source),
+        }
+    }
+
+    /// Adds the suppression comments among `comments`, those of the documents just read from
+    /// `text`.
+    pub fn read_comments(&mut self, text: &Text<'_>, comments: &[std::ops::Range<usize>]) {
+        self.suppressions.read_comments(text, comments);
+    }
+
     /// Reads `stream` as one whose comments do not count.
     pub fn without_comments(stream: &yaml::Stream<'_>) -> StreamReading {
         StreamReading {
@@ -113,16 +131,16 @@ impl StreamReading {
     }
 }
 
-/// Plans the transforms of `settings` over document number `document` of `stream`, which
-/// `reading` read.
+/// Plans the transforms of `settings` over document number `document` of a stream that
+/// `reading` read: its root node and the names of its anchors, by id.
 pub fn plan<'a>(
     settings: &Settings,
     text: &Text<'_>,
-    stream: &yaml::Stream<'a>,
+    root: &Node<'a>,
+    anchor_names: &HashMap<usize, String>,
     document: usize,
     reading: &StreamReading,
 ) -> Plan<'a> {
-    let root = &stream.documents[document];
     let pods = k8s::pod_specs(root, &settings.kinds);
     let accounts = k8s::default_service_accounts(root);
     let mut planner = Planner {
@@ -140,7 +158,7 @@ pub fn plan<'a>(
     };
     if !pods.is_empty() || !accounts.is_empty() {
         // Scanning for aliases walks the whole document: only objects that may be edited need it.
-        planner.guard = Some(Guard::new(root, &stream.anchor_names));
+        planner.guard = Some(Guard::new(root, anchor_names));
     }
     for pod in &pods {
         if planner.refuse_duplicate_keys(pod) {

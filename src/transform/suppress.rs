@@ -48,27 +48,31 @@ pub struct Suppressions {
 impl Suppressions {
     /// Reads every `# kubeharden: ignore` and `# kubeharden: ignore[id,id]` comment.
     pub fn from_comments(text: &Text<'_>, comments: &[std::ops::Range<usize>]) -> Suppressions {
-        let by_line = comments
-            .iter()
-            .filter_map(|span| {
-                let body = text.source[span.clone()].trim_start_matches('#').trim();
-                let rest = body
-                    .strip_prefix("kubeharden:")?
-                    .trim_start()
-                    .strip_prefix("ignore")?;
-                let ids = match rest
-                    .trim()
-                    .strip_prefix('[')
-                    .and_then(|r| r.split_once(']'))
-                {
-                    Some((list, _)) => Ids::parse(list),
-                    None if rest.trim().is_empty() => Ids::All,
-                    None => return None,
-                };
-                Some((text.position(span.start).line, ids))
-            })
-            .collect();
-        Suppressions { by_line }
+        let mut suppressions = Suppressions::default();
+        suppressions.read_comments(text, comments);
+        suppressions
+    }
+
+    /// Adds the suppressions among `comments`, for a file read a document at a time.
+    pub fn read_comments(&mut self, text: &Text<'_>, comments: &[std::ops::Range<usize>]) {
+        let found = comments.iter().filter_map(|span| {
+            let body = text.source[span.clone()].trim_start_matches('#').trim();
+            let rest = body
+                .strip_prefix("kubeharden:")?
+                .trim_start()
+                .strip_prefix("ignore")?;
+            let ids = match rest
+                .trim()
+                .strip_prefix('[')
+                .and_then(|r| r.split_once(']'))
+            {
+                Some((list, _)) => Ids::parse(list),
+                None if rest.trim().is_empty() => Ids::All,
+                None => return None,
+            };
+            Some((text.position(span.start).line, ids))
+        });
+        self.by_line.extend(found);
     }
 
     /// Whether the file has any suppression comment.

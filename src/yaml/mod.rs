@@ -13,7 +13,7 @@ use std::fmt;
 
 pub use edit::{Guard, Refusal, Step, append, children, lookup, path_to_string, remove, set};
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
-pub use parse::{ParseError, Stream, parse};
+pub use parse::{Document, ParseError, Reader, Stream, parse};
 pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
 pub use text::{Position, Text, document_texts};
 
@@ -55,14 +55,14 @@ pub fn write(
     stream: &Stream<'_>,
     intended: &[Option<Node<'_>>],
 ) -> Result<Written, WriteError> {
-    Writer::new(text, stream).write(intended)
+    Writer::new(text).write(stream, intended)
 }
 
-/// Writes edited documents over one stream a document at a time, so that each intended tree
-/// can be dropped once its edits are rendered and checked ([`write`] does it all at once).
+/// Writes edited documents over one stream a document at a time, so that each document, original
+/// and intended, can be dropped once its edits are rendered and checked ([`write`] does it all
+/// at once).
 pub struct Writer<'t, 'a> {
     text: &'t Text<'a>,
-    stream: &'t Stream<'a>,
     /// `%TAG` directives change how tags read, so a document cut out of the stream could read
     /// differently: then every document is checked inside the whole output.
     has_tag_directive: bool,
@@ -82,24 +82,31 @@ pub struct DocumentEdits<'a> {
 }
 
 impl<'t, 'a> Writer<'t, 'a> {
-    /// A writer over `text`, whose parse is `stream`.
-    pub fn new(text: &'t Text<'a>, stream: &'t Stream<'a>) -> Self {
+    /// A writer over `text`.
+    pub fn new(text: &'t Text<'a>) -> Self {
         Writer {
             text,
-            stream,
             has_tag_directive: text.source.lines().any(|l| l.starts_with("%TAG")),
             layout: None,
         }
     }
 
-    /// Writes the `intended` documents (`None` for a document with no edit), as [`write`].
-    pub fn write(self, intended: &[Option<Node<'a>>]) -> Result<Written, WriteError> {
+    /// Writes the `intended` documents of `stream`, the parse of the text (`None` for a
+    /// document with no edit), as [`write`].
+    pub fn write(
+        self,
+        stream: &Stream<'a>,
+        intended: &[Option<Node<'a>>],
+    ) -> Result<Written, WriteError> {
         let edits: Vec<_> = intended
             .iter()
+            .zip(&stream.documents)
             .enumerate()
-            .filter_map(|(index, edited)| Some(self.edit_document(index, edited.as_ref()?)))
+            .filter_map(|(index, (edited, original))| {
+                Some(self.edit_document(index, original, edited.as_ref()?))
+            })
             .collect();
-        self.finish(edits)
+        self.finish(edits, &stream.comments)
     }
 
     /// This writer, inserting in `layout` rather than in the habits each document shows: for
@@ -111,15 +118,15 @@ impl<'t, 'a> Writer<'t, 'a> {
         }
     }
 
-    /// Renders document `index` as `edited` and, when its edits stay inside its own lines,
-    /// checks it at once by parsing those lines alone.
+    /// Renders document `index`, read as `original`, as `edited` and, when its edits stay
+    /// inside its own lines, checks it at once by parsing those lines alone.
     pub fn edit_document(
         &self,
         index: usize,
+        original: &Node<'a>,
         edited: &Node<'a>,
     ) -> Result<DocumentEdits<'a>, WriteError> {
         let text = self.text;
-        let original = &self.stream.documents[index];
         let layout = (self.layout.clone()).unwrap_or_else(|| Layout::detect(text, original));
         let splices =
             render::splices(text, &layout, original, edited).map_err(WriteError::Render)?;
@@ -155,10 +162,12 @@ impl<'t, 'a> Writer<'t, 'a> {
 
     /// Applies the edits of every edited document, given in document order, and checks inside
     /// the whole output the documents that could not be checked alone. A document that could
-    /// not be rendered is reported before one that did not read back as intended.
+    /// not be rendered is reported before one that did not read back as intended. `comments`
+    /// are the spans of the text's comments, in order, for telling which the edits removed.
     pub fn finish(
         self,
         edits: Vec<Result<DocumentEdits<'a>, WriteError>>,
+        comments: &[std::ops::Range<usize>],
     ) -> Result<Written, WriteError> {
         let text = self.text;
         let mut splices = Vec::new();
@@ -183,9 +192,7 @@ impl<'t, 'a> Writer<'t, 'a> {
         // Splices never overlap: sorted by start, the one that may cover a comment is the last
         // that starts at or before it.
         splices.sort_by_key(|s| (s.range.start, s.range.end));
-        let lost_comments = self
-            .stream
-            .comments
+        let lost_comments = comments
             .iter()
             .filter(|c| {
                 let candidates = splices.partition_point(|s| s.range.start <= c.start);
@@ -201,7 +208,7 @@ impl<'t, 'a> Writer<'t, 'a> {
             return Err(error);
         }
         if !unchecked.is_empty() {
-            verify_stream(&output, self.stream, &edited, &unchecked)?;
+            verify_stream(text, &output, &edited, &unchecked)?;
         }
         Ok(Written {
             text: output,
@@ -252,37 +259,53 @@ fn verify_document(slice: &str, index: usize, intended: &Node<'_>) -> Result<(),
 }
 
 /// Parses the whole `output` and checks each document against its `unchecked` intended tree,
-/// or the original where nothing was `edited`; the other edited documents were checked alone.
+/// or against the document of the original `text` where nothing was `edited`; the other edited
+/// documents were checked alone. Both texts are read a document at a time.
 fn verify_stream(
+    text: &Text<'_>,
     output: &str,
-    stream: &Stream<'_>,
     edited: &[usize],
     unchecked: &[(usize, Node<'_>)],
 ) -> Result<(), WriteError> {
-    let text = Text::new(output);
-    let reparsed = parse(&text, false)
-        .map_err(|e| WriteError::Verify(format!("it no longer parses ({e})")))?;
-    if reparsed.documents.len() != stream.documents.len() {
-        return Err(WriteError::Verify(format!(
-            "{} documents became {}",
-            stream.documents.len(),
-            reparsed.documents.len()
-        )));
-    }
-    for (index, (got, original)) in reparsed.documents.iter().zip(&stream.documents).enumerate() {
+    let output = Text::new(output);
+    let no_longer_parses = |e: ParseError| WriteError::Verify(format!("it no longer parses ({e})"));
+    let mut originals = Reader::new(text, false);
+    let mut reparsed = Reader::new(&output, false);
+    let mut index = 0;
+    loop {
+        let (got, original) = match (reparsed.next(), originals.next()) {
+            (None, None) => return Ok(()),
+            (Some(got), Some(original)) => (got.map_err(no_longer_parses)?, original),
+            (got, original) => {
+                // The original parsed before (it was planned on): only the counts differ.
+                let count = |reader: Reader<'_, '_>, read: usize| read + reader.count();
+                let had = index + usize::from(original.is_some());
+                let has = index + usize::from(got.is_some());
+                return Err(WriteError::Verify(format!(
+                    "{} documents became {}",
+                    count(originals, had),
+                    count(reparsed, has)
+                )));
+            }
+        };
+        let original = original
+            .map_err(|e| WriteError::Verify(format!("the original no longer parses ({e})")))?;
         let want = match unchecked.binary_search_by_key(&index, |(i, _)| *i) {
             Ok(found) => &unchecked[found].1,
-            Err(_) if edited.binary_search(&index).is_ok() => continue,
-            Err(_) => original,
+            Err(_) if edited.binary_search(&index).is_ok() => {
+                index += 1;
+                continue;
+            }
+            Err(_) => &original.root,
         };
-        if !got.same_data(want) {
+        if !got.root.same_data(want) {
             return Err(WriteError::Verify(format!(
                 "document {} differs from the intended data",
                 index + 1
             )));
         }
+        index += 1;
     }
-    Ok(())
 }
 
 #[cfg(test)]

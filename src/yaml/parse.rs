@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
-use granit_parser::{Event, Options, Parser, Span, StructureStyle, Tag};
+use granit_parser::{Event, Options, Parser, Span, StrInput, StructureStyle, Tag};
 
 use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 use super::text::{Position, Text};
@@ -43,10 +43,104 @@ impl fmt::Display for ParseError {
     }
 }
 
+/// One document of a stream, as [`Reader`] reads it.
+#[derive(Debug)]
+pub struct Document<'a> {
+    /// The root node; an empty document has a null scalar root.
+    pub root: Node<'a>,
+    /// The span of every comment read since the previous document ended, `#` included, in
+    /// source order: those on the document's lines and those between it and the one before.
+    pub comments: Vec<Range<usize>>,
+    /// The names of the anchors defined in the document, by id (aliases never reach across
+    /// documents).
+    pub anchor_names: HashMap<usize, String>,
+}
+
+/// Reads the documents of a stream one at a time, so that a caller can handle each and drop it
+/// before the next is built: memory then follows the largest document, not the stream.
+pub struct Reader<'t, 'a> {
+    parser: Parser<'a, StrInput<'a>>,
+    builder: Builder<'t, 'a>,
+    /// Set once the stream ended or failed: nothing more is read.
+    done: bool,
+}
+
+impl<'t, 'a> Reader<'t, 'a> {
+    /// A reader of `text`. Comments are collected when `with_comments` is set; a check re-parse
+    /// leaves them out for speed.
+    pub fn new(text: &'t Text<'a>, with_comments: bool) -> Self {
+        let mut options = Options::default();
+        options.emit_anchor_events = true;
+        // Comments are only buffered while the parser looks ahead; the default of 96 rejects a
+        // valid manifest with a long comment block after `spec:`.
+        options.max_buffered_comment_events = usize::MAX;
+        // Reported by the builder, which names the alias.
+        options.emit_unresolved_aliases = true;
+        options.flow_nesting_limit = NESTING_LIMIT;
+        options.block_nesting_limit = NESTING_LIMIT;
+        options.set_emit_comments(with_comments);
+        Reader {
+            parser: Parser::new_from_str_with_options(text.source, options),
+            builder: Builder::new(text),
+            done: false,
+        }
+    }
+
+    /// This reader, numbering anchors from `first` on, so that a document cut out of a stream
+    /// gets the anchor ids it had there.
+    fn numbering_anchors_from(mut self, first: usize) -> Self {
+        self.parser.set_anchor_offset(first);
+        self
+    }
+
+    /// The comments after the last document (or of a stream with none), once every document
+    /// was read.
+    pub fn take_trailing_comments(&mut self) -> Vec<Range<usize>> {
+        std::mem::take(&mut self.builder.comments)
+    }
+}
+
+impl<'a> Iterator for Reader<'_, 'a> {
+    type Item = Result<Document<'a>, ParseError>;
+
+    /// The next document, or the error that ends the stream.
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let Some(event) = self.parser.next() else {
+                self.done = true;
+                break;
+            };
+            let accepted = event
+                .map_err(|e| {
+                    let offset = e.marker().byte_offset().unwrap_or(0);
+                    self.builder.error(offset, e.info())
+                })
+                .and_then(|(event, span)| {
+                    let ends_document = matches!(event, Event::DocumentEnd);
+                    self.builder.accept(event, span)?;
+                    Ok(ends_document)
+                });
+            match accepted {
+                Ok(true) => {
+                    if let Some(document) = self.builder.take_document() {
+                        return Some(Ok(document));
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+        None
+    }
+}
+
 /// Parses every document of `text`. Comments are collected when `with_comments` is set; a check
 /// re-parse leaves them out for speed.
 pub fn parse<'a>(text: &Text<'a>, with_comments: bool) -> Result<Stream<'a>, ParseError> {
-    parse_numbering_anchors_from(text, with_comments, None)
+    collect(Reader::new(text, with_comments))
 }
 
 /// Parses like [`parse`], numbering anchors from `first_anchor` on, so that a document cut out
@@ -56,29 +150,28 @@ pub(crate) fn parse_numbering_anchors_from<'a>(
     with_comments: bool,
     first_anchor: Option<usize>,
 ) -> Result<Stream<'a>, ParseError> {
-    let mut options = Options::default();
-    options.emit_anchor_events = true;
-    // Comments are only buffered while the parser looks ahead; the default of 96 rejects a
-    // valid manifest with a long comment block after `spec:`.
-    options.max_buffered_comment_events = usize::MAX;
-    // Reported by the builder, which names the alias.
-    options.emit_unresolved_aliases = true;
-    options.flow_nesting_limit = NESTING_LIMIT;
-    options.block_nesting_limit = NESTING_LIMIT;
-    options.set_emit_comments(with_comments);
-    let mut builder = Builder::new(text);
-    let mut parser = Parser::new_from_str_with_options(text.source, options);
-    if let Some(first) = first_anchor {
-        parser.set_anchor_offset(first);
+    let reader = Reader::new(text, with_comments);
+    collect(match first_anchor {
+        Some(first) => reader.numbering_anchors_from(first),
+        None => reader,
+    })
+}
+
+/// The whole stream that `reader` reads.
+fn collect<'a>(mut reader: Reader<'_, 'a>) -> Result<Stream<'a>, ParseError> {
+    let mut stream = Stream {
+        documents: Vec::new(),
+        comments: Vec::new(),
+        anchor_names: HashMap::new(),
+    };
+    for document in reader.by_ref() {
+        let document = document?;
+        stream.documents.push(document.root);
+        stream.comments.extend(document.comments);
+        stream.anchor_names.extend(document.anchor_names);
     }
-    for event in parser {
-        let (event, span) = event.map_err(|e| {
-            let offset = e.marker().byte_offset().unwrap_or(0);
-            builder.error(offset, e.info())
-        })?;
-        builder.accept(event, span)?;
-    }
-    Ok(builder.finish())
+    stream.comments.extend(reader.take_trailing_comments());
+    Ok(stream)
 }
 
 /// A collection being built.
@@ -95,7 +188,9 @@ struct Frame<'a> {
 struct Builder<'t, 'a> {
     text: &'t Text<'a>,
     stack: Vec<Frame<'a>>,
-    documents: Vec<Node<'a>>,
+    /// The root of the document being read, once complete.
+    root: Option<Node<'a>>,
+    /// The comments and anchor names read since the last document was taken.
     comments: Vec<Range<usize>>,
     anchor_names: HashMap<usize, String>,
     /// Expanded size of each anchored node, for alias-bomb accounting.
@@ -108,7 +203,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         Builder {
             text,
             stack: Vec::new(),
-            documents: Vec::new(),
+            root: None,
             comments: Vec::new(),
             anchor_names: HashMap::new(),
             anchor_sizes: HashMap::new(),
@@ -296,7 +391,7 @@ impl<'t, 'a> Builder<'t, 'a> {
     /// parser reports the anchor after the node it belongs to.
     fn note_properties_start(&mut self, offset: usize) {
         let target = match self.stack.last_mut() {
-            None => self.documents.last_mut(),
+            None => self.root.as_mut(),
             Some(frame)
                 if frame.node.span.is_none()
                     && collection_is_empty(&frame.node)
@@ -325,7 +420,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
         let source = self.text.source;
         let Some(frame) = self.stack.last_mut() else {
-            self.documents.push(node);
+            self.root = Some(node);
             return;
         };
         frame.expanded = frame.expanded.saturating_add(expanded);
@@ -344,12 +439,13 @@ impl<'t, 'a> Builder<'t, 'a> {
         }
     }
 
-    fn finish(self) -> Stream<'a> {
-        Stream {
-            documents: self.documents,
-            comments: self.comments,
-            anchor_names: self.anchor_names,
-        }
+    /// The document just ended, with the comments and anchor names read since the last one.
+    fn take_document(&mut self) -> Option<Document<'a>> {
+        Some(Document {
+            root: self.root.take()?,
+            comments: std::mem::take(&mut self.comments),
+            anchor_names: std::mem::take(&mut self.anchor_names),
+        })
     }
 }
 
