@@ -3,19 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Outcome, Selection, files, inputs, output};
+use super::{Emit, Outcome, Selection, files, inputs, output};
 use crate::config::Config;
 use crate::report::{FileReport, FileStatus, Texts};
 use crate::source::helm::{self, Helm};
 use crate::source::{Lifecycle, SourceEdit};
 use crate::transform::Finding;
 
-/// Fixes the chart in `chart` (in place unless `dry_run`): one outcome per edited file, one
+/// Fixes the chart in `chart` (in place when `emit` writes): one outcome per edited file, one
 /// per template with findings, or one for the chart when there is neither; a single error
 /// outcome when the chart cannot be fixed, with nothing written.
 pub(super) fn process(
     chart: &Path,
-    dry_run: bool,
+    emit: Emit,
     config: &Config,
     selection: &Selection,
     limit: u64,
@@ -47,7 +47,7 @@ pub(super) fn process(
             }];
         }
     };
-    let mut outcomes = edit_outcomes(&fix.edits, &[], fix.findings, dry_run, limit);
+    let mut outcomes = edit_outcomes(&fix.edits, &[], fix.findings, emit, limit);
     if outcomes.is_empty() {
         outcomes.push(Outcome {
             report: FileReport::empty(name, FileStatus::Unchanged),
@@ -64,7 +64,7 @@ pub(super) fn edit_outcomes(
     edits: &[SourceEdit],
     snapshots: &[(PathBuf, files::Snapshot)],
     findings: Vec<(PathBuf, Finding)>,
-    dry_run: bool,
+    emit: Emit,
     limit: u64,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
@@ -74,18 +74,18 @@ pub(super) fn edit_outcomes(
         report.changes = edit.changes.clone();
         let shown = inputs::git_relative(&edit.path);
         let shown = shown.to_string_lossy();
-        let written = match (dry_run, edit.lifecycle) {
-            (true, _) => Ok(()),
-            (false, Lifecycle::Created) => files::create_new(&edit.path, &edit.new),
-            (false, Lifecycle::Deleted) => {
+        let written = match (emit.writes(), edit.lifecycle) {
+            (false, _) => Ok(()),
+            (true, Lifecycle::Created) => files::create_new(&edit.path, &edit.new),
+            (true, Lifecycle::Deleted) => {
                 delete_unchanged_since_read(&edit.path, &edit.original, limit)
             }
-            (false, Lifecycle::Changed) => match snapshots.iter().find(|(p, _)| *p == edit.path) {
+            (true, Lifecycle::Changed) => match snapshots.iter().find(|(p, _)| *p == edit.path) {
                 Some((_, snapshot)) => files::write_atomically(&edit.path, snapshot, &edit.new),
                 None => write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit),
             },
         };
-        let stdout = if dry_run {
+        let stdout = if emit == Emit::Diff {
             Some(output::file_diff(
                 &shown,
                 &edit.original,
@@ -98,7 +98,7 @@ pub(super) fn edit_outcomes(
         } else {
             None
         };
-        let texts = dry_run.then(|| Texts {
+        let texts = emit.keeps_texts().then(|| Texts {
             original: edit.original.clone(),
             new: Some(edit.new.clone()),
         });

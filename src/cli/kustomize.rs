@@ -7,18 +7,18 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::{Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
+use super::{Emit, Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
 use crate::config::Config;
 use crate::report::{FileReport, FileStatus};
 use crate::source::SourceEdit;
 use crate::source::kustomize::{self, Kubectl};
 use crate::transform::Finding;
 
-/// Fixes the tree (in place unless `dry_run`): one outcome per file edited or with findings;
+/// Fixes the tree (in place when `emit` writes): one outcome per file edited or with findings;
 /// a single error outcome when the tree cannot be verified, with nothing written.
 pub(super) fn process(
     tree: &Tree,
-    dry_run: bool,
+    emit: Emit,
     config: &Config,
     selection: &Selection,
     limit: u64,
@@ -28,7 +28,7 @@ pub(super) fn process(
     let helm = crate::source::helm::Helm::find(named_helm).ok();
     let kubectl = match Kubectl::find(named) {
         Ok(kubectl) => kubectl.with_helm(helm.as_ref().map(|h| h.binary())),
-        Err(e) => return unchecked(tree, dry_run, config, limit, &e),
+        Err(e) => return unchecked(tree, emit, config, limit, &e),
     };
     let identity = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let patches: HashSet<PathBuf> = tree
@@ -95,18 +95,18 @@ pub(super) fn process(
         }
     }
     outcomes.extend(chart::edit_outcomes(
-        &edits, &snapshots, findings, dry_run, limit,
+        &edits, &snapshots, findings, emit, limit,
     ));
     outcomes
 }
 
 /// Without kubectl: every file of the tree as a plain file, as before kustomizations were
 /// known, and one warning that the overlays were not checked.
-fn unchecked(tree: &Tree, dry_run: bool, config: &Config, limit: u64, why: &str) -> Vec<Outcome> {
+fn unchecked(tree: &Tree, emit: Emit, config: &Config, limit: u64, why: &str) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = tree
         .files
         .iter()
-        .map(|file| super::process(&Input::Found(file.clone()), dry_run, config, limit))
+        .map(|file| super::process(&Input::Found(file.clone()), emit, config, limit))
         .collect();
     let first = kustomize::kustomization_file(&tree.kustomizations[0]).unwrap_or_default();
     let mut report = FileReport::empty(first.to_string_lossy().into_owned(), FileStatus::Unchanged);

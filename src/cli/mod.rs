@@ -137,13 +137,42 @@ enum Color {
     Never,
 }
 
+/// What a run does with each input it fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// Writes the fixes in place (standard input's to standard output).
+    Write,
+    /// Writes nothing and prints a diff of each change (`fix --dry-run`).
+    Diff,
+    /// Writes nothing and keeps, for each input, the text read and the text `fix` would write,
+    /// with which `check` places its findings and SARIF fixes. No diff is made.
+    Texts,
+}
+
+impl Emit {
+    /// `Write`, or `Diff` for a dry run.
+    fn of_fix(dry_run: bool) -> Emit {
+        if dry_run { Emit::Diff } else { Emit::Write }
+    }
+
+    /// Whether the run writes the fixes.
+    fn writes(self) -> bool {
+        self == Emit::Write
+    }
+
+    /// Whether the run keeps the texts read and fixed, for `check`.
+    fn keeps_texts(self) -> bool {
+        self == Emit::Texts
+    }
+}
+
 /// What became of one input, and what to print for it on stdout.
 struct Outcome {
     report: FileReport,
     /// The diff (dry run) or the fixed text (standard input).
     stdout: Option<String>,
-    /// In a dry run, the text read and the text `fix` would write: `check` places its findings
-    /// and SARIF fixes with them.
+    /// For `check`, the text read and the text `fix` would write: it places its findings and
+    /// SARIF fixes with them.
     texts: Option<Texts>,
 }
 
@@ -193,14 +222,14 @@ struct Run {
     profile: Profile,
 }
 
-/// Fixes `paths` (in place unless `dry_run`) with the transforms `selection` picks, the inputs
+/// Fixes `paths` (in place when `emit` writes) with the transforms `selection` picks, the inputs
 /// in parallel; an error for an unknown transform, a bad configuration file, standard input
 /// named twice, or one of the `outputs` (each with its option's name) that is also an input.
 /// With `within`, symbolic links named on the command line must lead inside it.
 fn fix_paths(
     paths: &[String],
     selection: &Selection,
-    dry_run: bool,
+    emit: Emit,
     outputs: &[(&str, &Path)],
     within: Option<&Path>,
 ) -> Result<Run, String> {
@@ -252,18 +281,16 @@ fn fix_paths(
         outcomes.into_iter().map(|o| (o, None)).collect()
     };
     let process = |(input, config): &(&Input, &Config)| match input {
-        Input::Chart(chart) => unseen(chart::process(chart, dry_run, config, selection, limit)),
-        Input::Kustomize(tree) => {
-            unseen(kustomize::process(tree, dry_run, config, selection, limit))
-        }
-        _ => vec![process_seen(input, dry_run, config, limit)],
+        Input::Chart(chart) => unseen(chart::process(chart, emit, config, selection, limit)),
+        Input::Kustomize(tree) => unseen(kustomize::process(tree, emit, config, selection, limit)),
+        _ => vec![process_seen(input, emit, config, limit)],
     };
     let processed: Vec<(Outcome, Option<network_policy::Seen>)> = match &pool {
         Ok(pool) => pool.install(|| work.par_iter().flat_map_iter(process).collect()),
         Err(_) => work.iter().flat_map(process).collect(),
     };
     let (mut outcomes, seen): (Vec<Outcome>, Vec<_>) = processed.into_iter().unzip();
-    network_policy::write_policies(&mut outcomes, seen, dry_run);
+    network_policy::write_policies(&mut outcomes, seen, emit);
     Ok(Run {
         unreadable: unreadable
             .into_iter()
@@ -294,7 +321,13 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
         .filter(|(_, path)| *path != Path::new(STDOUT))
         .collect();
-    let run = match fix_paths(&args.paths, &args.selection, args.dry_run, &outputs, None) {
+    let run = match fix_paths(
+        &args.paths,
+        &args.selection,
+        Emit::of_fix(args.dry_run),
+        &outputs,
+        None,
+    ) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
@@ -554,15 +587,15 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
 }
 
 /// Fixes one plain input.
-fn process(input: &Input, dry_run: bool, config: &Config, limit: u64) -> Outcome {
-    process_seen(input, dry_run, config, limit).0
+fn process(input: &Input, emit: Emit, config: &Config, limit: u64) -> Outcome {
+    process_seen(input, emit, config, limit).0
 }
 
 /// Fixes one plain input; with it, what the input holds for `default-deny-network-policy` when
 /// its configuration runs that transform.
 fn process_seen(
     input: &Input,
-    dry_run: bool,
+    emit: Emit,
     config: &Config,
     limit: u64,
 ) -> (Outcome, Option<network_policy::Seen>) {
@@ -590,8 +623,9 @@ fn process_seen(
     let original = String::from_utf8_lossy(&snapshot.bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
     let Some(new) = &fixed.output else {
-        let stdout = (input.file().is_none() && !dry_run).then(|| original.clone().into_owned());
-        let texts = dry_run.then(|| Texts {
+        let stdout =
+            (input.file().is_none() && emit.writes()).then(|| original.clone().into_owned());
+        let texts = emit.keeps_texts().then(|| Texts {
             original: original.into_owned(),
             new: None,
         });
@@ -601,14 +635,15 @@ fn process_seen(
         };
         return (outcome, seen);
     };
-    if dry_run {
-        let diff = output::unified_diff(&input.diff_path(), &original, new);
+    if !emit.writes() {
+        let diff =
+            (emit == Emit::Diff).then(|| output::unified_diff(&input.diff_path(), &original, new));
         let outcome = Outcome {
-            texts: Some(Texts {
+            texts: emit.keeps_texts().then(|| Texts {
                 original: original.into_owned(),
                 new: Some(new.clone()),
             }),
-            ..outcome(report(FileStatus::Changed), Some(diff))
+            ..outcome(report(FileStatus::Changed), diff)
         };
         return (outcome, seen);
     }

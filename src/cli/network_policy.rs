@@ -11,7 +11,7 @@ use crate::transform::network_policy::{self, ID, Inventory, POLICY_NAME, PolicyO
 use crate::transform::{self, Change, Finding, FindingKind, Settings};
 
 use super::inputs::{Input, git_relative};
-use super::{Outcome, files, output};
+use super::{Emit, Outcome, files, output};
 
 /// What one plain input holds for the transform, under the options of its configuration.
 pub(super) struct Seen {
@@ -39,7 +39,7 @@ type Standing<'s> = (usize, &'s Resource, usize);
 
 /// Adds the outcome of each new file to `outcomes` (whose inputs `seen` describes, index for
 /// index), and the findings about namespaces left without a policy to their inputs' outcomes.
-pub(super) fn write_policies(outcomes: &mut Vec<Outcome>, seen: Vec<Option<Seen>>, dry_run: bool) {
+pub(super) fn write_policies(outcomes: &mut Vec<Outcome>, seen: Vec<Option<Seen>>, emit: Emit) {
     let present: Vec<(usize, &Seen)> = seen
         .iter()
         .enumerate()
@@ -85,7 +85,7 @@ pub(super) fn write_policies(outcomes: &mut Vec<Outcome>, seen: Vec<Option<Seen>
         }
     }
     for (target, egress, namespaces) in planned {
-        write_one(outcomes, id, &target, egress, &namespaces, dry_run);
+        write_one(outcomes, id, &target, egress, &namespaces, emit);
     }
 }
 
@@ -97,7 +97,7 @@ fn write_one(
     target: &Path,
     egress: bool,
     namespaces: &[Standing<'_>],
-    dry_run: bool,
+    emit: Emit,
 ) {
     let name = target.to_string_lossy().into_owned();
     if std::fs::symlink_metadata(target).is_ok() {
@@ -185,7 +185,7 @@ fn write_one(
             .findings
             .push(finding(id, &policy, line, FindingKind::Note, message));
     }
-    let stdout = if dry_run {
+    let stdout = if !emit.writes() {
         let path = git_relative(target).to_string_lossy().into_owned();
         Some(output::file_diff(&path, "", &text, Lifecycle::Created))
     } else {
