@@ -77,8 +77,12 @@ impl Version {
 }
 
 /// Reads at most `limit` bytes of `reader`: an error if there are more.
-fn read_bounded(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+/// `expected` is the size the reader is known to hold (a regular file's), so that the buffer is
+/// allocated once rather than doubled up to it (a large input would cost up to twice its size).
+fn read_bounded(reader: impl Read, limit: u64, expected: u64) -> std::io::Result<Vec<u8>> {
+    // One byte more than expected, so that reading to the end needs no second allocation.
+    let capacity = expected.min(limit).saturating_add(1);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)?;
@@ -94,7 +98,7 @@ fn read_bounded(reader: impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
 /// Reads standard input, at most `limit` bytes.
 pub fn read_stdin(limit: u64) -> std::io::Result<Snapshot> {
     Ok(Snapshot {
-        bytes: read_bounded(std::io::stdin().lock(), limit)?,
+        bytes: read_bounded(std::io::stdin().lock(), limit, 0)?,
         version: None,
     })
 }
@@ -102,9 +106,10 @@ pub fn read_stdin(limit: u64) -> std::io::Result<Snapshot> {
 /// Reads the file at `path`, at most `limit` bytes, noting which version of it was read.
 pub fn read_file(path: &Path, limit: u64) -> std::io::Result<Snapshot> {
     let file = File::open(path)?;
-    let version = Version::of(&file.metadata()?);
+    let metadata = file.metadata()?;
+    let version = Version::of(&metadata);
     Ok(Snapshot {
-        bytes: read_bounded(file, limit)?,
+        bytes: read_bounded(&file, limit, metadata.len())?,
         version: Some(version),
     })
 }
@@ -177,11 +182,26 @@ fn ensure_unchanged(path: &Path, mut file: &File, read: &Snapshot) -> anyhow::Re
         return Err(changed());
     }
     file.rewind().context("cannot read it again")?;
-    let bytes = read_bounded(file, read.bytes.len() as u64).map_err(|_| changed())?;
-    if bytes != read.bytes {
-        return Err(changed());
+    // Compared a block at a time: a second copy of a large file is not worth its memory.
+    let mut block = vec![0; 1 << 16];
+    let mut compared = 0;
+    loop {
+        let n = match file.read(&mut block) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => read.map_err(|_| changed())?,
+        };
+        if n == 0 {
+            break;
+        }
+        if read.bytes.get(compared..compared + n) != Some(&block[..n]) {
+            return Err(changed());
+        }
+        compared += n;
     }
-    Ok(())
+    match compared == read.bytes.len() {
+        true => Ok(()),
+        false => Err(changed()),
+    }
 }
 
 /// Gives `file` the owner and group of `original` where they differ from its own.
