@@ -1,6 +1,9 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
+use similar::DiffOp;
+
 use crate::source::Lifecycle;
+use crate::yaml;
 
 /// A unified diff of one file with the headers `git diff` writes for `path` (relative to the
 /// repository's top level): `a/PATH` and `b/PATH`, quoted as git quotes them, and a TAB after
@@ -34,12 +37,192 @@ pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> Stri
     )
 }
 
-/// The hunks turning `old` into `new`, with three lines of context.
+/// The lines of context around each change.
+const CONTEXT: usize = 3;
+
+/// The hunks turning `old` into `new`, with [`CONTEXT`] lines of context.
+///
+/// Where both texts hold as many YAML documents, they are compared a document at a time: edits
+/// stay inside documents, so an unchanged one costs one comparison, and the line lists and
+/// tables of the diff only ever hold one document (those of a whole 50 MB stream take several
+/// times its size). The documents' operations, joined, are grouped into hunks as `similar`
+/// groups them, and printed as it prints them.
 fn hunks(old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .to_string()
+    let old_documents: Vec<&str> = yaml::document_texts(old).collect();
+    let new_documents: Vec<&str> = yaml::document_texts(new).collect();
+    // `similar` ends lines at a bare CR too, which the document cursor below does not.
+    let bare_carriage_return =
+        |t: &str| (t.match_indices('\r')).any(|(i, _)| t.as_bytes().get(i + 1) != Some(&b'\n'));
+    if old_documents.len() != new_documents.len()
+        || bare_carriage_return(old)
+        || bare_carriage_return(new)
+    {
+        return similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(CONTEXT)
+            .to_string();
+    }
+    let mut ops = Operations::default();
+    for (old_document, new_document) in old_documents.into_iter().zip(new_documents) {
+        if old_document == new_document {
+            let len = line_count(old_document);
+            ops.push(DiffOp::Equal {
+                old_index: ops.old_line,
+                new_index: ops.new_line,
+                len,
+            });
+            continue;
+        }
+        let diff = similar::TextDiff::from_lines(old_document, new_document);
+        let (old_start, new_start) = (ops.old_line, ops.new_line);
+        for op in diff.ops() {
+            ops.push(shifted(*op, old_start, new_start));
+        }
+    }
+    let (mut old_lines, mut new_lines) = (LineCursor::new(old), LineCursor::new(new));
+    let mut out = String::new();
+    for hunk in similar::group_diff_ops(ops.ops, CONTEXT) {
+        out.push_str(&format!(
+            "{}\n",
+            similar::udiff::UnifiedHunkHeader::new(&hunk)
+        ));
+        for op in &hunk {
+            let (old_range, new_range) = (op.old_range(), op.new_range());
+            let (removed, added) = match op {
+                DiffOp::Equal { .. } => {
+                    for index in old_range {
+                        push_line(&mut out, ' ', old_lines.line(index));
+                    }
+                    continue;
+                }
+                DiffOp::Delete { .. } => (old_range, 0..0),
+                DiffOp::Insert { .. } => (0..0, new_range),
+                DiffOp::Replace { .. } => (old_range, new_range),
+            };
+            for index in removed {
+                push_line(&mut out, '-', old_lines.line(index));
+            }
+            for index in added {
+                push_line(&mut out, '+', new_lines.line(index));
+            }
+        }
+    }
+    out
+}
+
+/// Diff operations over whole texts, joined from those of their documents.
+#[derive(Default)]
+struct Operations {
+    ops: Vec<DiffOp>,
+    /// The lines of the old and new texts the operations cover.
+    old_line: usize,
+    new_line: usize,
+}
+
+impl Operations {
+    /// Appends `op`, merged into the one before when both keep lines: `similar` groups hunks
+    /// by the length of each kept run.
+    fn push(&mut self, op: DiffOp) {
+        self.old_line += op.old_range().len();
+        self.new_line += op.new_range().len();
+        match (self.ops.last_mut(), op) {
+            (_, DiffOp::Equal { len: 0, .. }) => {}
+            (Some(DiffOp::Equal { len, .. }), DiffOp::Equal { len: more, .. }) => *len += more,
+            (_, op) => self.ops.push(op),
+        }
+    }
+}
+
+/// `op` of a document whose first lines are `old` and `new` in the whole texts.
+fn shifted(op: DiffOp, old: usize, new: usize) -> DiffOp {
+    match op {
+        DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } => DiffOp::Equal {
+            old_index: old_index + old,
+            new_index: new_index + new,
+            len,
+        },
+        DiffOp::Delete {
+            old_index,
+            old_len,
+            new_index,
+        } => DiffOp::Delete {
+            old_index: old_index + old,
+            old_len,
+            new_index: new_index + new,
+        },
+        DiffOp::Insert {
+            old_index,
+            new_index,
+            new_len,
+        } => DiffOp::Insert {
+            old_index: old_index + old,
+            new_index: new_index + new,
+            new_len,
+        },
+        DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } => DiffOp::Replace {
+            old_index: old_index + old,
+            old_len,
+            new_index: new_index + new,
+            new_len,
+        },
+    }
+}
+
+/// The lines `similar` counts in `text` (which holds no bare CR): one per line break, and the
+/// last one when it has none.
+fn line_count(text: &str) -> usize {
+    let breaks = text.bytes().filter(|&b| b == b'\n').count();
+    breaks + usize::from(!text.is_empty() && !text.ends_with('\n'))
+}
+
+/// Reads the lines of a text forward, by index, without an index of all of them.
+struct LineCursor<'a> {
+    rest: &'a str,
+    /// The index of the first line of `rest`.
+    line: usize,
+}
+
+impl<'a> LineCursor<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCursor {
+            rest: text,
+            line: 0,
+        }
+    }
+
+    /// Line `index`, with its line break; never one before the last asked for.
+    fn line(&mut self, index: usize) -> &'a str {
+        while self.line < index {
+            self.take();
+        }
+        self.take()
+    }
+
+    fn take(&mut self) -> &'a str {
+        let end = self.rest.find('\n').map_or(self.rest.len(), |i| i + 1);
+        let (line, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        self.line += 1;
+        line
+    }
+}
+
+/// Prints one line of a hunk as `similar` does: with a note when it has no line break.
+fn push_line(out: &mut String, tag: char, line: &str) {
+    out.push(tag);
+    out.push_str(line);
+    if !line.ends_with('\n') {
+        out.push_str("\n\\ No newline at end of file\n");
+    }
 }
 
 /// What follows a name on the `---` and `+++` lines: a TAB when it holds a space, where
@@ -100,4 +283,40 @@ pub fn colorize(diff: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole_text_hunks(old: &str, new: &str) -> String {
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(CONTEXT)
+            .to_string()
+    }
+
+    #[test]
+    fn documents_diffed_one_at_a_time_give_the_whole_texts_hunks() {
+        let old = "a: 1\nb: 2\n---\nc: 3\n---\nd: 4\ne: 5\nf: 6\ng: 7\nh: 8\ni: 9\nj: 10\n---\nk: 11\nl: 12";
+        let cases = [
+            // Changes two documents apart, whose context joins them into one hunk across `---`.
+            old.replace("b: 2\n", "b: 2\nx: 0\n").replace("d: 4\n", ""),
+            // Changes far enough apart for two hunks; the last line gains a line break.
+            old.replace("a: 1\n", "a: 0\n").replace("l: 12", "l: 12\n"),
+            // A change in the last document, which has no line break at its end.
+            old.replace("k: 11\n", "k: 11\ny: 1\n"),
+            old.to_owned(),
+        ];
+        for new in cases {
+            assert_eq!(hunks(old, &new), whole_text_hunks(old, &new), "{new}");
+        }
+    }
+
+    #[test]
+    fn texts_with_different_documents_are_diffed_whole() {
+        let (old, new) = ("a: 1\n", "a: 1\n---\nb: 2\n");
+        assert_eq!(hunks(old, new), whole_text_hunks(old, new));
+        assert!(hunks(old, new).contains("+---\n"));
+    }
 }
