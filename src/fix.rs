@@ -135,7 +135,7 @@ const PARALLEL_FROM: usize = 1 << 20;
 /// How much of the source a batch of documents spans before it is fixed: a stream is read,
 /// planned, rendered and checked a batch at a time, and each batch dropped before the one
 /// after the next is read, so that memory follows the batch, not the stream.
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 1 << 18;
 
 /// What fixing one document gave: its changes, its findings and its rendered edits, if any.
 type FixedDocument<'a> = (

@@ -612,17 +612,23 @@ fn process_seen(
         Ok(read_and_fixed) => read_and_fixed,
         Err(instead) => return (*instead, None),
     };
+    let fix::Fixed {
+        output: fixed_text,
+        changes,
+        findings,
+    } = fixed;
+    // Each way out reports once: the changes and findings move into the report.
     let report = |status| FileReport {
         path: name.clone(),
         status,
-        changes: fixed.changes.clone(),
-        findings: fixed.findings.clone(),
+        changes,
+        findings,
         error: None,
     };
     // The input was valid UTF-8, or fixing it would have failed.
     let original = String::from_utf8_lossy(&snapshot.bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
-    let Some(new) = &fixed.output else {
+    let Some(new) = fixed_text else {
         let stdout =
             (input.file().is_none() && emit.writes()).then(|| original.clone().into_owned());
         let texts = emit.keeps_texts().then(|| Texts {
@@ -637,19 +643,19 @@ fn process_seen(
     };
     if !emit.writes() {
         let diff =
-            (emit == Emit::Diff).then(|| output::unified_diff(&input.diff_path(), &original, new));
+            (emit == Emit::Diff).then(|| output::unified_diff(&input.diff_path(), &original, &new));
         let outcome = Outcome {
             texts: emit.keeps_texts().then(|| Texts {
                 original: original.into_owned(),
-                new: Some(new.clone()),
+                new: Some(new),
             }),
             ..outcome(report(FileStatus::Changed), diff)
         };
         return (outcome, seen);
     }
     let outcome = match input.file() {
-        None => outcome(report(FileStatus::Changed), Some(new.clone())),
-        Some(path) => match files::write_atomically(path, &snapshot, new) {
+        None => outcome(report(FileStatus::Changed), Some(new)),
+        Some(path) => match files::write_atomically(path, &snapshot, &new) {
             Ok(()) => outcome(report(FileStatus::Changed), None),
             Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
         },
