@@ -1,7 +1,7 @@
 //! `.kubeharden.yaml`: the profile, the transforms, their options and the paths to exclude,
 //! found by walking up from each input (like `.editorconfig`) or named with `--config`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -239,27 +239,48 @@ impl Config {
     }
 }
 
-/// The nearest `.kubeharden.yaml` in the folder of `input` or above it, up to the top level of
-/// its git repository.
-pub fn discover(input: &Path) -> Option<PathBuf> {
-    let absolute = std::path::absolute(input).ok()?;
-    let start = if absolute.is_dir() {
-        absolute.as_path()
-    } else {
-        absolute.parent()?
-    };
-    // Up to the repository's top level (a folder holding `.git`, a folder or, in a worktree,
-    // a file): a file above it belongs to no one in particular.
-    for folder in start.ancestors() {
-        let candidate = folder.join(FILE_NAME);
-        if candidate.is_file() {
-            return Some(candidate);
+/// Finds the nearest `.kubeharden.yaml` of each input, remembering what each folder gave: the
+/// files of one folder, and the folders of one tree, look at each folder once.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// The configuration file found for each folder looked at (none: no file up to the top).
+    found: HashMap<PathBuf, Option<PathBuf>>,
+}
+
+impl Discovery {
+    /// The nearest `.kubeharden.yaml` in the folder of `input` or above it, up to the top
+    /// level of its git repository.
+    pub fn discover(&mut self, input: &Path) -> Option<PathBuf> {
+        let absolute = std::path::absolute(input).ok()?;
+        let start = if absolute.is_dir() {
+            absolute.as_path()
+        } else {
+            absolute.parent()?
+        };
+        let mut looked_at = Vec::new();
+        let mut found = None;
+        // Up to the repository's top level (a folder holding `.git`, a folder or, in a
+        // worktree, a file): a file above it belongs to no one in particular.
+        for folder in start.ancestors() {
+            if let Some(known) = self.found.get(folder) {
+                found = known.clone();
+                break;
+            }
+            looked_at.push(folder);
+            let candidate = folder.join(FILE_NAME);
+            if candidate.is_file() {
+                found = Some(candidate);
+                break;
+            }
+            if folder.join(".git").exists() {
+                break;
+            }
         }
-        if folder.join(".git").exists() {
-            return None;
+        for folder in looked_at {
+            self.found.insert(folder.to_owned(), found.clone());
         }
+        found
     }
-    None
 }
 
 /// Where the entry at `at` is in the configuration `source`: its key, or its item.
@@ -296,4 +317,35 @@ fn read_error(path: &Path, error: &serde_saphyr::Error) -> String {
         .filter(|l| l.line() > 0)
         .map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
     format!("{}{place}: {message}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_folder_is_looked_at_once_and_gives_what_a_fresh_search_gives() {
+        let repository = tempfile::tempdir().unwrap();
+        let root = repository.path();
+        for folder in [".git", "apps/web/deploy", "apps/api", "infra"] {
+            std::fs::create_dir_all(root.join(folder)).unwrap();
+        }
+        std::fs::write(root.join("apps").join(FILE_NAME), "profile: strict\n").unwrap();
+        let inputs = [
+            ("apps/web/deploy/a.yaml", Some("apps")),
+            ("apps/api/b.yaml", Some("apps")),
+            ("infra/c.yaml", None),
+            ("apps/web/deploy/d.yaml", Some("apps")),
+            ("e.yaml", None),
+        ];
+        let mut discovery = Discovery::default();
+        for (input, expected) in inputs {
+            let found = discovery.discover(&root.join(input));
+            let expected = expected.map(|folder| root.join(folder).join(FILE_NAME));
+            assert_eq!(found, expected, "{input}");
+            assert_eq!(Discovery::default().discover(&root.join(input)), expected);
+        }
+        // Every folder from the inputs' up to the top, once each, and none above the top.
+        assert_eq!(discovery.found.len(), 6, "{:?}", discovery.found.keys());
+    }
 }

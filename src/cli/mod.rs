@@ -498,13 +498,14 @@ fn configs_for(
         return Ok(vec![config; inputs.len()]);
     }
     let mut loaded: HashMap<Option<PathBuf>, Arc<Config>> = HashMap::new();
+    let mut discovery = config::Discovery::default();
     inputs
         .iter()
         .map(|input| {
             let found = match input {
-                Input::Chart(chart) => config::discover(chart),
-                Input::Kustomize(tree) => config::discover(&tree.root),
-                _ => config::discover(input.file().unwrap_or(Path::new("."))),
+                Input::Chart(chart) => discovery.discover(chart),
+                Input::Kustomize(tree) => discovery.discover(&tree.root),
+                _ => discovery.discover(input.file().unwrap_or(Path::new("."))),
             };
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
