@@ -296,9 +296,11 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     if let Some(error) = kept.misdeclared {
         return Err(error);
     }
-    let mut changes = Vec::new();
-    let mut findings = Vec::new();
-    let mut edits = Vec::new();
+    // Sized exactly: on a large stream, a vector grown by doubling holds up to twice the
+    // changes while the output is built.
+    let mut changes = Vec::with_capacity(fixed.iter().map(|(c, _, _)| c.len()).sum());
+    let mut findings = Vec::with_capacity(fixed.iter().map(|(_, f, _)| f.len()).sum());
+    let mut edits = Vec::with_capacity(fixed.iter().filter(|(_, _, e)| e.is_some()).count());
     for (document_changes, document_findings, document_edits) in fixed {
         changes.extend(document_changes);
         findings.extend(document_findings);
