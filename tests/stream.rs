@@ -8,10 +8,10 @@ use std::path::Path;
 use kubeharden::fix::fix_text;
 use kubeharden::transform::Settings;
 
-/// The inputs of the golden cases fixed with the default settings, as one stream repeated until
-/// it is large enough to be fixed in parallel. Directives, byte order marks and bare CRs are
-/// left out: they are valid only at the start of a stream or make the whole stream an error.
-fn large_stream() -> String {
+/// The inputs of the golden cases fixed with the default settings, as one stream. Directives,
+/// byte order marks and bare CRs are left out: they are valid only at the start of a stream or
+/// make the whole stream an error.
+fn golden_inputs() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
     let mut cases: Vec<_> = fs::read_dir(&root)
         .expect("golden/ exists")
@@ -32,13 +32,27 @@ fn large_stream() -> String {
                 && !input.replace("\r\n", "\n").contains('\r')
         })
         .collect();
-    let once = documents.join("\n---\n");
-    let mut stream = once.clone();
-    while stream.len() < 2 << 20 {
-        stream.push_str("\n---\n");
-        stream.push_str(&once);
-    }
-    stream
+    documents.join("\n---\n")
+}
+
+/// Copies of `once` as one stream, enough for it to be fixed in parallel and read in several
+/// batches.
+fn copies_of(once: &str) -> (usize, String) {
+    let copies = (2 << 20) / once.len() + 2;
+    (copies, vec![once; copies].join("\n---\n"))
+}
+
+/// The golden inputs, repeated as one stream until it is large enough to be fixed in parallel.
+fn large_stream() -> String {
+    copies_of(&golden_inputs()).1
+}
+
+fn pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .stack_size(16 << 20)
+        .build()
+        .expect("a thread pool")
 }
 
 #[test]
@@ -48,11 +62,43 @@ fn parallel_documents_give_the_sequential_result() {
     let sequential = fix_text(&stream, &settings);
     let fixed = sequential.as_ref().expect("the stream is fixed");
     assert!(fixed.output.is_some() && !fixed.findings.is_empty());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
-        .stack_size(16 << 20)
-        .build()
-        .expect("a thread pool");
-    let parallel = pool.install(|| fix_text(&stream, &settings));
+    let parallel = pool().install(|| fix_text(&stream, &settings));
     assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
+}
+
+/// A stream is read a batch of documents at a time, and each batch fixed while the next is
+/// read: each copy of a text in a stream, whichever batches it falls in, must come out as the
+/// text alone does (a suppression comment, an anchor or a binding read in another batch than
+/// the document it concerns would show here).
+#[test]
+fn each_copy_in_a_stream_read_in_batches_is_fixed_as_the_text_alone() {
+    let once = golden_inputs();
+    let (copies, stream) = copies_of(&once);
+    let settings = Settings::default();
+    let alone = fix_text(&once, &settings).expect("the golden inputs are fixed");
+    let alone_output = alone.output.expect("the golden inputs change");
+    for whole in [
+        fix_text(&stream, &settings),
+        pool().install(|| fix_text(&stream, &settings)),
+    ] {
+        let whole = whole.expect("the stream is fixed");
+        let output = whole.output.expect("the stream changes");
+        assert!(
+            output == vec![alone_output.as_str(); copies].join("\n---\n"),
+            "the stream's output is not its copies' outputs"
+        );
+        assert_eq!(whole.changes.len(), copies * alone.changes.len());
+        assert_eq!(whole.findings.len(), copies * alone.findings.len());
+        let suppressed = |findings: &[kubeharden::transform::Finding]| {
+            findings
+                .iter()
+                .filter(|f| f.message.contains("suppressed by the comment"))
+                .count()
+        };
+        assert!(suppressed(&alone.findings) > 0);
+        assert_eq!(
+            suppressed(&whole.findings),
+            copies * suppressed(&alone.findings)
+        );
+    }
 }
