@@ -340,7 +340,9 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         Color::Auto => std::io::stdout().is_terminal(),
     };
     let mut stdout = std::io::stdout().lock();
-    let mut stderr = std::io::stderr().lock();
+    // Standard error is unbuffered: a line per finding would be several writes each; a
+    // file's lines are written at once.
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
     let walked = run.unreadable.len();
     let skipped = run.skipped;
     let mut files = run.unreadable;
@@ -359,6 +361,8 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         for line in stderr_lines(&outcome.report) {
             let _ = writeln!(stderr, "{line}");
         }
+        // A file's findings follow its diff on a terminal.
+        let _ = stderr.flush();
         files.push(outcome.report);
     }
     let report = Report {
@@ -397,6 +401,9 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     if totals.files == 0 {
         let _ = writeln!(stderr, "{}", nothing_found_hint(&args.paths));
     }
+    let _ = stderr.flush();
+    // Freeing every change and finding one by one takes longer than the end of the process.
+    std::mem::forget(report);
     if totals.errors > 0 || write_failed {
         ExitCode::from(2)
     } else if args.dry_run && totals.changed > 0 {
