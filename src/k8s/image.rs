@@ -2,7 +2,7 @@
 //! name images in kubeharden's tables and in configurations: the one place that knows how a
 //! reference is spelled and which repositories a pattern means.
 
-use super::glob;
+use super::glob_ignoring_case;
 
 /// The components standing before the name of a Docker Hub official image.
 const OFFICIAL: &str = "library";
@@ -51,23 +51,71 @@ impl<'r> ImageReference<'r> {
         }
     }
 
+    /// The repository, prepared to be matched against patterns: see [`ImageName::matches`].
+    pub fn name(&self) -> ImageName {
+        ImageName {
+            repository: self.repository.join("/").to_ascii_lowercase(),
+        }
+    }
+}
+
+/// An image's repository, joined and lowercased once to be matched against the many patterns
+/// of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// The repository's components joined by `/`, lowercased (`library/nginx`).
+    repository: String,
+}
+
+impl ImageName {
+    /// The repository of the image `reference`.
+    pub fn of(reference: &str) -> ImageName {
+        ImageReference::parse(reference).name()
+    }
+
     /// Whether this image is of a repository `pattern` names. The pattern's registry, tag and
     /// digest are ignored, like the image's; its repository must match the image's last path
     /// components, whole ones, ignoring case, with `*` standing for any run of characters (`/`
     /// included). A pattern of one component is an official image: `nginx` matches
     /// `mirror.gcr.io/library/nginx:1.27` but not `bitnami/nginx`; `*/nginx` matches both.
     pub fn matches(&self, pattern: &str) -> bool {
-        let pattern = ImageReference::parse(pattern)
-            .repository
-            .join("/")
-            .to_ascii_lowercase();
-        (0..self.repository.len()).any(|start| {
-            glob(
-                &pattern,
-                &self.repository[start..].join("/").to_ascii_lowercase(),
-            )
+        let (pattern, official) = repository_of(pattern);
+        // Each run of the image's last components: the whole repository, then after each `/`.
+        let mut starts = std::iter::once(0).chain(
+            self.repository
+                .match_indices('/')
+                .map(|(slash, _)| slash + 1),
+        );
+        starts.any(|start| {
+            let components = &self.repository[start..];
+            // An official pattern stands for `library/NAME`, whose first part holds no `*`.
+            let components = match official {
+                true => components
+                    .strip_prefix(OFFICIAL)
+                    .and_then(|c| c.strip_prefix('/')),
+                false => Some(components),
+            };
+            components.is_some_and(|c| glob_ignoring_case(pattern, c))
         })
     }
+}
+
+/// The repository that `pattern` names, as [`ImageReference::parse`] reads it but without
+/// allocating, and whether it is of one component (an official image, under `library`).
+fn repository_of(pattern: &str) -> (&str, bool) {
+    let trimmed = pattern.trim();
+    let name = trimmed.split_once('@').map_or(trimmed, |(name, _)| name);
+    // The tag follows a `:` in the last component.
+    let last = name.rfind('/').map_or(0, |slash| slash + 1);
+    let end = name[last..]
+        .find(':')
+        .map_or(name.len(), |colon| last + colon);
+    let start = match name.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.len() + 1,
+        _ => 0,
+    };
+    let repository = &name[start.min(end)..end];
+    (repository, !repository.contains('/'))
 }
 
 /// An error unless `pattern` uses no wildcard but `*`: `?`, `[…]` and `{…}` would otherwise
@@ -84,10 +132,10 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::ImageReference;
+    use super::{ImageName, ImageReference};
 
     fn matches(image: &str, pattern: &str) -> bool {
-        ImageReference::parse(image).matches(pattern)
+        ImageName::of(image).matches(pattern)
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::k8s::image::ImageReference;
+use crate::k8s::image::ImageName;
 use crate::k8s::{Container, glob};
 use crate::yaml::Node;
 
@@ -25,7 +25,7 @@ struct Tests {
     resources: Vec<String>,
     /// Words, or runs of words, of a command that acts on the host.
     commands: Vec<String>,
-    /// Patterns of node agents' repositories, as [`ImageReference::matches`] reads them.
+    /// Patterns of node agents' repositories, as [`ImageName::matches`] reads them.
     images: Vec<String>,
     /// Signs that a pod calls the Kubernetes API.
     api_clients: ApiClients,
@@ -155,8 +155,8 @@ fn signs_in_container(
         .read(&join(&container.path, "image"))
         .and_then(Node::as_str)
     {
-        let reference = ImageReference::parse(image);
-        if images.iter().any(|pattern| reference.matches(pattern)) {
+        let name = ImageName::of(image);
+        if images.iter().any(|pattern| name.matches(pattern)) {
             found.push(format!("image {image}"));
         }
     }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::k8s::image::{self, ImageReference};
+use crate::k8s::image::{self, ImageName};
 
 /// The table, compiled into the binary.
 const TABLE: &str = include_str!("../../transforms/secret-readers.yaml");
@@ -22,7 +22,7 @@ struct Table {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretReader {
-    /// Patterns of the images running it, as [`ImageReference::matches`] reads them:
+    /// Patterns of the images running it, as [`ImageName::matches`] reads them:
     /// registry, tag and digest are ignored (in the pattern too), `postgres` is Docker Hub's
     /// official image, `*` matches any run of characters, `/` included.
     pub images: Vec<String>,
@@ -79,14 +79,13 @@ impl SecretReader {
 
     /// The variable naming the file that this reader reads `variable` from, when it runs in
     /// `image`.
-    fn file_variable_for(&self, image: &str, variable: &str) -> Option<String> {
-        let reference = ImageReference::parse(image);
-        let runs_here = self.images.iter().any(|pattern| reference.matches(pattern));
+    fn file_variable_for(&self, image: &ImageName, variable: &str) -> Option<String> {
         let reads = match &self.prefix {
             Some(prefix) => variable.starts_with(prefix.as_str()),
             None => self.variables.iter().any(|v| v == variable),
         };
-        if !(runs_here && reads) {
+        // The variable first: it rules out most readers without matching a pattern.
+        if !(reads && self.images.iter().any(|pattern| image.matches(pattern))) {
             return None;
         }
         match (&self.suffix, &self.file_variable) {
@@ -138,10 +137,11 @@ pub fn find<'r>(
     image: &str,
     variable: &str,
 ) -> Option<(&'r SecretReader, String)> {
+    let image = ImageName::of(image);
     configured
         .iter()
         .chain(built_in())
-        .find_map(|r| Some((r, r.file_variable_for(image, variable)?)))
+        .find_map(|r| Some((r, r.file_variable_for(&image, variable)?)))
 }
 
 #[cfg(test)]
