@@ -695,18 +695,20 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
-    /// Whether an edit at `path` may go ahead; records the suppression when it may not.
+    /// Whether an edit at `path` may go ahead; records the suppression, saying `what` the edit
+    /// would have done, when it may not. The messages of this and the following steps are
+    /// written only when reported: most edits need none.
     fn allowed(
         &mut self,
         transform: &'static Transform,
         target: &Target<'_>,
         path: &[Step],
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> bool {
         match self.suppressed(transform, target, path) {
             Some(reason) => {
                 let line = line_of_closest(self.text, self.root, path);
-                let message = format!("{what} ({reason})");
+                let message = format!("{} ({reason})", what());
                 self.push_finding(
                     transform,
                     target,
@@ -729,7 +731,8 @@ impl<'p, 'a> Planner<'p, 'a> {
         target: &Target<'_>,
         path: &[Step],
         fields: &[Vec<Step>],
-        [would, what]: [&str; 2],
+        would: impl FnOnce() -> String,
+        what: impl FnOnce() -> String,
     ) -> bool {
         self.allowed(transform, target, path, would)
             && self.accepted(transform, target, path, fields, what)
@@ -745,7 +748,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         target: &Target<'_>,
         path: &[Step],
         fields: &[Vec<Step>],
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> bool {
         let Some((restriction, field)) = fields
             .iter()
@@ -757,6 +760,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if restriction.hold_back && yaml::lookup(self.root, &field[..depth]).is_some() {
             return true;
         }
+        let what = what();
         let (kind, message) = match restriction.hold_back {
             true => (
                 super::FindingKind::Skipped,
@@ -779,17 +783,14 @@ impl<'p, 'a> Planner<'p, 'a> {
         path: &[Step],
         value: &Literal,
     ) -> bool {
-        let shown = yaml::path_to_string(path);
-        let value_shown = value.display();
+        let shown = || yaml::path_to_string(path);
         if !self.may_write(
             transform,
             target,
             path,
             &[path.to_vec()],
-            [
-                &format!("would set {shown} to {value_shown}"),
-                &format!("{shown} set to {value_shown}"),
-            ],
+            || format!("would set {} to {}", shown(), value.display()),
+            || format!("{} set to {}", shown(), value.display()),
         ) {
             return false;
         }
@@ -802,7 +803,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             old,
             Some(value.display()),
             result,
-            &format!("not setting {shown} to {}", value.display()),
+            || format!("not setting {} to {}", shown(), value.display()),
         )
     }
 
@@ -816,7 +817,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         item: Node<'static>,
         shown: &str,
     ) -> bool {
-        let field = yaml::path_to_string(path);
+        let field = || yaml::path_to_string(path);
         let length = self.read(path).and_then(Node::items).map_or(0, <[_]>::len);
         let mut item_path = path.to_vec();
         item_path.push(Step::Index(length));
@@ -837,10 +838,8 @@ impl<'p, 'a> Planner<'p, 'a> {
             target,
             path,
             &fields,
-            [
-                &format!("would add {shown} to {field}"),
-                &format!("{shown} added to {field}"),
-            ],
+            || format!("would add {shown} to {}", field()),
+            || format!("{shown} added to {}", field()),
         ) {
             return false;
         }
@@ -852,7 +851,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             None,
             Some(shown.to_owned()),
             result,
-            &format!("not adding {shown} to {field}"),
+            || format!("not adding {shown} to {}", field()),
         )
     }
 
@@ -865,17 +864,15 @@ impl<'p, 'a> Planner<'p, 'a> {
         path: &[Step],
         shown: &str,
     ) -> bool {
-        let field = yaml::path_to_string(path);
-        if !self.allowed(transform, target, path, &format!("would remove {field}")) {
+        let field = || yaml::path_to_string(path);
+        if !self.allowed(transform, target, path, || {
+            format!("would remove {}", field())
+        }) {
             return false;
         }
-        self.remove_and_record(
-            transform,
-            target,
-            path,
-            shown.to_owned(),
-            &format!("not removing {field}"),
-        )
+        self.remove_and_record(transform, target, path, shown.to_owned(), || {
+            format!("not removing {}", field())
+        })
     }
 
     /// Removes the field or item at `path` (suppressions already checked) and records the
@@ -886,7 +883,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         target: &Target<'_>,
         path: &[Step],
         old: String,
-        refused: &str,
+        refused: impl FnOnce() -> String,
     ) -> bool {
         // Earlier removals from the same list shift the indexes, so `path` may name another
         // item in the input: the line comes from the value as read now.
@@ -937,30 +934,23 @@ impl<'p, 'a> Planner<'p, 'a> {
         if self.kept_with_evidence(transform, rule, target, path, &explicit) {
             return;
         }
-        if !self.allowed(
-            transform,
-            target,
-            path,
-            &format!("would remove {} from {field}", names.join(", ")),
-        ) {
+        if !self.allowed(transform, target, path, || {
+            format!("would remove {} from {field}", names.join(", "))
+        }) {
             return;
         }
         if doomed.len() == items.len() {
             let old = format!("[{}]", names.join(", "));
-            self.remove_and_record(
-                transform,
-                target,
-                path,
-                old,
-                &format!("not removing {field}"),
-            );
+            self.remove_and_record(transform, target, path, old, || {
+                format!("not removing {field}")
+            });
             return;
         }
         for (index, name) in doomed.into_iter().rev() {
             let mut item_path = path.to_vec();
             item_path.push(Step::Index(index));
-            let refused = format!("not removing {name} from {field}");
-            self.remove_and_record(transform, target, &item_path, name, &refused);
+            let refused = || format!("not removing {name} from {field}");
+            self.remove_and_record(transform, target, &item_path, name.clone(), refused);
         }
     }
 
@@ -984,7 +974,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         old: Option<String>,
         new: Option<String>,
         result: Result<(), yaml::Refusal>,
-        refused: &str,
+        refused: impl FnOnce() -> String,
     ) -> bool {
         match result {
             Ok(()) => self.changes.push(Change {
@@ -998,7 +988,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 line: line_of_closest(self.text, self.root, path),
             }),
             Err(refusal) => {
-                let message = format!("{refused}: {refusal}");
+                let message = format!("{}: {refusal}", refused());
                 let line = line_of_closest(self.text, self.root, path);
                 self.push_finding(
                     transform,

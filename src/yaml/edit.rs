@@ -3,7 +3,7 @@
 //! from the original into text splices.
 
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write};
 
 use super::node::{CollectionStyle, Node, NodeKind};
 
@@ -27,8 +27,22 @@ impl fmt::Display for Step {
 
 /// Writes a path the way people read one: `spec.containers[0].securityContext`.
 pub fn path_to_string(path: &[Step]) -> String {
-    let text: String = path.iter().map(ToString::to_string).collect();
-    text.strip_prefix('.').map(str::to_owned).unwrap_or(text)
+    let mut text = String::new();
+    for (i, step) in path.iter().enumerate() {
+        match step {
+            // A leading key needs no dot before it.
+            Step::Key(k) if i == 0 => text.push_str(k),
+            Step::Key(k) => {
+                text.push('.');
+                text.push_str(k);
+            }
+            Step::Index(index) => {
+                // Writing to a `String` cannot fail.
+                let _ = write!(text, "[{index}]");
+            }
+        }
+    }
+    text
 }
 
 /// Why an edit was not made. The edit is skipped; the rest of the file is still fixed.
@@ -313,5 +327,20 @@ fn mapping_entries<'n, 'a>(
         _ => Err(Refusal(format!(
             "`{key}` cannot be set: its parent is not a mapping"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, path_to_string};
+
+    #[test]
+    fn a_path_reads_with_dots_between_keys_and_brackets_around_indexes() {
+        let key = |k: &str| Step::Key(k.to_owned());
+        let path = [key("spec"), key("containers"), Step::Index(0), key("image")];
+        assert_eq!(path_to_string(&path), "spec.containers[0].image");
+        assert_eq!(path_to_string(&[Step::Index(2), key("a")]), "[2].a");
+        assert_eq!(path_to_string(&[key(""), key("b")]), ".b");
+        assert_eq!(path_to_string(&[]), "");
     }
 }
