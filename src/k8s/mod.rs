@@ -98,7 +98,7 @@ fn collect_resources(
             let implied = (!item_kind.is_empty()).then_some((api_version, item_kind));
             for (i, item) in items.iter().enumerate() {
                 let mut item_path = path.clone();
-                item_path.push(Step::Key("items".to_owned()));
+                item_path.push(Step::Key("items".into()));
                 item_path.push(Step::Index(i));
                 collect_resources(item, item_path, implied, out);
             }
@@ -221,7 +221,7 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
     let mut out = Vec::new();
     for group in CONTAINER_GROUPS {
         let mut list_path = pod.path.clone();
-        list_path.push(Step::Key(group.to_owned()));
+        list_path.push(Step::Key(group.into()));
         let Some(items) = crate::yaml::lookup(root, &list_path).and_then(Node::items) else {
             continue;
         };

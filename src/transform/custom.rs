@@ -321,7 +321,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
                         p.set(
                             transform,
                             target,
-                            &join(&strategy, &format!("{params}.{field}")),
+                            &join(&join(&strategy, params), field),
                             &value,
                         );
                     }

@@ -250,14 +250,15 @@ fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> V
     }
 }
 
-/// `base` followed by the keys of a dotted path.
-pub(super) fn join(base: &[Step], dotted: &str) -> Vec<Step> {
+/// `base` followed by the keys of a dotted path, kubeharden's own (a rule's path, a field it
+/// names): the keys are borrowed.
+pub(super) fn join(base: &[Step], dotted: &'static str) -> Vec<Step> {
     let mut path = base.to_vec();
     path.extend(
         dotted
             .split('.')
             .filter(|k| !k.is_empty())
-            .map(|k| Step::Key(k.to_owned())),
+            .map(|k| Step::Key(k.into())),
     );
     path
 }
@@ -350,7 +351,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         !duplicates.is_empty()
     }
 
-    fn run(&mut self, transform: &'static Transform, rule: &Rule, target: &Target<'_>) {
+    fn run(&mut self, transform: &'static Transform, rule: &'static Rule, target: &Target<'_>) {
         let path = join(&target.base, &rule.path);
         match rule.action() {
             Action::Set(value) => self.run_set(transform, rule, value, target, &path),
@@ -396,7 +397,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     fn run_set(
         &mut self,
         transform: &'static Transform,
-        rule: &Rule,
+        rule: &'static Rule,
         value: &Literal,
         target: &Target<'_>,
         path: &[Step],
@@ -548,7 +549,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     }
 
     /// Whether `condition` holds for `target` in the current document.
-    fn holds(&self, condition: &Condition, target: &Target<'_>) -> bool {
+    fn holds(&self, condition: &'static Condition, target: &Target<'_>) -> bool {
         let bases: Vec<(Vec<Step>, &str)> = match condition.path.strip_prefix("@containers.") {
             Some(rest) => target
                 .containers
@@ -829,7 +830,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 .iter()
                 .filter_map(|(k, _)| {
                     let mut key_path = item_path.clone();
-                    key_path.push(Step::Key(k.as_str()?.to_owned()));
+                    key_path.push(Step::Key(k.as_str()?.to_owned().into()));
                     Some(key_path)
                 }),
         );
@@ -1038,7 +1039,7 @@ fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut N
         .try_fold(root, |node, step| match (&mut node.kind, step) {
             (NodeKind::Mapping { entries, .. }, Step::Key(key)) => entries
                 .iter_mut()
-                .find(|(k, _)| k.as_str() == Some(key.as_str()))
+                .find(|(k, _)| k.as_str() == Some(&**key))
                 .map(|(_, v)| v),
             (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
             _ => None,

@@ -2,6 +2,7 @@
 //! remove a key or an item. They change the *intended* tree; `render` then turns the difference
 //! from the original into text splices.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::{self, Write};
 
@@ -10,8 +11,9 @@ use super::node::{CollectionStyle, Node, NodeKind};
 /// One step of a path from a document's root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// The value under a mapping key.
-    Key(String),
+    /// The value under a mapping key: borrowed when the key is kubeharden's own (`spec`,
+    /// `containers`, a rule's path), so that paths are copied without copying their keys.
+    Key(Cow<'static, str>),
     /// An item of a sequence.
     Index(usize),
 }
@@ -115,7 +117,7 @@ pub fn children<'n, 'a>(node: &'n Node<'a>) -> Vec<(Step, &'n Node<'a>)> {
     match &node.kind {
         NodeKind::Mapping { entries, .. } => entries
             .iter()
-            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
+            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned().into()), v)))
             .collect(),
         NodeKind::Sequence { items, .. } => items
             .iter()
@@ -143,7 +145,7 @@ pub fn set<'a>(
     let entries = mapping_entries(parent, last)?;
     match entries
         .iter_mut()
-        .find(|(k, _)| k.as_str() == Some(last.as_str()))
+        .find(|(k, _)| k.as_str() == Some(&**last))
     {
         Some((_, existing)) => {
             guard.check(existing)?;
@@ -211,7 +213,7 @@ pub fn remove(root: &mut Node<'_>, path: &[Step], guard: &Guard<'_>) -> Result<(
     };
     match (&mut parent.kind, last) {
         (NodeKind::Mapping { entries, .. }, Step::Key(k)) => {
-            entries.retain(|(key, _)| key.as_str() != Some(k.as_str()))
+            entries.retain(|(key, _)| key.as_str() != Some(&**k))
         }
         (NodeKind::Sequence { items, .. }, Step::Index(i)) if *i < items.len() => {
             items.remove(*i);
@@ -231,7 +233,7 @@ fn walk_existing<'n, 'a>(
         let next = match (&mut node.kind, step) {
             (NodeKind::Mapping { entries, .. }, Step::Key(k)) => entries
                 .iter_mut()
-                .find(|(key, _)| key.as_str() == Some(k.as_str()))
+                .find(|(key, _)| key.as_str() == Some(&**k))
                 .map(|(_, v)| v),
             (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
             _ => None,
@@ -336,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_path_reads_with_dots_between_keys_and_brackets_around_indexes() {
-        let key = |k: &str| Step::Key(k.to_owned());
+        let key = |k: &str| Step::Key(k.to_owned().into());
         let path = [key("spec"), key("containers"), Step::Index(0), key("image")];
         assert_eq!(path_to_string(&path), "spec.containers[0].image");
         assert_eq!(path_to_string(&[Step::Index(2), key("a")]), "[2].a");

@@ -369,7 +369,7 @@ fn rename_to_file_vars(
             return false;
         }
         // A refused `set` was reported as a warning; the step checks its result.
-        let written = |p: &Planner<'_, '_>, key: &str, want: &str| {
+        let written = |p: &Planner<'_, '_>, key: &'static str, want: &str| {
             p.read(&join(&entry, key)).and_then(Node::as_str) == Some(want)
         };
         if !written(p, "name", name) || !written(p, "value", file) {
