@@ -2,7 +2,9 @@
 //! name images in kubeharden's tables and in configurations: the one place that knows how a
 //! reference is spelled and which repositories a pattern means.
 
-use super::glob_ignoring_case;
+use serde::Deserialize;
+
+use super::glob;
 
 /// The components standing before the name of a Docker Hub official image.
 const OFFICIAL: &str = "library";
@@ -73,49 +75,60 @@ impl ImageName {
         ImageReference::parse(reference).name()
     }
 
-    /// Whether this image is of a repository `pattern` names. The pattern's registry, tag and
-    /// digest are ignored, like the image's; its repository must match the image's last path
-    /// components, whole ones, ignoring case, with `*` standing for any run of characters (`/`
-    /// included). A pattern of one component is an official image: `nginx` matches
-    /// `mirror.gcr.io/library/nginx:1.27` but not `bitnami/nginx`; `*/nginx` matches both.
-    pub fn matches(&self, pattern: &str) -> bool {
-        let (pattern, official) = repository_of(pattern);
+    /// Whether this image is of a repository `pattern` names: see [`ImagePattern`].
+    pub fn matches(&self, pattern: &ImagePattern) -> bool {
         // Each run of the image's last components: the whole repository, then after each `/`.
         let mut starts = std::iter::once(0).chain(
             self.repository
                 .match_indices('/')
                 .map(|(slash, _)| slash + 1),
         );
-        starts.any(|start| {
-            let components = &self.repository[start..];
-            // An official pattern stands for `library/NAME`, whose first part holds no `*`.
-            let components = match official {
-                true => components
-                    .strip_prefix(OFFICIAL)
-                    .and_then(|c| c.strip_prefix('/')),
-                false => Some(components),
-            };
-            components.is_some_and(|c| glob_ignoring_case(pattern, c))
-        })
+        starts.any(|start| glob(&pattern.repository, &self.repository[start..]))
     }
 }
 
-/// The repository that `pattern` names, as [`ImageReference::parse`] reads it but without
-/// allocating, and whether it is of one component (an official image, under `library`).
-fn repository_of(pattern: &str) -> (&str, bool) {
-    let trimmed = pattern.trim();
-    let name = trimmed.split_once('@').map_or(trimmed, |(name, _)| name);
-    // The tag follows a `:` in the last component.
-    let last = name.rfind('/').map_or(0, |slash| slash + 1);
-    let end = name[last..]
-        .find(':')
-        .map_or(name.len(), |colon| last + colon);
-    let start = match name.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.len() + 1,
-        _ => 0,
-    };
-    let repository = &name[start.min(end)..end];
-    (repository, !repository.contains('/'))
+/// A pattern of image repositories, read once to be matched against many images. The
+/// pattern's registry, tag and digest are ignored, like the image's; its repository must match
+/// the image's last path components, whole ones, ignoring case, with `*` standing for any run
+/// of characters (`/` included). A pattern of one component is an official image: `nginx`
+/// matches `mirror.gcr.io/library/nginx:1.27` but not `bitnami/nginx`; `*/nginx` matches both.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct ImagePattern {
+    /// The pattern as written, for messages.
+    text: String,
+    /// Its repository, joined by `/` and lowercased (`library/nginx`, `*/kubectl`).
+    repository: String,
+}
+
+impl ImagePattern {
+    /// The pattern written `text`.
+    pub fn new(text: &str) -> ImagePattern {
+        ImagePattern {
+            text: text.to_owned(),
+            repository: ImageReference::parse(text)
+                .repository
+                .join("/")
+                .to_ascii_lowercase(),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<String> for ImagePattern {
+    fn from(text: String) -> Self {
+        ImagePattern::new(&text)
+    }
+}
+
+/// `patterns` as written, separated by commas, for messages.
+pub fn listed(patterns: &[ImagePattern]) -> String {
+    let texts: Vec<&str> = patterns.iter().map(ImagePattern::as_str).collect();
+    texts.join(", ")
 }
 
 /// An error unless `pattern` uses no wildcard but `*`: `?`, `[…]` and `{…}` would otherwise
@@ -132,10 +145,10 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ImageName, ImageReference};
+    use super::{ImageName, ImagePattern, ImageReference};
 
     fn matches(image: &str, pattern: &str) -> bool {
-        ImageName::of(image).matches(pattern)
+        ImageName::of(image).matches(&ImagePattern::new(pattern))
     }
 
     #[test]

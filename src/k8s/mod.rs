@@ -239,46 +239,20 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
 }
 
 /// Whether `text` matches `pattern`, in which `*` stands for any run of characters: the
-/// patterns kubeharden's tables name images and resources by.
+/// patterns kubeharden's tables name images and resources by. The text before the first `*`
+/// must begin `text` and the text after the last must end it; each run between two stars is
+/// then taken where it first occurs, which finds a match whenever there is one.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    glob_comparing(pattern, text, <[u8]>::eq)
-}
-
-/// [`glob`], ASCII letters matching whatever their case: image repositories.
-fn glob_ignoring_case(pattern: &str, text: &str) -> bool {
-    glob_comparing(pattern, text, <[u8]>::eq_ignore_ascii_case)
-}
-
-/// [`glob`], with `same` telling whether two runs of bytes of the same length are equal. The
-/// text before the first `*` must begin `text` and the text after the last end it; each run
-/// between two stars is then taken where it first occurs, which finds a match if any exists.
-/// Comparing bytes rather than characters is safe: a run that starts with a whole character
-/// can only be found at a character's start.
-fn glob_comparing(pattern: &str, text: &str, same: fn(&[u8], &[u8]) -> bool) -> bool {
-    let (pattern, text) = (pattern.as_bytes(), text.as_bytes());
-    let Some(first_star) = pattern.iter().position(|&b| b == b'*') else {
-        return pattern.len() == text.len() && same(pattern, text);
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == text;
     };
-    let last_star = pattern
-        .iter()
-        .rposition(|&b| b == b'*')
-        .unwrap_or(first_star);
-    let (head, tail) = (&pattern[..first_star], &pattern[last_star + 1..]);
-    if text.len() < head.len() + tail.len()
-        || !same(head, &text[..head.len()])
-        || !same(tail, &text[text.len() - tail.len()..])
-    {
+    let (middle, tail) = rest.rsplit_once('*').unwrap_or(("", rest));
+    if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail) {
         return false;
     }
     let mut inner = &text[head.len()..text.len() - tail.len()];
-    for run in pattern[first_star + 1..last_star.max(first_star + 1)]
-        .split(|&b| b == b'*')
-        .filter(|run| !run.is_empty())
-    {
-        match inner
-            .windows(run.len())
-            .position(|window| same(run, window))
-        {
+    for run in middle.split('*').filter(|run| !run.is_empty()) {
+        match inner.find(run) {
             Some(at) => inner = &inner[at + run.len()..],
             None => return false,
         }

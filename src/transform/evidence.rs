@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::k8s::image::ImageName;
+use crate::k8s::image::{ImageName, ImagePattern};
 use crate::k8s::{Container, glob};
 use crate::yaml::Node;
 
@@ -25,8 +25,8 @@ struct Tests {
     resources: Vec<String>,
     /// Words, or runs of words, of a command that acts on the host.
     commands: Vec<String>,
-    /// Patterns of node agents' repositories, as [`ImageName::matches`] reads them.
-    images: Vec<String>,
+    /// Patterns of node agents' repositories.
+    images: Vec<ImagePattern>,
     /// Signs that a pod calls the Kubernetes API.
     api_clients: ApiClients,
 }
@@ -36,7 +36,7 @@ struct Tests {
 #[serde(deny_unknown_fields)]
 struct ApiClients {
     /// Patterns of the repositories of operators, controllers and other API clients.
-    images: Vec<String>,
+    images: Vec<ImagePattern>,
     /// Words, or runs of words, of a command that calls the API.
     commands: Vec<String>,
 }
@@ -141,7 +141,7 @@ fn signs_in_container(
     p: &Planner<'_, '_>,
     container: &Container,
     commands: &[String],
-    images: &[String],
+    images: &[ImagePattern],
 ) -> Vec<String> {
     let mut found = Vec::new();
     let words = command_words(p, container);

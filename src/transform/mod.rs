@@ -533,7 +533,7 @@ impl Transform {
             return Err(format!("declares the id `{}`", self.id));
         }
         for entry in &self.image_writes {
-            knowledge::check_writes(&entry.images.join(", "), &entry.writes)?;
+            knowledge::check_writes(&crate::k8s::image::listed(&entry.images), &entry.writes)?;
         }
         if self.new_file != self.rules.is_empty() {
             return Err("a transform has rules, or writes a new file (`new-file: true`)".into());
