@@ -77,6 +77,12 @@ impl ImageName {
 
     /// Whether this image is of a repository `pattern` names: see [`ImagePattern`].
     pub fn matches(&self, pattern: &ImagePattern) -> bool {
+        // Every run of components below ends where the repository does, so the pattern's text
+        // after its last `*` must end the repository: most patterns of a table fail here.
+        let tail = pattern.repository.rsplit('*').next().unwrap_or_default();
+        if !self.repository.ends_with(tail) {
+            return false;
+        }
         // Each run of the image's last components: the whole repository, then after each `/`.
         let mut starts = std::iter::once(0).chain(
             self.repository
