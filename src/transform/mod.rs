@@ -8,6 +8,7 @@ pub mod network_policy;
 mod plan;
 mod secret_readers;
 mod suppress;
+mod undo;
 
 use std::collections::BTreeMap;
 use std::fmt;

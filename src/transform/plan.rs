@@ -5,6 +5,7 @@ use crate::k8s::rbac::Binding;
 use crate::k8s::{self, Container, PodSpec, Resource, Windows};
 use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
 
+use super::undo::{Edit, Undo};
 use super::{
     Action, Condition, Literal, Rule, Scope, Settings, Suppressions, Transform, custom, evidence,
 };
@@ -137,6 +138,7 @@ pub fn plan<'a>(
         changes: Vec::new(),
         findings: Vec::new(),
         skips: Vec::new(),
+        undo: None,
     };
     if !pods.is_empty() || !accounts.is_empty() {
         // Scanning for aliases walks the whole document: only objects that may be edited need it.
@@ -280,6 +282,8 @@ pub(super) struct Planner<'p, 'a> {
     findings: Vec<Finding>,
     /// The rules of the current pod that stood aside, to judge again once every transform ran.
     skips: Vec<Skip>,
+    /// Inside [`Planner::all_or_none`], how to undo each edit made so far, in order.
+    undo: Option<Vec<Undo<'a>>>,
 }
 
 /// A rule that stood aside, and where.
@@ -796,7 +800,9 @@ impl<'p, 'a> Planner<'p, 'a> {
             return false;
         }
         let old = self.read(path).and_then(|n| n.as_str().map(str::to_owned));
-        let result = self.edit(|root, guard| yaml::set(root, path, value.to_node(), guard));
+        let result = self.edit(path, Edit::Set, |root, guard| {
+            yaml::set(root, path, value.to_node(), guard)
+        });
         self.record(
             transform,
             target,
@@ -844,7 +850,9 @@ impl<'p, 'a> Planner<'p, 'a> {
         ) {
             return false;
         }
-        let result = self.edit(|root, guard| yaml::append(root, path, item, guard));
+        let result = self.edit(path, Edit::Append, |root, guard| {
+            yaml::append(root, path, item, guard)
+        });
         self.record(
             transform,
             target,
@@ -892,7 +900,9 @@ impl<'p, 'a> Planner<'p, 'a> {
             .read(path)
             .and_then(|n| n.span.as_ref())
             .map(|s| self.text.position(s.start).line);
-        let result = self.edit(|root, guard| yaml::remove(root, path, guard));
+        let result = self.edit(path, Edit::Remove, |root, guard| {
+            yaml::remove(root, path, guard)
+        });
         let made = self.record(transform, target, path, Some(old), None, result, refused);
         if let (true, Some(line), Some(change)) = (made, line, self.changes.last_mut()) {
             change.line = line;
@@ -955,14 +965,21 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
+    /// Makes `edit` at `path` with `f` in the intended tree, noting how to undo it inside
+    /// [`Planner::all_or_none`].
     fn edit(
         &mut self,
+        path: &[Step],
+        edit: Edit,
         f: impl FnOnce(&mut Node<'a>, &Guard<'_>) -> Result<(), yaml::Refusal>,
     ) -> Result<(), yaml::Refusal> {
         let Some(guard) = &self.guard else {
             return Err(yaml::Refusal("not a workload".into()));
         };
         let root = self.intended.get_or_insert_with(|| self.root.clone());
+        if let Some(undo) = &mut self.undo {
+            undo.extend(Undo::of(root, path, edit));
+        }
         f(root, guard)
     }
 
@@ -1004,46 +1021,31 @@ impl<'p, 'a> Planner<'p, 'a> {
         true
     }
 
-    /// Runs `edits`, which edit inside the pod spec at `pod` and say whether every edit was
-    /// made; when one was not, the others are undone (what was reported stays), so that no
-    /// half-made fix, a volume without its mount, is written. Whether the edits were kept.
-    pub fn all_or_none(&mut self, pod: &[Step], edits: impl FnOnce(&mut Self) -> bool) -> bool {
-        let saved = self
-            .intended
-            .as_ref()
-            .map(|root| yaml::lookup(root, pod).cloned());
+    /// Runs `edits`, which say whether every edit was made; when one was not, the others are
+    /// undone (what was reported stays), so that no half-made fix, a volume without its mount,
+    /// is written. Whether the edits were kept.
+    pub fn all_or_none(&mut self, edits: impl FnOnce(&mut Self) -> bool) -> bool {
+        let edited_before = self.intended.is_some();
+        let outermost = self.undo.is_none();
+        let first_undo = self.undo.get_or_insert_with(Vec::new).len();
         let changes = self.changes.len();
-        if edits(self) {
-            return true;
-        }
-        self.changes.truncate(changes);
-        match saved {
-            None => self.intended = None,
-            Some(saved) => {
-                let slot = self
-                    .intended
-                    .as_mut()
-                    .and_then(|root| lookup_mut(root, pod));
-                if let (Some(slot), Some(saved)) = (slot, saved) {
-                    *slot = saved;
-                }
+        let kept = edits(self);
+        if !kept {
+            self.changes.truncate(changes);
+            let undos = match &mut self.undo {
+                Some(undo) => undo.split_off(first_undo),
+                None => Vec::new(),
+            };
+            match (edited_before, &mut self.intended) {
+                (true, Some(root)) => undos.into_iter().rev().for_each(|u| u.apply(root)),
+                _ => self.intended = None,
             }
         }
-        false
+        if outermost {
+            self.undo = None;
+        }
+        kept
     }
-}
-
-/// The node at `path`, to change it; aliases are not followed.
-fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut Node<'a>> {
-    path.iter()
-        .try_fold(root, |node, step| match (&mut node.kind, step) {
-            (NodeKind::Mapping { entries, .. }, Step::Key(key)) => entries
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == Some(&**key))
-                .map(|(_, v)| v),
-            (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
-            _ => None,
-        })
 }
 
 /// `Kind/name` and the container, for messages.

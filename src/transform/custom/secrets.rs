@@ -131,7 +131,7 @@ pub(in crate::transform) fn secrets_as_files(
         let wholes: Vec<&SecretRef> = refs.iter().filter(|r| r.is_whole()).collect();
         let file_vars = file_vars(p, &env_path, &keys, &folder);
         // Every edit of one container is made, or none.
-        let made = p.all_or_none(&target.pod.path, |p| {
+        let made = p.all_or_none(|p| {
             for (secret, dir) in &mounts {
                 let Some((_, volume)) = volume_names.iter().find(|(s, _)| s == secret) else {
                     return false;
