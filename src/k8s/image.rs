@@ -83,6 +83,11 @@ impl ImageName {
         if !self.repository.ends_with(tail) {
             return false;
         }
+        // A pattern that starts with `*` matches a run of components only if it matches the
+        // whole repository, the `*` taking what comes before the run.
+        if pattern.repository.starts_with('*') {
+            return glob(&pattern.repository, &self.repository);
+        }
         // Each run of the image's last components: the whole repository, then after each `/`.
         let mut starts = std::iter::once(0).chain(
             self.repository

@@ -1094,12 +1094,14 @@ fn key_line(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> Option<usize> {
 /// The line of the node at `path`, or of its closest existing ancestor: where a finding or
 /// change about that field is reported.
 pub fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
-    (0..=path.len())
-        .rev()
-        .find_map(|n| {
-            yaml::lookup(root, &path[..n])
-                .and_then(|node| node.span.as_ref())
-                .map(|s| s.start)
-        })
-        .map_or(1, |offset| text.position(offset).line)
+    let mut node = root;
+    let mut start = root.span.as_ref().map(|s| s.start);
+    for step in path {
+        let Some(next) = yaml::lookup(node, std::slice::from_ref(step)) else {
+            break;
+        };
+        node = next;
+        start = next.span.as_ref().map_or(start, |s| Some(s.start));
+    }
+    start.map_or(1, |offset| text.position(offset).line)
 }
