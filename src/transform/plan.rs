@@ -356,10 +356,12 @@ impl<'p, 'a> Planner<'p, 'a> {
     }
 
     fn run(&mut self, transform: &'static Transform, rule: &'static Rule, target: &Target<'_>) {
-        let path = join(&target.base, &rule.path);
+        // A custom step finds its own paths: only the other actions need the rule's.
+        let path = || join(&target.base, &rule.path);
         match rule.action() {
-            Action::Set(value) => self.run_set(transform, rule, value, target, &path),
+            Action::Set(value) => self.run_set(transform, rule, value, target, &path()),
             Action::EnsureItem(item) => {
+                let path = path();
                 let present = self.read(&path).is_some_and(|list| {
                     list_strings(list)
                         .iter()
@@ -370,13 +372,16 @@ impl<'p, 'a> Planner<'p, 'a> {
                     self.append(transform, target, &path, node, item);
                 }
             }
-            Action::RemoveItems(items) => self.remove_items(transform, rule, target, &path, |i| {
+            Action::RemoveItems(items) => self.remove_items(transform, rule, target, &path(), |i| {
                 items.iter().any(|x| x == i)
             }),
-            Action::KeepOnlyItems(keep) => self.remove_items(transform, rule, target, &path, |i| {
-                !keep.iter().any(|x| x == i)
-            }),
+            Action::KeepOnlyItems(keep) => {
+                self.remove_items(transform, rule, target, &path(), |i| {
+                    !keep.iter().any(|x| x == i)
+                })
+            }
             Action::Warn(message) => {
+                let path = path();
                 if let Some(detail) = self.warning_detail(rule, &path) {
                     self.report(
                         transform,
