@@ -255,7 +255,8 @@ fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> V
 /// `base` followed by the keys of a dotted path, kubeharden's own (a rule's path, a field it
 /// names): the keys are borrowed.
 pub(super) fn join(base: &[Step], dotted: &'static str) -> Vec<Step> {
-    let mut path = base.to_vec();
+    let mut path = Vec::with_capacity(base.len() + dotted.split('.').count());
+    path.extend_from_slice(base);
     path.extend(
         dotted
             .split('.')

@@ -427,6 +427,13 @@ fn secret_refs(
 ) -> Vec<SecretRef> {
     let env_path = join(&container.path, "env");
     let env_from_path = join(&container.path, "envFrom");
+    // Most containers read no Secret through their environment: nothing to copy or judge.
+    let entries = |path| p.read(path).and_then(Node::items).unwrap_or_default();
+    if !entries(&env_path).iter().any(|e| secret_key_ref(e).is_some())
+        && !entries(&env_from_path).iter().any(|e| e.get("secretRef").is_some())
+    {
+        return Vec::new();
+    }
     let env: Vec<Node<'_>> = p
         .read(&env_path)
         .and_then(Node::items)
@@ -471,7 +478,7 @@ fn secret_refs(
     let mut claimed: Vec<String> = Vec::new();
     let field = |n: &Node<'_>, k: &str| n.get(k).and_then(Node::as_str).map(str::to_owned);
     for (index, entry) in env.iter().enumerate() {
-        let Some(selector) = entry.get("valueFrom").and_then(|v| v.get("secretKeyRef")) else {
+        let Some(selector) = secret_key_ref(entry) else {
             continue;
         };
         let (Some(var), Some(secret), Some(key)) = (
@@ -608,6 +615,11 @@ fn secret_refs(
         p.report(transform, here, &path, FindingKind::Warning, &reason);
     }
     refs
+}
+
+/// The `valueFrom.secretKeyRef` of an `env` entry, when it reads a Secret's key.
+fn secret_key_ref<'n, 'a>(entry: &'n Node<'a>) -> Option<&'n Node<'a>> {
+    entry.get("valueFrom").and_then(|v| v.get("secretKeyRef"))
 }
 
 /// The reader of every file under the option `convert-all`, for the report.
