@@ -195,7 +195,7 @@ fn under(path: &str, prefix: &str) -> bool {
 
 /// The words of a container's command and args, scripts (`sh -c "…"`) split too, each word
 /// without its folder (`/sbin/sysctl` reads `sysctl`) unless it is a path argument (`/host`).
-fn command_words(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
+fn command_words<'n>(p: &'n Planner<'_, '_>, container: &Container) -> Vec<&'n str> {
     let mut words = Vec::new();
     for field in ["command", "args"] {
         for item in items(p, &join(&container.path, field)) {
@@ -203,8 +203,8 @@ fn command_words(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
             let separators = |c: char| c.is_whitespace() || ";&|()`'\"".contains(c);
             words.extend(text.split(separators).filter(|w| !w.is_empty()).map(|w| {
                 match w.rsplit_once('/') {
-                    Some((_, name)) if !name.is_empty() && words_a_program(w) => name.to_owned(),
-                    _ => w.to_owned(),
+                    Some((_, name)) if !name.is_empty() && words_a_program(w) => name,
+                    _ => w,
                 }
             }));
         }
