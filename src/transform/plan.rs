@@ -373,9 +373,11 @@ impl<'p, 'a> Planner<'p, 'a> {
                     self.append(transform, target, &path, node, item);
                 }
             }
-            Action::RemoveItems(items) => self.remove_items(transform, rule, target, &path(), |i| {
-                items.iter().any(|x| x == i)
-            }),
+            Action::RemoveItems(items) => {
+                self.remove_items(transform, rule, target, &path(), |i| {
+                    items.iter().any(|x| x == i)
+                })
+            }
             Action::KeepOnlyItems(keep) => {
                 self.remove_items(transform, rule, target, &path(), |i| {
                     !keep.iter().any(|x| x == i)

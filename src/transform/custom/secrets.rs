@@ -429,8 +429,12 @@ fn secret_refs(
     let env_from_path = join(&container.path, "envFrom");
     // Most containers read no Secret through their environment: nothing to copy or judge.
     let entries = |path| p.read(path).and_then(Node::items).unwrap_or_default();
-    if !entries(&env_path).iter().any(|e| secret_key_ref(e).is_some())
-        && !entries(&env_from_path).iter().any(|e| e.get("secretRef").is_some())
+    if !entries(&env_path)
+        .iter()
+        .any(|e| secret_key_ref(e).is_some())
+        && !entries(&env_from_path)
+            .iter()
+            .any(|e| e.get("secretRef").is_some())
     {
         return Vec::new();
     }
