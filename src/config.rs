@@ -97,7 +97,7 @@ impl Config {
         let mut config = Config::build(file, Some(path), overrides)
             .map_err(|(message, at)| format!("{}{}: {message}", path.display(), place(&at)))?;
         for (i, kind) in config.settings.kinds.iter_mut().enumerate() {
-            let at = [Step::Key("kinds".to_owned()), Step::Index(i)];
+            let at = [Step::Key("kinds".into()), Step::Index(i)];
             kind.declared_at = format!("{}{}", path.display(), place(&at));
         }
         Ok(config)
@@ -110,7 +110,7 @@ impl Config {
         source: Option<&Path>,
         overrides: &Overrides,
     ) -> Result<Config, (String, Vec<Step>)> {
-        let key = |k: &str| Step::Key(k.to_owned());
+        let key = |k: &str| Step::Key(k.to_owned().into());
         for (list, ids) in [("only", &file.only), ("skip", &file.skip)] {
             if let Some(i) = ids.iter().position(|id| transform::find(id).is_none()) {
                 return Err((

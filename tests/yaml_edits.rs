@@ -7,7 +7,7 @@ fn path(p: &str) -> Vec<Step> {
     p.split('.')
         .map(|s| match s.parse::<usize>() {
             Ok(i) => Step::Index(i),
-            Err(_) => Step::Key(s.to_owned()),
+            Err(_) => Step::Key(s.to_owned().into()),
         })
         .collect()
 }

@@ -81,7 +81,8 @@ pub fn explain(t: &Transform) -> String {
                 true => "nothing".to_owned(),
                 false => entry.writes.join(", "),
             };
-            out.push_str(&format!("  {}: {writes}\n", entry.images.join(", ")));
+            let images = crate::k8s::image::listed(&entry.images);
+            out.push_str(&format!("  {images}: {writes}\n"));
             out.push_str(&format!("    source: {}\n", entry.source));
         }
     }

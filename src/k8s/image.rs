@@ -2,6 +2,8 @@
 //! name images in kubeharden's tables and in configurations: the one place that knows how a
 //! reference is spelled and which repositories a pattern means.
 
+use serde::Deserialize;
+
 use super::glob;
 
 /// The components standing before the name of a Docker Hub official image.
@@ -51,23 +53,93 @@ impl<'r> ImageReference<'r> {
         }
     }
 
-    /// Whether this image is of a repository `pattern` names. The pattern's registry, tag and
-    /// digest are ignored, like the image's; its repository must match the image's last path
-    /// components, whole ones, ignoring case, with `*` standing for any run of characters (`/`
-    /// included). A pattern of one component is an official image: `nginx` matches
-    /// `mirror.gcr.io/library/nginx:1.27` but not `bitnami/nginx`; `*/nginx` matches both.
-    pub fn matches(&self, pattern: &str) -> bool {
-        let pattern = ImageReference::parse(pattern)
-            .repository
-            .join("/")
-            .to_ascii_lowercase();
-        (0..self.repository.len()).any(|start| {
-            glob(
-                &pattern,
-                &self.repository[start..].join("/").to_ascii_lowercase(),
-            )
-        })
+    /// The repository, prepared to be matched against patterns: see [`ImageName::matches`].
+    pub fn name(&self) -> ImageName {
+        ImageName {
+            repository: self.repository.join("/").to_ascii_lowercase(),
+        }
     }
+}
+
+/// An image's repository, joined and lowercased once to be matched against the many patterns
+/// of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// The repository's components joined by `/`, lowercased (`library/nginx`).
+    repository: String,
+}
+
+impl ImageName {
+    /// The repository of the image `reference`.
+    pub fn of(reference: &str) -> ImageName {
+        ImageReference::parse(reference).name()
+    }
+
+    /// Whether this image is of a repository `pattern` names: see [`ImagePattern`].
+    pub fn matches(&self, pattern: &ImagePattern) -> bool {
+        // Every run of components below ends where the repository does, so the pattern's text
+        // after its last `*` must end the repository: most patterns of a table fail here.
+        let tail = pattern.repository.rsplit('*').next().unwrap_or_default();
+        if !self.repository.ends_with(tail) {
+            return false;
+        }
+        // A pattern that starts with `*` matches a run of components only if it matches the
+        // whole repository, the `*` taking what comes before the run.
+        if pattern.repository.starts_with('*') {
+            return glob(&pattern.repository, &self.repository);
+        }
+        // Each run of the image's last components: the whole repository, then after each `/`.
+        let mut starts = std::iter::once(0).chain(
+            self.repository
+                .match_indices('/')
+                .map(|(slash, _)| slash + 1),
+        );
+        starts.any(|start| glob(&pattern.repository, &self.repository[start..]))
+    }
+}
+
+/// A pattern of image repositories, read once to be matched against many images. The
+/// pattern's registry, tag and digest are ignored, like the image's; its repository must match
+/// the image's last path components, whole ones, ignoring case, with `*` standing for any run
+/// of characters (`/` included). A pattern of one component is an official image: `nginx`
+/// matches `mirror.gcr.io/library/nginx:1.27` but not `bitnami/nginx`; `*/nginx` matches both.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct ImagePattern {
+    /// The pattern as written, for messages.
+    text: String,
+    /// Its repository, joined by `/` and lowercased (`library/nginx`, `*/kubectl`).
+    repository: String,
+}
+
+impl ImagePattern {
+    /// The pattern written `text`.
+    pub fn new(text: &str) -> ImagePattern {
+        ImagePattern {
+            text: text.to_owned(),
+            repository: ImageReference::parse(text)
+                .repository
+                .join("/")
+                .to_ascii_lowercase(),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<String> for ImagePattern {
+    fn from(text: String) -> Self {
+        ImagePattern::new(&text)
+    }
+}
+
+/// `patterns` as written, separated by commas, for messages.
+pub fn listed(patterns: &[ImagePattern]) -> String {
+    let texts: Vec<&str> = patterns.iter().map(ImagePattern::as_str).collect();
+    texts.join(", ")
 }
 
 /// An error unless `pattern` uses no wildcard but `*`: `?`, `[…]` and `{…}` would otherwise
@@ -84,10 +156,10 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::ImageReference;
+    use super::{ImageName, ImagePattern, ImageReference};
 
     fn matches(image: &str, pattern: &str) -> bool {
-        ImageReference::parse(image).matches(pattern)
+        ImageName::of(image).matches(&ImagePattern::new(pattern))
     }
 
     #[test]

@@ -279,14 +279,13 @@ pub(super) fn locate<'d>(
     resource: &Resource,
     declared: &'d [DeclaredKind],
 ) -> Option<Location<'d>> {
-    let keys = |dotted: &[&str]| dotted.iter().map(|k| Step::Key((*k).to_owned())).collect();
     if let Some(declaration) = declared
         .iter()
         .find(|d| d.kind == resource.kind && glob(&d.api_version, &resource.api_version))
     {
-        let steps: Vec<&str> = declaration.pod_spec.split('.').collect();
+        let steps = declaration.pod_spec.split('.');
         return Some(Location {
-            steps: keys(&steps),
+            steps: steps.map(|k| Step::Key(k.to_owned().into())).collect(),
             rollout: Rollout::None,
             restrictions: &[],
             declaration: Some(declaration),
@@ -297,7 +296,7 @@ pub(super) fn locate<'d>(
         .iter()
         .find(|b| b.groups.contains(&group) && b.kinds.contains(&resource.kind.as_str()))
         .map(|b| Location {
-            steps: keys(b.pod_spec),
+            steps: b.pod_spec.iter().map(|k| Step::Key((*k).into())).collect(),
             rollout: b.rollout,
             restrictions: b.restrictions,
             declaration: None,
@@ -335,7 +334,7 @@ mod tests {
             keys.iter()
                 .map(|k| match k.parse() {
                     Ok(i) => Step::Index(i),
-                    Err(_) => Step::Key((*k).to_owned()),
+                    Err(_) => Step::Key((*k).to_owned().into()),
                 })
                 .collect()
         };

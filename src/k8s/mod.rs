@@ -98,7 +98,7 @@ fn collect_resources(
             let implied = (!item_kind.is_empty()).then_some((api_version, item_kind));
             for (i, item) in items.iter().enumerate() {
                 let mut item_path = path.clone();
-                item_path.push(Step::Key("items".to_owned()));
+                item_path.push(Step::Key("items".into()));
                 item_path.push(Step::Index(i));
                 collect_resources(item, item_path, implied, out);
             }
@@ -221,7 +221,7 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
     let mut out = Vec::new();
     for group in CONTAINER_GROUPS {
         let mut list_path = pod.path.clone();
-        list_path.push(Step::Key(group.to_owned()));
+        list_path.push(Step::Key(group.into()));
         let Some(items) = crate::yaml::lookup(root, &list_path).and_then(Node::items) else {
             continue;
         };
@@ -239,19 +239,25 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
 }
 
 /// Whether `text` matches `pattern`, in which `*` stands for any run of characters: the
-/// patterns kubeharden's tables name images and resources by.
+/// patterns kubeharden's tables name images and resources by. The text before the first `*`
+/// must begin `text` and the text after the last must end it; each run between two stars is
+/// then taken where it first occurs, which finds a match whenever there is one.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, rest)) => {
-            let Some(text) = text.strip_prefix(head) else {
-                return false;
-            };
-            (0..=text.len())
-                .filter(|&i| text.is_char_boundary(i))
-                .any(|i| glob(rest, &text[i..]))
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == text;
+    };
+    let (middle, tail) = rest.rsplit_once('*').unwrap_or(("", rest));
+    if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail) {
+        return false;
+    }
+    let mut inner = &text[head.len()..text.len() - tail.len()];
+    for run in middle.split('*').filter(|run| !run.is_empty()) {
+        match inner.find(run) {
+            Some(at) => inner = &inner[at + run.len()..],
+            None => return false,
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -263,5 +269,13 @@ mod tests {
         assert!(glob("*/*", "nvidia.com/gpu"));
         assert!(!glob("*/*", "memory"));
         assert!(glob("fluentd*", "fluentd"));
+        assert!(glob("*", ""));
+        assert!(glob("**", "x"));
+        assert!(glob("a*b*c", "abc"));
+        assert!(glob("a*b*b*c", "axbybzbc"));
+        assert!(!glob("a*b*b*c", "axbc"));
+        assert!(!glob("ab*ba", "aba"));
+        assert!(glob("*é*", "café"));
+        assert!(!glob("fluentd", "fluentd-x"));
     }
 }

@@ -833,7 +833,7 @@ fn probe(
         if let Ok(stream) = yaml::parse(&text, false)
             && let Some(root) = stream.documents.first()
         {
-            let mut path = vec![Step::Key((*name).to_owned())];
+            let mut path = vec![Step::Key((*name).to_owned().into())];
             collect_candidates(root, &mut path, wanted, &mut candidates);
         }
     }
@@ -904,7 +904,7 @@ fn mark(
     };
     let item = serde_json::json!({ marker: marker });
     if rest.is_empty() && list {
-        object.insert(first.clone(), serde_json::Value::Array(vec![item]));
+        object.insert(first.to_string(), serde_json::Value::Array(vec![item]));
         return;
     }
     let entry = object
@@ -950,7 +950,7 @@ fn collect_candidates(
             }
             for (key, value) in entries {
                 let Some(name) = key.as_str() else { continue };
-                path.push(Step::Key(name.to_owned()));
+                path.push(Step::Key(name.to_owned().into()));
                 collect_candidates(value, path, wanted, out);
                 path.pop();
             }
@@ -996,7 +996,7 @@ fn find_markers(
             }
             for (key, value) in entries {
                 let Some(name) = key.as_str() else { continue };
-                path.push(Step::Key(name.to_owned()));
+                path.push(Step::Key(name.to_owned().into()));
                 find_markers(value, path, candidates, out);
                 path.pop();
             }
@@ -1097,7 +1097,7 @@ fn scalar_leaves<'n, 'a>(
         NodeKind::Mapping { entries, .. } => {
             for (key, value) in entries {
                 let Some(name) = key.as_str() else { continue };
-                path.push(Step::Key(name.to_owned()));
+                path.push(Step::Key(name.to_owned().into()));
                 scalar_leaves(value, path, out);
                 path.pop();
             }
@@ -1114,10 +1114,7 @@ fn wanted_names<'d>(differences: impl Iterator<Item = &'d Difference<'d>>) -> Ve
     for difference in differences {
         for step in &difference.path {
             if let Step::Key(key) = step
-                && !matches!(
-                    key.as_str(),
-                    "spec" | "template" | "jobTemplate" | "containers"
-                )
+                && !matches!(&**key, "spec" | "template" | "jobTemplate" | "containers")
                 && !names.contains(&key.to_lowercase())
             {
                 names.push(key.to_lowercase());
@@ -1151,7 +1148,9 @@ fn map_difference(
         .iter()
         .filter(|l| difference.path.starts_with(&l.rendered))
         // A subchart's workload takes only its own values, under its key.
-        .filter(|l| subchart.is_none_or(|name| l.values.first() == Some(&Step::Key(name.into()))))
+        .filter(|l| {
+            subchart.is_none_or(|name| matches!(l.values.first(), Some(Step::Key(k)) if k == name))
+        })
         .max_by_key(|l| l.rendered.len())
         .ok_or(match subchart {
             Some(_) => VENDORED,
@@ -1368,7 +1367,7 @@ fn unmapped_message(item: &Planned, reason: &str) -> String {
     // The field's own mapping when the template writes one (`securityContext:` with literal
     // fields), else the first key the template does not write at all (`strategy`).
     let key = match existing.last() {
-        Some(Step::Key(k)) if !matches!(k.as_str(), "spec" | "template" | "metadata") => Some(k),
+        Some(Step::Key(k)) if !matches!(&**k, "spec" | "template" | "metadata") => Some(k),
         _ => item.difference.path[existing.len()..]
             .iter()
             .find_map(|s| match s {
@@ -1376,7 +1375,7 @@ fn unmapped_message(item: &Planned, reason: &str) -> String {
                 Step::Index(_) => None,
             }),
     }
-    .map_or("securityContext", String::as_str);
+    .map_or("securityContext", |k| &**k);
     format!(
         "`{field}` ({}) cannot be set from the chart's values: {reason}; no edit made. A maintainer could add a values key such as `{key}` and render it there with `toYaml`",
         what.join(", ")

@@ -452,7 +452,7 @@ fn take_out_emptied_operation_files(edits: &mut Vec<PatchEdit>) {
         edits[index].made.push((
             0,
             Difference {
-                path: vec![Step::Key(key.to_owned()), Step::Index(entry)],
+                path: vec![Step::Key(key.to_owned().into()), Step::Index(entry)],
                 new: None,
             },
         ));
@@ -654,7 +654,7 @@ impl PatchEdit {
                 made.push((
                     0,
                     Difference {
-                        path: vec![Step::Key("patches".to_owned()), Step::Index(entry)],
+                        path: vec![Step::Key("patches".into()), Step::Index(entry)],
                         new: None,
                     },
                 ));
@@ -719,7 +719,7 @@ fn whole_lists_taken_out(source: &str, made: &mut Vec<(usize, Difference<'static
             made.push((
                 0,
                 Difference {
-                    path: vec![Step::Key(key.to_owned())],
+                    path: vec![Step::Key(key.to_owned().into())],
                     new: None,
                 },
             ));
@@ -759,7 +759,7 @@ fn added_documents(
             made.push((
                 number,
                 Difference {
-                    path: vec![Step::Key(key.to_owned())],
+                    path: vec![Step::Key(key.to_owned().into())],
                     new: Some(value.clone()),
                 },
             ));
@@ -963,11 +963,11 @@ fn map_onto_overlay_patch(
             .and_then(Node::items);
         let (path, new) = match listed {
             Some(items) => (
-                vec![Step::Key("patches".to_owned()), Step::Index(items.len())],
+                vec![Step::Key("patches".into()), Step::Index(items.len())],
                 entry,
             ),
             None => (
-                vec![Step::Key("patches".to_owned())],
+                vec![Step::Key("patches".into())],
                 Node::new(NodeKind::Sequence {
                     style: yaml::CollectionStyle::Block,
                     items: vec![entry],
@@ -1338,7 +1338,7 @@ fn map_onto_json_ops(
                             continue;
                         };
                         Difference {
-                            path: vec![Step::Index(number), Step::Key("value".to_owned())],
+                            path: vec![Step::Index(number), Step::Key("value".into())],
                             new: Some(owned(value)),
                         }
                     }
@@ -1479,7 +1479,7 @@ fn pointer_steps(pointer: &str) -> Vec<Step> {
         .skip(1)
         .map(|part| match part.parse::<usize>() {
             Ok(index) => Step::Index(index),
-            Err(_) => Step::Key(part.replace("~1", "/").replace("~0", "~")),
+            Err(_) => Step::Key(part.replace("~1", "/").replace("~0", "~").into()),
         })
         .collect()
 }

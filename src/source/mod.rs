@@ -51,7 +51,7 @@ fn collect_differences<'a>(
         (NodeKind::Mapping { entries: old, .. }, NodeKind::Mapping { entries: new, .. }) => {
             for (key, value) in new {
                 let Some(name) = key.as_str() else { continue };
-                path.push(Step::Key(name.to_owned()));
+                path.push(Step::Key(name.to_owned().into()));
                 match original.get(name) {
                     Some(before) => collect_differences(before, value, path, out),
                     None => out.push(Difference {
@@ -65,7 +65,7 @@ fn collect_differences<'a>(
                 if let Some(name) = key.as_str()
                     && intended.get(name).is_none()
                 {
-                    path.push(Step::Key(name.to_owned()));
+                    path.push(Step::Key(name.to_owned().into()));
                     out.push(Difference {
                         path: path.clone(),
                         new: None,
@@ -191,7 +191,7 @@ fn mismatch_at(
         (NodeKind::Mapping { entries: a, .. }, NodeKind::Mapping { entries: b, .. }) => {
             for (key, value) in b {
                 let Some(name) = key.as_str() else { continue };
-                path.push(Step::Key(name.to_owned()));
+                path.push(Step::Key(name.to_owned().into()));
                 let differs = match got.get(name) {
                     Some(other) => mismatch_at(other, value, volatile, path),
                     None => !volatile.iter().any(|v| path.starts_with(v)),
@@ -205,7 +205,7 @@ fn mismatch_at(
                 if let Some(name) = key.as_str()
                     && want.get(name).is_none()
                 {
-                    path.push(Step::Key(name.to_owned()));
+                    path.push(Step::Key(name.to_owned().into()));
                     if !volatile.iter().any(|v| path.starts_with(v)) {
                         return true;
                     }

@@ -303,7 +303,7 @@ mod tests {
             .split('.')
             .map(|part| match part.parse::<usize>() {
                 Ok(index) => Step::Index(index),
-                Err(_) => Step::Key(part.to_owned()),
+                Err(_) => Step::Key(part.to_owned().into()),
             })
             .collect();
         Difference {

@@ -149,7 +149,7 @@ fn writable_paths(p: &mut Planner<'_, '_>, transform: &'static Transform, target
         additions.push((name, folder.clone()));
     }
     // A volume without its mount, or a mount without its volume, is not written.
-    p.all_or_none(&target.pod.path, |p| {
+    p.all_or_none(|p| {
         additions.iter().all(|(name, folder)| {
             let empty_dir = Node::new(NodeKind::Mapping {
                 style: CollectionStyle::Flow,
@@ -321,7 +321,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
                         p.set(
                             transform,
                             target,
-                            &join(&strategy, &format!("{params}.{field}")),
+                            &join(&join(&strategy, params), field),
                             &value,
                         );
                     }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::k8s::image::ImageReference;
+use crate::k8s::image::{ImageName, ImagePattern};
 use crate::k8s::{Container, glob};
 use crate::yaml::Node;
 
@@ -25,8 +25,8 @@ struct Tests {
     resources: Vec<String>,
     /// Words, or runs of words, of a command that acts on the host.
     commands: Vec<String>,
-    /// Patterns of node agents' repositories, as [`ImageReference::matches`] reads them.
-    images: Vec<String>,
+    /// Patterns of node agents' repositories.
+    images: Vec<ImagePattern>,
     /// Signs that a pod calls the Kubernetes API.
     api_clients: ApiClients,
 }
@@ -36,7 +36,7 @@ struct Tests {
 #[serde(deny_unknown_fields)]
 struct ApiClients {
     /// Patterns of the repositories of operators, controllers and other API clients.
-    images: Vec<String>,
+    images: Vec<ImagePattern>,
     /// Words, or runs of words, of a command that calls the API.
     commands: Vec<String>,
 }
@@ -141,7 +141,7 @@ fn signs_in_container(
     p: &Planner<'_, '_>,
     container: &Container,
     commands: &[String],
-    images: &[String],
+    images: &[ImagePattern],
 ) -> Vec<String> {
     let mut found = Vec::new();
     let words = command_words(p, container);
@@ -155,8 +155,8 @@ fn signs_in_container(
         .read(&join(&container.path, "image"))
         .and_then(Node::as_str)
     {
-        let reference = ImageReference::parse(image);
-        if images.iter().any(|pattern| reference.matches(pattern)) {
+        let name = ImageName::of(image);
+        if images.iter().any(|pattern| name.matches(pattern)) {
             found.push(format!("image {image}"));
         }
     }
@@ -195,7 +195,7 @@ fn under(path: &str, prefix: &str) -> bool {
 
 /// The words of a container's command and args, scripts (`sh -c "…"`) split too, each word
 /// without its folder (`/sbin/sysctl` reads `sysctl`) unless it is a path argument (`/host`).
-fn command_words(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
+fn command_words<'n>(p: &'n Planner<'_, '_>, container: &Container) -> Vec<&'n str> {
     let mut words = Vec::new();
     for field in ["command", "args"] {
         for item in items(p, &join(&container.path, field)) {
@@ -203,8 +203,8 @@ fn command_words(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
             let separators = |c: char| c.is_whitespace() || ";&|()`'\"".contains(c);
             words.extend(text.split(separators).filter(|w| !w.is_empty()).map(|w| {
                 match w.rsplit_once('/') {
-                    Some((_, name)) if !name.is_empty() && words_a_program(w) => name.to_owned(),
-                    _ => w.to_owned(),
+                    Some((_, name)) if !name.is_empty() && words_a_program(w) => name,
+                    _ => w,
                 }
             }));
         }

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::k8s::image::ImageReference;
+use crate::k8s::image::{ImageName, ImagePattern};
 
 /// The folders an image writes outside `/tmp`, and where that is documented.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ImageWrites {
-    /// The image repositories, as [`ImageReference::matches`] reads them: `nginx` is Docker
-    /// Hub's official `library/nginx` on any registry, `grafana/grafana` any repository ending so.
-    pub images: Vec<String>,
+    /// The image repositories: `nginx` is Docker Hub's official `library/nginx` on any
+    /// registry, `grafana/grafana` any repository ending so.
+    pub images: Vec<ImagePattern>,
     /// The folders it writes, absolute.
     pub writes: Vec<String>,
     /// The image's own documentation that says so.
@@ -77,15 +77,15 @@ pub fn writes_of<'t>(
     configured: &'t BTreeMap<String, Vec<String>>,
     declared: &'t [ImageWrites],
 ) -> Option<&'t [String]> {
-    let reference = ImageReference::parse(image);
+    let image = ImageName::of(image);
     configured
         .iter()
-        .find(|(name, _)| reference.matches(name))
+        .find(|(name, _)| image.matches(&ImagePattern::new(name)))
         .map(|(_, writes)| writes.as_slice())
         .or_else(|| {
             declared
                 .iter()
-                .find(|entry| entry.images.iter().any(|name| reference.matches(name)))
+                .find(|entry| entry.images.iter().any(|pattern| image.matches(pattern)))
                 .map(|entry| entry.writes.as_slice())
         })
 }

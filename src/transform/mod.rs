@@ -8,6 +8,7 @@ pub mod network_policy;
 mod plan;
 mod secret_readers;
 mod suppress;
+mod undo;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -379,22 +380,24 @@ pub enum Action<'r> {
 impl Rule {
     /// The rule's action; the declaration check makes sure there is exactly one.
     pub fn action(&self) -> Action<'_> {
-        let actions = self.actions();
-        actions
-            .into_iter()
+        self.actions()
             .next()
             .unwrap_or(Action::Warn("a rule without an action"))
     }
 
-    fn actions(&self) -> Vec<Action<'_>> {
-        let mut out = Vec::new();
-        out.extend(self.set.as_ref().map(Action::Set));
-        out.extend(self.ensure_item.as_deref().map(Action::EnsureItem));
-        out.extend(self.remove_items.as_deref().map(Action::RemoveItems));
-        out.extend(self.keep_only_items.as_deref().map(Action::KeepOnlyItems));
-        out.extend(self.warn.as_deref().map(Action::Warn));
-        out.extend(self.custom.as_deref().map(Action::Custom));
-        out
+    /// The actions the rule declares, in a fixed order; read for every rule run, so nothing is
+    /// allocated.
+    fn actions(&self) -> impl Iterator<Item = Action<'_>> {
+        [
+            self.set.as_ref().map(Action::Set),
+            self.ensure_item.as_deref().map(Action::EnsureItem),
+            self.remove_items.as_deref().map(Action::RemoveItems),
+            self.keep_only_items.as_deref().map(Action::KeepOnlyItems),
+            self.warn.as_deref().map(Action::Warn),
+            self.custom.as_deref().map(Action::Custom),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -533,13 +536,13 @@ impl Transform {
             return Err(format!("declares the id `{}`", self.id));
         }
         for entry in &self.image_writes {
-            knowledge::check_writes(&entry.images.join(", "), &entry.writes)?;
+            knowledge::check_writes(&crate::k8s::image::listed(&entry.images), &entry.writes)?;
         }
         if self.new_file != self.rules.is_empty() {
             return Err("a transform has rules, or writes a new file (`new-file: true`)".into());
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            match rule.actions().len() {
+            match rule.actions().count() {
                 1 => {}
                 n => {
                     return Err(format!(

@@ -7,6 +7,7 @@ use crate::k8s::rbac::Binding;
 use crate::k8s::{self, Container, PodSpec, Resource, Windows};
 use crate::yaml::{self, Guard, Node, NodeKind, Step, Text};
 
+use super::undo::{Edit, Undo};
 use super::{
     Action, Condition, Literal, Rule, Scope, Settings, Suppressions, Transform, custom, evidence,
 };
@@ -155,6 +156,7 @@ pub fn plan<'a>(
         changes: Vec::new(),
         findings: Vec::new(),
         skips: Vec::new(),
+        undo: None,
     };
     if !pods.is_empty() || !accounts.is_empty() {
         // Scanning for aliases walks the whole document: only objects that may be edited need it.
@@ -268,14 +270,16 @@ fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> V
     }
 }
 
-/// `base` followed by the keys of a dotted path.
-pub(super) fn join(base: &[Step], dotted: &str) -> Vec<Step> {
-    let mut path = base.to_vec();
+/// `base` followed by the keys of a dotted path, kubeharden's own (a rule's path, a field it
+/// names): the keys are borrowed.
+pub(super) fn join(base: &[Step], dotted: &'static str) -> Vec<Step> {
+    let mut path = Vec::with_capacity(base.len() + dotted.split('.').count());
+    path.extend_from_slice(base);
     path.extend(
         dotted
             .split('.')
             .filter(|k| !k.is_empty())
-            .map(|k| Step::Key(k.to_owned())),
+            .map(|k| Step::Key(k.into())),
     );
     path
 }
@@ -297,6 +301,8 @@ pub(super) struct Planner<'p, 'a> {
     findings: Vec<Finding>,
     /// The rules of the current pod that stood aside, to judge again once every transform ran.
     skips: Vec<Skip>,
+    /// Inside [`Planner::all_or_none`], how to undo each edit made so far, in order.
+    undo: Option<Vec<Undo<'a>>>,
 }
 
 /// A rule that stood aside, and where.
@@ -368,11 +374,13 @@ impl<'p, 'a> Planner<'p, 'a> {
         !duplicates.is_empty()
     }
 
-    fn run(&mut self, transform: &'static Transform, rule: &Rule, target: &Target<'_>) {
-        let path = join(&target.base, &rule.path);
+    fn run(&mut self, transform: &'static Transform, rule: &'static Rule, target: &Target<'_>) {
+        // A custom step finds its own paths: only the other actions need the rule's.
+        let path = || join(&target.base, &rule.path);
         match rule.action() {
-            Action::Set(value) => self.run_set(transform, rule, value, target, &path),
+            Action::Set(value) => self.run_set(transform, rule, value, target, &path()),
             Action::EnsureItem(item) => {
+                let path = path();
                 let present = self.read(&path).is_some_and(|list| {
                     list_strings(list)
                         .iter()
@@ -383,13 +391,18 @@ impl<'p, 'a> Planner<'p, 'a> {
                     self.append(transform, target, &path, node, item);
                 }
             }
-            Action::RemoveItems(items) => self.remove_items(transform, rule, target, &path, |i| {
-                items.iter().any(|x| x == i)
-            }),
-            Action::KeepOnlyItems(keep) => self.remove_items(transform, rule, target, &path, |i| {
-                !keep.iter().any(|x| x == i)
-            }),
+            Action::RemoveItems(items) => {
+                self.remove_items(transform, rule, target, &path(), |i| {
+                    items.iter().any(|x| x == i)
+                })
+            }
+            Action::KeepOnlyItems(keep) => {
+                self.remove_items(transform, rule, target, &path(), |i| {
+                    !keep.iter().any(|x| x == i)
+                })
+            }
             Action::Warn(message) => {
+                let path = path();
                 if let Some(detail) = self.warning_detail(rule, &path) {
                     self.report(
                         transform,
@@ -414,7 +427,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     fn run_set(
         &mut self,
         transform: &'static Transform,
-        rule: &Rule,
+        rule: &'static Rule,
         value: &Literal,
         target: &Target<'_>,
         path: &[Step],
@@ -566,7 +579,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     }
 
     /// Whether `condition` holds for `target` in the current document.
-    fn holds(&self, condition: &Condition, target: &Target<'_>) -> bool {
+    fn holds(&self, condition: &'static Condition, target: &Target<'_>) -> bool {
         let bases: Vec<(Vec<Step>, &str)> = match condition.path.strip_prefix("@containers.") {
             Some(rest) => target
                 .containers
@@ -713,18 +726,20 @@ impl<'p, 'a> Planner<'p, 'a> {
         }
     }
 
-    /// Whether an edit at `path` may go ahead; records the suppression when it may not.
+    /// Whether an edit at `path` may go ahead; records the suppression, saying `what` the edit
+    /// would have done, when it may not. The messages of this and the following steps are
+    /// written only when reported: most edits need none.
     fn allowed(
         &mut self,
         transform: &'static Transform,
         target: &Target<'_>,
         path: &[Step],
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> bool {
         match self.suppressed(transform, target, path) {
             Some(reason) => {
                 let line = line_of_closest(self.text, self.root, path);
-                let message = format!("{what} ({reason})");
+                let message = format!("{} ({reason})", what());
                 self.push_finding(
                     transform,
                     target,
@@ -747,7 +762,8 @@ impl<'p, 'a> Planner<'p, 'a> {
         target: &Target<'_>,
         path: &[Step],
         fields: &[Vec<Step>],
-        [would, what]: [&str; 2],
+        would: impl FnOnce() -> String,
+        what: impl FnOnce() -> String,
     ) -> bool {
         self.allowed(transform, target, path, would)
             && self.accepted(transform, target, path, fields, what)
@@ -763,7 +779,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         target: &Target<'_>,
         path: &[Step],
         fields: &[Vec<Step>],
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> bool {
         let Some((restriction, field)) = fields
             .iter()
@@ -775,6 +791,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if restriction.hold_back && yaml::lookup(self.root, &field[..depth]).is_some() {
             return true;
         }
+        let what = what();
         let (kind, message) = match restriction.hold_back {
             true => (
                 super::FindingKind::Skipped,
@@ -797,22 +814,21 @@ impl<'p, 'a> Planner<'p, 'a> {
         path: &[Step],
         value: &Literal,
     ) -> bool {
-        let shown = yaml::path_to_string(path);
-        let value_shown = value.display();
+        let shown = || yaml::path_to_string(path);
         if !self.may_write(
             transform,
             target,
             path,
             &[path.to_vec()],
-            [
-                &format!("would set {shown} to {value_shown}"),
-                &format!("{shown} set to {value_shown}"),
-            ],
+            || format!("would set {} to {}", shown(), value.display()),
+            || format!("{} set to {}", shown(), value.display()),
         ) {
             return false;
         }
         let old = self.read(path).and_then(|n| n.as_str().map(str::to_owned));
-        let result = self.edit(|root, guard| yaml::set(root, path, value.to_node(), guard));
+        let result = self.edit(path, Edit::Set, |root, guard| {
+            yaml::set(root, path, value.to_node(), guard)
+        });
         self.record(
             transform,
             target,
@@ -820,7 +836,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             old,
             Some(value.display()),
             result,
-            &format!("not setting {shown} to {}", value.display()),
+            || format!("not setting {} to {}", shown(), value.display()),
         )
     }
 
@@ -834,7 +850,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         item: Node<'static>,
         shown: &str,
     ) -> bool {
-        let field = yaml::path_to_string(path);
+        let field = || yaml::path_to_string(path);
         let length = self.read(path).and_then(Node::items).map_or(0, <[_]>::len);
         let mut item_path = path.to_vec();
         item_path.push(Step::Index(length));
@@ -846,7 +862,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 .iter()
                 .filter_map(|(k, _)| {
                     let mut key_path = item_path.clone();
-                    key_path.push(Step::Key(k.as_str()?.to_owned()));
+                    key_path.push(Step::Key(k.as_str()?.to_owned().into()));
                     Some(key_path)
                 }),
         );
@@ -855,14 +871,14 @@ impl<'p, 'a> Planner<'p, 'a> {
             target,
             path,
             &fields,
-            [
-                &format!("would add {shown} to {field}"),
-                &format!("{shown} added to {field}"),
-            ],
+            || format!("would add {shown} to {}", field()),
+            || format!("{shown} added to {}", field()),
         ) {
             return false;
         }
-        let result = self.edit(|root, guard| yaml::append(root, path, item, guard));
+        let result = self.edit(path, Edit::Append, |root, guard| {
+            yaml::append(root, path, item, guard)
+        });
         self.record(
             transform,
             target,
@@ -870,7 +886,7 @@ impl<'p, 'a> Planner<'p, 'a> {
             None,
             Some(shown.to_owned()),
             result,
-            &format!("not adding {shown} to {field}"),
+            || format!("not adding {shown} to {}", field()),
         )
     }
 
@@ -883,17 +899,15 @@ impl<'p, 'a> Planner<'p, 'a> {
         path: &[Step],
         shown: &str,
     ) -> bool {
-        let field = yaml::path_to_string(path);
-        if !self.allowed(transform, target, path, &format!("would remove {field}")) {
+        let field = || yaml::path_to_string(path);
+        if !self.allowed(transform, target, path, || {
+            format!("would remove {}", field())
+        }) {
             return false;
         }
-        self.remove_and_record(
-            transform,
-            target,
-            path,
-            shown.to_owned(),
-            &format!("not removing {field}"),
-        )
+        self.remove_and_record(transform, target, path, shown.to_owned(), || {
+            format!("not removing {}", field())
+        })
     }
 
     /// Removes the field or item at `path` (suppressions already checked) and records the
@@ -904,7 +918,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         target: &Target<'_>,
         path: &[Step],
         old: String,
-        refused: &str,
+        refused: impl FnOnce() -> String,
     ) -> bool {
         // Earlier removals from the same list shift the indexes, so `path` may name another
         // item in the input: the line comes from the value as read now.
@@ -912,7 +926,9 @@ impl<'p, 'a> Planner<'p, 'a> {
             .read(path)
             .and_then(|n| n.span.as_ref())
             .map(|s| self.text.position(s.start).line);
-        let result = self.edit(|root, guard| yaml::remove(root, path, guard));
+        let result = self.edit(path, Edit::Remove, |root, guard| {
+            yaml::remove(root, path, guard)
+        });
         let made = self.record(transform, target, path, Some(old), None, result, refused);
         if let (true, Some(line), Some(change)) = (made, line, self.changes.last_mut()) {
             change.line = line;
@@ -955,41 +971,41 @@ impl<'p, 'a> Planner<'p, 'a> {
         if self.kept_with_evidence(transform, rule, target, path, &explicit) {
             return;
         }
-        if !self.allowed(
-            transform,
-            target,
-            path,
-            &format!("would remove {} from {field}", names.join(", ")),
-        ) {
+        if !self.allowed(transform, target, path, || {
+            format!("would remove {} from {field}", names.join(", "))
+        }) {
             return;
         }
         if doomed.len() == items.len() {
             let old = format!("[{}]", names.join(", "));
-            self.remove_and_record(
-                transform,
-                target,
-                path,
-                old,
-                &format!("not removing {field}"),
-            );
+            self.remove_and_record(transform, target, path, old, || {
+                format!("not removing {field}")
+            });
             return;
         }
         for (index, name) in doomed.into_iter().rev() {
             let mut item_path = path.to_vec();
             item_path.push(Step::Index(index));
-            let refused = format!("not removing {name} from {field}");
-            self.remove_and_record(transform, target, &item_path, name, &refused);
+            let refused = || format!("not removing {name} from {field}");
+            self.remove_and_record(transform, target, &item_path, name.clone(), refused);
         }
     }
 
+    /// Makes `edit` at `path` with `f` in the intended tree, noting how to undo it inside
+    /// [`Planner::all_or_none`].
     fn edit(
         &mut self,
+        path: &[Step],
+        edit: Edit,
         f: impl FnOnce(&mut Node<'a>, &Guard<'_>) -> Result<(), yaml::Refusal>,
     ) -> Result<(), yaml::Refusal> {
         let Some(guard) = &self.guard else {
             return Err(yaml::Refusal("not a workload".into()));
         };
         let root = self.intended.get_or_insert_with(|| self.root.clone());
+        if let Some(undo) = &mut self.undo {
+            undo.extend(Undo::of(root, path, edit));
+        }
         f(root, guard)
     }
 
@@ -1002,7 +1018,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         old: Option<String>,
         new: Option<String>,
         result: Result<(), yaml::Refusal>,
-        refused: &str,
+        refused: impl FnOnce() -> String,
     ) -> bool {
         match result {
             Ok(()) => self.changes.push(Change {
@@ -1016,7 +1032,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                 line: line_of_closest(self.text, self.root, path),
             }),
             Err(refusal) => {
-                let message = format!("{refused}: {refusal}");
+                let message = format!("{}: {refusal}", refused());
                 let line = line_of_closest(self.text, self.root, path);
                 self.push_finding(
                     transform,
@@ -1031,46 +1047,31 @@ impl<'p, 'a> Planner<'p, 'a> {
         true
     }
 
-    /// Runs `edits`, which edit inside the pod spec at `pod` and say whether every edit was
-    /// made; when one was not, the others are undone (what was reported stays), so that no
-    /// half-made fix, a volume without its mount, is written. Whether the edits were kept.
-    pub fn all_or_none(&mut self, pod: &[Step], edits: impl FnOnce(&mut Self) -> bool) -> bool {
-        let saved = self
-            .intended
-            .as_ref()
-            .map(|root| yaml::lookup(root, pod).cloned());
+    /// Runs `edits`, which say whether every edit was made; when one was not, the others are
+    /// undone (what was reported stays), so that no half-made fix, a volume without its mount,
+    /// is written. Whether the edits were kept.
+    pub fn all_or_none(&mut self, edits: impl FnOnce(&mut Self) -> bool) -> bool {
+        let edited_before = self.intended.is_some();
+        let outermost = self.undo.is_none();
+        let first_undo = self.undo.get_or_insert_with(Vec::new).len();
         let changes = self.changes.len();
-        if edits(self) {
-            return true;
-        }
-        self.changes.truncate(changes);
-        match saved {
-            None => self.intended = None,
-            Some(saved) => {
-                let slot = self
-                    .intended
-                    .as_mut()
-                    .and_then(|root| lookup_mut(root, pod));
-                if let (Some(slot), Some(saved)) = (slot, saved) {
-                    *slot = saved;
-                }
+        let kept = edits(self);
+        if !kept {
+            self.changes.truncate(changes);
+            let undos = match &mut self.undo {
+                Some(undo) => undo.split_off(first_undo),
+                None => Vec::new(),
+            };
+            match (edited_before, &mut self.intended) {
+                (true, Some(root)) => undos.into_iter().rev().for_each(|u| u.apply(root)),
+                _ => self.intended = None,
             }
         }
-        false
+        if outermost {
+            self.undo = None;
+        }
+        kept
     }
-}
-
-/// The node at `path`, to change it; aliases are not followed.
-fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut Node<'a>> {
-    path.iter()
-        .try_fold(root, |node, step| match (&mut node.kind, step) {
-            (NodeKind::Mapping { entries, .. }, Step::Key(key)) => entries
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == Some(key.as_str()))
-                .map(|(_, v)| v),
-            (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
-            _ => None,
-        })
 }
 
 /// `Kind/name` and the container, for messages.
@@ -1119,12 +1120,14 @@ fn key_line(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> Option<usize> {
 /// The line of the node at `path`, or of its closest existing ancestor: where a finding or
 /// change about that field is reported.
 pub fn line_of_closest(text: &Text<'_>, root: &Node<'_>, path: &[Step]) -> usize {
-    (0..=path.len())
-        .rev()
-        .find_map(|n| {
-            yaml::lookup(root, &path[..n])
-                .and_then(|node| node.span.as_ref())
-                .map(|s| s.start)
-        })
-        .map_or(1, |offset| text.position(offset).line)
+    let mut node = root;
+    let mut start = root.span.as_ref().map(|s| s.start);
+    for step in path {
+        let Some(next) = yaml::lookup(node, std::slice::from_ref(step)) else {
+            break;
+        };
+        node = next;
+        start = next.span.as_ref().map_or(start, |s| Some(s.start));
+    }
+    start.map_or(1, |offset| text.position(offset).line)
 }

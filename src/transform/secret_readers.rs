@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::k8s::image::{self, ImageReference};
+use crate::k8s::image::{self, ImageName, ImagePattern};
 
 /// The table, compiled into the binary.
 const TABLE: &str = include_str!("../../transforms/secret-readers.yaml");
@@ -22,10 +22,10 @@ struct Table {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretReader {
-    /// Patterns of the images running it, as [`ImageReference::matches`] reads them:
-    /// registry, tag and digest are ignored (in the pattern too), `postgres` is Docker Hub's
-    /// official image, `*` matches any run of characters, `/` included.
-    pub images: Vec<String>,
+    /// Patterns of the images running it: registry, tag and digest are ignored (in the
+    /// pattern too), `postgres` is Docker Hub's official image, `*` matches any run of
+    /// characters, `/` included.
+    pub images: Vec<ImagePattern>,
     /// The variables it reads from a file, by name.
     #[serde(default)]
     pub variables: Vec<String>,
@@ -51,6 +51,7 @@ impl SecretReader {
             return Err("a secret reader needs `images`".into());
         }
         for pattern in &self.images {
+            let pattern = pattern.as_str();
             image::check_pattern(pattern)
                 .map_err(|problem| format!("secret reader image pattern `{pattern}`: {problem}"))?;
         }
@@ -59,7 +60,7 @@ impl SecretReader {
             _ => {
                 return Err(format!(
                     "the secret reader of {} needs either `variables` or `prefix`",
-                    self.images.join(", ")
+                    image::listed(&self.images)
                 ));
             }
         }
@@ -68,25 +69,24 @@ impl SecretReader {
             (None, Some(_)) if self.prefix.is_none() => Ok(()),
             (None, Some(_)) => Err(format!(
                 "the secret reader of {}: `file-variable` goes with `variables`, not `prefix`",
-                self.images.join(", ")
+                image::listed(&self.images)
             )),
             _ => Err(format!(
                 "the secret reader of {} needs either `suffix` or `file-variable`",
-                self.images.join(", ")
+                image::listed(&self.images)
             )),
         }
     }
 
     /// The variable naming the file that this reader reads `variable` from, when it runs in
     /// `image`.
-    fn file_variable_for(&self, image: &str, variable: &str) -> Option<String> {
-        let reference = ImageReference::parse(image);
-        let runs_here = self.images.iter().any(|pattern| reference.matches(pattern));
+    fn file_variable_for(&self, image: &ImageName, variable: &str) -> Option<String> {
         let reads = match &self.prefix {
             Some(prefix) => variable.starts_with(prefix.as_str()),
             None => self.variables.iter().any(|v| v == variable),
         };
-        if !(runs_here && reads) {
+        // The variable first: it rules out most readers without matching a pattern.
+        if !(reads && self.images.iter().any(|pattern| image.matches(pattern))) {
             return None;
         }
         match (&self.suffix, &self.file_variable) {
@@ -106,7 +106,7 @@ impl SecretReader {
             .source
             .as_deref()
             .unwrap_or("secret-readers in .kubeharden.yaml");
-        format!("{} ({convention}; {source})", self.images.join(", "))
+        format!("{} ({convention}; {source})", image::listed(&self.images))
     }
 }
 
@@ -123,7 +123,7 @@ pub fn built_in() -> &'static [SecretReader] {
             if reader.source.is_none() {
                 panic!(
                     "transforms/secret-readers.yaml: the reader of {} names no source",
-                    reader.images.join(", ")
+                    image::listed(&reader.images)
                 );
             }
         }
@@ -138,10 +138,11 @@ pub fn find<'r>(
     image: &str,
     variable: &str,
 ) -> Option<(&'r SecretReader, String)> {
+    let image = ImageName::of(image);
     configured
         .iter()
         .chain(built_in())
-        .find_map(|r| Some((r, r.file_variable_for(image, variable)?)))
+        .find_map(|r| Some((r, r.file_variable_for(&image, variable)?)))
 }
 
 #[cfg(test)]

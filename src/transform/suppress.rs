@@ -103,7 +103,7 @@ impl Suppressions {
             return Some(reason);
         }
         let mut path = resource.path.clone();
-        path.extend(["metadata", "annotations"].map(|k| yaml::Step::Key(k.to_owned())));
+        path.extend(["metadata", "annotations"].map(|k| yaml::Step::Key(k.into())));
         let annotations = yaml::lookup(root, &path)?;
         let scoped = container.map(|name| format!("{ANNOTATION}.{name}"));
         [Some(ANNOTATION.to_owned()), scoped]

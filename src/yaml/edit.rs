@@ -2,16 +2,18 @@
 //! remove a key or an item. They change the *intended* tree; `render` then turns the difference
 //! from the original into text splices.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write};
 
 use super::node::{CollectionStyle, Node, NodeKind};
 
 /// One step of a path from a document's root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// The value under a mapping key.
-    Key(String),
+    /// The value under a mapping key: borrowed when the key is kubeharden's own (`spec`,
+    /// `containers`, a rule's path), so that paths are copied without copying their keys.
+    Key(Cow<'static, str>),
     /// An item of a sequence.
     Index(usize),
 }
@@ -27,8 +29,22 @@ impl fmt::Display for Step {
 
 /// Writes a path the way people read one: `spec.containers[0].securityContext`.
 pub fn path_to_string(path: &[Step]) -> String {
-    let text: String = path.iter().map(ToString::to_string).collect();
-    text.strip_prefix('.').map(str::to_owned).unwrap_or(text)
+    let mut text = String::new();
+    for (i, step) in path.iter().enumerate() {
+        match step {
+            // A leading key needs no dot before it.
+            Step::Key(k) if i == 0 => text.push_str(k),
+            Step::Key(k) => {
+                text.push('.');
+                text.push_str(k);
+            }
+            Step::Index(index) => {
+                // Writing to a `String` cannot fail.
+                let _ = write!(text, "[{index}]");
+            }
+        }
+    }
+    text
 }
 
 /// Why an edit was not made. The edit is skipped; the rest of the file is still fixed.
@@ -101,7 +117,7 @@ pub fn children<'n, 'a>(node: &'n Node<'a>) -> Vec<(Step, &'n Node<'a>)> {
     match &node.kind {
         NodeKind::Mapping { entries, .. } => entries
             .iter()
-            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned()), v)))
+            .filter_map(|(k, v)| Some((Step::Key(k.as_str()?.to_owned().into()), v)))
             .collect(),
         NodeKind::Sequence { items, .. } => items
             .iter()
@@ -129,7 +145,7 @@ pub fn set<'a>(
     let entries = mapping_entries(parent, last)?;
     match entries
         .iter_mut()
-        .find(|(k, _)| k.as_str() == Some(last.as_str()))
+        .find(|(k, _)| k.as_str() == Some(&**last))
     {
         Some((_, existing)) => {
             guard.check(existing)?;
@@ -197,7 +213,7 @@ pub fn remove(root: &mut Node<'_>, path: &[Step], guard: &Guard<'_>) -> Result<(
     };
     match (&mut parent.kind, last) {
         (NodeKind::Mapping { entries, .. }, Step::Key(k)) => {
-            entries.retain(|(key, _)| key.as_str() != Some(k.as_str()))
+            entries.retain(|(key, _)| key.as_str() != Some(&**k))
         }
         (NodeKind::Sequence { items, .. }, Step::Index(i)) if *i < items.len() => {
             items.remove(*i);
@@ -217,7 +233,7 @@ fn walk_existing<'n, 'a>(
         let next = match (&mut node.kind, step) {
             (NodeKind::Mapping { entries, .. }, Step::Key(k)) => entries
                 .iter_mut()
-                .find(|(key, _)| key.as_str() == Some(k.as_str()))
+                .find(|(key, _)| key.as_str() == Some(&**k))
                 .map(|(_, v)| v),
             (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
             _ => None,
@@ -313,5 +329,20 @@ fn mapping_entries<'n, 'a>(
         _ => Err(Refusal(format!(
             "`{key}` cannot be set: its parent is not a mapping"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, path_to_string};
+
+    #[test]
+    fn a_path_reads_with_dots_between_keys_and_brackets_around_indexes() {
+        let key = |k: &str| Step::Key(k.to_owned().into());
+        let path = [key("spec"), key("containers"), Step::Index(0), key("image")];
+        assert_eq!(path_to_string(&path), "spec.containers[0].image");
+        assert_eq!(path_to_string(&[Step::Index(2), key("a")]), "[2].a");
+        assert_eq!(path_to_string(&[key(""), key("b")]), ".b");
+        assert_eq!(path_to_string(&[]), "");
     }
 }

@@ -903,7 +903,7 @@ impl InputItems {
         let mut out = Vec::with_capacity(path.len());
         for (n, step) in path.iter().enumerate() {
             out.push(match step {
-                Step::Key(k) => yaml::Step::Key(k.clone()),
+                Step::Key(k) => yaml::Step::Key(k.clone().into()),
                 Step::Index(i) => {
                     let index = match self.lists.get(&Self::key(document, &path[..n])) {
                         Some(items) => (*items.get(*i)?)?,

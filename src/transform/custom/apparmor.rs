@@ -22,8 +22,8 @@ pub(super) fn apparmor_runtime_default(
     // The pod's metadata sits beside its spec: `spec.template.metadata`, a Pod's `metadata`.
     let mut annotations = pod[..pod.len().saturating_sub(1)].to_vec();
     annotations.extend([
-        Step::Key("metadata".to_owned()),
-        Step::Key("annotations".to_owned()),
+        Step::Key("metadata".into()),
+        Step::Key("annotations".into()),
     ]);
     let deprecated: Vec<(String, String)> = p
         .read(&annotations)
@@ -47,7 +47,7 @@ pub(super) fn apparmor_runtime_default(
             ),
         };
         let mut path = annotations.clone();
-        path.push(Step::Key(key.clone()));
+        path.push(Step::Key(key.clone().into()));
         p.report(transform, target, &path, FindingKind::Warning, &message);
     }
     if !deprecated.is_empty() {

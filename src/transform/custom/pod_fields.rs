@@ -24,7 +24,7 @@ pub(super) fn run_as_user(
     target: &Target<'_>,
 ) {
     let security = join(&target.pod.path, "securityContext");
-    let set = |p: &Planner<'_, '_>, base: &[crate::yaml::Step], field: &str| {
+    let set = |p: &Planner<'_, '_>, base: &[crate::yaml::Step], field: &'static str| {
         p.read(&join(base, field)).is_some_and(|n| !n.is_null())
     };
     let missing: Vec<(&str, &str)> = IDENTITY_FIELDS
@@ -35,7 +35,7 @@ pub(super) fn run_as_user(
                 && target
                     .containers
                     .iter()
-                    .all(|c| set(p, &c.path, &format!("securityContext.{field}")));
+                    .all(|c| set(p, &join(&c.path, "securityContext"), field));
             !set(p, &security, field) && !every_container
         })
         .map(|(option, field, _)| (*option, *field))

@@ -131,7 +131,7 @@ pub(in crate::transform) fn secrets_as_files(
         let wholes: Vec<&SecretRef> = refs.iter().filter(|r| r.is_whole()).collect();
         let file_vars = file_vars(p, &env_path, &keys, &folder);
         // Every edit of one container is made, or none.
-        let made = p.all_or_none(&target.pod.path, |p| {
+        let made = p.all_or_none(|p| {
             for (secret, dir) in &mounts {
                 let Some((_, volume)) = volume_names.iter().find(|(s, _)| s == secret) else {
                     return false;
@@ -369,7 +369,7 @@ fn rename_to_file_vars(
             return false;
         }
         // A refused `set` was reported as a warning; the step checks its result.
-        let written = |p: &Planner<'_, '_>, key: &str, want: &str| {
+        let written = |p: &Planner<'_, '_>, key: &'static str, want: &str| {
             p.read(&join(&entry, key)).and_then(Node::as_str) == Some(want)
         };
         if !written(p, "name", name) || !written(p, "value", file) {
@@ -427,6 +427,17 @@ fn secret_refs(
 ) -> Vec<SecretRef> {
     let env_path = join(&container.path, "env");
     let env_from_path = join(&container.path, "envFrom");
+    // Most containers read no Secret through their environment: nothing to copy or judge.
+    let entries = |path| p.read(path).and_then(Node::items).unwrap_or_default();
+    if !entries(&env_path)
+        .iter()
+        .any(|e| secret_key_ref(e).is_some())
+        && !entries(&env_from_path)
+            .iter()
+            .any(|e| e.get("secretRef").is_some())
+    {
+        return Vec::new();
+    }
     let env: Vec<Node<'_>> = p
         .read(&env_path)
         .and_then(Node::items)
@@ -471,7 +482,7 @@ fn secret_refs(
     let mut claimed: Vec<String> = Vec::new();
     let field = |n: &Node<'_>, k: &str| n.get(k).and_then(Node::as_str).map(str::to_owned);
     for (index, entry) in env.iter().enumerate() {
-        let Some(selector) = entry.get("valueFrom").and_then(|v| v.get("secretKeyRef")) else {
+        let Some(selector) = secret_key_ref(entry) else {
             continue;
         };
         let (Some(var), Some(secret), Some(key)) = (
@@ -608,6 +619,11 @@ fn secret_refs(
         p.report(transform, here, &path, FindingKind::Warning, &reason);
     }
     refs
+}
+
+/// The `valueFrom.secretKeyRef` of an `env` entry, when it reads a Secret's key.
+fn secret_key_ref<'n, 'a>(entry: &'n Node<'a>) -> Option<&'n Node<'a>> {
+    entry.get("valueFrom").and_then(|v| v.get("secretKeyRef"))
 }
 
 /// The reader of every file under the option `convert-all`, for the report.
