@@ -168,7 +168,7 @@ fn write_one(
         };
         report.changes.push(Change {
             document,
-            resource: policy.clone(),
+            resource: policy.clone().into(),
             container: None,
             transform: id,
             path: "spec".to_owned(),
@@ -218,7 +218,7 @@ fn finding(
 ) -> Finding {
     Finding {
         document: 0,
-        resource: resource.clone(),
+        resource: resource.clone().into(),
         container: None,
         line,
         transform: id,

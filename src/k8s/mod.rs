@@ -9,6 +9,8 @@ pub mod rbac;
 
 pub use kinds::{DeclaredKind, Restriction, Rollout};
 
+use std::sync::Arc;
+
 use crate::yaml::{Node, Step};
 
 /// A Kubernetes object found in a document.
@@ -40,8 +42,8 @@ impl Resource {
 /// A pod spec inside a workload.
 #[derive(Debug, Clone)]
 pub struct PodSpec {
-    /// The object holding it.
-    pub resource: Resource,
+    /// The object holding it, shared with every change and finding about it.
+    pub resource: Arc<Resource>,
     /// The path from the document root to the pod spec.
     pub path: Vec<Step>,
     /// What the workload's update strategy is called.
@@ -133,7 +135,7 @@ pub fn pod_specs(root: &Node<'_>, declared: &[DeclaredKind]) -> Vec<PodSpec> {
             path.extend(location.steps);
             crate::yaml::lookup(root, &path)?.entries()?;
             Some(PodSpec {
-                resource,
+                resource: resource.into(),
                 path,
                 rollout: location.rollout,
                 restrictions: location.restrictions,

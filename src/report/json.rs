@@ -107,7 +107,7 @@ impl<'r> From<&'r Change> for ChangeJson<'r> {
     fn from(change: &'r Change) -> Self {
         ChangeJson {
             document: change.document,
-            resource: ResourceJson::from(&change.resource),
+            resource: ResourceJson::from(&*change.resource),
             container: change.container.as_deref(),
             transform: change.transform,
             path: &change.path,
@@ -135,7 +135,7 @@ impl<'r> From<&'r Finding> for FindingJson<'r> {
         FindingJson {
             kind: kind_name(finding.kind),
             document: finding.document,
-            resource: ResourceJson::from(&finding.resource),
+            resource: ResourceJson::from(&*finding.resource),
             container: finding.container.as_deref(),
             transform: finding.transform,
             line: finding.line,

@@ -133,7 +133,7 @@ fn rows(file: &FileReport) -> Vec<Row<'_>> {
     for change in &file.changes {
         let index = match rows
             .iter()
-            .position(|r| r.document == change.document && r.resource == &change.resource)
+            .position(|r| r.document == change.document && *r.resource == *change.resource)
         {
             Some(index) => index,
             None => {

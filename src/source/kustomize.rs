@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use super::{
     Difference, Lifecycle, SourceEdit, SourceFix, apply, differences, first_mismatch, owned, within,
@@ -174,13 +175,13 @@ pub fn warning(folder: &Path, message: String) -> Finding {
 fn note((api_version, kind): (&str, &str), name: &str, line: usize, message: String) -> Finding {
     Finding {
         document: 0,
-        resource: crate::k8s::Resource {
+        resource: Arc::new(crate::k8s::Resource {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
             name: Some(name.to_owned()),
             namespace: None,
             path: Vec::new(),
-        },
+        }),
         container: None,
         line,
         reader: None,
@@ -844,7 +845,7 @@ fn attributed(
             let resource = resources
                 .iter()
                 .find(|r| r.path == finding.resource.path && r.kind == finding.resource.kind)
-                .cloned()
+                .map(|r| Arc::new(r.clone()))
                 .unwrap_or_else(|| finding.resource.clone());
             let own_finding = Finding {
                 document: number,

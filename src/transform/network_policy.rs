@@ -4,6 +4,8 @@
 //! namespaces lack a policy, and the text of the new file; the command line decides where it
 //! goes.
 
+use std::sync::Arc;
+
 use crate::k8s::{self, DeclaredKind, Resource};
 use crate::yaml::{self, Text};
 
@@ -38,7 +40,9 @@ impl Inventory {
                 let line = yaml::lookup(root, &pod.resource.path)
                     .and_then(|node| node.span.as_ref())
                     .map_or(1, |span| text.position(span.start).line);
-                inventory.workloads.push((pod.resource, line));
+                inventory
+                    .workloads
+                    .push((Arc::unwrap_or_clone(pod.resource), line));
             }
             inventory.policies.extend(
                 k8s::resources(root)

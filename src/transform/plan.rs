@@ -2,6 +2,7 @@
 //! warning, skip and suppression.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::k8s::rbac::Binding;
 use crate::k8s::{self, Container, PodSpec, Resource, Windows};
@@ -17,8 +18,9 @@ use super::{
 pub struct Change {
     /// The document, 0-based.
     pub document: usize,
-    /// The object changed.
-    pub resource: Resource,
+    /// The object changed, shared with the other changes and findings about it (a large
+    /// stream has hundreds of thousands).
+    pub resource: Arc<Resource>,
     /// The container, for container-scoped rules.
     pub container: Option<String>,
     /// The transform.
@@ -52,8 +54,8 @@ pub enum FindingKind {
 pub struct Finding {
     /// The document, 0-based.
     pub document: usize,
-    /// The object it is about.
-    pub resource: Resource,
+    /// The object it is about, shared like a change's.
+    pub resource: Arc<Resource>,
     /// The container, when it is about one.
     pub container: Option<String>,
     /// 1-based line.
@@ -203,7 +205,7 @@ pub fn plan<'a>(
     for (resource, wanted) in objects {
         let holder = PodSpec {
             path: resource.path.clone(),
-            resource,
+            resource: resource.into(),
             rollout: k8s::Rollout::None,
             restrictions: &[],
         };
