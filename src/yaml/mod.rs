@@ -239,21 +239,18 @@ fn through_comment_lines(source: &str, mut offset: usize) -> usize {
 /// document ends at a line of its own (`---`, `...`, a directive or the end of the text), so
 /// the document reads the same inside the stream.
 fn verify_document(slice: &str, index: usize, intended: &Node<'_>) -> Result<(), WriteError> {
-    let reparsed =
-        parse::parse_numbering_anchors_from(&Text::new(slice), false, intended.first_anchor())
-            .map_err(|e| {
-                WriteError::Verify(format!("document {} no longer parses ({e})", index + 1))
-            })?;
-    match (reparsed.documents.as_slice(), intended) {
-        ([got], want) if got.same_data(want) => Ok(()),
-        ([_], _) => Err(WriteError::Verify(format!(
+    let reread = parse::reread(slice, intended.first_anchor(), intended).map_err(|e| {
+        WriteError::Verify(format!("document {} no longer parses ({e})", index + 1))
+    })?;
+    match reread {
+        parse::Reread::Same => Ok(()),
+        parse::Reread::Differs => Err(WriteError::Verify(format!(
             "document {} differs from the intended data",
             index + 1
         ))),
-        (documents, _) => Err(WriteError::Verify(format!(
-            "document {} became {} documents",
-            index + 1,
-            documents.len()
+        parse::Reread::Documents(count) => Err(WriteError::Verify(format!(
+            "document {} became {count} documents",
+            index + 1
         ))),
     }
 }

@@ -69,28 +69,11 @@ impl<'t, 'a> Reader<'t, 'a> {
     /// A reader of `text`. Comments are collected when `with_comments` is set; a check re-parse
     /// leaves them out for speed.
     pub fn new(text: &'t Text<'a>, with_comments: bool) -> Self {
-        let mut options = Options::default();
-        options.emit_anchor_events = true;
-        // Comments are only buffered while the parser looks ahead; the default of 96 rejects a
-        // valid manifest with a long comment block after `spec:`.
-        options.max_buffered_comment_events = usize::MAX;
-        // Reported by the builder, which names the alias.
-        options.emit_unresolved_aliases = true;
-        options.flow_nesting_limit = NESTING_LIMIT;
-        options.block_nesting_limit = NESTING_LIMIT;
-        options.set_emit_comments(with_comments);
         Reader {
-            parser: Parser::new_from_str_with_options(text.source, options),
+            parser: Parser::new_from_str_with_options(text.source, parser_options(with_comments)),
             builder: Builder::new(text),
             done: false,
         }
-    }
-
-    /// This reader, numbering anchors from `first` on, so that a document cut out of a stream
-    /// gets the anchor ids it had there.
-    fn numbering_anchors_from(mut self, first: usize) -> Self {
-        self.parser.set_anchor_offset(first);
-        self
     }
 
     /// The comments after the last document (or of a stream with none), once every document
@@ -137,24 +120,163 @@ impl<'a> Iterator for Reader<'_, 'a> {
     }
 }
 
+/// How kubeharden has granit-parser read: with comments when `with_comments` is set.
+fn parser_options(with_comments: bool) -> Options {
+    let mut options = Options::default();
+    options.emit_anchor_events = true;
+    // Comments are only buffered while the parser looks ahead; the default of 96 rejects a
+    // valid manifest with a long comment block after `spec:`.
+    options.max_buffered_comment_events = usize::MAX;
+    // Reported by the builder, which names the alias.
+    options.emit_unresolved_aliases = true;
+    options.flow_nesting_limit = NESTING_LIMIT;
+    options.block_nesting_limit = NESTING_LIMIT;
+    options.set_emit_comments(with_comments);
+    options
+}
+
+/// How the text of an edited document, read again, compares with the data it should hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reread {
+    /// One document, holding the same data (as [`Node::same_data`] compares).
+    Same,
+    /// One document, holding other data.
+    Differs,
+    /// This many documents.
+    Documents(usize),
+}
+
+/// Reads `source` again and compares its document with `intended`, event by event, without
+/// building a tree: every edited document is checked, and a second tree as large as the first
+/// would double the memory and much of the time of reading. Anchors are numbered from
+/// `first_anchor` on, as in the stream the document was cut from. A text that does not parse
+/// is an error, whatever it holds.
+pub(crate) fn reread<'n, 'a>(
+    source: &str,
+    first_anchor: Option<usize>,
+    intended: &'n Node<'a>,
+) -> Result<Reread, ParseError> {
+    let mut parser = Parser::new_from_str_with_options(source, parser_options(false));
+    if let Some(first) = first_anchor {
+        parser.set_anchor_offset(first);
+    }
+    let error = |offset: usize, message: String| ParseError {
+        position: Text::new(source).position(offset),
+        message,
+    };
+    let mut documents = 0;
+    let mut expected: Vec<Expected<'n, 'a>> = Vec::new();
+    let mut same = true;
+    for event in parser {
+        let (event, span) =
+            event.map_err(|e| error(e.marker().byte_offset().unwrap_or(0), e.info().to_owned()))?;
+        if let Event::UnresolvedAlias(name) = &event {
+            let offset = span.byte_range().map_or(0, |r| r.start);
+            return Err(error(offset, format!("alias *{name} has no anchor")));
+        }
+        if let Event::DocumentStart(..) = event {
+            documents += 1;
+            expected.push(Expected::Root(Some(intended)));
+        }
+        // Past a difference or a second document, only errors and documents are counted.
+        if !same || documents != 1 {
+            continue;
+        }
+        let next = |expected: &mut Vec<Expected<'n, 'a>>| expected.last_mut()?.next();
+        let mapping = matches!(event, Event::MappingStart(..));
+        match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                let got = Node {
+                    span: None,
+                    properties_start: None,
+                    anchor,
+                    tag: tag_name(tag),
+                    kind: NodeKind::Scalar {
+                        value,
+                        style: scalar_style(style),
+                    },
+                };
+                same = next(&mut expected).is_some_and(|want| got.same_data(want));
+            }
+            Event::Alias(id) => {
+                same = next(&mut expected).is_some_and(|want| {
+                    want.anchor == 0
+                        && want.tag.is_none()
+                        && matches!(want.kind, NodeKind::Alias(a) if a == id)
+                });
+            }
+            Event::MappingStart(_, anchor, tag) | Event::SequenceStart(_, anchor, tag) => {
+                let children = next(&mut expected)
+                    .filter(|want| want.anchor == anchor && want.tag == tag_name(tag))
+                    .and_then(|want| match &want.kind {
+                        NodeKind::Mapping { entries, .. } if mapping => {
+                            Some(Expected::Entries(entries, 0))
+                        }
+                        NodeKind::Sequence { items, .. } if !mapping => {
+                            Some(Expected::Items(items, 0))
+                        }
+                        _ => None,
+                    });
+                match children {
+                    Some(children) => expected.push(children),
+                    None => same = false,
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd | Event::DocumentEnd => {
+                same = expected.pop().is_some_and(|e| e.is_done());
+            }
+            _ => {}
+        }
+    }
+    Ok(match documents {
+        1 if same => Reread::Same,
+        1 => Reread::Differs,
+        n => Reread::Documents(n),
+    })
+}
+
+/// What remains to be read of a node of the intended tree, in the order of the events.
+enum Expected<'n, 'a> {
+    /// A document's root, until read.
+    Root(Option<&'n Node<'a>>),
+    /// A mapping's entries, key then value, from the entry and side numbered here.
+    Entries(&'n [(Node<'a>, Node<'a>)], usize),
+    /// A sequence's items, from the one numbered here.
+    Items(&'n [Node<'a>], usize),
+}
+
+impl<'n, 'a> Expected<'n, 'a> {
+    /// The node the next event should start.
+    fn next(&mut self) -> Option<&'n Node<'a>> {
+        match self {
+            Expected::Root(root) => root.take(),
+            Expected::Entries(entries, next) => {
+                let (key, value) = entries.get(*next / 2)?;
+                *next += 1;
+                Some(if *next % 2 == 1 { key } else { value })
+            }
+            Expected::Items(items, next) => {
+                let item = items.get(*next)?;
+                *next += 1;
+                Some(item)
+            }
+        }
+    }
+
+    /// Whether every node was read.
+    fn is_done(&self) -> bool {
+        match self {
+            Expected::Root(root) => root.is_none(),
+            Expected::Entries(entries, next) => *next == entries.len() * 2,
+            Expected::Items(items, next) => *next == items.len(),
+        }
+    }
+}
+
 /// Parses every document of `text`. Comments are collected when `with_comments` is set; a check
 /// re-parse leaves them out for speed.
 pub fn parse<'a>(text: &Text<'a>, with_comments: bool) -> Result<Stream<'a>, ParseError> {
     collect(Reader::new(text, with_comments))
-}
-
-/// Parses like [`parse`], numbering anchors from `first_anchor` on, so that a document cut out
-/// of a stream gets the anchor ids it had there.
-pub(crate) fn parse_numbering_anchors_from<'a>(
-    text: &Text<'a>,
-    with_comments: bool,
-    first_anchor: Option<usize>,
-) -> Result<Stream<'a>, ParseError> {
-    let reader = Reader::new(text, with_comments);
-    collect(match first_anchor {
-        Some(first) => reader.numbering_anchors_from(first),
-        None => reader,
-    })
 }
 
 /// The whole stream that `reader` reads.
@@ -510,4 +632,65 @@ fn collection_style(style: StructureStyle) -> CollectionStyle {
 
 fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<String> {
     tag.map(|t| format!("{}{}", t.handle(), t.suffix()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts that differ from one another in one way each that `same_data` tells apart (or
+    /// not: the two spellings of one mapping hold the same data).
+    const TEXTS: [&str; 16] = [
+        "a: 1\nb: [x, y]\n",
+        "a: 1\nb: [x, 'y']\n",
+        "a: 1\nb: [x, y, z]\n",
+        "a: 1\nb: [x]\n",
+        "a: 2\nb: [x, y]\n",
+        "a: 1\nc: [x, y]\n",
+        "a: 1\nb: {x: y}\n",
+        "a: 1\nb: !!set [x, y]\n",
+        "a: &n 1\nb: [x, y]\n",
+        "a: &n 1\nb: [x, *n]\n",
+        "{a: 1, b: [x, y]}\n",
+        "a: 1\n",
+        "a: 0x1\nb: [x, y]\n",
+        "a: '1'\nb: [x, y]\n",
+        "",
+        "a: 1\nb:\n  - x\n  - y\n",
+    ];
+
+    #[test]
+    fn rereading_a_document_agrees_with_comparing_trees() {
+        for want in TEXTS.iter().filter(|t| !t.is_empty()) {
+            let intended = parse(&Text::new(want), false).unwrap();
+            let intended = &intended.documents[0];
+            for got in TEXTS {
+                let tree = parse(&Text::new(got), false).unwrap();
+                let expected = match tree.documents.as_slice() {
+                    [document] if document.same_data(intended) => Reread::Same,
+                    [_] => Reread::Differs,
+                    documents => Reread::Documents(documents.len()),
+                };
+                assert_eq!(
+                    reread(got, intended.first_anchor(), intended).unwrap(),
+                    expected,
+                    "{got:?} against {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rereading_counts_documents_and_reports_what_does_not_parse() {
+        let intended = parse(&Text::new("a: 1\n"), false).unwrap();
+        let intended = &intended.documents[0];
+        assert_eq!(
+            reread("a: 1\n---\nb: 2\n", None, intended).unwrap(),
+            Reread::Documents(2)
+        );
+        let error = reread("a: 1\nb: [x\n", None, intended).unwrap_err();
+        assert_eq!(error.position.line, 2, "{error}");
+        let error = reread("a: *nowhere\n", None, intended).unwrap_err();
+        assert!(error.message.contains("*nowhere"), "{error}");
+    }
 }
