@@ -86,7 +86,8 @@ impl<'t, 'a> Writer<'t, 'a> {
     pub fn new(text: &'t Text<'a>) -> Self {
         Writer {
             text,
-            has_tag_directive: text.source.lines().any(|l| l.starts_with("%TAG")),
+            // A search of the whole text, not a walk over its lines: several times quicker.
+            has_tag_directive: text.source.starts_with("%TAG") || text.source.contains("\n%TAG"),
             layout: None,
         }
     }
