@@ -1,5 +1,6 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
+use rayon::prelude::*;
 use similar::DiffOp;
 
 use crate::source::Lifecycle;
@@ -62,21 +63,27 @@ fn hunks(old: &str, new: &str) -> String {
             .context_radius(CONTEXT)
             .to_string();
     }
+    // Each document's operations from its first line, on every core of the pool the caller
+    // runs in (a large stream has tens of thousands), then joined in order.
+    let document_ops: Vec<Vec<DiffOp>> = old_documents
+        .into_par_iter()
+        .zip(new_documents)
+        .map(|(old_document, new_document)| match old_document == new_document {
+            true => vec![DiffOp::Equal {
+                old_index: 0,
+                new_index: 0,
+                len: line_count(old_document),
+            }],
+            false => similar::TextDiff::from_lines(old_document, new_document)
+                .ops()
+                .to_vec(),
+        })
+        .collect();
     let mut ops = Operations::default();
-    for (old_document, new_document) in old_documents.into_iter().zip(new_documents) {
-        if old_document == new_document {
-            let len = line_count(old_document);
-            ops.push(DiffOp::Equal {
-                old_index: ops.old_line,
-                new_index: ops.new_line,
-                len,
-            });
-            continue;
-        }
-        let diff = similar::TextDiff::from_lines(old_document, new_document);
+    for document in document_ops {
         let (old_start, new_start) = (ops.old_line, ops.new_line);
-        for op in diff.ops() {
-            ops.push(shifted(*op, old_start, new_start));
+        for op in document {
+            ops.push(shifted(op, old_start, new_start));
         }
     }
     let (mut old_lines, mut new_lines) = (LineCursor::new(old), LineCursor::new(new));
