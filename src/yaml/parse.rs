@@ -81,13 +81,14 @@ pub(crate) fn parse_numbering_anchors_from<'a>(
     Ok(builder.finish())
 }
 
-/// A collection being built.
+/// A collection being built; its children wait on the builder's `children` until it closes.
 struct Frame<'a> {
     node: Node<'a>,
     /// Where the collection's start event pointed (the opening bracket of a flow collection).
     start: usize,
-    /// A key waiting for its value.
-    pending_key: Option<Node<'a>>,
+    /// Where the collection's children start in the builder's `children`: keys and values in
+    /// turn for a mapping, so an odd count means a key waits for its value.
+    first_child: usize,
     /// How many nodes the collection stands for with aliases expanded.
     expanded: u64,
 }
@@ -95,6 +96,10 @@ struct Frame<'a> {
 struct Builder<'t, 'a> {
     text: &'t Text<'a>,
     stack: Vec<Frame<'a>>,
+    /// The children of every open collection, innermost last: one buffer for all of them, so
+    /// that each collection gets its children in one allocation of the right size when it
+    /// closes rather than by growing its own vector.
+    children: Vec<Node<'a>>,
     documents: Vec<Node<'a>>,
     comments: Vec<Range<usize>>,
     anchor_names: HashMap<usize, String>,
@@ -108,6 +113,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         Builder {
             text,
             stack: Vec::new(),
+            children: Vec::new(),
             documents: Vec::new(),
             comments: Vec::new(),
             anchor_names: HashMap::new(),
@@ -253,7 +259,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.stack.push(Frame {
             node,
             start,
-            pending_key: None,
+            first_child: self.children.len(),
             expanded: 1,
         });
     }
@@ -264,6 +270,18 @@ impl<'t, 'a> Builder<'t, 'a> {
         let Some(mut frame) = self.stack.pop() else {
             return;
         };
+        let mut children = self.children.drain(frame.first_child..);
+        match &mut frame.node.kind {
+            NodeKind::Mapping { entries, .. } => {
+                entries.reserve_exact(children.len() / 2);
+                while let (Some(key), Some(value)) = (children.next(), children.next()) {
+                    entries.push((key, value));
+                }
+            }
+            NodeKind::Sequence { items, .. } => items.extend(children.by_ref()),
+            _ => {}
+        }
+        drop(children);
         let span = match &frame.node.kind {
             NodeKind::Mapping {
                 style: CollectionStyle::Flow,
@@ -297,21 +315,8 @@ impl<'t, 'a> Builder<'t, 'a> {
     fn note_properties_start(&mut self, offset: usize) {
         let target = match self.stack.last_mut() {
             None => self.documents.last_mut(),
-            Some(frame)
-                if frame.node.span.is_none()
-                    && collection_is_empty(&frame.node)
-                    && frame.pending_key.is_none() =>
-            {
-                Some(&mut frame.node)
-            }
-            Some(frame) => match &mut frame.node.kind {
-                NodeKind::Mapping { entries, .. } => match &mut frame.pending_key {
-                    Some(key) => Some(key),
-                    None => entries.last_mut().map(|(_, v)| v),
-                },
-                NodeKind::Sequence { items, .. } => items.last_mut(),
-                _ => None,
-            },
+            Some(frame) if frame.first_child == self.children.len() => Some(&mut frame.node),
+            Some(_) => self.children.last_mut(),
         };
         if let Some(node) = target {
             let start = node.properties_start.map_or(offset, |s| s.min(offset));
@@ -329,19 +334,17 @@ impl<'t, 'a> Builder<'t, 'a> {
             return;
         };
         frame.expanded = frame.expanded.saturating_add(expanded);
-        match &mut frame.node.kind {
-            NodeKind::Mapping { entries, style } => match frame.pending_key.take() {
-                Some(key) => {
-                    if *style == CollectionStyle::Block {
-                        place_missing_value(source, &key, &mut node);
-                    }
-                    entries.push((key, node));
-                }
-                None => frame.pending_key = Some(node),
-            },
-            NodeKind::Sequence { items, .. } => items.push(node),
-            _ => {}
+        let is_value = (self.children.len() - frame.first_child) % 2 == 1;
+        if let NodeKind::Mapping {
+            style: CollectionStyle::Block,
+            ..
+        } = frame.node.kind
+            && is_value
+            && let Some(key) = self.children.last()
+        {
+            place_missing_value(source, key, &mut node);
         }
+        self.children.push(node);
     }
 
     fn finish(self) -> Stream<'a> {
@@ -387,14 +390,6 @@ fn colon_follows(rest: &str) -> bool {
     }
 }
 
-fn collection_is_empty(node: &Node<'_>) -> bool {
-    match &node.kind {
-        NodeKind::Mapping { entries, .. } => entries.is_empty(),
-        NodeKind::Sequence { items, .. } => items.is_empty(),
-        _ => false,
-    }
-}
-
 fn scalar_style(style: granit_parser::ScalarStyle) -> ScalarStyle {
     match style {
         granit_parser::ScalarStyle::Plain => ScalarStyle::Plain,
@@ -412,6 +407,6 @@ fn collection_style(style: StructureStyle) -> CollectionStyle {
     }
 }
 
-fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<String> {
-    tag.map(|t| format!("{}{}", t.handle(), t.suffix()))
+fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<Box<str>> {
+    tag.map(|t| [t.handle(), t.suffix()].concat().into_boxed_str())
 }
