@@ -1,7 +1,9 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
+use std::fmt::Write;
+
 use similar::udiff::UnifiedHunkHeader;
-use similar::{DiffOp, DiffableStr};
+use similar::{ChangeTag, DiffOp, DiffableStr};
 
 use crate::source::Lifecycle;
 
@@ -60,12 +62,13 @@ fn unified_hunks(old_lines: &[&str], new_lines: &[&str], ops: Vec<DiffOp>) -> St
         if hunk.is_empty() {
             continue;
         }
-        out.push_str(&format!("{}\n", UnifiedHunkHeader::new(&hunk)));
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "{}", UnifiedHunkHeader::new(&hunk));
         for change in hunk
             .iter()
             .flat_map(|op| op.iter_changes(old_lines, new_lines))
         {
-            out.push_str(&change.tag().to_string());
+            out.push(sign(change.tag()));
             out.push_str(change.value());
             if change.missing_newline() {
                 out.push_str("\n\\ No newline at end of file\n");
@@ -73,6 +76,15 @@ fn unified_hunks(old_lines: &[&str], new_lines: &[&str], ops: Vec<DiffOp>) -> St
         }
     }
     out
+}
+
+/// The character starting a line of a diff: `-` removed, `+` added, a blank kept.
+pub(super) fn sign(tag: ChangeTag) -> char {
+    match tag {
+        ChangeTag::Delete => '-',
+        ChangeTag::Insert => '+',
+        ChangeTag::Equal => ' ',
+    }
 }
 
 /// How many lines (old and new together) a diff of the whole texts may take: it is exact
