@@ -240,17 +240,27 @@ impl<'a> Node<'a> {
 
     /// The smallest anchor id defined in this node or below it.
     pub fn first_anchor(&self) -> Option<usize> {
-        let own = (self.anchor != 0).then_some(self.anchor);
-        let below = match &self.kind {
-            NodeKind::Mapping { entries, .. } => entries
-                .iter()
-                .flat_map(|(k, v)| [k.first_anchor(), v.first_anchor()])
-                .flatten()
-                .min(),
-            NodeKind::Sequence { items, .. } => items.iter().filter_map(Node::first_anchor).min(),
-            _ => None,
+        let smallest = self.smallest_anchor();
+        (smallest != usize::MAX).then_some(smallest)
+    }
+
+    /// [`Node::first_anchor`], `usize::MAX` standing for none, so that the walk of a large
+    /// tree (most have no anchor at all) is a plain fold.
+    fn smallest_anchor(&self) -> usize {
+        let own = if self.anchor == 0 {
+            usize::MAX
+        } else {
+            self.anchor
         };
-        own.into_iter().chain(below).min()
+        match &self.kind {
+            NodeKind::Mapping { entries, .. } => entries.iter().fold(own, |smallest, (k, v)| {
+                smallest.min(k.smallest_anchor()).min(v.smallest_anchor())
+            }),
+            NodeKind::Sequence { items, .. } => items
+                .iter()
+                .fold(own, |smallest, i| smallest.min(i.smallest_anchor())),
+            NodeKind::Scalar { .. } | NodeKind::Alias(_) => own,
+        }
     }
 
     /// Whether two scalars mean the same value, whatever their anchors, tags and styles.
