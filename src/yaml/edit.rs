@@ -3,7 +3,7 @@
 //! from the original into text splices.
 
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write};
 
 use super::node::{CollectionStyle, Node, NodeKind};
 
@@ -27,8 +27,23 @@ impl fmt::Display for Step {
 
 /// Writes a path the way people read one: `spec.containers[0].securityContext`.
 pub fn path_to_string(path: &[Step]) -> String {
-    let text: String = path.iter().map(ToString::to_string).collect();
-    text.strip_prefix('.').map(str::to_owned).unwrap_or(text)
+    let mut text = String::new();
+    for (n, step) in path.iter().enumerate() {
+        match step {
+            Step::Key(k) => {
+                // Every key but a first step is written after a dot.
+                if n > 0 {
+                    text.push('.');
+                }
+                text.push_str(k);
+            }
+            Step::Index(i) => {
+                // Writing to a String cannot fail.
+                let _ = write!(text, "[{i}]");
+            }
+        }
+    }
+    text
 }
 
 /// Why an edit was not made. The edit is skipped; the rest of the file is still fixed.
@@ -313,5 +328,27 @@ fn mapping_entries<'n, 'a>(
         _ => Err(Refusal(format!(
             "`{key}` cannot be set: its parent is not a mapping"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_reads_as_people_write_it() {
+        let key = |k: &str| Step::Key(k.to_owned());
+        let cases = [
+            (vec![], ""),
+            (
+                vec![key("spec"), key("containers"), Step::Index(0)],
+                "spec.containers[0]",
+            ),
+            (vec![Step::Index(2), key("name")], "[2].name"),
+            (vec![key(""), key("b")], ".b"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(path_to_string(&path), expected);
+        }
     }
 }
