@@ -96,7 +96,9 @@ impl LayoutVotes {
                 entries,
             } => {
                 for (key, value) in entries {
-                    let key_column = text.column(key.full_start());
+                    // Only the keys of nested collections vote: most values are scalars, and
+                    // finding a column searches the line table.
+                    let key_column = || text.column(key.full_start());
                     match &value.kind {
                         NodeKind::Mapping {
                             style: CollectionStyle::Block,
@@ -104,7 +106,7 @@ impl LayoutVotes {
                         } if !entries.is_empty() => {
                             let child = text.column(entries[0].0.full_start());
                             if let Some(w) = child
-                                .checked_sub(key_column)
+                                .checked_sub(key_column())
                                 .filter(|w| (1..=8).contains(w))
                             {
                                 self.widths[w] += 1;
@@ -115,7 +117,7 @@ impl LayoutVotes {
                             items,
                         } if !items.is_empty() => {
                             if let Some(dash) = dash_before(text, items[0].full_start()) {
-                                if text.column(dash) == key_column {
+                                if text.column(dash) == key_column() {
                                     self.indentless += 1;
                                 } else {
                                     self.indented += 1;
