@@ -270,18 +270,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         let Some(mut frame) = self.stack.pop() else {
             return;
         };
-        let mut children = self.children.drain(frame.first_child..);
-        match &mut frame.node.kind {
-            NodeKind::Mapping { entries, .. } => {
-                entries.reserve_exact(children.len() / 2);
-                while let (Some(key), Some(value)) = (children.next(), children.next()) {
-                    entries.push((key, value));
-                }
-            }
-            NodeKind::Sequence { items, .. } => items.extend(children.by_ref()),
-            _ => {}
-        }
-        drop(children);
+        self.take_children(&mut frame);
         let span = match &frame.node.kind {
             NodeKind::Mapping {
                 style: CollectionStyle::Flow,
@@ -308,6 +297,22 @@ impl<'t, 'a> Builder<'t, 'a> {
         frame.node.span = Some(span);
         let expanded = frame.expanded;
         self.complete(frame.node, expanded);
+    }
+
+    /// Moves the children of the collection of `frame`, its last ones, from the buffer into
+    /// the collection, in one allocation of their number.
+    fn take_children(&mut self, frame: &mut Frame<'a>) {
+        let mut children = self.children.drain(frame.first_child..);
+        match &mut frame.node.kind {
+            NodeKind::Mapping { entries, .. } => {
+                entries.reserve_exact(children.len() / 2);
+                while let (Some(key), Some(value)) = (children.next(), children.next()) {
+                    entries.push((key, value));
+                }
+            }
+            NodeKind::Sequence { items, .. } => items.extend(children),
+            _ => {}
+        }
     }
 
     /// Records an anchor's position as the start of the most recent node's properties: the
