@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use similar::udiff::UnifiedHunkHeader;
-use similar::{ChangeTag, DiffOp, DiffableStr};
+use similar::{ChangeTag, DiffOp};
 
 use crate::source::Lifecycle;
 
@@ -54,18 +54,23 @@ fn hunks(old: &str, new: &str) -> String {
     unified_hunks(&old_lines, &new_lines, ops)
 }
 
-/// The lines of `text`, line breaks kept, as `similar` cuts them (at `\n`, `\r\n` or a lone
-/// `\r`); a text without `\r`, as most manifests are, is cut at each `\n` found by memchr,
-/// several times quicker.
+/// The lines of `text`, line breaks kept, cut as `similar` cuts them: after a `\n`, a `\r\n`
+/// or a lone `\r`. memchr finds the breaks many bytes at a time.
 fn lines(text: &str) -> Vec<&str> {
-    if memchr::memchr(b'\r', text.as_bytes()).is_some() {
-        return text.tokenize_lines();
-    }
+    let bytes = text.as_bytes();
     let mut lines = Vec::new();
     let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
-        lines.push(&text[start..=end]);
-        start = end + 1;
+    let mut breaks = memchr::memchr2_iter(b'\n', b'\r', bytes);
+    while let Some(at) = breaks.next() {
+        let end = if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+            // The `\n` of this `\r\n` ends no other line.
+            breaks.next();
+            at + 2
+        } else {
+            at + 1
+        };
+        lines.push(&text[start..end]);
+        start = end;
     }
     if start < text.len() {
         lines.push(&text[start..]);
@@ -303,6 +308,8 @@ pub fn colorize(diff: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use similar::DiffableStr;
+
     use super::*;
 
     /// The diff of the whole texts, as `similar` writes it: what [`hunks`] must write.
