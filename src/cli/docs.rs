@@ -123,11 +123,7 @@ pub fn explain(t: &Transform) -> String {
     };
     let diff = similar::TextDiff::from_lines(before, &t.example.after);
     for change in diff.iter_all_changes() {
-        let sign = match change.tag() {
-            similar::ChangeTag::Delete => '-',
-            similar::ChangeTag::Insert => '+',
-            similar::ChangeTag::Equal => ' ',
-        };
+        let sign = super::output::sign(change.tag());
         out.push_str(&format!("{sign} {}", change.value()));
     }
     if t.new_file {

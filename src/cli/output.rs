@@ -1,7 +1,7 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
 use rayon::prelude::*;
-use similar::DiffOp;
+use similar::{ChangeTag, DiffOp};
 
 use crate::source::Lifecycle;
 use crate::yaml;
@@ -98,7 +98,7 @@ fn hunks(old: &str, new: &str) -> String {
             let (removed, added) = match op {
                 DiffOp::Equal { .. } => {
                     for index in old_range {
-                        push_line(&mut out, ' ', old_lines.line(index));
+                        push_line(&mut out, ChangeTag::Equal, old_lines.line(index));
                     }
                     continue;
                 }
@@ -107,10 +107,10 @@ fn hunks(old: &str, new: &str) -> String {
                 DiffOp::Replace { .. } => (old_range, new_range),
             };
             for index in removed {
-                push_line(&mut out, '-', old_lines.line(index));
+                push_line(&mut out, ChangeTag::Delete, old_lines.line(index));
             }
             for index in added {
-                push_line(&mut out, '+', new_lines.line(index));
+                push_line(&mut out, ChangeTag::Insert, new_lines.line(index));
             }
         }
     }
@@ -223,9 +223,18 @@ impl<'a> LineCursor<'a> {
     }
 }
 
+/// The sign of a diff line: `-` removed, `+` added, a space kept.
+pub(super) fn sign(tag: ChangeTag) -> char {
+    match tag {
+        ChangeTag::Delete => '-',
+        ChangeTag::Insert => '+',
+        ChangeTag::Equal => ' ',
+    }
+}
+
 /// Prints one line of a hunk as `similar` does: with a note when it has no line break.
-fn push_line(out: &mut String, tag: char, line: &str) {
-    out.push(tag);
+fn push_line(out: &mut String, tag: ChangeTag, line: &str) {
+    out.push(sign(tag));
     out.push_str(line);
     if !line.ends_with('\n') {
         out.push_str("\n\\ No newline at end of file\n");

@@ -166,7 +166,7 @@ fn keep_properties<'a>(existing: &Node<'a>, mut value: Node<'a>) -> Result<Node<
         if !tagged.means_the_same_as(&value) {
             let tag = match tag.strip_prefix("tag:yaml.org,2002:") {
                 Some(core) => format!("!!{core}"),
-                None => tag.clone(),
+                None => tag.to_string(),
             };
             return Err(Refusal(format!(
                 "the value carries the tag {tag}, which would change the meaning of the new value; edit it by hand"

@@ -40,7 +40,7 @@ pub struct Node<'a> {
     /// The anchor id defined on this node, 0 when none.
     pub anchor: usize,
     /// The node's resolved tag, written `handle` + `suffix`.
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
     /// What the node holds.
     pub kind: NodeKind<'a>,
 }
@@ -122,33 +122,47 @@ impl<'a> Node<'a> {
     /// [`Node::get`] the first), so nothing may be judged from them. Aliases are not followed.
     pub fn duplicate_keys(&self) -> Vec<Vec<&Node<'a>>> {
         let mut found = Vec::new();
-        self.collect_duplicate_keys(&mut found);
+        self.collect_duplicate_keys(&mut found, &mut Vec::new());
         found
     }
 
-    fn collect_duplicate_keys<'n>(&'n self, found: &mut Vec<Vec<&'n Node<'a>>>) {
+    /// Adds the duplicated keys at or below this node to `found`. `names` is scratch space,
+    /// reused from mapping to mapping: sorting a mapping's key names finds its duplicates
+    /// without a hash map per mapping, and most mappings have none.
+    fn collect_duplicate_keys<'n>(
+        &'n self,
+        found: &mut Vec<Vec<&'n Node<'a>>>,
+        names: &mut Vec<(&'n str, usize)>,
+    ) {
         match &self.kind {
             NodeKind::Mapping { entries, .. } => {
-                let mut copies: Vec<Vec<&'n Node<'a>>> = Vec::new();
-                let mut by_name = std::collections::HashMap::new();
-                for (key, _) in entries {
-                    if let Some(name) = key.as_str() {
-                        let index = *by_name.entry(name).or_insert_with(|| {
-                            copies.push(Vec::new());
-                            copies.len() - 1
-                        });
-                        copies[index].push(key);
-                    }
-                }
-                found.extend(copies.into_iter().filter(|c| c.len() > 1));
+                names.clear();
+                names.extend(
+                    (entries.iter().enumerate()).filter_map(|(i, (k, _))| Some((k.as_str()?, i))),
+                );
+                // By name, then by position: each name's copies stay in source order.
+                names.sort_unstable();
+                let mut copies: Vec<(usize, Vec<&'n Node<'a>>)> = names
+                    .chunk_by(|a, b| a.0 == b.0)
+                    .filter(|same| same.len() > 1)
+                    .map(|same| {
+                        (
+                            same[0].1,
+                            same.iter().map(|&(_, i)| &entries[i].0).collect(),
+                        )
+                    })
+                    .collect();
+                // Reported in the order of each key's first copy.
+                copies.sort_unstable_by_key(|(first, _)| *first);
+                found.extend(copies.into_iter().map(|(_, c)| c));
                 for (key, value) in entries {
-                    key.collect_duplicate_keys(found);
-                    value.collect_duplicate_keys(found);
+                    key.collect_duplicate_keys(found, names);
+                    value.collect_duplicate_keys(found, names);
                 }
             }
-            NodeKind::Sequence { items, .. } => {
-                items.iter().for_each(|i| i.collect_duplicate_keys(found))
-            }
+            NodeKind::Sequence { items, .. } => items
+                .iter()
+                .for_each(|i| i.collect_duplicate_keys(found, names)),
             NodeKind::Scalar { .. } | NodeKind::Alias(_) => {}
         }
     }
@@ -226,17 +240,27 @@ impl<'a> Node<'a> {
 
     /// The smallest anchor id defined in this node or below it.
     pub fn first_anchor(&self) -> Option<usize> {
-        let own = (self.anchor != 0).then_some(self.anchor);
-        let below = match &self.kind {
-            NodeKind::Mapping { entries, .. } => entries
-                .iter()
-                .flat_map(|(k, v)| [k.first_anchor(), v.first_anchor()])
-                .flatten()
-                .min(),
-            NodeKind::Sequence { items, .. } => items.iter().filter_map(Node::first_anchor).min(),
-            _ => None,
+        let smallest = self.smallest_anchor();
+        (smallest != usize::MAX).then_some(smallest)
+    }
+
+    /// [`Node::first_anchor`], `usize::MAX` standing for none, so that the walk of a large
+    /// tree (most have no anchor at all) is a plain fold.
+    fn smallest_anchor(&self) -> usize {
+        let own = if self.anchor == 0 {
+            usize::MAX
+        } else {
+            self.anchor
         };
-        own.into_iter().chain(below).min()
+        match &self.kind {
+            NodeKind::Mapping { entries, .. } => entries.iter().fold(own, |smallest, (k, v)| {
+                smallest.min(k.smallest_anchor()).min(v.smallest_anchor())
+            }),
+            NodeKind::Sequence { items, .. } => items
+                .iter()
+                .fold(own, |smallest, i| smallest.min(i.smallest_anchor())),
+            NodeKind::Scalar { .. } | NodeKind::Alias(_) => own,
+        }
     }
 
     /// Whether two scalars mean the same value, whatever their anchors, tags and styles.

@@ -296,13 +296,14 @@ fn collect<'a>(mut reader: Reader<'_, 'a>) -> Result<Stream<'a>, ParseError> {
     Ok(stream)
 }
 
-/// A collection being built.
+/// A collection being built; its children wait on the builder's `children` until it closes.
 struct Frame<'a> {
     node: Node<'a>,
     /// Where the collection's start event pointed (the opening bracket of a flow collection).
     start: usize,
-    /// A key waiting for its value.
-    pending_key: Option<Node<'a>>,
+    /// Where the collection's children start in the builder's `children`: keys and values in
+    /// turn for a mapping, so an odd count means a key waits for its value.
+    first_child: usize,
     /// How many nodes the collection stands for with aliases expanded.
     expanded: u64,
 }
@@ -310,6 +311,10 @@ struct Frame<'a> {
 struct Builder<'t, 'a> {
     text: &'t Text<'a>,
     stack: Vec<Frame<'a>>,
+    /// The children of every open collection, innermost last: one buffer for all of them, so
+    /// that each collection gets its children in one allocation of the right size when it
+    /// closes rather than by growing its own vector.
+    children: Vec<Node<'a>>,
     /// The root of the document being read, once complete.
     root: Option<Node<'a>>,
     /// The comments and anchor names read since the last document was taken.
@@ -325,6 +330,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         Builder {
             text,
             stack: Vec::new(),
+            children: Vec::new(),
             root: None,
             comments: Vec::new(),
             anchor_names: HashMap::new(),
@@ -470,7 +476,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.stack.push(Frame {
             node,
             start,
-            pending_key: None,
+            first_child: self.children.len(),
             expanded: 1,
         });
     }
@@ -481,6 +487,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         let Some(mut frame) = self.stack.pop() else {
             return;
         };
+        self.take_children(&mut frame);
         let span = match &frame.node.kind {
             NodeKind::Mapping {
                 style: CollectionStyle::Flow,
@@ -509,26 +516,29 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.complete(frame.node, expanded);
     }
 
+    /// Moves the children of the collection of `frame`, its last ones, from the buffer into
+    /// the collection, in one allocation of their number.
+    fn take_children(&mut self, frame: &mut Frame<'a>) {
+        let mut children = self.children.drain(frame.first_child..);
+        match &mut frame.node.kind {
+            NodeKind::Mapping { entries, .. } => {
+                entries.reserve_exact(children.len() / 2);
+                while let (Some(key), Some(value)) = (children.next(), children.next()) {
+                    entries.push((key, value));
+                }
+            }
+            NodeKind::Sequence { items, .. } => items.extend(children),
+            _ => {}
+        }
+    }
+
     /// Records an anchor's position as the start of the most recent node's properties: the
     /// parser reports the anchor after the node it belongs to.
     fn note_properties_start(&mut self, offset: usize) {
         let target = match self.stack.last_mut() {
             None => self.root.as_mut(),
-            Some(frame)
-                if frame.node.span.is_none()
-                    && collection_is_empty(&frame.node)
-                    && frame.pending_key.is_none() =>
-            {
-                Some(&mut frame.node)
-            }
-            Some(frame) => match &mut frame.node.kind {
-                NodeKind::Mapping { entries, .. } => match &mut frame.pending_key {
-                    Some(key) => Some(key),
-                    None => entries.last_mut().map(|(_, v)| v),
-                },
-                NodeKind::Sequence { items, .. } => items.last_mut(),
-                _ => None,
-            },
+            Some(frame) if frame.first_child == self.children.len() => Some(&mut frame.node),
+            Some(_) => self.children.last_mut(),
         };
         if let Some(node) = target {
             let start = node.properties_start.map_or(offset, |s| s.min(offset));
@@ -546,19 +556,17 @@ impl<'t, 'a> Builder<'t, 'a> {
             return;
         };
         frame.expanded = frame.expanded.saturating_add(expanded);
-        match &mut frame.node.kind {
-            NodeKind::Mapping { entries, style } => match frame.pending_key.take() {
-                Some(key) => {
-                    if *style == CollectionStyle::Block {
-                        place_missing_value(source, &key, &mut node);
-                    }
-                    entries.push((key, node));
-                }
-                None => frame.pending_key = Some(node),
-            },
-            NodeKind::Sequence { items, .. } => items.push(node),
-            _ => {}
+        let is_value = (self.children.len() - frame.first_child) % 2 == 1;
+        if let NodeKind::Mapping {
+            style: CollectionStyle::Block,
+            ..
+        } = frame.node.kind
+            && is_value
+            && let Some(key) = self.children.last()
+        {
+            place_missing_value(source, key, &mut node);
         }
+        self.children.push(node);
     }
 
     /// The document just ended, with the comments and anchor names read since the last one.
@@ -605,14 +613,6 @@ fn colon_follows(rest: &str) -> bool {
     }
 }
 
-fn collection_is_empty(node: &Node<'_>) -> bool {
-    match &node.kind {
-        NodeKind::Mapping { entries, .. } => entries.is_empty(),
-        NodeKind::Sequence { items, .. } => items.is_empty(),
-        _ => false,
-    }
-}
-
 fn scalar_style(style: granit_parser::ScalarStyle) -> ScalarStyle {
     match style {
         granit_parser::ScalarStyle::Plain => ScalarStyle::Plain,
@@ -630,8 +630,8 @@ fn collection_style(style: StructureStyle) -> CollectionStyle {
     }
 }
 
-fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<String> {
-    tag.map(|t| format!("{}{}", t.handle(), t.suffix()))
+fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<Box<str>> {
+    tag.map(|t| [t.handle(), t.suffix()].concat().into_boxed_str())
 }
 
 #[cfg(test)]

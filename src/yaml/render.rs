@@ -96,7 +96,9 @@ impl LayoutVotes {
                 entries,
             } => {
                 for (key, value) in entries {
-                    let key_column = text.column(key.full_start());
+                    // Only the keys of nested collections vote: most values are scalars, and
+                    // finding a column searches the line table.
+                    let key_column = || text.column(key.full_start());
                     match &value.kind {
                         NodeKind::Mapping {
                             style: CollectionStyle::Block,
@@ -104,7 +106,7 @@ impl LayoutVotes {
                         } if !entries.is_empty() => {
                             let child = text.column(entries[0].0.full_start());
                             if let Some(w) = child
-                                .checked_sub(key_column)
+                                .checked_sub(key_column())
                                 .filter(|w| (1..=8).contains(w))
                             {
                                 self.widths[w] += 1;
@@ -115,7 +117,7 @@ impl LayoutVotes {
                             items,
                         } if !items.is_empty() => {
                             if let Some(dash) = dash_before(text, items[0].full_start()) {
-                                if text.column(dash) == key_column {
+                                if text.column(dash) == key_column() {
                                     self.indentless += 1;
                                 } else {
                                     self.indented += 1;
@@ -378,7 +380,8 @@ impl Renderer<'_, '_> {
             Place::BlockValue(key) if is_collection && !is_empty_collection(intended) => {
                 let key_column = self.text.column(key.full_start());
                 let colon = self.colon_after(key)?;
-                let body = self.block_body(intended, key_column, quoted_style(key));
+                let mut body = String::new();
+                self.block_body(&mut body, intended, key_column, quoted_style(key));
                 // An empty value (`key:`) is reported at the end of its key, before the `:`.
                 let end = span.end.max(colon);
                 // An anchor or tag that the intended value keeps (`key: &a {}`) stays.
@@ -506,27 +509,23 @@ impl Renderer<'_, '_> {
         }
     }
 
-    /// A value written after `key:` in a block mapping whose key sits at `key_column`: a line
-    /// break and nested lines for a non-empty collection, ` value` otherwise. Nested keys are
-    /// quoted in `key_style` when given.
+    /// Writes to `out` the value after `key:` in a block mapping whose key sits at
+    /// `key_column`: a line break and nested lines for a non-empty collection, ` value`
+    /// otherwise. Nested keys are quoted in `key_style` when given.
     fn block_body(
         &self,
+        out: &mut String,
         value: &Node<'_>,
         key_column: usize,
         key_style: Option<ScalarStyle>,
-    ) -> String {
+    ) {
         match &value.kind {
             NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
                 let column = key_column + self.layout.indent;
-                let lines: Vec<String> = entries
-                    .iter()
-                    .map(|(k, v)| self.block_entry(k, v, column, key_style))
-                    .collect();
-                format!(
-                    "{}{}",
-                    self.layout.line_break,
-                    lines.join(self.layout.line_break)
-                )
+                for (k, v) in entries {
+                    self.new_line(out, column);
+                    self.block_entry(out, k, v, column, key_style);
+                }
             }
             NodeKind::Sequence { items, .. } if !items.is_empty() => {
                 let dash = if self.layout.indentless_sequences {
@@ -534,47 +533,50 @@ impl Renderer<'_, '_> {
                 } else {
                     key_column + self.layout.indent
                 };
-                let lines: Vec<String> = items
-                    .iter()
-                    .map(|i| self.block_item(i, dash, key_style))
-                    .collect();
-                format!(
-                    "{}{}",
-                    self.layout.line_break,
-                    lines.join(self.layout.line_break)
-                )
+                for item in items {
+                    self.new_line(out, dash);
+                    self.block_item(out, item, dash, key_style);
+                }
             }
-            _ => format!(" {}", self.inline(value, None)),
+            _ => {
+                out.push(' ');
+                out.push_str(&self.inline(value, None));
+            }
         }
     }
 
-    /// `key: value` at `column`, nested lines included, without a final line break.
+    /// Writes a line break and the blanks up to `column`.
+    fn new_line(&self, out: &mut String, column: usize) {
+        out.push_str(self.layout.line_break);
+        indent(out, column);
+    }
+
+    /// Writes `key: value` for a key at `column`, nested lines included, from the key on:
+    /// the blanks before the key and the line break after the last line are the caller's.
     fn block_entry(
         &self,
+        out: &mut String,
         key: &Node<'_>,
         value: &Node<'_>,
         column: usize,
         key_style: Option<ScalarStyle>,
-    ) -> String {
-        let key_text = self.inline(key, key_style.or(Some(ScalarStyle::Plain)));
-        format!(
-            "{}{key_text}:{}",
-            " ".repeat(column),
-            self.block_body(value, column, key_style)
-        )
+    ) {
+        out.push_str(&self.inline(key, key_style.or(Some(ScalarStyle::Plain))));
+        out.push(':');
+        self.block_body(out, value, column, key_style);
     }
 
-    /// A new `key: value` for a block mapping whose entries were `beside`, like
+    /// Writes a new `key: value` for a block mapping whose entries were `beside`, like
     /// [`Self::block_entry`]; but a list of scalars beside a flow list (`add: [X]`) is written
     /// the same way. A list of mappings (`volumeMounts`) stays in block style.
     fn new_block_entry(
         &self,
-        key: &Node<'_>,
-        value: &Node<'_>,
+        out: &mut String,
+        (key, value): (&Node<'_>, &Node<'_>),
         column: usize,
         key_style: Option<ScalarStyle>,
         beside: &[(Node<'_>, Node<'_>)],
-    ) -> String {
+    ) {
         let flow_lists = beside.iter().any(|(_, v)| {
             matches!(
                 v.kind,
@@ -590,30 +592,37 @@ impl Renderer<'_, '_> {
                 .all(|i| matches!(i.kind, NodeKind::Scalar { .. }))
         });
         if flow_lists && scalars {
-            let key = self.inline(key, key_style.or(Some(ScalarStyle::Plain)));
-            format!("{}{key}: {}", " ".repeat(column), self.inline(value, None))
+            out.push_str(&self.inline(key, key_style.or(Some(ScalarStyle::Plain))));
+            out.push_str(": ");
+            out.push_str(&self.inline(value, None));
         } else {
-            self.block_entry(key, value, column, key_style)
+            self.block_entry(out, key, value, column, key_style);
         }
     }
 
-    /// `- item` with its dash at `dash`, without a final line break. The keys of a mapping
-    /// item are quoted in `key_style` when given.
-    fn block_item(&self, item: &Node<'_>, dash: usize, key_style: Option<ScalarStyle>) -> String {
-        let content = dash + 2;
-        let body = match &item.kind {
+    /// Writes `- item` for a dash at column `dash`, from the dash on, like
+    /// [`Self::block_entry`]. The keys of a mapping item are quoted in `key_style` when given.
+    fn block_item(
+        &self,
+        out: &mut String,
+        item: &Node<'_>,
+        dash: usize,
+        key_style: Option<ScalarStyle>,
+    ) {
+        out.push_str("- ");
+        match &item.kind {
             NodeKind::Mapping { entries, .. } if !entries.is_empty() => {
-                let lines: Vec<String> = entries
-                    .iter()
-                    .map(|(k, v)| self.block_entry(k, v, content, key_style))
-                    .collect();
-                lines.join(self.layout.line_break)[content..].to_string()
+                let content = dash + 2;
+                for (n, (k, v)) in entries.iter().enumerate() {
+                    if n > 0 {
+                        self.new_line(out, content);
+                    }
+                    self.block_entry(out, k, v, content, key_style);
+                }
             }
-            _ => self.inline(item, None),
-        };
-        format!("{}- {body}", " ".repeat(dash))
+            _ => out.push_str(&self.inline(item, None)),
+        }
     }
-
     /// A value on one line: a scalar, or a flow collection.
     fn inline(&self, node: &Node<'_>, like: Option<ScalarStyle>) -> String {
         match &node.kind {
@@ -682,13 +691,11 @@ impl Renderer<'_, '_> {
                 self.refuse_explicit_key(first_key)?;
                 let at = self.block_insertion_point(&old[old.len() - 1].1, column)?;
                 self.unterminated_removal_takes_its_line_break(at);
-                let text: String = added
-                    .iter()
-                    .map(|(k, v)| {
-                        let entry = self.new_block_entry(k, v, column, key_style, old);
-                        format!("{}{entry}", self.layout.line_break)
-                    })
-                    .collect();
+                let mut text = String::new();
+                for &entry in added {
+                    self.new_line(&mut text, column);
+                    self.new_block_entry(&mut text, entry, column, key_style, old);
+                }
                 self.splice(at..at, text);
             }
             CollectionStyle::Flow => {
@@ -797,13 +804,11 @@ impl Renderer<'_, '_> {
                     .entries()
                     .and_then(|e| e.first())
                     .and_then(|(k, _)| quoted_style(k));
-                let text: String = added
-                    .iter()
-                    .map(|i| {
-                        let item = self.block_item(i, column, key_style);
-                        format!("{}{item}", self.layout.line_break)
-                    })
-                    .collect();
+                let mut text = String::new();
+                for item in added {
+                    self.new_line(&mut text, column);
+                    self.block_item(&mut text, item, column, key_style);
+                }
                 self.splice(at..at, text);
             }
             CollectionStyle::Flow => {
@@ -990,12 +995,15 @@ impl Renderer<'_, '_> {
                 }
                 let column = self.text.column(start);
                 let key_style = quoted_style(first_key);
-                let entries: Vec<String> = added
-                    .iter()
-                    .map(|(k, v)| self.new_block_entry(k, v, column, key_style, old))
-                    .collect();
+                let mut text = String::new();
+                for (n, &entry) in added.iter().enumerate() {
+                    if n > 0 {
+                        text.push_str(self.layout.line_break);
+                    }
+                    indent(&mut text, column);
+                    self.new_block_entry(&mut text, entry, column, key_style, old);
+                }
                 let end = self.text.line_end(last_value.end().max(first_key.end()));
-                let text = entries.join(self.layout.line_break);
                 self.splice(start - column..end, text);
             }
             CollectionStyle::Flow => {
@@ -1042,6 +1050,11 @@ fn find_original(len: usize, expected: usize, is_it: impl Fn(usize) -> bool) -> 
     } else {
         (0..len).find(|&i| is_it(i))
     }
+}
+
+/// Writes the blanks up to `column` of a line begun.
+fn indent(out: &mut String, column: usize) {
+    out.extend(std::iter::repeat_n(' ', column));
 }
 
 /// The quotes of a quoted scalar, which keys written next to it follow.

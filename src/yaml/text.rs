@@ -49,13 +49,8 @@ impl<'a> Text<'a> {
     /// Indexes the lines of `source`.
     pub fn new(source: &'a str) -> Self {
         let mut line_starts = vec![0];
-        line_starts.extend(
-            source
-                .bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
+        // memchr skips the bytes between line breaks many at a time.
+        line_starts.extend(memchr::memchr_iter(b'\n', source.as_bytes()).map(|i| i + 1));
         Text {
             source,
             line_starts,
