@@ -212,10 +212,17 @@ fn read_batch<'a>(
 /// next batch is read) and then dropped: only the edits are kept for the output.
 pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixError> {
     let text = Text::new(source);
-    let mut reader = yaml::Reader::new(&text, true);
     let mut kept = Kept {
         strings: source.contains("{{").then(Vec::new),
         ..Kept::default()
+    };
+    // Objects of kinds no transform reads (ConfigMaps, CustomResourceDefinitions…, two thirds
+    // of a typical stream's bytes) are parsed but not built; the Helm check needs the string
+    // spans of every document.
+    let is_read = |kind: &str| k8s::is_read(kind, &settings.kinds);
+    let mut reader = match kept.strings {
+        None => yaml::Reader::new(&text, true).building_only("kind", &is_read),
+        Some(_) => yaml::Reader::new(&text, true),
     };
     let mut reading = transform::StreamReading::ahead(source);
     // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
@@ -232,6 +239,9 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
                         document: &yaml::Document<'s>,
                         reading: &transform::StreamReading|
      -> FixedDocument<'s> {
+        if !document.built {
+            return (Vec::new(), Vec::new(), None);
+        }
         let plan = transform::plan(
             settings,
             &text,

@@ -68,16 +68,18 @@ fn hunks(old: &str, new: &str) -> String {
     let document_ops: Vec<Vec<DiffOp>> = old_documents
         .into_par_iter()
         .zip(new_documents)
-        .map(|(old_document, new_document)| match old_document == new_document {
-            true => vec![DiffOp::Equal {
-                old_index: 0,
-                new_index: 0,
-                len: line_count(old_document),
-            }],
-            false => similar::TextDiff::from_lines(old_document, new_document)
-                .ops()
-                .to_vec(),
-        })
+        .map(
+            |(old_document, new_document)| match old_document == new_document {
+                true => vec![DiffOp::Equal {
+                    old_index: 0,
+                    new_index: 0,
+                    len: line_count(old_document),
+                }],
+                false => similar::TextDiff::from_lines(old_document, new_document)
+                    .ops()
+                    .to_vec(),
+            },
+        )
         .collect();
     let mut ops = Operations::default();
     for document in document_ops {

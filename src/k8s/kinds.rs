@@ -275,6 +275,11 @@ pub(super) struct Location<'d> {
 /// Where the pod spec of `resource` is: by the first of `declared` whose apiVersion pattern and
 /// kind match (a user's declaration wins over the table), else by the built-in table, matched
 /// on API group and kind (an `apps/v1` StatefulSet is not OpenKruise's).
+/// Whether `kind` is the kind of a workload, built in or `declared`, in some API group.
+pub(super) fn is_workload_kind(kind: &str, declared: &[DeclaredKind]) -> bool {
+    declared.iter().any(|d| d.kind == kind) || BUILT_IN.iter().any(|b| b.kinds.contains(&kind))
+}
+
 pub(super) fn locate<'d>(
     resource: &Resource,
     declared: &'d [DeclaredKind],

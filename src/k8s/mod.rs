@@ -123,6 +123,18 @@ fn collect_resources(
     });
 }
 
+/// Whether kubeharden reads anything of an object of `kind`, in some API group: a workload
+/// (built in or `declared`), an RBAC object, a ServiceAccount, or a list, whose items may be
+/// any of these. Objects of the other kinds (ConfigMaps, CustomResourceDefinitions,
+/// Services…) are only read to check that they parse.
+pub fn is_read(kind: &str, declared: &[DeclaredKind]) -> bool {
+    kind.ends_with("List")
+        || kind == "ServiceAccount"
+        || rbac::ROLE_KINDS.contains(&kind)
+        || rbac::BINDING_KINDS.contains(&kind)
+        || kinds::is_workload_kind(kind, declared)
+}
+
 /// The pod specs of every workload in a document: of the built-in kinds and of `declared`.
 /// A workload whose pod spec is missing is left out (a declared kind's is an error that
 /// [`misdeclared`] finds).

@@ -54,6 +54,10 @@ pub struct Document<'a> {
     /// The names of the anchors defined in the document, by id (aliases never reach across
     /// documents).
     pub anchor_names: HashMap<usize, String>,
+    /// Whether its tree was built. A document that [`Reader::building_only`] refused is read
+    /// (parsed for errors, its comments kept) but not built: its root is an empty scalar
+    /// spanning it, from its first node to the end of its last.
+    pub built: bool,
 }
 
 /// Reads the documents of a stream one at a time, so that a caller can handle each and drop it
@@ -74,6 +78,15 @@ impl<'t, 'a> Reader<'t, 'a> {
             builder: Builder::new(text),
             done: false,
         }
+    }
+
+    /// This reader, building the tree of a document only when `keep` accepts the value of its
+    /// root's `key` entry: the rest of a refused document is only parsed (for errors, comments
+    /// and the alias limit), which costs far less than building what nobody reads. A document
+    /// whose root has no such entry, or one that is no plain value, is built.
+    pub fn building_only(mut self, key: &'static str, keep: &'t Keep<'t>) -> Self {
+        self.builder.filter = Some((key, keep));
+        self
     }
 
     /// The comments after the last document (or of a stream with none), once every document
@@ -296,6 +309,18 @@ fn collect<'a>(mut reader: Reader<'_, 'a>) -> Result<Stream<'a>, ParseError> {
     Ok(stream)
 }
 
+/// Which values of a root's entry make [`Reader::building_only`] build the document.
+pub type Keep<'k> = dyn Fn(&str) -> bool + Sync + 'k;
+
+/// A document read without building its tree, as far as it was read.
+struct Unbuilt {
+    /// From where its root starts to where its last node read so far ends.
+    span: Range<usize>,
+    /// The anchor of each open collection, and how many nodes it stands for with aliases
+    /// expanded so far (for the alias-bomb limit, as when building).
+    open: Vec<(usize, u64)>,
+}
+
 /// A collection being built; its children wait on the builder's `children` until it closes.
 struct Frame<'a> {
     node: Node<'a>,
@@ -317,6 +342,12 @@ struct Builder<'t, 'a> {
     children: Vec<Node<'a>>,
     /// The root of the document being read, once complete.
     root: Option<Node<'a>>,
+    /// Which documents to build (see [`Reader::building_only`]).
+    filter: Option<(&'static str, &'t Keep<'t>)>,
+    /// The document being read without its tree, once the filter refused it.
+    unbuilt: Option<Unbuilt>,
+    /// Whether `root` stands for a document read without its tree.
+    root_unbuilt: bool,
     /// The comments and anchor names read since the last document was taken.
     comments: Vec<Range<usize>>,
     anchor_names: HashMap<usize, String>,
@@ -332,6 +363,9 @@ impl<'t, 'a> Builder<'t, 'a> {
             stack: Vec::new(),
             children: Vec::new(),
             root: None,
+            filter: None,
+            unbuilt: None,
+            root_unbuilt: false,
             comments: Vec::new(),
             anchor_names: HashMap::new(),
             anchor_sizes: HashMap::new(),
@@ -376,6 +410,9 @@ impl<'t, 'a> Builder<'t, 'a> {
 
     fn accept(&mut self, event: Event<'a>, span: Span) -> Result<(), ParseError> {
         let range = span.byte_range().unwrap_or(0..0);
+        if self.unbuilt.is_some() {
+            return self.accept_unbuilt(event, range);
+        }
         let tag_start = span.tag_start.and_then(|m| m.byte_offset());
         match event {
             Event::StreamStart
@@ -404,16 +441,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                 self.complete(node, 1);
             }
             Event::Alias(id) => {
-                let size = self.anchor_sizes.get(&id).copied().unwrap_or(1);
-                self.aliased_total = self.aliased_total.saturating_add(size);
-                if self.aliased_total > ALIAS_EXPANSION_LIMIT {
-                    return Err(self.error(
-                        range.start,
-                        format!(
-                            "aliases expand to more than {ALIAS_EXPANSION_LIMIT} nodes; refusing what looks like an alias bomb"
-                        ),
-                    ));
-                }
+                let size = self.expand_alias(id, range.start)?;
                 let node = Node {
                     span: Some(range),
                     properties_start: None,
@@ -454,6 +482,86 @@ impl<'t, 'a> Builder<'t, 'a> {
                 return Err(self.error(range.start, format!("alias *{name} has no anchor")));
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Counts what alias `id`, at `offset`, stands for against the alias-bomb limit: its size.
+    fn expand_alias(&mut self, id: usize, offset: usize) -> Result<u64, ParseError> {
+        let size = self.anchor_sizes.get(&id).copied().unwrap_or(1);
+        self.aliased_total = self.aliased_total.saturating_add(size);
+        if self.aliased_total > ALIAS_EXPANSION_LIMIT {
+            return Err(self.error(
+                offset,
+                format!(
+                    "aliases expand to more than {ALIAS_EXPANSION_LIMIT} nodes; refusing what looks like an alias bomb"
+                ),
+            ));
+        }
+        Ok(size)
+    }
+
+    /// Reads an event of a document whose tree is not built: comments are kept, nodes only
+    /// counted for the alias limit and their ends noted, until the document ends.
+    fn accept_unbuilt(&mut self, event: Event<'a>, range: Range<usize>) -> Result<(), ParseError> {
+        let (anchor, expanded, end) = match event {
+            Event::Comment(..) => {
+                self.comments.push(range);
+                return Ok(());
+            }
+            Event::DocumentEnd => {
+                let span = self.unbuilt.take().map(|u| u.span);
+                self.root_unbuilt = true;
+                self.root = Some(Node {
+                    span,
+                    properties_start: None,
+                    anchor: 0,
+                    tag: None,
+                    kind: NodeKind::Scalar {
+                        value: Cow::Borrowed(""),
+                        style: ScalarStyle::Plain,
+                    },
+                });
+                return Ok(());
+            }
+            Event::UnresolvedAlias(name) => {
+                return Err(self.error(range.start, format!("alias *{name} has no anchor")));
+            }
+            Event::Scalar(_, style, anchor, _) => {
+                let end = match scalar_style(style) {
+                    ScalarStyle::Literal | ScalarStyle::Folded => self.block_scalar_span(range).end,
+                    _ => range.end,
+                };
+                (anchor, 1, Some(end))
+            }
+            Event::Alias(id) => (0, self.expand_alias(id, range.start)?, Some(range.end)),
+            Event::MappingStart(_, anchor, _) | Event::SequenceStart(_, anchor, _) => {
+                if let Some(unbuilt) = &mut self.unbuilt {
+                    unbuilt.open.push((anchor, 1));
+                }
+                return Ok(());
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let Some((anchor, expanded)) = self.unbuilt.as_mut().and_then(|u| u.open.pop())
+                else {
+                    return Ok(());
+                };
+                // A block collection's end event points at what follows it; its last node
+                // ended it already.
+                (anchor, expanded, None)
+            }
+            _ => return Ok(()),
+        };
+        if anchor != 0 {
+            self.anchor_sizes.insert(anchor, expanded);
+        }
+        if let Some(unbuilt) = &mut self.unbuilt {
+            if let Some(end) = end {
+                unbuilt.span.end = unbuilt.span.end.max(end);
+            }
+            if let Some((_, open)) = unbuilt.open.last_mut() {
+                *open = open.saturating_add(expanded);
+            }
         }
         Ok(())
     }
@@ -557,6 +665,13 @@ impl<'t, 'a> Builder<'t, 'a> {
         };
         frame.expanded = frame.expanded.saturating_add(expanded);
         let is_value = (self.children.len() - frame.first_child) % 2 == 1;
+        if self.stack.len() == 1 && is_value && self.refuses(&node) {
+            self.stop_building(node.end());
+            return;
+        }
+        let Some(frame) = self.stack.last_mut() else {
+            return;
+        };
         if let NodeKind::Mapping {
             style: CollectionStyle::Block,
             ..
@@ -569,12 +684,40 @@ impl<'t, 'a> Builder<'t, 'a> {
         self.children.push(node);
     }
 
+    /// Whether the filter refuses the document whose root mapping gets `value` for its last
+    /// key.
+    fn refuses(&self, value: &Node<'_>) -> bool {
+        let (Some((key, keep)), Some(frame)) = (self.filter, self.stack.first()) else {
+            return false;
+        };
+        matches!(frame.node.kind, NodeKind::Mapping { .. })
+            && self.children.last().and_then(Node::as_str) == Some(key)
+            && value.as_str().is_some_and(|v| !keep(v))
+    }
+
+    /// Drops what was built of the document (its root mapping, the only open collection) and
+    /// reads the rest of it without a tree; the last node read ends at `end`.
+    fn stop_building(&mut self, end: usize) {
+        let Some(root) = self.stack.pop() else {
+            return;
+        };
+        let start = self.children[root.first_child..]
+            .first()
+            .map_or(root.start, |key| key.full_start().min(root.start));
+        self.children.truncate(root.first_child);
+        self.unbuilt = Some(Unbuilt {
+            span: start..end,
+            open: vec![(root.node.anchor, root.expanded)],
+        });
+    }
+
     /// The document just ended, with the comments and anchor names read since the last one.
     fn take_document(&mut self) -> Option<Document<'a>> {
         Some(Document {
             root: self.root.take()?,
             comments: std::mem::take(&mut self.comments),
             anchor_names: std::mem::take(&mut self.anchor_names),
+            built: !std::mem::take(&mut self.root_unbuilt),
         })
     }
 }
@@ -678,6 +821,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn read_building_only<'a>(text: &Text<'a>) -> Result<Vec<Document<'a>>, ParseError> {
+        let keep = |kind: &str| kind != "ConfigMap";
+        Reader::new(text, true)
+            .building_only("kind", &keep)
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_document_is_read_but_not_built() {
+        let source = "apiVersion: v1\nkind: ConfigMap # c1\ndata:\n  a: &x [1, 2]\n  b: |\n    text\n\n# c2\n---\nkind: Deployment # c3\nspec: {}\n";
+        let text = Text::new(source);
+        let documents = read_building_only(&text).unwrap();
+        assert_eq!(documents.len(), 2);
+        assert!(!documents[0].built && documents[1].built);
+        // From its first node to the end of its last: the block scalar's text.
+        let end = source.find("text").unwrap() + "text".len();
+        assert_eq!(documents[0].root.span, Some(0..end));
+        assert_eq!(documents[0].comments.len(), 2, "both comments are kept");
+        assert_eq!(
+            documents[1].root.get("spec").map(|s| s.entries().is_some()),
+            Some(true)
+        );
+        // The same text read whole builds both.
+        let all: Vec<_> = Reader::new(&text, true).collect::<Result<_, _>>().unwrap();
+        assert!(all.iter().all(|d| d.built));
+        assert!(all[0].root.get("data").and_then(|d| d.get("a")).is_some());
+    }
+
+    #[test]
+    fn a_refused_document_is_still_checked_for_errors_and_alias_bombs() {
+        let broken = "kind: ConfigMap\ndata: [unclosed\n";
+        assert!(read_building_only(&Text::new(broken)).is_err());
+        let unresolved = "kind: ConfigMap\ndata: *nowhere\n";
+        assert!(read_building_only(&Text::new(unresolved)).is_err());
+        // Ten times ten, seven times over: ten million nodes, over the limit.
+        let mut bomb = String::from("kind: ConfigMap\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=7 {
+            let previous = format!("*l{}", level - 1);
+            bomb.push_str(&format!(
+                "l{level}: &l{level} [{}]\n",
+                [previous.as_str(); 10].join(", ")
+            ));
+        }
+        let error = read_building_only(&Text::new(&bomb)).unwrap_err();
+        assert!(error.message.contains("alias bomb"), "{error}");
+        assert_eq!(
+            parse(&Text::new(&bomb), false).unwrap_err().message,
+            error.message
+        );
     }
 
     #[test]
