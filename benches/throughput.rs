@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use granit_parser::{Options, Parser};
-use kubeharden::cli::{is_manifest_path, unified_diff};
+use kubeharden::cli::{is_manifest_path, written_diff};
 use kubeharden::fix::{FixError, fix_text};
 use kubeharden::transform::{self, Settings, StreamReading};
 use kubeharden::yaml::{self, Text};
@@ -247,7 +247,7 @@ fn parse_only(manifests: &[Manifest], parallel: bool) -> usize {
 fn pipeline(manifests: &[Manifest], settings: &Settings, parallel: bool) -> usize {
     let one = |m: &Manifest| match fix_text(black_box(&m.source), settings) {
         Ok(fixed) => match fixed.output {
-            Some(new) => unified_diff(&m.name, &m.source, &new).len(),
+            Some(new) => written_diff(&m.name, &m.source, &new).len(),
             None => 0,
         },
         Err(_) => 0,
@@ -338,7 +338,7 @@ fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
     if changes > 0 {
         let output = yaml::write(&text, &stream, &intended).expect("the fix verified");
         lap(3, t);
-        black_box(unified_diff(&m.name, &m.source, &output.text));
+        black_box(written_diff(&m.name, &m.source, &output));
         lap(4, t);
     }
     drop(intended);

@@ -11,8 +11,9 @@ use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
 /// What one input became.
 #[derive(Debug)]
 pub struct Fixed {
-    /// The new text, when anything changed.
-    pub output: Option<String>,
+    /// The verified edits, when anything changed: [`yaml::Written::text`] gives the new text,
+    /// [`yaml::Written::documents`] its documents without building the whole.
+    pub output: Option<yaml::Written>,
     /// Every field changed.
     pub changes: Vec<Change>,
     /// Warnings, skips and suppressions, in line order.
@@ -340,7 +341,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     // In line order, whichever step found them.
     findings.sort_by_key(|f| f.line);
     Ok(Fixed {
-        output: Some(written.text),
+        output: Some(written),
         changes,
         findings,
     })

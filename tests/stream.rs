@@ -76,13 +76,22 @@ fn each_copy_in_a_stream_read_in_batches_is_fixed_as_the_text_alone() {
     let (copies, stream) = copies_of(&once);
     let settings = Settings::default();
     let alone = fix_text(&once, &settings).expect("the golden inputs are fixed");
-    let alone_output = alone.output.expect("the golden inputs change");
+    let alone_output = alone.output.expect("the golden inputs change").text(&once);
     for whole in [
         fix_text(&stream, &settings),
         pool().install(|| fix_text(&stream, &settings)),
     ] {
         let whole = whole.expect("the stream is fixed");
-        let output = whole.output.expect("the stream changes");
+        let written = whole.output.expect("the stream changes");
+        let output = written.text(&stream);
+        // What the dry-run diff is made of: each document as the edits leave it.
+        let documents = written
+            .documents(&stream)
+            .expect("edits stay in their documents");
+        assert!(
+            documents.concat() == output,
+            "the documents as edited are not the output"
+        );
         assert!(
             output == vec![alone_output.as_str(); copies].join("\n---\n"),
             "the stream's output is not its copies' outputs"

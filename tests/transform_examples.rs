@@ -56,7 +56,8 @@ fn each_declared_example_is_what_the_transform_does() {
         );
         let output = fixed
             .output
-            .unwrap_or_else(|| panic!("{}: the example was not changed", t.id));
+            .unwrap_or_else(|| panic!("{}: the example was not changed", t.id))
+            .text(&t.example.before);
         assert_eq!(
             output, t.example.after,
             "{}: the example's `after` is not what the transform writes",

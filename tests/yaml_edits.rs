@@ -21,7 +21,9 @@ fn edited(source: &str, edit: impl FnOnce(&mut Node<'_>, &Guard<'_>)) -> String 
     edit(&mut root, &guard);
     let mut intended = vec![None; stream.documents.len()];
     intended[0] = Some(root);
-    yaml::write(&text, &stream, &intended).unwrap().text
+    yaml::write(&text, &stream, &intended)
+        .unwrap()
+        .text(text.source)
 }
 
 fn text_item(value: &str) -> Node<'static> {

@@ -116,7 +116,8 @@ pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
     let Ok(written) = yaml::write(&text, &stream, &intended) else {
         return Ok(());
     };
-    let output = Text::new(&written.text);
+    let written = written.text(text.source);
+    let output = Text::new(&written);
     let reparsed =
         yaml::parse(&output, false).map_err(|e| format!("written text does not parse: {e}"))?;
     if reparsed.documents.len() != stream.documents.len() {
@@ -147,14 +148,25 @@ pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
 pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
     for profile in [Profile::Default, Profile::Restricted] {
         let settings = Settings::new(profile, &[], &[]).map_err(|e| e.to_string())?;
-        let output = match fix_bytes(input, &settings) {
+        let written = match fix_bytes(input, &settings) {
             Ok(fixed) => fixed.output,
             Err(e @ FixError::Internal(_)) => return Err(format!("{profile:?}: {e}")),
             Err(_) => None,
         };
-        let Some(output) = output else {
+        let Some(written) = written else {
             continue;
         };
+        // Fixed, so UTF-8.
+        let source = std::str::from_utf8(input).map_err(|e| e.to_string())?;
+        let output = written.text(source);
+        // What the dry-run diff is made of: each document as the edits leave it.
+        if let Some(documents) = written.documents(source)
+            && documents.concat() != output
+        {
+            return Err(format!(
+                "{profile:?}: the documents as edited are not the output"
+            ));
+        }
         yaml::parse(&Text::new(&output), false)
             .map_err(|e| format!("{profile:?}: fixed text does not parse: {e}"))?;
         match fix_bytes(output.as_bytes(), &settings) {

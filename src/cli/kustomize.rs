@@ -57,11 +57,12 @@ pub(super) fn process(
             }
         };
         findings.extend(fixed.findings.into_iter().map(|f| (file.path.clone(), f)));
-        if let Some(new) = fixed.output {
+        if let Some(written) = fixed.output {
+            let original = String::from_utf8_lossy(&snapshot.bytes).into_owned();
             edits.push(SourceEdit {
                 path: file.path.clone(),
-                original: String::from_utf8_lossy(&snapshot.bytes).into_owned(),
-                new,
+                new: written.text(&original),
+                original,
                 changes: fixed.changes,
                 lifecycle: crate::source::Lifecycle::Changed,
             });

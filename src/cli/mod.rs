@@ -14,7 +14,7 @@ mod rbac;
 
 /// The unified diff `--dry-run` prints for one changed file; public for the throughput bench.
 pub use inputs::is_manifest_path;
-pub use output::unified_diff;
+pub use output::{unified_diff, written_diff};
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -651,16 +651,17 @@ fn process_seen(
     };
     if !emit.writes() {
         let diff =
-            (emit == Emit::Diff).then(|| output::unified_diff(&input.diff_path(), &original, &new));
+            (emit == Emit::Diff).then(|| output::written_diff(&input.diff_path(), &original, &new));
         let outcome = Outcome {
             texts: emit.keeps_texts().then(|| Texts {
+                new: Some(new.text(&original)),
                 original: original.into_owned(),
-                new: Some(new),
             }),
             ..outcome(report(FileStatus::Changed), diff)
         };
         return (outcome, seen);
     }
+    let new = new.text(&original);
     let outcome = match input.file() {
         None => outcome(report(FileStatus::Changed), Some(new)),
         Some(path) => match files::write_atomically(path, &snapshot, &new) {

@@ -1,5 +1,7 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use similar::{ChangeTag, DiffOp};
 
@@ -13,10 +15,30 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     file_diff(path, old, new, Lifecycle::Changed)
 }
 
+/// A unified diff of one file, as [`unified_diff`], from the text read and its verified edits:
+/// the new text of each edited document is made alone, never the whole new text (a large
+/// stream's would be as large as the stream).
+pub fn written_diff(path: &str, old: &str, written: &yaml::Written) -> String {
+    match written.documents(old) {
+        Some(new_documents) => with_headers(
+            path,
+            Lifecycle::Changed,
+            &document_hunks(old, &new_documents),
+        ),
+        None => unified_diff(path, old, &written.text(old)),
+    }
+}
+
 /// A unified diff of one file that may be created or deleted, as `git diff` writes it
 /// (`new file mode 100644` and `--- /dev/null`, or `deleted file mode 100644` and
 /// `+++ /dev/null`), which `git apply` and `patch -p1` accept.
 pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> String {
+    let new_documents: Vec<Cow<'_, str>> = yaml::document_texts(new).map(Cow::Borrowed).collect();
+    with_headers(path, lifecycle, &document_hunks(old, &new_documents))
+}
+
+/// `hunks` under the headers `git diff` writes for `path`.
+fn with_headers(path: &str, lifecycle: Lifecycle, hunks: &str) -> String {
     let (a, b) = (
         git_quoted(&format!("a/{path}")),
         git_quoted(&format!("b/{path}")),
@@ -31,34 +53,33 @@ pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> Stri
         Lifecycle::Changed => ("", a.clone(), b.clone()),
     };
     format!(
-        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n{}",
+        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n{hunks}",
         name_end(&old_name),
         name_end(&new_name),
-        hunks(old, new)
     )
 }
 
 /// The lines of context around each change.
 const CONTEXT: usize = 3;
 
-/// The hunks turning `old` into `new`, with [`CONTEXT`] lines of context.
+/// The hunks turning `old` into the text whose documents are `new_documents`, with
+/// [`CONTEXT`] lines of context.
 ///
 /// Where both texts hold as many YAML documents, they are compared a document at a time: edits
 /// stay inside documents, so an unchanged one costs one comparison, and the line lists and
 /// tables of the diff only ever hold one document (those of a whole 50 MB stream take several
 /// times its size). The documents' operations, joined, are grouped into hunks as `similar`
 /// groups them, and printed as it prints them.
-fn hunks(old: &str, new: &str) -> String {
+fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
     let old_documents: Vec<&str> = yaml::document_texts(old).collect();
-    let new_documents: Vec<&str> = yaml::document_texts(new).collect();
-    // `similar` ends lines at a bare CR too, which the document cursor below does not.
+    // `similar` ends lines at a bare CR too, which the line cursors below do not.
     let bare_carriage_return =
         |t: &str| (t.match_indices('\r')).any(|(i, _)| t.as_bytes().get(i + 1) != Some(&b'\n'));
     if old_documents.len() != new_documents.len()
         || bare_carriage_return(old)
-        || bare_carriage_return(new)
+        || new_documents.iter().any(|d| bare_carriage_return(d))
     {
-        return similar::TextDiff::from_lines(old, new)
+        return similar::TextDiff::from_lines(old, &*new_documents.concat())
             .unified_diff()
             .context_radius(CONTEXT)
             .to_string();
@@ -68,8 +89,9 @@ fn hunks(old: &str, new: &str) -> String {
     let document_ops: Vec<Vec<DiffOp>> = old_documents
         .into_par_iter()
         .zip(new_documents)
-        .map(
-            |(old_document, new_document)| match old_document == new_document {
+        .map(|(old_document, new_document)| {
+            let new_document: &str = new_document;
+            match old_document == new_document {
                 true => vec![DiffOp::Equal {
                     old_index: 0,
                     new_index: 0,
@@ -78,8 +100,8 @@ fn hunks(old: &str, new: &str) -> String {
                 false => similar::TextDiff::from_lines(old_document, new_document)
                     .ops()
                     .to_vec(),
-            },
-        )
+            }
+        })
         .collect();
     let mut ops = Operations::default();
     for document in document_ops {
@@ -88,7 +110,8 @@ fn hunks(old: &str, new: &str) -> String {
             ops.push(shifted(op, old_start, new_start));
         }
     }
-    let (mut old_lines, mut new_lines) = (LineCursor::new(old), LineCursor::new(new));
+    let mut old_lines = LineCursor::new([old].into_iter());
+    let mut new_lines = LineCursor::new(new_documents.iter().map(AsRef::as_ref));
     let mut out = String::new();
     for hunk in similar::group_diff_ops(ops.ops, CONTEXT) {
         out.push_str(&format!(
@@ -193,17 +216,21 @@ fn line_count(text: &str) -> usize {
     breaks + usize::from(!text.is_empty() && !text.ends_with('\n'))
 }
 
-/// Reads the lines of a text forward, by index, without an index of all of them.
-struct LineCursor<'a> {
+/// Reads the lines of a text given in pieces (each ending at a line break, but the last)
+/// forward, by index, without an index of all of them.
+struct LineCursor<'a, P> {
     rest: &'a str,
+    /// The pieces after `rest`.
+    pieces: P,
     /// The index of the first line of `rest`.
     line: usize,
 }
 
-impl<'a> LineCursor<'a> {
-    fn new(text: &'a str) -> Self {
+impl<'a, P: Iterator<Item = &'a str>> LineCursor<'a, P> {
+    fn new(pieces: P) -> Self {
         LineCursor {
-            rest: text,
+            rest: "",
+            pieces,
             line: 0,
         }
     }
@@ -217,6 +244,12 @@ impl<'a> LineCursor<'a> {
     }
 
     fn take(&mut self) -> &'a str {
+        while self.rest.is_empty() {
+            match self.pieces.next() {
+                Some(piece) => self.rest = piece,
+                None => break,
+            }
+        }
         let end = self.rest.find('\n').map_or(self.rest.len(), |i| i + 1);
         let (line, rest) = self.rest.split_at(end);
         self.rest = rest;
@@ -306,6 +339,12 @@ pub fn colorize(diff: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hunks(old: &str, new: &str) -> String {
+        let new_documents: Vec<Cow<'_, str>> =
+            yaml::document_texts(new).map(Cow::Borrowed).collect();
+        document_hunks(old, &new_documents)
+    }
 
     fn whole_text_hunks(old: &str, new: &str) -> String {
         similar::TextDiff::from_lines(old, new)

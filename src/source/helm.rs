@@ -396,7 +396,7 @@ pub fn fix_chart(
             let mut documents: Vec<Option<Node<'_>>> = vec![None; values_stream.documents.len()];
             documents[0] = Some(values_intended);
             let new_values = yaml::write(&values_text, &values_stream, &documents)
-                .map(|w| w.text)
+                .map(|w| w.text(values_text.source))
                 .map_err(|e| format!("{}: {e}", values_path.display()))?;
             edits.push(SourceEdit {
                 path: values_path.clone(),

@@ -1232,7 +1232,7 @@ fn write_edits(
     };
     writer
         .write(&stream, &documents)
-        .map(|w| w.text)
+        .map(|w| w.text(source))
         .map_err(|e| e.to_string())
 }
 

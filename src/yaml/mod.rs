@@ -37,14 +37,51 @@ impl fmt::Display for WriteError {
     }
 }
 
-/// The text written by [`write`].
+/// What [`write`] wrote: the verified edits of a text, which give the new text applied to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
-    /// The whole new text.
-    pub text: String,
+    /// The edits, sorted and disjoint.
+    pub splices: Vec<Splice>,
     /// The comments of the source (byte spans) that were on lines the edits removed or
     /// rewrote and are no longer there: callers report them, so none is lost silently.
     pub lost_comments: Vec<std::ops::Range<usize>>,
+}
+
+impl Written {
+    /// The new text: `source`, the text written over, with the edits applied.
+    pub fn text(&self, source: &str) -> String {
+        render::apply_sorted(source, &self.splices)
+    }
+
+    /// The documents of `source` (as [`document_texts`] cuts them), each as the edits leave it:
+    /// the new text of a document without building the whole. `None` when an edit reaches
+    /// over from one document to another.
+    pub fn documents<'s>(&self, source: &'s str) -> Option<Vec<std::borrow::Cow<'s, str>>> {
+        let mut splices = self.splices.iter().peekable();
+        let mut start = 0;
+        let mut documents = Vec::new();
+        for document in document_texts(source) {
+            let end = start + document.len();
+            // An edit at the very end of the text is the last document's.
+            let last = end == source.len();
+            let mut mine = Vec::new();
+            while let Some(splice) = splices.next_if(|s| s.range.start < end || last) {
+                if splice.range.end > end {
+                    return None;
+                }
+                mine.push(Splice {
+                    range: splice.range.start - start..splice.range.end - start,
+                    text: splice.text.clone(),
+                });
+            }
+            documents.push(match mine.is_empty() {
+                true => std::borrow::Cow::Borrowed(document),
+                false => std::borrow::Cow::Owned(render::apply_sorted(document, &mine)),
+            });
+            start = end;
+        }
+        splices.next().is_none().then_some(documents)
+    }
 }
 
 /// Writes the `intended` documents over `text`, whose parse is `stream`, touching only what
@@ -204,15 +241,16 @@ impl<'t, 'a> Writer<'t, 'a> {
             })
             .cloned()
             .collect();
-        let output = render::apply(text.source, &mut splices).map_err(WriteError::Render)?;
+        render::sort(&mut splices).map_err(WriteError::Render)?;
         if let Some(error) = unverified {
             return Err(error);
         }
         if !unchecked.is_empty() {
+            let output = render::apply_sorted(text.source, &splices);
             verify_stream(text, &output, &edited, &unchecked)?;
         }
         Ok(Written {
-            text: output,
+            splices,
             lost_comments,
         })
     }

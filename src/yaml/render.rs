@@ -192,23 +192,37 @@ pub fn splices(
 
 /// Applies non-overlapping splices to `source`.
 pub fn apply(source: &str, splices: &mut [Splice]) -> Result<String, RenderError> {
+    sort(splices)?;
+    Ok(apply_sorted(source, splices))
+}
+
+/// Sorts `splices` by where they start: an error when two overlap.
+pub fn sort(splices: &mut [Splice]) -> Result<(), RenderError> {
     splices.sort_by_key(|s| (s.range.start, s.range.end));
+    match splices
+        .windows(2)
+        .find(|pair| pair[1].range.start < pair[0].range.end)
+    {
+        Some(pair) => Err(RenderError(format!(
+            "two edits overlap at byte {}",
+            pair[1].range.start
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `source` with `splices`, sorted and disjoint ([`sort`]), applied.
+pub fn apply_sorted(source: &str, splices: &[Splice]) -> String {
     let mut out =
         String::with_capacity(source.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
     let mut at = 0;
-    for splice in splices.iter() {
-        if splice.range.start < at {
-            return Err(RenderError(format!(
-                "two edits overlap at byte {}",
-                splice.range.start
-            )));
-        }
+    for splice in splices {
         out.push_str(&source[at..splice.range.start]);
         out.push_str(&splice.text);
         at = splice.range.end;
     }
     out.push_str(&source[at..]);
-    Ok(out)
+    out
 }
 
 struct Renderer<'t, 's> {

@@ -601,7 +601,7 @@ pub fn check_profiles(input: &str, profiles: &[&Settings]) -> Vec<Checked> {
             }
         }
         let result = Fixes {
-            output: fixed.output,
+            output: fixed.output.map(|written| written.text(input)),
             changes: &fixed.changes,
             findings: &fixed.findings,
         };
