@@ -60,39 +60,26 @@ impl<'a> Undo<'a> {
     pub(super) fn apply(self, root: &mut Node<'a>) {
         match self {
             Undo::Restore(path, node) => {
-                if let Some(slot) = lookup_mut(root, &path) {
+                if let Some(slot) = yaml::lookup_mut(root, &path) {
                     *slot = node;
                 }
             }
             Undo::Forget(path, key) => {
                 if let Some(NodeKind::Mapping { entries, .. }) =
-                    lookup_mut(root, &path).map(|n| &mut n.kind)
+                    yaml::lookup_mut(root, &path).map(|n| &mut n.kind)
                 {
                     entries.retain(|(k, _)| k.as_str() != Some(&*key));
                 }
             }
             Undo::Truncate(path, len) => {
                 if let Some(NodeKind::Sequence { items, .. }) =
-                    lookup_mut(root, &path).map(|n| &mut n.kind)
+                    yaml::lookup_mut(root, &path).map(|n| &mut n.kind)
                 {
                     items.truncate(len);
                 }
             }
         }
     }
-}
-
-/// The node at `path`, to change it; aliases are not followed.
-fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut Node<'a>> {
-    path.iter()
-        .try_fold(root, |node, step| match (&mut node.kind, step) {
-            (NodeKind::Mapping { entries, .. }, Step::Key(key)) => entries
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == Some(&**key))
-                .map(|(_, v)| v),
-            (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
-            _ => None,
-        })
 }
 
 #[cfg(test)]

@@ -111,6 +111,23 @@ pub fn lookup<'n, 'a>(root: &'n Node<'a>, path: &[Step]) -> Option<&'n Node<'a>>
     })
 }
 
+/// The node at `path`, to change it, found as [`lookup`] finds it; aliases are not followed.
+pub fn lookup_mut<'n, 'a>(root: &'n mut Node<'a>, path: &[Step]) -> Option<&'n mut Node<'a>> {
+    path.iter().try_fold(root, child_mut)
+}
+
+/// The child of `node` that `step` leads to, to change it.
+fn child_mut<'n, 'a>(node: &'n mut Node<'a>, step: &Step) -> Option<&'n mut Node<'a>> {
+    match (&mut node.kind, step) {
+        (NodeKind::Mapping { entries, .. }, Step::Key(key)) => entries
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == Some(&**key))
+            .map(|(_, v)| v),
+        (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
+        _ => None,
+    }
+}
+
 /// The children of `node`, each with the step from `node` to it: a mapping's values under
 /// their (scalar) keys, a sequence's items; none for a scalar or an alias.
 pub fn children<'n, 'a>(node: &'n Node<'a>) -> Vec<(Step, &'n Node<'a>)> {
@@ -230,15 +247,9 @@ fn walk_existing<'n, 'a>(
 ) -> Result<Option<&'n mut Node<'a>>, Refusal> {
     guard.check(node)?;
     for step in path {
-        let next = match (&mut node.kind, step) {
-            (NodeKind::Mapping { entries, .. }, Step::Key(k)) => entries
-                .iter_mut()
-                .find(|(key, _)| key.as_str() == Some(&**k))
-                .map(|(_, v)| v),
-            (NodeKind::Sequence { items, .. }, Step::Index(i)) => items.get_mut(*i),
-            _ => None,
+        let Some(next) = child_mut(node, step) else {
+            return Ok(None);
         };
-        let Some(next) = next else { return Ok(None) };
         guard.check(next)?;
         node = next;
     }

@@ -11,7 +11,9 @@ mod text;
 
 use std::fmt;
 
-pub use edit::{Guard, Refusal, Step, append, children, lookup, path_to_string, remove, set};
+pub use edit::{
+    Guard, Refusal, Step, append, children, lookup, lookup_mut, path_to_string, remove, set,
+};
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 pub use parse::{Document, ParseError, Reader, Stream, parse};
 pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
