@@ -228,10 +228,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     let mut reading = transform::StreamReading::ahead(source);
     // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
     // the wrong place. A file without edits is read well enough.
-    let bare_carriage_return = source
-        .match_indices('\r')
-        .map(|(offset, _)| offset)
-        .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'));
+    let bare_carriage_return = yaml::bare_carriage_return(source);
     let writer = yaml::Writer::new(&text);
     // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
     // files runs in one, so no core is asked twice); a small one is not worth a split.

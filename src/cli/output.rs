@@ -73,8 +73,7 @@ const CONTEXT: usize = 3;
 fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
     let old_documents: Vec<&str> = yaml::document_texts(old).collect();
     // `similar` ends lines at a bare CR too, which the line cursors below do not.
-    let bare_carriage_return =
-        |t: &str| (t.match_indices('\r')).any(|(i, _)| t.as_bytes().get(i + 1) != Some(&b'\n'));
+    let bare_carriage_return = |t: &str| yaml::bare_carriage_return(t).is_some();
     if old_documents.len() != new_documents.len()
         || bare_carriage_return(old)
         || new_documents.iter().any(|d| bare_carriage_return(d))

@@ -17,7 +17,7 @@ pub use edit::{
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 pub use parse::{Document, ParseError, Reader, Stream, parse};
 pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
-pub use text::{Position, Text, document_texts};
+pub use text::{Position, Text, bare_carriage_return, document_texts};
 
 /// Why edited documents were not written.
 #[derive(Debug, Clone, PartialEq, Eq)]

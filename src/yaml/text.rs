@@ -22,6 +22,15 @@ pub fn document_texts(source: &str) -> impl Iterator<Item = &str> {
     (0..starts.len() - 1).map(move |i| &source[starts[i]..starts[i + 1]])
 }
 
+/// The offset of the first bare CR of `source` (a line break of classic Mac OS, not followed by
+/// LF), if it has one: YAML and line diffs read it as a line break, the line table does not.
+pub fn bare_carriage_return(source: &str) -> Option<usize> {
+    source
+        .match_indices('\r')
+        .map(|(offset, _)| offset)
+        .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'))
+}
+
 /// A 1-based line and column, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
