@@ -185,7 +185,7 @@ pub(crate) fn reread<'n, 'a>(
             event.map_err(|e| error(e.marker().byte_offset().unwrap_or(0), e.info().to_owned()))?;
         if let Event::UnresolvedAlias(name) = &event {
             let offset = span.byte_range().map_or(0, |r| r.start);
-            return Err(error(offset, format!("alias *{name} has no anchor")));
+            return Err(error(offset, no_anchor(name)));
         }
         if let Event::DocumentStart(..) = event {
             documents += 1;
@@ -346,8 +346,6 @@ struct Builder<'t, 'a> {
     filter: Option<(&'static str, &'t Keep<'t>)>,
     /// The document being read without its tree, once the filter refused it.
     unbuilt: Option<Unbuilt>,
-    /// Whether `root` stands for a document read without its tree.
-    root_unbuilt: bool,
     /// The comments and anchor names read since the last document was taken.
     comments: Vec<Range<usize>>,
     anchor_names: HashMap<usize, String>,
@@ -365,7 +363,6 @@ impl<'t, 'a> Builder<'t, 'a> {
             root: None,
             filter: None,
             unbuilt: None,
-            root_unbuilt: false,
             comments: Vec::new(),
             anchor_names: HashMap::new(),
             anchor_sizes: HashMap::new(),
@@ -479,7 +476,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             }
             Event::MappingEnd | Event::SequenceEnd => self.close(range.end),
             Event::UnresolvedAlias(name) => {
-                return Err(self.error(range.start, format!("alias *{name} has no anchor")));
+                return Err(self.error(range.start, no_anchor(&name)));
             }
             _ => {}
         }
@@ -509,23 +506,10 @@ impl<'t, 'a> Builder<'t, 'a> {
                 self.comments.push(range);
                 return Ok(());
             }
-            Event::DocumentEnd => {
-                let span = self.unbuilt.take().map(|u| u.span);
-                self.root_unbuilt = true;
-                self.root = Some(Node {
-                    span,
-                    properties_start: None,
-                    anchor: 0,
-                    tag: None,
-                    kind: NodeKind::Scalar {
-                        value: Cow::Borrowed(""),
-                        style: ScalarStyle::Plain,
-                    },
-                });
-                return Ok(());
-            }
+            // The document is taken as it is (`take_document`).
+            Event::DocumentEnd => return Ok(()),
             Event::UnresolvedAlias(name) => {
-                return Err(self.error(range.start, format!("alias *{name} has no anchor")));
+                return Err(self.error(range.start, no_anchor(&name)));
             }
             Event::Scalar(_, style, anchor, _) => {
                 let end = match scalar_style(style) {
@@ -712,12 +696,29 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     /// The document just ended, with the comments and anchor names read since the last one.
+    /// One read without its tree gets an empty scalar spanning it for its root.
     fn take_document(&mut self) -> Option<Document<'a>> {
+        let (root, built) = match self.unbuilt.take() {
+            Some(unbuilt) => {
+                let root = Node {
+                    span: Some(unbuilt.span),
+                    properties_start: None,
+                    anchor: 0,
+                    tag: None,
+                    kind: NodeKind::Scalar {
+                        value: Cow::Borrowed(""),
+                        style: ScalarStyle::Plain,
+                    },
+                };
+                (root, false)
+            }
+            None => (self.root.take()?, true),
+        };
         Some(Document {
-            root: self.root.take()?,
+            root,
             comments: std::mem::take(&mut self.comments),
             anchor_names: std::mem::take(&mut self.anchor_names),
-            built: !std::mem::take(&mut self.root_unbuilt),
+            built,
         })
     }
 }
@@ -771,6 +772,11 @@ fn collection_style(style: StructureStyle) -> CollectionStyle {
         StructureStyle::Block => CollectionStyle::Block,
         StructureStyle::Flow => CollectionStyle::Flow,
     }
+}
+
+/// The message for an alias whose anchor is nowhere before it.
+fn no_anchor(name: &str) -> String {
+    format!("alias *{name} has no anchor")
 }
 
 fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<Box<str>> {
