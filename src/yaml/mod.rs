@@ -59,30 +59,29 @@ impl Written {
     /// the new text of a document without building the whole. `None` when an edit reaches
     /// over from one document to another.
     pub fn documents<'s>(&self, source: &'s str) -> Option<Vec<std::borrow::Cow<'s, str>>> {
-        let mut splices = self.splices.iter().peekable();
+        let mut rest = self.splices.as_slice();
         let mut start = 0;
         let mut documents = Vec::new();
         for document in document_texts(source) {
             let end = start + document.len();
-            // An edit at the very end of the text is the last document's.
-            let last = end == source.len();
-            let mut mine = Vec::new();
-            while let Some(splice) = splices.next_if(|s| s.range.start < end || last) {
-                if splice.range.end > end {
-                    return None;
-                }
-                mine.push(Splice {
-                    range: splice.range.start - start..splice.range.end - start,
-                    text: splice.text.clone(),
-                });
+            // The edits that start in the document; one at the very end of the text is the
+            // last document's.
+            let mine = match end == source.len() {
+                true => rest.len(),
+                false => rest.partition_point(|s| s.range.start < end),
+            };
+            let (edits, after) = rest.split_at(mine);
+            if edits.last().is_some_and(|s| s.range.end > end) {
+                return None;
             }
-            documents.push(match mine.is_empty() {
+            documents.push(match edits.is_empty() {
                 true => std::borrow::Cow::Borrowed(document),
-                false => std::borrow::Cow::Owned(render::apply_sorted(document, &mine)),
+                false => std::borrow::Cow::Owned(render::apply_within(source, start..end, edits)),
             });
+            rest = after;
             start = end;
         }
-        splices.next().is_none().then_some(documents)
+        rest.is_empty().then_some(documents)
     }
 }
 

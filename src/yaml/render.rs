@@ -213,15 +213,20 @@ pub fn sort(splices: &mut [Splice]) -> Result<(), RenderError> {
 
 /// `source` with `splices`, sorted and disjoint ([`sort`]), applied.
 pub fn apply_sorted(source: &str, splices: &[Splice]) -> String {
-    let mut out =
-        String::with_capacity(source.len() + splices.iter().map(|s| s.text.len()).sum::<usize>());
-    let mut at = 0;
+    apply_within(source, 0..source.len(), splices)
+}
+
+/// The part `within` of `source` with `splices`, sorted, disjoint and inside it, applied.
+pub fn apply_within(source: &str, within: Range<usize>, splices: &[Splice]) -> String {
+    let inserted: usize = splices.iter().map(|s| s.text.len()).sum();
+    let mut out = String::with_capacity(within.len() + inserted);
+    let mut at = within.start;
     for splice in splices {
         out.push_str(&source[at..splice.range.start]);
         out.push_str(&splice.text);
         at = splice.range.end;
     }
-    out.push_str(&source[at..]);
+    out.push_str(&source[at..within.end]);
     out
 }
 
