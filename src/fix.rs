@@ -270,17 +270,11 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         // Once an error is certain, the rest is only read, for an earlier-reported error.
         let planned = kept.misdeclared.is_none();
         let fix_batch = || -> Vec<FixedDocument<'s>> {
-            let numbered = documents.iter().enumerate().map(|(i, d)| (first + i, d));
+            let fix = |(i, d)| fix_document(first + i, d, &reading);
             match (planned, parallel) {
                 (false, _) => Vec::new(),
-                (true, false) => numbered
-                    .map(|(i, d)| fix_document(i, d, &reading))
-                    .collect(),
-                (true, true) => numbered
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|(i, d)| fix_document(i, d, &reading))
-                    .collect(),
+                (true, false) => documents.iter().enumerate().map(fix).collect(),
+                (true, true) => documents.par_iter().enumerate().map(fix).collect(),
             }
         };
         let (next, batch_fixed) = match parallel {
@@ -376,9 +370,9 @@ fn lost_comment(
 }
 
 /// The offset of the first Go template action (`{{`) that makes `source` a Helm template: any,
-/// when it does not parse; one outside the quoted strings, block scalars and comments `parsed`
-/// kept otherwise,
-/// since rendered manifests legitimately carry `{{ }}` in strings (alert templates, for one).
+/// when it does not parse; otherwise one outside the quoted strings, block scalars and
+/// comments `parsed` kept, since rendered manifests legitimately carry `{{ }}` in strings
+/// (alert templates, for one).
 fn helm_action(source: &str, parsed: Option<&Kept>) -> Option<usize> {
     // Most inputs hold no `{{`: `contains` tells with SIMD, several times quicker than `find`.
     if !source.contains("{{") {

@@ -315,14 +315,9 @@ fn verify_stream(
             (Some(got), Some(original)) => (got.map_err(no_longer_parses)?, original),
             (got, original) => {
                 // The original parsed before (it was planned on): only the counts differ.
-                let count = |reader: Reader<'_, '_>, read: usize| read + reader.count();
-                let had = index + usize::from(original.is_some());
-                let has = index + usize::from(got.is_some());
-                return Err(WriteError::Verify(format!(
-                    "{} documents became {}",
-                    count(originals, had),
-                    count(reparsed, has)
-                )));
+                let had = index + usize::from(original.is_some()) + originals.count();
+                let has = index + usize::from(got.is_some()) + reparsed.count();
+                return Err(WriteError::Verify(format!("{had} documents became {has}")));
             }
         };
         let original = original
