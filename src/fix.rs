@@ -100,7 +100,7 @@ pub fn fix_bytes(bytes: &[u8], settings: &Settings) -> Result<Fixed, FixError> {
     if let Some(encoding) = wide_encoding(bytes) {
         return Err(FixError::WideEncoding(encoding));
     }
-    if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+    if let Some(nul) = memchr::memchr(0, bytes) {
         return Err(FixError::Binary(position_in_bytes(&bytes[..nul])));
     }
     let source = std::str::from_utf8(bytes)
@@ -189,23 +189,6 @@ impl Kept {
     }
 }
 
-/// The next documents of `reader`, until they span [`BATCH_BYTES`] of the source or the stream
-/// ends.
-fn read_batch<'a>(
-    reader: &mut yaml::Reader<'_, 'a>,
-) -> Result<Vec<yaml::Document<'a>>, yaml::ParseError> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    while bytes < BATCH_BYTES {
-        let Some(document) = reader.next().transpose()? else {
-            break;
-        };
-        bytes += document.root.end() - document.root.full_start();
-        batch.push(document);
-    }
-    Ok(batch)
-}
-
 /// Runs the transforms of `settings` over one UTF-8 input.
 ///
 /// The input is read a batch of documents at a time; each batch is planned, rendered and
@@ -221,18 +204,21 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     // of a typical stream's bytes) are parsed but not built; the Helm check needs the string
     // spans of every document.
     let is_read = |kind: &str| k8s::is_read(kind, &settings.kinds);
-    let mut reader = match kept.strings {
-        None => yaml::Reader::new(&text, true).building_only("kind", &is_read),
-        Some(_) => yaml::Reader::new(&text, true),
-    };
-    let mut reading = transform::StreamReading::ahead(source);
+    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
+    // files runs in one, so no core is asked twice), read in pieces as well; a small one is
+    // not worth a split.
+    let parallel = source.len() >= PARALLEL_FROM && rayon::current_thread_index().is_some();
+    let mut batches = yaml::Batches::new(&text);
+    if kept.strings.is_none() {
+        batches = batches.building_only("kind", &is_read);
+    }
+    if parallel {
+        batches = batches.in_pieces();
+    }
     // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
     // the wrong place. A file without edits is read well enough.
     let bare_carriage_return = yaml::bare_carriage_return(source);
     let writer = yaml::Writer::new(&text);
-    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
-    // files runs in one, so no core is asked twice); a small one is not worth a split.
-    let parallel = source.len() >= PARALLEL_FROM && rayon::current_thread_index().is_some();
     let fix_document = |index: usize,
                         document: &yaml::Document<'s>,
                         reading: &transform::StreamReading|
@@ -255,7 +241,12 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         (plan.changes, plan.findings, edits)
     };
     let mut fixed = Vec::new();
-    let mut batch = read_batch(&mut reader);
+    // The stream's bindings are read ahead while the first batch is read.
+    let (mut batch, mut reading) = join_if(
+        parallel,
+        || batches.next_batch(BATCH_BYTES),
+        || transform::StreamReading::ahead(source),
+    );
     let parse_error = loop {
         let documents = match batch {
             Ok(documents) if documents.is_empty() => break None,
@@ -277,17 +268,11 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
                 (true, true) => documents.par_iter().enumerate().map(fix).collect(),
             }
         };
-        let (next, batch_fixed) = match parallel {
-            true => rayon::join(|| read_batch(&mut reader), fix_batch),
-            false => {
-                let batch_fixed = fix_batch();
-                (read_batch(&mut reader), batch_fixed)
-            }
-        };
+        let (batch_fixed, next) = join_if(parallel, fix_batch, || batches.next_batch(BATCH_BYTES));
         fixed.extend(batch_fixed);
         batch = next;
     };
-    kept.comments.extend(reader.take_trailing_comments());
+    kept.comments.extend(batches.take_trailing_comments());
     let allowed = parse_error.is_none().then_some(&kept);
     if let Some(offset) = helm_action(source, allowed) {
         return Err(FixError::HelmTemplate(text.position(offset)));
@@ -336,6 +321,19 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         changes,
         findings,
     })
+}
+
+/// Runs `a` and `b`, at once on the current pool when `parallel` is set, else one after the
+/// other.
+fn join_if<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    match parallel {
+        true => rayon::join(a, b),
+        false => (a(), b()),
+    }
 }
 
 /// A warning for a comment that was on lines an edit removed, told by the change nearest to it.

@@ -1,6 +1,6 @@
-//! A large stream's documents are fixed in parallel inside a thread pool (as the command line
-//! runs them) and one after another outside one: both must give the same text, changes and
-//! findings, in the same order.
+//! A large stream's documents are read in pieces and fixed in parallel inside a thread pool (as
+//! the command line runs them) and one after another outside one: both must give the same text,
+//! changes and findings, in the same order, or the same error.
 
 use std::fs;
 use std::path::Path;
@@ -109,5 +109,36 @@ fn each_copy_in_a_stream_read_in_batches_is_fixed_as_the_text_alone() {
             suppressed(&whole.findings),
             copies * suppressed(&alone.findings)
         );
+    }
+}
+
+/// Read in pieces, a stream that does not parse, or whose aliases reach the limit, far into it,
+/// fails with the error, and the position, of a whole reading.
+#[test]
+fn an_error_deep_in_a_stream_read_in_pieces_is_the_error_read_whole() {
+    let stream = large_stream();
+    let settings = Settings::default();
+    // Aliases standing for 345,562 nodes per document: the third passes the limit.
+    let mut aliases = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..=4 {
+        aliases.push_str(&format!(
+            "l{level}: &l{level} [{}]\n",
+            vec![format!("*l{}", level - 1); 10].join(", ")
+        ));
+    }
+    aliases.push_str("top: [*l4, *l4]\n");
+    // Each document in a piece of its own: the limit is the stream's, not a piece's.
+    aliases.push_str(&format!("padding: {}\n", "x".repeat(100_000)));
+    let aliases = [aliases.as_str(); 4].join("---\n");
+    for error in [
+        "kind: Pod\nspec: [unclosed\n",
+        "kind: Pod\nspec: *nowhere\n",
+        &aliases,
+    ] {
+        let broken = format!("{stream}\n---\n{error}---\n{stream}");
+        let sequential = fix_text(&broken, &settings);
+        assert!(sequential.is_err(), "{error:?} is an error");
+        let parallel = pool().install(|| fix_text(&broken, &settings));
+        assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
     }
 }

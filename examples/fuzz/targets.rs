@@ -36,7 +36,8 @@ pub const TARGETS: [Target; 3] = [
 ];
 
 /// The parser and the line index on any bytes: reading either succeeds or fails with an error,
-/// and every position the index gives lies inside the text.
+/// every position the index gives lies inside the text, and the stream read in pieces (cut at
+/// its document starts, parsed apart) reads exactly as it does whole.
 pub fn parse(input: &[u8], _seed: u64) -> Result<(), String> {
     let Ok(source) = std::str::from_utf8(input) else {
         return Ok(());
@@ -57,7 +58,38 @@ pub fn parse(input: &[u8], _seed: u64) -> Result<(), String> {
             }
         }
     }
+    if read_in_batches(&text, false) != read_in_batches(&text, true) {
+        return Err("the stream read in pieces differs from the stream read whole".into());
+    }
     Ok(())
+}
+
+/// Everything a reading of `text` a document at a time gives (each document's tree, comments,
+/// anchor names and whether it was built; the comments after the last) or its error, read
+/// whole or in pieces.
+fn read_in_batches(text: &Text<'_>, in_pieces: bool) -> Result<String, yaml::ParseError> {
+    let keep = |kind: &str| kind != "ConfigMap";
+    let mut batches = yaml::Batches::new(text).building_only("kind", &keep);
+    if in_pieces {
+        batches = batches.in_pieces();
+    }
+    let mut read = String::new();
+    loop {
+        let batch = batches.next_batch(1)?;
+        if batch.is_empty() {
+            break;
+        }
+        for document in batch {
+            let mut names: Vec<_> = document.anchor_names.into_iter().collect();
+            names.sort();
+            read.push_str(&format!(
+                "{:?} {:?} {names:?} {}\n",
+                document.root, document.comments, document.built
+            ));
+        }
+    }
+    read.push_str(&format!("{:?}", batches.take_trailing_comments()));
+    Ok(read)
 }
 
 /// Random edits (set, append, remove at paths found in the document) rendered and verified by

@@ -131,8 +131,9 @@ pub struct FileBinding {
 /// The bindings of the YAML stream `source`. Only its documents that mention `RoleBinding` are
 /// parsed, each alone, and one that does not parse holds none here: fixing it reports the error.
 pub fn bindings_in(source: &str) -> Vec<Binding> {
+    let binding = memchr::memmem::Finder::new("RoleBinding");
     yaml::document_texts(source)
-        .filter(|document| document.contains("RoleBinding"))
+        .filter(|document| binding.find(document.as_bytes()).is_some())
         .flat_map(|document| {
             yaml::parse(&Text::new(document), false)
                 .map(|stream| bindings(&stream.documents))

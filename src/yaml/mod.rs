@@ -3,6 +3,7 @@
 //! original text in the style around each edit, and checks the result by parsing it again.
 //! It knows nothing about Kubernetes.
 
+mod batches;
 mod edit;
 mod node;
 mod parse;
@@ -11,6 +12,7 @@ mod text;
 
 use std::fmt;
 
+pub use batches::Batches;
 pub use edit::{
     Guard, Refusal, Step, append, children, lookup, lookup_mut, path_to_string, remove, set,
 };

@@ -238,6 +238,24 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// Adds `by` to every anchor id defined or aliased in this node or below it: a document
+    /// read from a piece of a stream, whose anchors were numbered from 1, then numbers them as
+    /// a reading of the whole stream does.
+    pub(crate) fn shift_anchors(&mut self, by: usize) {
+        if self.anchor != 0 {
+            self.anchor += by;
+        }
+        match &mut self.kind {
+            NodeKind::Mapping { entries, .. } => entries.iter_mut().for_each(|(k, v)| {
+                k.shift_anchors(by);
+                v.shift_anchors(by);
+            }),
+            NodeKind::Sequence { items, .. } => items.iter_mut().for_each(|i| i.shift_anchors(by)),
+            NodeKind::Alias(id) => *id += by,
+            NodeKind::Scalar { .. } => {}
+        }
+    }
+
     /// The smallest anchor id defined in this node or below it.
     pub fn first_anchor(&self) -> Option<usize> {
         let smallest = self.smallest_anchor();

@@ -12,7 +12,7 @@ use super::text::{Position, Text};
 
 /// How many nodes all aliases of one stream may stand for together before the stream is
 /// refused as an alias bomb. Real manifests alias a few dozen nodes at most.
-const ALIAS_EXPANSION_LIMIT: u64 = 1_000_000;
+pub(super) const ALIAS_EXPANSION_LIMIT: u64 = 1_000_000;
 
 /// How deeply collections may nest before the input is refused; real manifests stay far below.
 const NESTING_LIMIT: usize = 200;
@@ -73,9 +73,16 @@ impl<'t, 'a> Reader<'t, 'a> {
     /// A reader of `text`. Comments are collected when `with_comments` is set; a check re-parse
     /// leaves them out for speed.
     pub fn new(text: &'t Text<'a>, with_comments: bool) -> Self {
+        Self::over(text, 0..text.source.len(), with_comments)
+    }
+
+    /// A reader of the documents of `text` in `piece` alone, a part of it cut at document
+    /// starts; spans and positions are the whole text's. Anchors are numbered from 1.
+    pub(super) fn over(text: &'t Text<'a>, piece: Range<usize>, with_comments: bool) -> Self {
+        let options = parser_options(with_comments);
         Reader {
-            parser: Parser::new_from_str_with_options(text.source, parser_options(with_comments)),
-            builder: Builder::new(text),
+            parser: Parser::new_from_str_with_options(&text.source[piece.clone()], options),
+            builder: Builder::new(text, piece.start),
             done: false,
         }
     }
@@ -87,6 +94,17 @@ impl<'t, 'a> Reader<'t, 'a> {
     pub fn building_only(mut self, key: &'static str, keep: &'t Keep<'t>) -> Self {
         self.builder.filter = Some((key, keep));
         self
+    }
+
+    /// How many anchors were defined in what was read.
+    pub(super) fn anchors_read(&self) -> usize {
+        // The parser numbers anchors from 1.
+        self.parser.anchor_offset() - 1
+    }
+
+    /// How many nodes the aliases read so far stand for, against the alias-bomb limit.
+    pub(super) fn aliased(&self) -> u64 {
+        self.builder.aliased_total
     }
 
     /// The comments after the last document (or of a stream with none), once every document
@@ -108,7 +126,7 @@ impl<'a> Iterator for Reader<'_, 'a> {
             };
             let accepted = event
                 .map_err(|e| {
-                    let offset = e.marker().byte_offset().unwrap_or(0);
+                    let offset = self.builder.base + e.marker().byte_offset().unwrap_or(0);
                     self.builder.error(offset, e.info())
                 })
                 .and_then(|(event, span)| {
@@ -335,6 +353,8 @@ struct Frame<'a> {
 
 struct Builder<'t, 'a> {
     text: &'t Text<'a>,
+    /// Where in the text the parser's input starts: its offsets are relative to it.
+    base: usize,
     stack: Vec<Frame<'a>>,
     /// The children of every open collection, innermost last: one buffer for all of them, so
     /// that each collection gets its children in one allocation of the right size when it
@@ -355,9 +375,10 @@ struct Builder<'t, 'a> {
 }
 
 impl<'t, 'a> Builder<'t, 'a> {
-    fn new(text: &'t Text<'a>) -> Self {
+    fn new(text: &'t Text<'a>, base: usize) -> Self {
         Builder {
             text,
+            base,
             stack: Vec::new(),
             children: Vec::new(),
             root: None,
@@ -406,11 +427,16 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     fn accept(&mut self, event: Event<'a>, span: Span) -> Result<(), ParseError> {
-        let range = span.byte_range().unwrap_or(0..0);
+        let range = span
+            .byte_range()
+            .map_or(0..0, |r| self.base + r.start..self.base + r.end);
         if self.unbuilt.is_some() {
             return self.accept_unbuilt(event, range);
         }
-        let tag_start = span.tag_start.and_then(|m| m.byte_offset());
+        let tag_start = span
+            .tag_start
+            .and_then(|m| m.byte_offset())
+            .map(|offset| self.base + offset);
         match event {
             Event::StreamStart
             | Event::StreamEnd

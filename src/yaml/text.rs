@@ -6,20 +6,46 @@ use std::fmt;
 /// the start of a line, followed by a blank or the line's end, starts a document wherever it
 /// stands (YAML forbids it inside a scalar).
 pub fn document_texts(source: &str) -> impl Iterator<Item = &str> {
-    let markers = source
-        .match_indices("\n---")
-        .map(|(at, _)| at + 1)
-        .filter(|&at| {
-            matches!(
-                source.as_bytes().get(at + 3),
-                None | Some(b' ' | b'\t' | b'\r' | b'\n')
-            )
-        });
+    let markers = memchr::memmem::find_iter(source.as_bytes(), b"\n---")
+        .map(|at| at + 1)
+        .filter(|&at| is_document_marker(source, at));
     let starts: Vec<usize> = std::iter::once(0)
         .chain(markers)
         .chain(std::iter::once(source.len()))
         .collect();
     (0..starts.len() - 1).map(move |i| &source[starts[i]..starts[i + 1]])
+}
+
+/// Where the first document that starts at or after `from` starts, as [`document_texts`] tells
+/// document starts (the text's end when none does): a stream can be cut there into pieces that
+/// read alone as its documents do.
+pub fn document_start_from(source: &str, from: usize) -> usize {
+    if from == 0 && is_document_marker(source, 0) {
+        return 0;
+    }
+    if from >= source.len() {
+        return source.len();
+    }
+    // A marker at `from` itself follows the line break just before it.
+    let mut at = from.saturating_sub(1);
+    while let Some(found) = memchr::memmem::find(&source.as_bytes()[at..], b"\n---") {
+        let start = at + found + 1;
+        if start >= from && is_document_marker(source, start) {
+            return start;
+        }
+        at = start;
+    }
+    source.len()
+}
+
+/// Whether `---` at the start of a line at `at` is a document marker: a blank or the line's end
+/// follows it.
+fn is_document_marker(source: &str, at: usize) -> bool {
+    source.as_bytes().get(at..at + 3) == Some(b"---")
+        && matches!(
+            source.as_bytes().get(at + 3),
+            None | Some(b' ' | b'\t' | b'\r' | b'\n')
+        )
 }
 
 /// The offset of the first bare CR of `source` (a line break of classic Mac OS, not followed by

@@ -1,0 +1,326 @@
+//! Reading a stream a batch of documents at a time, a large one in pieces on all cores.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::parse::{ALIAS_EXPANSION_LIMIT, Document, Keep, ParseError, Reader};
+use super::text::{Text, document_start_from};
+
+/// How many pieces a batch read in pieces is cut into, at most: enough for the cores to share
+/// the work evenly, few enough that each piece is worth a task.
+const PIECES_PER_BATCH: usize = 8;
+
+/// Reads the documents of a stream, with their comments, a batch at a time, so that a caller can
+/// handle each batch and drop it before the next is built.
+///
+/// Read [`Batches::in_pieces`], a batch is cut at its document starts into pieces that are
+/// parsed at once on the cores of the current rayon pool, and the documents are given exactly
+/// as a whole reading gives them: spans and positions in the whole text, anchors numbered
+/// through the stream, the alias-bomb limit over the stream. Only directives (`%YAML`, `%TAG`)
+/// reach from one document to the next, and a piece that ends with directives does not parse
+/// alone. When a piece does not parse, or the aliases of the stream reach the limit, the rest is
+/// read whole from the start of the stream, past the documents already given, so that an error
+/// is the one, and where, a whole reading finds.
+pub struct Batches<'t, 'a> {
+    text: &'t Text<'a>,
+    /// Reads the rest whole, when set.
+    whole: Option<Reader<'t, 'a>>,
+    /// Which documents to build, as [`Reader::building_only`] says.
+    filter: Option<(&'static str, &'t Keep<'t>)>,
+    /// How many documents were given.
+    given: usize,
+    /// Where the next piece starts, at a document start.
+    next: usize,
+    /// The id the next anchor gets, as a whole reading numbers them.
+    next_anchor: usize,
+    /// How many nodes the aliases read so far stand for.
+    aliased: u64,
+    /// The comments read after the last document given: they belong to the next one.
+    comments: Vec<Range<usize>>,
+}
+
+/// The documents of one piece of a stream, read alone.
+struct Piece<'a> {
+    documents: Vec<Document<'a>>,
+    /// The comments after its last document.
+    trailing: Vec<Range<usize>>,
+    /// How many anchors it defines.
+    anchors: usize,
+    /// How many nodes its aliases stand for.
+    aliased: u64,
+}
+
+impl<'t, 'a> Batches<'t, 'a> {
+    /// Batches of the documents of `text`, read in order.
+    pub fn new(text: &'t Text<'a>) -> Self {
+        Batches {
+            text,
+            whole: Some(reader(text, None, 0..text.source.len())),
+            filter: None,
+            given: 0,
+            next: 0,
+            next_anchor: 1,
+            aliased: 0,
+            comments: Vec::new(),
+        }
+    }
+
+    /// These batches, building the tree of a document only when `keep` accepts the value of
+    /// its root's `key` entry, as [`Reader::building_only`] does.
+    pub fn building_only(mut self, key: &'static str, keep: &'t Keep<'t>) -> Self {
+        self.filter = Some((key, keep));
+        if self.whole.is_some() {
+            self.whole = Some(reader(self.text, self.filter, 0..self.text.source.len()));
+        }
+        self
+    }
+
+    /// These batches, read in pieces (see [`Batches`]).
+    pub fn in_pieces(mut self) -> Self {
+        self.whole = None;
+        self
+    }
+
+    /// The next documents, until they span `bytes` of the text or the stream ends (none then),
+    /// or the error that ends the stream.
+    pub fn next_batch(&mut self, bytes: usize) -> Result<Vec<Document<'a>>, ParseError> {
+        loop {
+            let documents = match &mut self.whole {
+                Some(reader) => read_whole(reader, bytes)?,
+                None => match self.read_pieces(bytes) {
+                    Some(documents) => documents,
+                    None => {
+                        self.read_whole_from_here()?;
+                        continue;
+                    }
+                },
+            };
+            // Pieces of comments alone give no document: only a whole reading that gives none
+            // has reached the end.
+            let unread = self.whole.is_none() && self.next < self.text.source.len();
+            if documents.is_empty() && unread {
+                continue;
+            }
+            self.given += documents.len();
+            return Ok(documents);
+        }
+    }
+
+    /// The comments after the last document (or of a stream with none), once every document
+    /// was read.
+    pub fn take_trailing_comments(&mut self) -> Vec<Range<usize>> {
+        match &mut self.whole {
+            Some(reader) => reader.take_trailing_comments(),
+            None => std::mem::take(&mut self.comments),
+        }
+    }
+
+    /// The next batch read in pieces, or `None` when a piece does not parse or the aliases of
+    /// the stream reach the limit.
+    fn read_pieces(&mut self, bytes: usize) -> Option<Vec<Document<'a>>> {
+        let source = self.text.source;
+        let end = document_start_from(source, self.next + bytes);
+        let piece_bytes = (end - self.next).div_ceil(PIECES_PER_BATCH);
+        let mut cuts = vec![self.next];
+        while let Some(&start) = cuts.last().filter(|&&start| start < end) {
+            cuts.push(document_start_from(source, start + piece_bytes).min(end));
+        }
+        let (text, filter) = (self.text, self.filter);
+        let pieces: Vec<Result<Piece<'a>, ParseError>> = cuts
+            .par_windows(2)
+            .map(|cut| read_piece(text, cut[0]..cut[1], filter))
+            .collect();
+        let mut documents = Vec::new();
+        for piece in pieces {
+            let piece = piece.ok()?;
+            self.aliased = self.aliased.saturating_add(piece.aliased);
+            if self.aliased > ALIAS_EXPANSION_LIMIT {
+                return None;
+            }
+            let shift = self.next_anchor - 1;
+            self.next_anchor += piece.anchors;
+            for mut document in piece.documents {
+                if shift > 0 && !document.anchor_names.is_empty() {
+                    document.root.shift_anchors(shift);
+                    document.anchor_names = (document.anchor_names.into_iter())
+                        .map(|(id, name)| (id + shift, name))
+                        .collect();
+                }
+                if !self.comments.is_empty() {
+                    let mut comments = std::mem::take(&mut self.comments);
+                    comments.append(&mut document.comments);
+                    document.comments = comments;
+                }
+                documents.push(document);
+            }
+            self.comments.extend(piece.trailing);
+        }
+        self.next = end;
+        Some(documents)
+    }
+
+    /// Switches to reading the rest whole: a reader from the start of the stream, past the
+    /// documents already given (or the error found before them).
+    fn read_whole_from_here(&mut self) -> Result<(), ParseError> {
+        let mut reader = reader(self.text, self.filter, 0..self.text.source.len());
+        for _ in 0..self.given {
+            reader.next().transpose()?;
+        }
+        self.comments.clear();
+        self.whole = Some(reader);
+        Ok(())
+    }
+}
+
+/// The next documents of `reader`, until they span `bytes` of the text or the stream ends.
+fn read_whole<'a>(
+    reader: &mut Reader<'_, 'a>,
+    bytes: usize,
+) -> Result<Vec<Document<'a>>, ParseError> {
+    let mut batch = Vec::new();
+    let mut read = 0;
+    while read < bytes {
+        let Some(document) = reader.next().transpose()? else {
+            break;
+        };
+        read += document.root.end() - document.root.full_start();
+        batch.push(document);
+    }
+    Ok(batch)
+}
+
+/// The documents of `piece` of `text`, read alone.
+fn read_piece<'a>(
+    text: &Text<'a>,
+    piece: Range<usize>,
+    filter: Option<(&'static str, &Keep<'_>)>,
+) -> Result<Piece<'a>, ParseError> {
+    let mut reader = reader(text, filter, piece);
+    let documents = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
+    Ok(Piece {
+        documents,
+        trailing: reader.take_trailing_comments(),
+        anchors: reader.anchors_read(),
+        aliased: reader.aliased(),
+    })
+}
+
+/// A reader of the documents of `piece` of `text`, with their comments, building those `filter`
+/// accepts.
+fn reader<'t, 'a>(
+    text: &'t Text<'a>,
+    filter: Option<(&'static str, &'t Keep<'t>)>,
+    piece: Range<usize>,
+) -> Reader<'t, 'a> {
+    let reader = Reader::over(text, piece, true);
+    match filter {
+        Some((key, keep)) => reader.building_only(key, keep),
+        None => reader,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a reading gives, in a form to compare: each document (its tree, its comments, its
+    /// anchor names in order, whether it was built) and the comments after the last; or the
+    /// error.
+    fn reading(text: &Text<'_>, batches: Option<usize>) -> Result<String, ParseError> {
+        let keep = |kind: &str| kind != "ConfigMap";
+        let mut documents = Vec::new();
+        let trailing = match batches {
+            None => {
+                let mut reader = Reader::new(text, true).building_only("kind", &keep);
+                documents = reader.by_ref().collect::<Result<_, _>>()?;
+                reader.take_trailing_comments()
+            }
+            Some(bytes) => {
+                let mut batches = Batches::new(text).building_only("kind", &keep).in_pieces();
+                loop {
+                    let batch = batches.next_batch(bytes)?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    documents.extend(batch);
+                }
+                batches.take_trailing_comments()
+            }
+        };
+        let documents: Vec<String> = documents
+            .iter()
+            .map(|d| {
+                let mut names: Vec<_> = d.anchor_names.iter().collect();
+                names.sort();
+                format!("{:?} {:?} {names:?} {}", d.root, d.comments, d.built)
+            })
+            .collect();
+        Ok(format!("{documents:#?} {trailing:?}"))
+    }
+
+    /// Streams whose documents carry over what a cut could lose: directives, byte order marks,
+    /// anchors numbered through the stream, comments between documents, explicit ends, empty
+    /// documents.
+    const STREAMS: [&str; 9] = [
+        "a: 1\n...\n%TAG ! tag:example.com,2000:\n---\nb: !foo 1\n",
+        "a: 1\n...\n%YAML 1.1\n---\nb: 1\n",
+        "\u{FEFF}a: 1\n...\n\u{FEFF}# c\n---\nb: 1\n",
+        "# head\n---\na: &x 1\nb: *x\n# after a\n---\nkind: ConfigMap\nc: &y [1, 2]\n---\nd: &z {e: 1}\nf: *z\ng: &w 2\n# tail\n",
+        "a: 1\n...\n# between\n---\nb: &q 2\nc: *q\n...\n---\n---\n# only a comment\n",
+        "--- &r\na: 1\n--- |\n  text\n---\n- &s x\n- *s\n",
+        "%YAML 1.2\n---\na: &x 1\n---\nb: &y *x\n",
+        "",
+        "# nothing but comments\n",
+    ];
+
+    #[test]
+    fn a_stream_read_in_pieces_reads_as_it_does_whole() {
+        for source in STREAMS {
+            let text = Text::new(source);
+            let whole = reading(&text, None);
+            for bytes in [1, 20, 60, 1 << 20] {
+                assert_eq!(reading(&text, Some(bytes)), whole, "{source:?} in {bytes}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_piece_is_the_error_of_the_whole_stream() {
+        for source in [
+            "a: 1\n---\nb: [unclosed\n---\nc: 1\n",
+            "a: \"quoted\n---\nb: 1\n",
+            "a: 1\n---\nb: *nowhere\n",
+            "a: &x 1\n---\nb: *x\n",
+        ] {
+            let text = Text::new(source);
+            let whole = reading(&text, None);
+            assert!(whole.is_err(), "{source:?}");
+            assert_eq!(reading(&text, Some(1)), whole, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_count_against_the_limit_over_the_whole_stream() {
+        // Each document's aliases stand for 345,562 nodes: the third passes the limit.
+        let mut document = String::from("---\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=4 {
+            let previous = format!("*l{}", level - 1);
+            document.push_str(&format!(
+                "l{level}: &l{level} [{}]\n",
+                [previous.as_str(); 10].join(", ")
+            ));
+        }
+        document.push_str("top: [*l4, *l4]\n");
+        let source = document.repeat(4);
+        let text = Text::new(&source);
+        let whole = reading(&text, None);
+        assert!(
+            whole
+                .as_ref()
+                .is_err_and(|e| e.message.contains("alias bomb"))
+        );
+        assert_eq!(reading(&text, Some(1)), whole);
+        assert!(reading(&Text::new(&document.repeat(2)), Some(1)).is_ok());
+    }
+}
