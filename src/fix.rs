@@ -189,6 +189,20 @@ impl Kept {
     }
 }
 
+/// The next batch of `batches`, its documents noted in `kept` as they are read (while the batch
+/// before is fixed, for a large input).
+fn next_noted<'a>(
+    batches: &mut yaml::Batches<'_, 'a>,
+    kept: &mut Kept,
+    settings: &Settings,
+) -> Result<Vec<yaml::Document<'a>>, yaml::ParseError> {
+    let batch = batches.next_batch(BATCH_BYTES)?;
+    for document in &batch {
+        kept.note(batches.text(), settings, document);
+    }
+    Ok(batch)
+}
+
 /// Runs the transforms of `settings` over one UTF-8 input.
 ///
 /// The input is read a batch of documents at a time; each batch is planned, rendered and
@@ -244,7 +258,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     // The stream's bindings are read ahead while the first batch is read.
     let (mut batch, mut reading) = join_if(
         parallel,
-        || batches.next_batch(BATCH_BYTES),
+        || next_noted(&mut batches, &mut kept, settings),
         || transform::StreamReading::ahead(source),
     );
     let parse_error = loop {
@@ -253,9 +267,8 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
             Ok(documents) => documents,
             Err(error) => break Some(error),
         };
-        let first = kept.lines.len();
+        let first = kept.lines.len() - documents.len();
         for document in &documents {
-            kept.note(&text, settings, document);
             reading.read_comments(&text, &document.comments);
         }
         // Once an error is certain, the rest is only read, for an earlier-reported error.
@@ -268,7 +281,9 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
                 (true, true) => documents.par_iter().enumerate().map(fix).collect(),
             }
         };
-        let (batch_fixed, next) = join_if(parallel, fix_batch, || batches.next_batch(BATCH_BYTES));
+        let (batch_fixed, next) = join_if(parallel, fix_batch, || {
+            next_noted(&mut batches, &mut kept, settings)
+        });
         fixed.extend(batch_fixed);
         batch = next;
     };

@@ -14,9 +14,14 @@ use super::inputs::Input;
 /// rendered: their roles see the bindings of their own stream only. A file that cannot be read
 /// holds none here: fixing it reports why.
 pub(super) fn bindings_of_files(inputs: &[Input], limit: u64) -> Vec<FileBinding> {
-    inputs
-        .par_iter()
-        .filter_map(Input::file)
+    let files: Vec<&std::path::Path> = inputs.iter().filter_map(Input::file).collect();
+    // The bindings of a run's only file are its own stream's, which fixing it reads and names
+    // first: another pass over it (a whole second reading of a large stream) would add none.
+    if files.len() < 2 {
+        return Vec::new();
+    }
+    files
+        .into_par_iter()
         .flat_map_iter(|path| {
             let bindings = files::read_file(path, limit)
                 .ok()

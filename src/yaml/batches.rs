@@ -107,6 +107,11 @@ impl<'t, 'a> Batches<'t, 'a> {
         }
     }
 
+    /// The text the documents are read from.
+    pub fn text(&self) -> &'t Text<'a> {
+        self.text
+    }
+
     /// The comments after the last document (or of a stream with none), once every document
     /// was read.
     pub fn take_trailing_comments(&mut self) -> Vec<Range<usize>> {
