@@ -273,12 +273,14 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         }
         // Once an error is certain, the rest is only read, for an earlier-reported error.
         let planned = kept.misdeclared.is_none();
+        // Each document is dropped where it was fixed: on a large stream, freeing the trees
+        // is work to share too.
         let fix_batch = || -> Vec<FixedDocument<'s>> {
-            let fix = |(i, d)| fix_document(first + i, d, &reading);
+            let fix = |(i, d)| fix_document(first + i, &d, &reading);
             match (planned, parallel) {
                 (false, _) => Vec::new(),
-                (true, false) => documents.iter().enumerate().map(fix).collect(),
-                (true, true) => documents.par_iter().enumerate().map(fix).collect(),
+                (true, false) => documents.into_iter().enumerate().map(fix).collect(),
+                (true, true) => documents.into_par_iter().enumerate().map(fix).collect(),
             }
         };
         let (batch_fixed, next) = join_if(parallel, fix_batch, || {
