@@ -227,6 +227,7 @@ fn reader<'t, 'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::parse::tests::alias_ladder;
     use super::*;
 
     /// What a reading gives, in a form to compare: each document (its tree, its comments, its
@@ -308,15 +309,7 @@ mod tests {
     #[test]
     fn aliases_count_against_the_limit_over_the_whole_stream() {
         // Each document's aliases stand for 345,562 nodes: the third passes the limit.
-        let mut document = String::from("---\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
-        for level in 1..=4 {
-            let previous = format!("*l{}", level - 1);
-            document.push_str(&format!(
-                "l{level}: &l{level} [{}]\n",
-                [previous.as_str(); 10].join(", ")
-            ));
-        }
-        document.push_str("top: [*l4, *l4]\n");
+        let document = format!("---\n{}top: [*l4, *l4]\n", alias_ladder(4));
         let source = document.repeat(4);
         let text = Text::new(&source);
         let whole = reading(&text, None);

@@ -810,8 +810,22 @@ fn tag_name(tag: Option<Cow<'_, Tag>>) -> Option<Box<str>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Entries `l0` to `lN` of a mapping, each anchoring a list of ten aliases of the one
+    /// before (`l0` of ten scalars): `lN` stands for about 10^(N+1) nodes.
+    pub(in crate::yaml) fn alias_ladder(levels: usize) -> String {
+        let mut ladder = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=levels {
+            let previous = format!("*l{}", level - 1);
+            ladder.push_str(&format!(
+                "l{level}: &l{level} [{}]\n",
+                [previous.as_str(); 10].join(", ")
+            ));
+        }
+        ladder
+    }
 
     /// Texts that differ from one another in one way each that `same_data` tells apart (or
     /// not: the two spellings of one mapping hold the same data).
@@ -890,14 +904,7 @@ mod tests {
         let unresolved = "kind: ConfigMap\ndata: *nowhere\n";
         assert!(read_building_only(&Text::new(unresolved)).is_err());
         // Ten times ten, seven times over: ten million nodes, over the limit.
-        let mut bomb = String::from("kind: ConfigMap\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
-        for level in 1..=7 {
-            let previous = format!("*l{}", level - 1);
-            bomb.push_str(&format!(
-                "l{level}: &l{level} [{}]\n",
-                [previous.as_str(); 10].join(", ")
-            ));
-        }
+        let bomb = format!("kind: ConfigMap\n{}", alias_ladder(7));
         let error = read_building_only(&Text::new(&bomb)).unwrap_err();
         assert!(error.message.contains("alias bomb"), "{error}");
         assert_eq!(
