@@ -12,6 +12,8 @@ mod text;
 
 use std::fmt;
 
+use rayon::prelude::*;
+
 pub use batches::Batches;
 pub use edit::{
     Guard, Refusal, Step, append, children, lookup, lookup_mut, path_to_string, remove, set,
@@ -76,14 +78,20 @@ impl Written {
             if edits.last().is_some_and(|s| s.range.end > end) {
                 return None;
             }
-            documents.push(match edits.is_empty() {
-                true => std::borrow::Cow::Borrowed(document),
-                false => std::borrow::Cow::Owned(render::apply_within(source, start..end, edits)),
-            });
+            documents.push((start..end, edits));
             rest = after;
             start = end;
         }
-        rest.is_empty().then_some(documents)
+        if !rest.is_empty() {
+            return None;
+        }
+        // On every core of the pool the caller runs in: the edited documents of a large
+        // stream are most of its text.
+        let edited = documents.into_par_iter().map(|(range, edits)| match edits {
+            [] => std::borrow::Cow::Borrowed(&source[range]),
+            _ => std::borrow::Cow::Owned(render::apply_within(source, range, edits)),
+        });
+        Some(edited.collect())
     }
 }
 
