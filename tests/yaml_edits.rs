@@ -46,6 +46,23 @@ fn set_replaces_a_null_value_keeping_its_comment() {
     assert_eq!(out, "a: # later\n  c: x\nb: 2\n");
 }
 
+/// An empty value with an anchor keeps it, written apart from the new value (found by fuzzing:
+/// `privileged: &alse`).
+#[test]
+fn set_replaces_an_anchored_empty_value_keeping_its_anchor() {
+    let cases = [
+        ("a:\n  b: &x\n  c: 1\n", "a:\n  b: &x false\n  c: 1\n"),
+        ("a:\n  b: &x # c\n", "a:\n  b: &x false # c\n"),
+        ("a: {b: &x , c: 1}\n", "a: {b: &x false , c: 1}\n"),
+    ];
+    for (source, expected) in cases {
+        let out = edited(source, |root, g| {
+            yaml::set(root, &path("a.b"), Node::new_scalar("false", false), g).unwrap()
+        });
+        assert_eq!(out, expected, "{source:?}");
+    }
+}
+
 #[test]
 fn set_keeps_the_quote_style_of_the_value_it_replaces() {
     let out = edited("a: 'old' # c\n", |root, g| {

@@ -403,13 +403,7 @@ impl Renderer<'_, '_> {
                 self.block_body(&mut body, intended, key_column, quoted_style(key));
                 // An empty value (`key:`) is reported at the end of its key, before the `:`.
                 let end = span.end.max(colon);
-                // An anchor or tag that the intended value keeps (`key: &a {}`) stays.
-                let start = match original.properties_start {
-                    Some(_) if intended.anchor != 0 || intended.tag.is_some() => {
-                        colon.max(self.text.source[..span.start].trim_end().len())
-                    }
-                    _ => colon,
-                };
+                let start = self.value_start(original, intended, colon);
                 let line_end = self.text.line_end(end);
                 if line_end == end {
                     self.splice(start..end, body);
@@ -422,15 +416,36 @@ impl Renderer<'_, '_> {
             Place::BlockValue(key) if span.is_empty() => {
                 let colon = self.colon_after(key)?;
                 let value = self.inline(intended, like);
-                self.splice(colon..span.end.max(colon), format!(" {value}"));
+                let start = self.value_start(original, intended, colon);
+                self.splice(start..span.end.max(start), format!(" {value}"));
             }
             _ => {
-                let value = self.inline(intended, like);
+                let mut value = self.inline(intended, like);
+                // An empty value right after its anchor or tag (`{a: &x , b}`) is written
+                // apart from it, or it would lengthen the anchor's name.
+                let after_properties = span.is_empty()
+                    && self.text.source[..span.start].ends_with(|c: char| !c.is_whitespace());
+                if after_properties && original.properties_start.is_some() {
+                    value.insert(0, ' ');
+                }
                 let (end, padding) = self.comment_padding(span.end, span.len(), value.len());
                 self.splice(span.start..end, value + &padding);
             }
         }
         Ok(())
+    }
+
+    /// Where the text replacing the block value `original` (after the `:` ending at `colon`)
+    /// starts: after its anchor or tag when `intended` keeps them (`key: &a {}`, `key: &a`
+    /// with no value), else right after the colon.
+    fn value_start(&self, original: &Node<'_>, intended: &Node<'_>, colon: usize) -> usize {
+        let keeps_properties = intended.anchor != 0 || intended.tag.is_some();
+        match (original.properties_start, &original.span) {
+            (Some(_), Some(span)) if keeps_properties => {
+                colon.max(self.text.source[..span.start].trim_end().len())
+            }
+            _ => colon,
+        }
     }
 
     /// Keeps a comment that was aligned after a value in its column when the value changes
