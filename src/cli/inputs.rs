@@ -1,8 +1,12 @@
 //! Turns the PATH arguments into the list of inputs, walking folders.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::fs::FileType;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use crate::folders::{Look, Nearest};
 
 /// One input to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,26 +189,32 @@ fn named_file(path: &Path, within: Option<&Path>) -> Result<File, String> {
 /// `inputs` with each file once: a file also reached through a link is fixed under its own
 /// name, and two links to one file fix it once.
 fn each_file_once(inputs: Vec<Input>) -> Vec<Input> {
-    let identity = |input: &Input| {
-        let path = input.file()?;
-        Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
-    };
-    let direct: HashSet<PathBuf> = inputs
+    let identities: Vec<Option<PathBuf>> = inputs
         .iter()
-        .filter(|i| matches!(i, Input::Named(f) | Input::Found(f) if f.link.is_none()))
-        .filter_map(identity)
+        .map(|input| {
+            let path = input.file()?;
+            Some(canonical(path).unwrap_or_else(|| path.to_path_buf()))
+        })
+        .collect();
+    let direct: HashSet<&PathBuf> = inputs
+        .iter()
+        .zip(&identities)
+        .filter(|(i, _)| matches!(i, Input::Named(f) | Input::Found(f) if f.link.is_none()))
+        .filter_map(|(_, id)| id.as_ref())
         .collect();
     let mut seen = HashSet::new();
     inputs
         .into_iter()
-        .filter(|input| {
-            let Some(id) = identity(input) else {
+        .zip(&identities)
+        .filter(|(input, id)| {
+            let Some(id) = id else {
                 return true;
             };
             let through_link =
                 matches!(input, Input::Named(f) | Input::Found(f) if f.link.is_some());
-            !(through_link && direct.contains(&id)) && seen.insert(id)
+            !(through_link && direct.contains(id)) && seen.insert(id)
         })
+        .map(|(input, _)| input)
         .collect()
 }
 
@@ -228,16 +238,17 @@ fn walk(root: &Path, collected: &mut Collected) {
     };
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut found: Vec<File> = Vec::new();
-    for path in listed {
+    for (path, kind) in listed {
         let is_manifest = is_manifest_path(&path);
         let excluded = path
             .file_name()
             .is_some_and(|n| n == crate::config::FILE_NAME);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        let Some(kind) = kind.or_else(|| Some(std::fs::symlink_metadata(&path).ok()?.file_type()))
+        else {
             // Tracked, but deleted from the work tree.
             continue;
         };
-        if meta.file_type().is_symlink() {
+        if kind.is_symlink() {
             match std::fs::canonicalize(&path) {
                 Ok(target) if target.is_dir() => collected.skipped.links += 1,
                 Ok(target) if is_manifest && !excluded => {
@@ -257,12 +268,12 @@ fn walk(root: &Path, collected: &mut Collected) {
                 Err(_) => {}
             }
         } else if is_manifest && !excluded {
-            if meta.is_file() {
+            if kind.is_file() {
                 found.push(File {
                     path: tidy(&path),
                     link: None,
                 });
-            } else if !meta.is_dir() {
+            } else if !kind.is_dir() {
                 collected.skipped.special += 1;
             }
         }
@@ -274,9 +285,14 @@ fn walk(root: &Path, collected: &mut Collected) {
     collected.inputs.extend(found.into_iter().map(Input::Found));
 }
 
+/// A path a walk lists, with what it is when the walk knows without asking the file system
+/// again (a folder's listing says).
+type Listed = (PathBuf, Option<FileType>);
+
 /// The files git lists below `root` (`git ls-files --cached --others --exclude-standard`),
-/// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run.
-fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
+/// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run. What
+/// each is, git does not say.
+fn git_files(root: &Path) -> Option<Vec<Listed>> {
     let mut command = std::process::Command::new("git");
     command
         .current_dir(root)
@@ -308,7 +324,7 @@ fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
     // A file both tracked and changed is listed once per stage; the order is git's, not ours.
     files.sort();
     files.dedup();
-    Some(files)
+    Some(files.into_iter().map(|path| (path, None)).collect())
 }
 
 #[cfg(unix)]
@@ -323,8 +339,9 @@ fn path_from_bytes(bytes: &[u8]) -> PathBuf {
 }
 
 /// The files below `root`, outside git: the `.gitignore` files inside `root` apply (those
-/// above it do not: they belong to no walk of this folder), `.git` folders are skipped.
-fn plain_files(root: &Path) -> Result<Vec<PathBuf>, ignore::Error> {
+/// above it do not: they belong to no walk of this folder), `.git` folders are skipped. What
+/// each is, the folder's listing says (a symbolic link is not followed).
+fn plain_files(root: &Path) -> Result<Vec<Listed>, ignore::Error> {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
@@ -337,8 +354,9 @@ fn plain_files(root: &Path) -> Result<Vec<PathBuf>, ignore::Error> {
     let mut files = Vec::new();
     for entry in walker {
         let entry = entry?;
-        if entry.depth() > 0 && !entry.file_type().is_some_and(|t| t.is_dir()) {
-            files.push(entry.into_path());
+        let kind = entry.file_type();
+        if entry.depth() > 0 && !kind.is_some_and(|t| t.is_dir()) {
+            files.push((entry.into_path(), kind));
         }
     }
     Ok(files)
@@ -468,22 +486,88 @@ fn shown(target: &Path) -> PathBuf {
 /// `path` as `git diff` names it: relative to the top level of the git work tree holding it
 /// (the nearest folder with a `.git`), else to the current folder (with `..` where needed).
 pub(super) fn git_relative(path: &Path) -> PathBuf {
-    let Ok(absolute) = path.canonicalize().or_else(|_| std::path::absolute(path)) else {
+    let Some(absolute) = canonical(path).or_else(|| std::path::absolute(path).ok()) else {
         return tidy(path);
     };
     let top = absolute
-        .ancestors()
-        .skip(1)
-        .find(|folder| folder.join(".git").exists());
+        .parent()
+        .and_then(|folder| folders().tops.from(folder));
     if let Some(top) = top
         && let Ok(relative) = absolute.strip_prefix(top)
     {
         return relative.to_path_buf();
     }
-    match std::env::current_dir().and_then(|cwd| cwd.canonicalize()) {
-        Ok(cwd) => relative_to(&absolute, &cwd),
-        Err(_) => absolute,
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| canonical_folder(&cwd))
+    {
+        Some(cwd) => relative_to(&absolute, &cwd),
+        None => absolute,
     }
+}
+
+/// What the run has learnt of folders, asked from every thread of the pool (a diff names its
+/// file where the file is fixed): each folder resolved, and its git work tree found, once, not
+/// once for each of its files.
+static FOLDERS: LazyLock<Mutex<Folders>> = LazyLock::new(|| {
+    Mutex::new(Folders {
+        resolved: HashMap::new(),
+        tops: Nearest::new(git_top_in),
+    })
+});
+
+/// See [`FOLDERS`].
+struct Folders {
+    /// Each absolute folder with its symbolic links resolved; `None` when it cannot be.
+    resolved: HashMap<PathBuf, Option<PathBuf>>,
+    /// The top level of the git work tree holding each folder (the nearest with a `.git`).
+    tops: Nearest<PathBuf>,
+}
+
+/// The folders learnt, even if a thread panicked while holding them (what is there is right).
+fn folders() -> MutexGuard<'static, Folders> {
+    FOLDERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `folder` as the top level of a git work tree: it holds `.git` (a folder or, in a worktree,
+/// a file).
+fn git_top_in(folder: &Path) -> Look<PathBuf> {
+    match folder.join(".git").exists() {
+        true => Look::Found(folder.to_owned()),
+        false => Look::Up,
+    }
+}
+
+/// `path` resolved as [`Path::canonicalize`] resolves it, its folder resolved once per run: a
+/// path that is not a symbolic link costs one `lstat`. `None` when it cannot be resolved.
+fn canonical(path: &Path) -> Option<PathBuf> {
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return path.canonicalize().ok();
+    };
+    // `link/` and `link/.` name what the link leads to, which `lstat` does not tell.
+    let ends_with_name = path
+        .as_os_str()
+        .as_encoded_bytes()
+        .ends_with(name.as_encoded_bytes());
+    if !ends_with_name || std::fs::symlink_metadata(path).ok()?.is_symlink() {
+        return path.canonicalize().ok();
+    }
+    let folder = match folder.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => folder,
+    };
+    Some(canonical_folder(&std::path::absolute(folder).ok()?)?.join(name))
+}
+
+/// The absolute `folder` resolved, remembered for the run.
+fn canonical_folder(folder: &Path) -> Option<PathBuf> {
+    let mut folders = folders();
+    if let Some(known) = folders.resolved.get(folder) {
+        return known.clone();
+    }
+    let resolved = folder.canonicalize().ok();
+    folders.resolved.insert(folder.to_owned(), resolved.clone());
+    resolved
 }
 
 /// `path` relative to `base`, both absolute: up with `..` to their common folder, then down.
@@ -497,4 +581,47 @@ fn relative_to(path: &Path, base: &Path) -> PathBuf {
         .collect();
     relative.extend(&path[common..]);
     relative
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_resolved_through_its_folder_is_what_canonicalize_gives() {
+        let repository = tempfile::tempdir().unwrap();
+        let root = repository.path();
+        for folder in [".git", "apps/web", "elsewhere"] {
+            std::fs::create_dir_all(root.join(folder)).unwrap();
+        }
+        std::fs::write(root.join("apps/web/a.yaml"), "a: 1\n").unwrap();
+        std::fs::write(root.join("elsewhere/b.yaml"), "b: 1\n").unwrap();
+        std::os::unix::fs::symlink(root.join("apps"), root.join("apps-link")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere/b.yaml"), root.join("apps/b.yaml"))
+            .unwrap();
+        for path in [
+            "apps/web/a.yaml",
+            "apps-link/web/a.yaml",
+            "apps-link/web/../web/a.yaml",
+            "apps/b.yaml",
+            "apps-link/b.yaml",
+            "apps-link",
+            "apps-link/",
+            "apps-link/.",
+            "apps/web",
+        ] {
+            let path = root.join(path);
+            assert_eq!(canonical(&path), path.canonicalize().ok(), "{path:?}");
+        }
+        assert_eq!(canonical(&root.join("apps/web/absent.yaml")), None);
+        // A link's target is named from the top of the repository it is in.
+        assert_eq!(
+            git_relative(&root.join("apps-link/b.yaml")),
+            Path::new("elsewhere/b.yaml")
+        );
+        assert_eq!(
+            git_relative(&root.join("apps-link/web/a.yaml")),
+            Path::new("apps/web/a.yaml")
+        );
+    }
 }

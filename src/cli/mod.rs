@@ -512,7 +512,10 @@ fn configs_for(
             let found = match input {
                 Input::Chart(chart) => discovery.discover(chart),
                 Input::Kustomize(tree) => discovery.discover(&tree.root),
-                _ => discovery.discover(input.file().unwrap_or(Path::new("."))),
+                _ => match input.file() {
+                    Some(file) => discovery.discover_for_file(file),
+                    None => discovery.discover(Path::new(".")),
+                },
             };
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
