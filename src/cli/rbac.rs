@@ -20,6 +20,8 @@ pub(super) fn bindings_of_files(inputs: &[Input], limit: u64) -> Vec<FileBinding
         .flat_map_iter(|path| {
             let bindings = files::read_file(path, limit)
                 .ok()
+                // Most files hold no binding: no need to check their UTF-8 or cut documents.
+                .filter(|snapshot| rbac::may_hold_bindings(&snapshot.bytes))
                 .and_then(|snapshot| String::from_utf8(snapshot.bytes).ok())
                 .map(|source| rbac::bindings_in(&source))
                 .unwrap_or_default();

@@ -132,13 +132,20 @@ pub struct FileBinding {
 /// parsed, each alone, and one that does not parse holds none here: fixing it reports the error.
 pub fn bindings_in(source: &str) -> Vec<Binding> {
     yaml::document_texts(source)
-        .filter(|document| document.contains("RoleBinding"))
+        .filter(|document| may_hold_bindings(document.as_bytes()))
         .flat_map(|document| {
             yaml::parse(&Text::new(document), false)
                 .map(|stream| bindings(&stream.documents))
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// Whether `source` may hold a binding: whether it mentions `RoleBinding`, which both binding
+/// kinds' names hold. Bytes, so that a file that does not is passed over before its UTF-8 is
+/// checked.
+pub fn may_hold_bindings(source: &[u8]) -> bool {
+    memchr::memmem::find(source, b"RoleBinding").is_some()
 }
 
 #[cfg(test)]
