@@ -82,9 +82,25 @@ impl Input {
             Input::Chart(path) => git_relative(path).to_string_lossy().into_owned(),
             Input::Kustomize(tree) => git_relative(&tree.root).to_string_lossy().into_owned(),
             Input::Named(file) | Input::Found(file) => {
-                git_relative(&file.path).to_string_lossy().into_owned()
+                git_relative_resolved(&file.path, file.canonical())
+                    .to_string_lossy()
+                    .into_owned()
             }
         }
+    }
+}
+
+impl File {
+    /// The file's path with every symbolic link resolved, as [`Path::canonicalize`] gives it;
+    /// `None` when it cannot be. The path itself is no link (a link is followed when the file
+    /// is collected), so only its folder is resolved, once per run.
+    fn canonical(&self) -> Option<PathBuf> {
+        let folder = match self.path.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        let folder = canonical_folder(&std::path::absolute(folder).ok()?)?;
+        Some(folder.join(self.path.file_name()?))
     }
 }
 
@@ -191,9 +207,11 @@ fn named_file(path: &Path, within: Option<&Path>) -> Result<File, String> {
 fn each_file_once(inputs: Vec<Input>) -> Vec<Input> {
     let identities: Vec<Option<PathBuf>> = inputs
         .iter()
-        .map(|input| {
-            let path = input.file()?;
-            Some(canonical(path).unwrap_or_else(|| path.to_path_buf()))
+        .map(|input| match input {
+            Input::Named(file) | Input::Found(file) => {
+                Some(file.canonical().unwrap_or_else(|| file.path.clone()))
+            }
+            _ => None,
         })
         .collect();
     let direct: HashSet<&PathBuf> = inputs
@@ -486,7 +504,12 @@ fn shown(target: &Path) -> PathBuf {
 /// `path` as `git diff` names it: relative to the top level of the git work tree holding it
 /// (the nearest folder with a `.git`), else to the current folder (with `..` where needed).
 pub(super) fn git_relative(path: &Path) -> PathBuf {
-    let Some(absolute) = canonical(path).or_else(|| std::path::absolute(path).ok()) else {
+    git_relative_resolved(path, path.canonicalize().ok())
+}
+
+/// [`git_relative`] of `path`, given it `resolved` (`None`: it cannot be).
+fn git_relative_resolved(path: &Path, resolved: Option<PathBuf>) -> PathBuf {
+    let Some(absolute) = resolved.or_else(|| std::path::absolute(path).ok()) else {
         return tidy(path);
     };
     let top = absolute
@@ -538,27 +561,6 @@ fn git_top_in(folder: &Path) -> Look<PathBuf> {
     }
 }
 
-/// `path` resolved as [`Path::canonicalize`] resolves it, its folder resolved once per run: a
-/// path that is not a symbolic link costs one `lstat`. `None` when it cannot be resolved.
-fn canonical(path: &Path) -> Option<PathBuf> {
-    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
-        return path.canonicalize().ok();
-    };
-    // `link/` and `link/.` name what the link leads to, which `lstat` does not tell.
-    let ends_with_name = path
-        .as_os_str()
-        .as_encoded_bytes()
-        .ends_with(name.as_encoded_bytes());
-    if !ends_with_name || std::fs::symlink_metadata(path).ok()?.is_symlink() {
-        return path.canonicalize().ok();
-    }
-    let folder = match folder.as_os_str().is_empty() {
-        true => Path::new("."),
-        false => folder,
-    };
-    Some(canonical_folder(&std::path::absolute(folder).ok()?)?.join(name))
-}
-
 /// The absolute `folder` resolved, remembered for the run.
 fn canonical_folder(folder: &Path) -> Option<PathBuf> {
     let mut folders = folders();
@@ -588,7 +590,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_path_resolved_through_its_folder_is_what_canonicalize_gives() {
+    fn a_file_resolved_through_its_folder_is_what_canonicalize_gives() {
         let repository = tempfile::tempdir().unwrap();
         let root = repository.path();
         for folder in [".git", "apps/web", "elsewhere"] {
@@ -603,17 +605,19 @@ mod tests {
             "apps/web/a.yaml",
             "apps-link/web/a.yaml",
             "apps-link/web/../web/a.yaml",
-            "apps/b.yaml",
-            "apps-link/b.yaml",
-            "apps-link",
-            "apps-link/",
-            "apps-link/.",
-            "apps/web",
+            "apps-link/../elsewhere/b.yaml",
         ] {
             let path = root.join(path);
-            assert_eq!(canonical(&path), path.canonicalize().ok(), "{path:?}");
+            let file = File {
+                path: path.clone(),
+                link: None,
+            };
+            assert_eq!(file.canonical(), path.canonicalize().ok(), "{path:?}");
+            assert_eq!(
+                git_relative_resolved(&path, file.canonical()),
+                git_relative(&path)
+            );
         }
-        assert_eq!(canonical(&root.join("apps/web/absent.yaml")), None);
         // A link's target is named from the top of the repository it is in.
         assert_eq!(
             git_relative(&root.join("apps-link/b.yaml")),
