@@ -58,7 +58,7 @@ pub(super) fn process(
         };
         findings.extend(fixed.findings.into_iter().map(|f| (file.path.clone(), f)));
         if let Some(written) = fixed.output {
-            let original = String::from_utf8_lossy(&snapshot.bytes).into_owned();
+            let original = super::fixed_text_of(&snapshot.bytes).into_owned();
             edits.push(SourceEdit {
                 path: file.path.clone(),
                 new: written.text(&original),

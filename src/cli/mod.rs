@@ -636,8 +636,7 @@ fn process_seen(
         findings,
         error: None,
     };
-    // The input was valid UTF-8, or fixing it would have failed.
-    let original = String::from_utf8_lossy(&snapshot.bytes);
+    let original = fixed_text_of(&snapshot.bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
     let Some(new) = fixed_text else {
         let stdout =
@@ -711,6 +710,12 @@ fn fix_input(
             Err(outcome(FileReport::failed(name, message, e.position())))
         }
     }
+}
+
+/// The text of an input that was fixed, so valid UTF-8 (or fixing it would have failed):
+/// `from_utf8` checks it a word at a time, where `from_utf8_lossy` looks at every byte.
+fn fixed_text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Into::into)
 }
 
 /// Reads `input`, at most `limit` bytes.
