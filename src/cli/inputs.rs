@@ -297,7 +297,9 @@ fn walk(root: &Path, collected: &mut Collected) {
         }
     }
     found.sort_by(|a, b| {
-        let name = |f: &File| f.link.clone().unwrap_or_else(|| f.path.clone());
+        fn name(f: &File) -> &PathBuf {
+            f.link.as_ref().unwrap_or(&f.path)
+        }
         name(a).cmp(&name(b))
     });
     collected.inputs.extend(found.into_iter().map(Input::Found));

@@ -351,12 +351,10 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     }
     for outcome in run.outcomes {
         if let (Some(text), Format::Text) = (&outcome.stdout, args.format) {
-            let text = if colour && args.dry_run {
-                output::colorize(text)
-            } else {
-                text.clone()
+            let _ = match colour && args.dry_run {
+                true => stdout.write_all(output::colorize(text).as_bytes()),
+                false => stdout.write_all(text.as_bytes()),
             };
-            let _ = stdout.write_all(text.as_bytes());
         }
         for line in stderr_lines(&outcome.report) {
             let _ = writeln!(stderr, "{line}");
