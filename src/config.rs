@@ -232,6 +232,11 @@ impl Config {
 
     /// Whether `path` matches an exclude pattern, taken relative to the file's folder.
     pub fn excludes(&self, path: &Path) -> bool {
+        // Most configurations exclude nothing: no need to make paths absolute, which asks the
+        // system for the current folder for each relative one.
+        if self.exclude.is_empty() {
+            return false;
+        }
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let root = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
         absolute
