@@ -300,7 +300,7 @@ fn walk(root: &Path, collected: &mut Collected) {
         fn name(f: &File) -> &PathBuf {
             f.link.as_ref().unwrap_or(&f.path)
         }
-        name(a).cmp(&name(b))
+        name(a).cmp(name(b))
     });
     collected.inputs.extend(found.into_iter().map(Input::Found));
 }
