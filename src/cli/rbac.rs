@@ -31,6 +31,14 @@ pub(super) struct FilesRead {
 /// are rendered: their roles see the bindings of their own stream only. A file that cannot be
 /// read holds none here: fixing it reads it again and reports why.
 pub(super) fn read_files(inputs: &[Input], limit: u64) -> FilesRead {
+    // The bindings of a run's only file are its own stream's, which fixing it reads and names
+    // first: another pass over it (a whole second reading of a large stream) would add none.
+    if inputs.iter().filter_map(Input::file).nth(1).is_none() {
+        return FilesRead {
+            bindings: std::sync::Arc::from([]),
+            kept: Vec::new(),
+        };
+    }
     let offered = AtomicU64::new(0);
     let read: Vec<(Vec<FileBinding>, Option<Snapshot>)> = inputs
         .par_iter()
