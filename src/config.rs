@@ -1,12 +1,13 @@
 //! `.kubeharden.yaml`: the profile, the transforms, their options and the paths to exclude,
 //! found by walking up from each input (like `.editorconfig`) or named with `--config`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
+use crate::folders::{Look, Nearest};
 use crate::k8s::DeclaredKind;
 use crate::transform::{self, Literal, Profile, SecretReader, Settings};
 use crate::yaml::{self, Position, Step, Text};
@@ -231,6 +232,11 @@ impl Config {
 
     /// Whether `path` matches an exclude pattern, taken relative to the file's folder.
     pub fn excludes(&self, path: &Path) -> bool {
+        // Most configurations exclude nothing: no need to make paths absolute, which asks the
+        // system for the current folder for each relative one.
+        if self.exclude.is_empty() {
+            return false;
+        }
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let root = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
         absolute
@@ -241,10 +247,18 @@ impl Config {
 
 /// Finds the nearest `.kubeharden.yaml` of each input, remembering what each folder gave: the
 /// files of one folder, and the folders of one tree, look at each folder once.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Discovery {
     /// The configuration file found for each folder looked at (none: no file up to the top).
-    found: HashMap<PathBuf, Option<PathBuf>>,
+    found: Nearest<PathBuf>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            found: Nearest::new(configuration_in),
+        }
+    }
 }
 
 impl Discovery {
@@ -252,34 +266,31 @@ impl Discovery {
     /// level of its git repository.
     pub fn discover(&mut self, input: &Path) -> Option<PathBuf> {
         let absolute = std::path::absolute(input).ok()?;
-        let start = if absolute.is_dir() {
-            absolute.as_path()
-        } else {
-            absolute.parent()?
-        };
-        let mut looked_at = Vec::new();
-        let mut found = None;
-        // Up to the repository's top level (a folder holding `.git`, a folder or, in a
-        // worktree, a file): a file above it belongs to no one in particular.
-        for folder in start.ancestors() {
-            if let Some(known) = self.found.get(folder) {
-                found = known.clone();
-                break;
-            }
-            looked_at.push(folder);
-            let candidate = folder.join(FILE_NAME);
-            if candidate.is_file() {
-                found = Some(candidate);
-                break;
-            }
-            if folder.join(".git").exists() {
-                break;
-            }
+        match absolute.is_dir() {
+            true => self.found.from(&absolute),
+            false => self.discover_for_file(&absolute),
         }
-        for folder in looked_at {
-            self.found.insert(folder.to_owned(), found.clone());
-        }
-        found
+    }
+
+    /// As [`Discovery::discover`], for an input known to be a file: the file system is not
+    /// asked what it is.
+    pub fn discover_for_file(&mut self, file: &Path) -> Option<PathBuf> {
+        let absolute = std::path::absolute(file).ok()?;
+        self.found.from(absolute.parent()?)
+    }
+}
+
+/// The configuration file in `folder`; the search stops at the repository's top level (a
+/// folder holding `.git`, a folder or, in a worktree, a file): a file above it belongs to no
+/// one in particular.
+fn configuration_in(folder: &Path) -> Look<PathBuf> {
+    let candidate = folder.join(FILE_NAME);
+    if candidate.is_file() {
+        Look::Found(candidate)
+    } else if folder.join(".git").exists() {
+        Look::Stop
+    } else {
+        Look::Up
     }
 }
 
@@ -346,6 +357,6 @@ mod tests {
             assert_eq!(Discovery::default().discover(&root.join(input)), expected);
         }
         // Every folder from the inputs' up to the top, once each, and none above the top.
-        assert_eq!(discovery.found.len(), 6, "{:?}", discovery.found.keys());
+        assert_eq!(discovery.found.folders_known(), 6);
     }
 }

@@ -1,8 +1,12 @@
 //! Turns the PATH arguments into the list of inputs, walking folders.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::fs::FileType;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use crate::folders::{Look, Nearest};
 
 /// One input to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +82,25 @@ impl Input {
             Input::Chart(path) => git_relative(path).to_string_lossy().into_owned(),
             Input::Kustomize(tree) => git_relative(&tree.root).to_string_lossy().into_owned(),
             Input::Named(file) | Input::Found(file) => {
-                git_relative(&file.path).to_string_lossy().into_owned()
+                git_relative_resolved(&file.path, file.canonical())
+                    .to_string_lossy()
+                    .into_owned()
             }
         }
+    }
+}
+
+impl File {
+    /// The file's path with every symbolic link resolved, as [`Path::canonicalize`] gives it;
+    /// `None` when it cannot be. The path itself is no link (a link is followed when the file
+    /// is collected), so only its folder is resolved, once per run.
+    fn canonical(&self) -> Option<PathBuf> {
+        let folder = match self.path.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        let folder = canonical_folder(&std::path::absolute(folder).ok()?)?;
+        Some(folder.join(self.path.file_name()?))
     }
 }
 
@@ -185,26 +205,34 @@ fn named_file(path: &Path, within: Option<&Path>) -> Result<File, String> {
 /// `inputs` with each file once: a file also reached through a link is fixed under its own
 /// name, and two links to one file fix it once.
 fn each_file_once(inputs: Vec<Input>) -> Vec<Input> {
-    let identity = |input: &Input| {
-        let path = input.file()?;
-        Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
-    };
-    let direct: HashSet<PathBuf> = inputs
+    let identities: Vec<Option<PathBuf>> = inputs
         .iter()
-        .filter(|i| matches!(i, Input::Named(f) | Input::Found(f) if f.link.is_none()))
-        .filter_map(identity)
+        .map(|input| match input {
+            Input::Named(file) | Input::Found(file) => {
+                Some(file.canonical().unwrap_or_else(|| file.path.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let direct: HashSet<&PathBuf> = inputs
+        .iter()
+        .zip(&identities)
+        .filter(|(i, _)| matches!(i, Input::Named(f) | Input::Found(f) if f.link.is_none()))
+        .filter_map(|(_, id)| id.as_ref())
         .collect();
     let mut seen = HashSet::new();
     inputs
         .into_iter()
-        .filter(|input| {
-            let Some(id) = identity(input) else {
+        .zip(&identities)
+        .filter(|(input, id)| {
+            let Some(id) = id else {
                 return true;
             };
             let through_link =
                 matches!(input, Input::Named(f) | Input::Found(f) if f.link.is_some());
-            !(through_link && direct.contains(&id)) && seen.insert(id)
+            !(through_link && direct.contains(id)) && seen.insert(id)
         })
+        .map(|(input, _)| input)
         .collect()
 }
 
@@ -228,16 +256,17 @@ fn walk(root: &Path, collected: &mut Collected) {
     };
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut found: Vec<File> = Vec::new();
-    for path in listed {
+    for (path, kind) in listed {
         let is_manifest = is_manifest_path(&path);
         let excluded = path
             .file_name()
             .is_some_and(|n| n == crate::config::FILE_NAME);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        let Some(kind) = kind.or_else(|| Some(std::fs::symlink_metadata(&path).ok()?.file_type()))
+        else {
             // Tracked, but deleted from the work tree.
             continue;
         };
-        if meta.file_type().is_symlink() {
+        if kind.is_symlink() {
             match std::fs::canonicalize(&path) {
                 Ok(target) if target.is_dir() => collected.skipped.links += 1,
                 Ok(target) if is_manifest && !excluded => {
@@ -257,26 +286,33 @@ fn walk(root: &Path, collected: &mut Collected) {
                 Err(_) => {}
             }
         } else if is_manifest && !excluded {
-            if meta.is_file() {
+            if kind.is_file() {
                 found.push(File {
                     path: tidy(&path),
                     link: None,
                 });
-            } else if !meta.is_dir() {
+            } else if !kind.is_dir() {
                 collected.skipped.special += 1;
             }
         }
     }
     found.sort_by(|a, b| {
-        let name = |f: &File| f.link.clone().unwrap_or_else(|| f.path.clone());
-        name(a).cmp(&name(b))
+        fn name(f: &File) -> &PathBuf {
+            f.link.as_ref().unwrap_or(&f.path)
+        }
+        name(a).cmp(name(b))
     });
     collected.inputs.extend(found.into_iter().map(Input::Found));
 }
 
+/// A path a walk lists, with what it is when the walk knows without asking the file system
+/// again (a folder's listing says).
+type Listed = (PathBuf, Option<FileType>);
+
 /// The files git lists below `root` (`git ls-files --cached --others --exclude-standard`),
-/// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run.
-fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
+/// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run. What
+/// each is, git does not say.
+fn git_files(root: &Path) -> Option<Vec<Listed>> {
     let mut command = std::process::Command::new("git");
     command
         .current_dir(root)
@@ -308,7 +344,7 @@ fn git_files(root: &Path) -> Option<Vec<PathBuf>> {
     // A file both tracked and changed is listed once per stage; the order is git's, not ours.
     files.sort();
     files.dedup();
-    Some(files)
+    Some(files.into_iter().map(|path| (path, None)).collect())
 }
 
 #[cfg(unix)]
@@ -323,8 +359,9 @@ fn path_from_bytes(bytes: &[u8]) -> PathBuf {
 }
 
 /// The files below `root`, outside git: the `.gitignore` files inside `root` apply (those
-/// above it do not: they belong to no walk of this folder), `.git` folders are skipped.
-fn plain_files(root: &Path) -> Result<Vec<PathBuf>, ignore::Error> {
+/// above it do not: they belong to no walk of this folder), `.git` folders are skipped. What
+/// each is, the folder's listing says (a symbolic link is not followed).
+fn plain_files(root: &Path) -> Result<Vec<Listed>, ignore::Error> {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
@@ -333,12 +370,16 @@ fn plain_files(root: &Path) -> Result<Vec<PathBuf>, ignore::Error> {
         .git_global(false)
         .git_exclude(false)
         .filter_entry(|entry| entry.file_name() != ".git")
+        // In path order, which `walk` sorts by: sorting what is sorted takes one comparison
+        // a file, where comparing paths a component at a time is slow.
+        .sort_by_file_name(|a, b| a.cmp(b))
         .build();
     let mut files = Vec::new();
     for entry in walker {
         let entry = entry?;
-        if entry.depth() > 0 && !entry.file_type().is_some_and(|t| t.is_dir()) {
-            files.push(entry.into_path());
+        let kind = entry.file_type();
+        if entry.depth() > 0 && !kind.is_some_and(|t| t.is_dir()) {
+            files.push((entry.into_path(), kind));
         }
     }
     Ok(files)
@@ -468,22 +509,72 @@ fn shown(target: &Path) -> PathBuf {
 /// `path` as `git diff` names it: relative to the top level of the git work tree holding it
 /// (the nearest folder with a `.git`), else to the current folder (with `..` where needed).
 pub(super) fn git_relative(path: &Path) -> PathBuf {
-    let Ok(absolute) = path.canonicalize().or_else(|_| std::path::absolute(path)) else {
+    git_relative_resolved(path, path.canonicalize().ok())
+}
+
+/// [`git_relative`] of `path`, given it `resolved` (`None`: it cannot be).
+fn git_relative_resolved(path: &Path, resolved: Option<PathBuf>) -> PathBuf {
+    let Some(absolute) = resolved.or_else(|| std::path::absolute(path).ok()) else {
         return tidy(path);
     };
     let top = absolute
-        .ancestors()
-        .skip(1)
-        .find(|folder| folder.join(".git").exists());
+        .parent()
+        .and_then(|folder| folders().tops.from(folder));
     if let Some(top) = top
         && let Ok(relative) = absolute.strip_prefix(top)
     {
         return relative.to_path_buf();
     }
-    match std::env::current_dir().and_then(|cwd| cwd.canonicalize()) {
-        Ok(cwd) => relative_to(&absolute, &cwd),
-        Err(_) => absolute,
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| canonical_folder(&cwd))
+    {
+        Some(cwd) => relative_to(&absolute, &cwd),
+        None => absolute,
     }
+}
+
+/// What the run has learnt of folders, asked from every thread of the pool (a diff names its
+/// file where the file is fixed): each folder resolved, and its git work tree found, once, not
+/// once for each of its files.
+static FOLDERS: LazyLock<Mutex<Folders>> = LazyLock::new(|| {
+    Mutex::new(Folders {
+        resolved: HashMap::new(),
+        tops: Nearest::new(git_top_in),
+    })
+});
+
+/// See [`FOLDERS`].
+struct Folders {
+    /// Each absolute folder with its symbolic links resolved; `None` when it cannot be.
+    resolved: HashMap<PathBuf, Option<PathBuf>>,
+    /// The top level of the git work tree holding each folder (the nearest with a `.git`).
+    tops: Nearest<PathBuf>,
+}
+
+/// The folders learnt, even if a thread panicked while holding them (what is there is right).
+fn folders() -> MutexGuard<'static, Folders> {
+    FOLDERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `folder` as the top level of a git work tree: it holds `.git` (a folder or, in a worktree,
+/// a file).
+fn git_top_in(folder: &Path) -> Look<PathBuf> {
+    match folder.join(".git").exists() {
+        true => Look::Found(folder.to_owned()),
+        false => Look::Up,
+    }
+}
+
+/// The absolute `folder` resolved, remembered for the run.
+fn canonical_folder(folder: &Path) -> Option<PathBuf> {
+    let mut folders = folders();
+    if let Some(known) = folders.resolved.get(folder) {
+        return known.clone();
+    }
+    let resolved = folder.canonicalize().ok();
+    folders.resolved.insert(folder.to_owned(), resolved.clone());
+    resolved
 }
 
 /// `path` relative to `base`, both absolute: up with `..` to their common folder, then down.
@@ -497,4 +588,49 @@ fn relative_to(path: &Path, base: &Path) -> PathBuf {
         .collect();
     relative.extend(&path[common..]);
     relative
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_resolved_through_its_folder_is_what_canonicalize_gives() {
+        let repository = tempfile::tempdir().unwrap();
+        let root = repository.path();
+        for folder in [".git", "apps/web", "elsewhere"] {
+            std::fs::create_dir_all(root.join(folder)).unwrap();
+        }
+        std::fs::write(root.join("apps/web/a.yaml"), "a: 1\n").unwrap();
+        std::fs::write(root.join("elsewhere/b.yaml"), "b: 1\n").unwrap();
+        std::os::unix::fs::symlink(root.join("apps"), root.join("apps-link")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere/b.yaml"), root.join("apps/b.yaml"))
+            .unwrap();
+        for path in [
+            "apps/web/a.yaml",
+            "apps-link/web/a.yaml",
+            "apps-link/web/../web/a.yaml",
+            "apps-link/../elsewhere/b.yaml",
+        ] {
+            let path = root.join(path);
+            let file = File {
+                path: path.clone(),
+                link: None,
+            };
+            assert_eq!(file.canonical(), path.canonicalize().ok(), "{path:?}");
+            assert_eq!(
+                git_relative_resolved(&path, file.canonical()),
+                git_relative(&path)
+            );
+        }
+        // A link's target is named from the top of the repository it is in.
+        assert_eq!(
+            git_relative(&root.join("apps-link/b.yaml")),
+            Path::new("elsewhere/b.yaml")
+        );
+        assert_eq!(
+            git_relative(&root.join("apps-link/web/a.yaml")),
+            Path::new("apps/web/a.yaml")
+        );
+    }
 }

@@ -46,19 +46,20 @@ pub(super) fn process(
         if patches.contains(&identity(&file.path)) {
             continue;
         }
-        let (snapshot, fixed) = match super::fix_input(&Input::Found(file.clone()), config, limit) {
-            Ok(read_and_fixed) => read_and_fixed,
-            Err(instead) => {
-                // Excluded files and Helm templates are left out quietly, as in a walk.
-                if matches!(instead.report.status, FileStatus::Error) {
-                    outcomes.push(*instead);
+        let (snapshot, fixed) =
+            match super::fix_input(&Input::Found(file.clone()), None, config, limit) {
+                Ok(read_and_fixed) => read_and_fixed,
+                Err(instead) => {
+                    // Excluded files and Helm templates are left out quietly, as in a walk.
+                    if matches!(instead.report.status, FileStatus::Error) {
+                        outcomes.push(*instead);
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         findings.extend(fixed.findings.into_iter().map(|f| (file.path.clone(), f)));
         if let Some(written) = fixed.output {
-            let original = String::from_utf8_lossy(&snapshot.bytes).into_owned();
+            let original = super::fixed_text_of(&snapshot.bytes).into_owned();
             edits.push(SourceEdit {
                 path: file.path.clone(),
                 new: written.text(&original),

@@ -257,17 +257,15 @@ fn fix_paths(
         .unwrap_or(files::DEFAULT_MAX_FILE_SIZE);
     let pool = rayon::ThreadPoolBuilder::new().stack_size(16 << 20).build();
     // Read on first need: only a configuration that runs the RBAC rules needs another pass
-    // over the run's files.
-    let bindings: std::cell::OnceCell<Arc<[FileBinding]>> = std::cell::OnceCell::new();
+    // over the run's files. What it reads is kept, within a bound, for fixing them.
+    let read_first: std::cell::OnceCell<rbac::FilesRead> = std::cell::OnceCell::new();
     let read_bindings = || -> Arc<[FileBinding]> {
-        bindings
-            .get_or_init(|| {
-                match &pool {
-                    Ok(pool) => pool.install(|| rbac::bindings_of_files(&inputs, limit)),
-                    Err(_) => rbac::bindings_of_files(&inputs, limit),
-                }
-                .into()
+        read_first
+            .get_or_init(|| match &pool {
+                Ok(pool) => pool.install(|| rbac::read_files(&inputs, limit)),
+                Err(_) => rbac::read_files(&inputs, limit),
             })
+            .bindings
             .clone()
     };
     let configs = configs_for(
@@ -276,18 +274,27 @@ fn fix_paths(
         &overrides,
         &read_bindings,
     )?;
-    let work: Vec<(&Input, &Config)> = inputs.iter().zip(configs.iter().map(Arc::as_ref)).collect();
+    let mut kept = read_first
+        .into_inner()
+        .map(|read| read.kept)
+        .unwrap_or_default()
+        .into_iter();
+    let work: Vec<(&Input, &Config, Option<files::Snapshot>)> = inputs
+        .iter()
+        .zip(configs.iter().map(Arc::as_ref))
+        .map(|(input, config)| (input, config, kept.next().flatten()))
+        .collect();
     let unseen = |outcomes: Vec<Outcome>| -> Vec<(Outcome, Option<network_policy::Seen>)> {
         outcomes.into_iter().map(|o| (o, None)).collect()
     };
-    let process = |(input, config): &(&Input, &Config)| match input {
+    let process = |(input, config, read): (&Input, &Config, Option<files::Snapshot>)| match input {
         Input::Chart(chart) => unseen(chart::process(chart, emit, config, selection, limit)),
         Input::Kustomize(tree) => unseen(kustomize::process(tree, emit, config, selection, limit)),
-        _ => vec![process_seen(input, emit, config, limit)],
+        _ => vec![process_seen(input, read, emit, config, limit)],
     };
     let processed: Vec<(Outcome, Option<network_policy::Seen>)> = match &pool {
-        Ok(pool) => pool.install(|| work.par_iter().flat_map_iter(process).collect()),
-        Err(_) => work.iter().flat_map(process).collect(),
+        Ok(pool) => pool.install(|| work.into_par_iter().flat_map_iter(process).collect()),
+        Err(_) => work.into_iter().flat_map(process).collect(),
     };
     let (mut outcomes, seen): (Vec<Outcome>, Vec<_>) = processed.into_iter().unzip();
     network_policy::write_policies(&mut outcomes, seen, emit);
@@ -351,12 +358,10 @@ fn run_fix(args: &FixArgs) -> ExitCode {
     }
     for outcome in run.outcomes {
         if let (Some(text), Format::Text) = (&outcome.stdout, args.format) {
-            let text = if colour && args.dry_run {
-                output::colorize(text)
-            } else {
-                text.clone()
+            let _ = match colour && args.dry_run {
+                true => stdout.write_all(output::colorize(text).as_bytes()),
+                false => stdout.write_all(text.as_bytes()),
             };
-            let _ = stdout.write_all(text.as_bytes());
         }
         for line in stderr_lines(&outcome.report) {
             let _ = writeln!(stderr, "{line}");
@@ -512,7 +517,10 @@ fn configs_for(
             let found = match input {
                 Input::Chart(chart) => discovery.discover(chart),
                 Input::Kustomize(tree) => discovery.discover(&tree.root),
-                _ => discovery.discover(input.file().unwrap_or(Path::new("."))),
+                _ => match input.file() {
+                    Some(file) => discovery.discover_for_file(file),
+                    None => discovery.discover(Path::new(".")),
+                },
             };
             if let Some(config) = loaded.get(&found) {
                 return Ok(config.clone());
@@ -596,13 +604,14 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
 
 /// Fixes one plain input.
 fn process(input: &Input, emit: Emit, config: &Config, limit: u64) -> Outcome {
-    process_seen(input, emit, config, limit).0
+    process_seen(input, None, emit, config, limit).0
 }
 
-/// Fixes one plain input; with it, what the input holds for `default-deny-network-policy` when
-/// its configuration runs that transform.
+/// Fixes one plain input, `read` already or read now; with it, what the input holds for
+/// `default-deny-network-policy` when its configuration runs that transform.
 fn process_seen(
     input: &Input,
+    read: Option<files::Snapshot>,
     emit: Emit,
     config: &Config,
     limit: u64,
@@ -616,7 +625,7 @@ fn process_seen(
     let failed = |message: String, position| {
         outcome(FileReport::failed(name.clone(), message, position), None)
     };
-    let (snapshot, fixed) = match fix_input(input, config, limit) {
+    let (snapshot, fixed) = match fix_input(input, read, config, limit) {
         Ok(read_and_fixed) => read_and_fixed,
         Err(instead) => return (*instead, None),
     };
@@ -633,8 +642,7 @@ fn process_seen(
         findings,
         error: None,
     };
-    // The input was valid UTF-8, or fixing it would have failed.
-    let original = String::from_utf8_lossy(&snapshot.bytes);
+    let original = fixed_text_of(&snapshot.bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
     let Some(new) = fixed_text else {
         let stdout =
@@ -672,10 +680,12 @@ fn process_seen(
     (outcome, seen)
 }
 
-/// Reads `input` and fixes it as a plain file: what was read and the fix, or the outcome to
-/// report instead (excluded, unreadable, a Helm template met in a walk, not fixable).
+/// Reads `input` (unless it was `read` already) and fixes it as a plain file: what was read
+/// and the fix, or the outcome to report instead (excluded, unreadable, a Helm template met in
+/// a walk, not fixable).
 fn fix_input(
     input: &Input,
+    read: Option<files::Snapshot>,
     config: &Config,
     limit: u64,
 ) -> Result<(files::Snapshot, fix::Fixed), Box<Outcome>> {
@@ -692,8 +702,11 @@ fn fix_input(
     {
         return Err(outcome(FileReport::empty(name, FileStatus::Excluded)));
     }
-    let snapshot = read(input, limit)
-        .map_err(|e| outcome(FileReport::failed(name.clone(), e.to_string(), None)))?;
+    let snapshot = match read {
+        Some(snapshot) => snapshot,
+        None => read_input(input, limit)
+            .map_err(|e| outcome(FileReport::failed(name.clone(), e.to_string(), None)))?,
+    };
     match fix::fix_bytes(&snapshot.bytes, &config.settings) {
         Ok(fixed) => Ok((snapshot, fixed)),
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
@@ -710,8 +723,14 @@ fn fix_input(
     }
 }
 
+/// The text of an input that was fixed, so valid UTF-8 (or fixing it would have failed):
+/// `from_utf8` checks it a word at a time, where `from_utf8_lossy` looks at every byte.
+fn fixed_text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Into::into)
+}
+
 /// Reads `input`, at most `limit` bytes.
-fn read(input: &Input, limit: u64) -> std::io::Result<files::Snapshot> {
+fn read_input(input: &Input, limit: u64) -> std::io::Result<files::Snapshot> {
     match input {
         Input::Stdin => files::read_stdin(limit),
         Input::Stream(path) => files::read_file(path, limit),

@@ -237,9 +237,29 @@ impl<'a, P: Iterator<Item = &'a str>> LineCursor<'a, P> {
     /// Line `index`, with its line break; never one before the last asked for.
     fn line(&mut self, index: usize) -> &'a str {
         while self.line < index {
-            self.take();
+            self.skip(index - self.line);
         }
         self.take()
+    }
+
+    /// Passes over `n` lines as [`LineCursor::take`] would `n` times, or over fewer (at least
+    /// one) where the piece at hand ends: memchr's iterator finds the line breaks of a run of
+    /// lines many bytes at a time, where a search per line starts over each time.
+    fn skip(&mut self, n: usize) {
+        let mut breaks = memchr::memchr_iter(b'\n', self.rest.as_bytes());
+        let (mut passed, mut after) = (0, 0);
+        while passed < n {
+            match breaks.next() {
+                Some(at) => (passed, after) = (passed + 1, at + 1),
+                None => break,
+            }
+        }
+        if passed == 0 {
+            self.take();
+            return;
+        }
+        self.rest = &self.rest[after..];
+        self.line += passed;
     }
 
     fn take(&mut self) -> &'a str {
@@ -366,6 +386,23 @@ mod tests {
         ];
         for new in cases {
             assert_eq!(hunks(old, &new), whole_text_hunks(old, &new), "{new}");
+        }
+    }
+
+    #[test]
+    fn a_line_cursor_skips_to_each_line_asked_for_across_pieces() {
+        let pieces = ["a\nb\n", "c\n", "", "d\ne\nf\n", "g"];
+        let whole = pieces.concat();
+        let lines: Vec<&str> = whole.split_inclusive('\n').collect();
+        for step in 1..=lines.len() {
+            let mut cursor = LineCursor::new(pieces.into_iter());
+            for index in (0..lines.len()).step_by(step) {
+                assert_eq!(
+                    cursor.line(index),
+                    lines[index],
+                    "step {step}, line {index}"
+                );
+            }
         }
     }
 

@@ -131,6 +131,9 @@ pub struct FileBinding {
 /// The bindings of the YAML stream `source`. Only its documents that mention `RoleBinding` are
 /// parsed, each alone, and one that does not parse holds none here: fixing it reports the error.
 pub fn bindings_in(source: &str) -> Vec<Binding> {
+    if !may_hold_bindings(source.as_bytes()) {
+        return Vec::new();
+    }
     let binding = memchr::memmem::Finder::new("RoleBinding");
     yaml::document_texts(source)
         .filter(|document| binding.find(document.as_bytes()).is_some())
@@ -140,6 +143,13 @@ pub fn bindings_in(source: &str) -> Vec<Binding> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// Whether `source` may hold a binding: whether it mentions `RoleBinding`, which both binding
+/// kinds' names hold. Bytes, so that a file that does not is passed over before its UTF-8 is
+/// checked.
+pub fn may_hold_bindings(source: &[u8]) -> bool {
+    memchr::memmem::find(source, b"RoleBinding").is_some()
 }
 
 #[cfg(test)]
