@@ -5,11 +5,12 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
 use anyhow::{Context, bail};
+use rayon::prelude::*;
 use rustix::fs::{OFlags, XattrFlags};
 
 /// The default of `--max-file-size`: 64 MiB. The largest real manifests (CRD bundles, rendered
@@ -108,10 +109,40 @@ pub fn read_file(path: &Path, limit: u64) -> std::io::Result<Snapshot> {
     let file = File::open(path)?;
     let metadata = file.metadata()?;
     let version = Version::of(&metadata);
+    let bytes = match read_in_parts(&file, metadata.len(), limit) {
+        Some(bytes) => bytes,
+        None => read_bounded(&file, limit, metadata.len())?,
+    };
     Ok(Snapshot {
-        bytes: read_bounded(&file, limit, metadata.len())?,
+        bytes,
         version: Some(version),
     })
+}
+
+/// The size from which a file is read in parts: reading a large stream is the first thing
+/// done with it, while no other work can run beside it.
+const READ_IN_PARTS_FROM: u64 = 1 << 22;
+
+/// The size of each part of a file read in parts.
+const PART: usize = 1 << 20;
+
+/// `file`, of `len` bytes, read in parts at once on the cores of the current rayon pool, when
+/// it is large and within `limit`. `None` when it is not, or when it does not read as `len`
+/// bytes (it changed since): a plain read then tells what it holds.
+fn read_in_parts(file: &File, len: u64, limit: u64) -> Option<Vec<u8>> {
+    if len < READ_IN_PARTS_FROM || len > limit || rayon::current_thread_index().is_none() {
+        return None;
+    }
+    // Zeroed by the system as each page is first written: each part's pages by the thread
+    // that reads it.
+    let mut bytes = vec![0; usize::try_from(len).ok()?];
+    bytes
+        .par_chunks_mut(PART)
+        .enumerate()
+        .try_for_each(|(i, part)| file.read_exact_at(part, (i * PART) as u64))
+        .ok()?;
+    let grew = file.read_at(&mut [0], len).ok()? > 0;
+    (!grew).then_some(bytes)
 }
 
 /// Replaces the file at `path`, read as `read`, with `contents`: a temporary file in the same
@@ -401,6 +432,28 @@ impl Drop for LiveTemp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large file read in parts on a pool's cores holds what a plain read gives, its last,
+    /// shorter part included; over the limit, it is refused as a plain read refuses it.
+    #[test]
+    fn a_large_file_read_in_parts_is_read_whole() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("large.yaml");
+        let len = READ_IN_PARTS_FROM as usize + PART / 3;
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).expect("written");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a pool");
+        let file = File::open(&path).expect("opened");
+        let in_parts = pool.install(|| read_in_parts(&file, len as u64, DEFAULT_MAX_FILE_SIZE));
+        assert!(in_parts.is_some_and(|read| read == bytes));
+        let read = pool.install(|| read_file(&path, DEFAULT_MAX_FILE_SIZE));
+        assert!(read.expect("read").bytes == bytes);
+        let small_limit = pool.install(|| read_file(&path, len as u64 - 1));
+        assert!(small_limit.is_err_and(|e| e.to_string().contains("larger than the limit")));
+    }
 
     #[test]
     fn sizes_read_with_units() {

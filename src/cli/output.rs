@@ -86,10 +86,10 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
     // Each document's operations from its first line, on every core of the pool the caller
     // runs in (a large stream has tens of thousands), then joined in order.
     let document_ops: Vec<Vec<DiffOp>> = old_documents
-        .into_par_iter()
+        .par_iter()
         .zip(new_documents)
         .map(|(old_document, new_document)| {
-            let new_document: &str = new_document;
+            let (old_document, new_document): (&str, &str) = (old_document, new_document);
             match old_document == new_document {
                 true => vec![DiffOp::Equal {
                     old_index: 0,
@@ -103,14 +103,22 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
         })
         .collect();
     let mut ops = Operations::default();
+    // How many lines each document has, old and new: the cursors pass over whole documents.
+    let mut line_counts = Vec::with_capacity(document_ops.len());
     for document in document_ops {
         let (old_start, new_start) = (ops.old_line, ops.new_line);
         for op in document {
             ops.push(shifted(op, old_start, new_start));
         }
+        line_counts.push((ops.old_line - old_start, ops.new_line - new_start));
     }
-    let mut old_lines = LineCursor::new([old].into_iter());
-    let mut new_lines = LineCursor::new(new_documents.iter().map(AsRef::as_ref));
+    let mut old_lines = LineCursor::new(
+        old_documents
+            .into_iter()
+            .zip(line_counts.iter().map(|c| c.0)),
+    );
+    let new_pieces = new_documents.iter().map(AsRef::as_ref);
+    let mut new_lines = LineCursor::new(new_pieces.zip(line_counts.iter().map(|c| c.1)));
     let mut out = String::new();
     for hunk in similar::group_diff_ops(ops.ops, CONTEXT) {
         out.push_str(&format!(
@@ -215,20 +223,24 @@ fn line_count(text: &str) -> usize {
     breaks + usize::from(!text.is_empty() && !text.ends_with('\n'))
 }
 
-/// Reads the lines of a text given in pieces (each ending at a line break, but the last)
-/// forward, by index, without an index of all of them.
+/// Reads the lines of a text given in pieces, each with its number of lines (as [`line_count`]
+/// counts them; each piece ends at a line break, but the last), forward, by index, without an
+/// index of all of them: a piece before the line asked for is passed over by its count.
 struct LineCursor<'a, P> {
     rest: &'a str,
+    /// The lines of `rest`.
+    rest_lines: usize,
     /// The pieces after `rest`.
     pieces: P,
     /// The index of the first line of `rest`.
     line: usize,
 }
 
-impl<'a, P: Iterator<Item = &'a str>> LineCursor<'a, P> {
+impl<'a, P: Iterator<Item = (&'a str, usize)>> LineCursor<'a, P> {
     fn new(pieces: P) -> Self {
         LineCursor {
             rest: "",
+            rest_lines: 0,
             pieces,
             line: 0,
         }
@@ -236,44 +248,38 @@ impl<'a, P: Iterator<Item = &'a str>> LineCursor<'a, P> {
 
     /// Line `index`, with its line break; never one before the last asked for.
     fn line(&mut self, index: usize) -> &'a str {
-        while self.line < index {
-            self.skip(index - self.line);
+        while self.line < index && self.next_lines() {
+            let n = (index - self.line).min(self.rest_lines);
+            // The line break ending the last line passed over: memchr's iterator finds them
+            // many bytes at a time.
+            let after = match n == self.rest_lines {
+                true => self.rest.len(),
+                false => memchr::memchr_iter(b'\n', self.rest.as_bytes())
+                    .nth(n - 1)
+                    .map_or(self.rest.len(), |at| at + 1),
+            };
+            self.rest = &self.rest[after..];
+            self.rest_lines -= n;
+            self.line += n;
         }
-        self.take()
-    }
-
-    /// Passes over `n` lines as [`LineCursor::take`] would `n` times, or over fewer (at least
-    /// one) where the piece at hand ends: memchr's iterator finds the line breaks of a run of
-    /// lines many bytes at a time, where a search per line starts over each time.
-    fn skip(&mut self, n: usize) {
-        let mut breaks = memchr::memchr_iter(b'\n', self.rest.as_bytes());
-        let (mut passed, mut after) = (0, 0);
-        while passed < n {
-            match breaks.next() {
-                Some(at) => (passed, after) = (passed + 1, at + 1),
-                None => break,
-            }
-        }
-        if passed == 0 {
-            self.take();
-            return;
-        }
-        self.rest = &self.rest[after..];
-        self.line += passed;
-    }
-
-    fn take(&mut self) -> &'a str {
-        while self.rest.is_empty() {
-            match self.pieces.next() {
-                Some(piece) => self.rest = piece,
-                None => break,
-            }
-        }
-        let end = self.rest.find('\n').map_or(self.rest.len(), |i| i + 1);
+        self.next_lines();
+        let end = memchr::memchr(b'\n', self.rest.as_bytes()).map_or(self.rest.len(), |i| i + 1);
         let (line, rest) = self.rest.split_at(end);
         self.rest = rest;
+        self.rest_lines = self.rest_lines.saturating_sub(1);
         self.line += 1;
         line
+    }
+
+    /// Moves on to the next piece with lines when `rest` has none; whether there is one.
+    fn next_lines(&mut self) -> bool {
+        while self.rest_lines == 0 {
+            match self.pieces.next() {
+                Some((piece, lines)) => (self.rest, self.rest_lines) = (piece, lines),
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -395,7 +401,7 @@ mod tests {
         let whole = pieces.concat();
         let lines: Vec<&str> = whole.split_inclusive('\n').collect();
         for step in 1..=lines.len() {
-            let mut cursor = LineCursor::new(pieces.into_iter());
+            let mut cursor = LineCursor::new(pieces.into_iter().map(|p| (p, line_count(p))));
             for index in (0..lines.len()).step_by(step) {
                 assert_eq!(
                     cursor.line(index),
