@@ -57,26 +57,6 @@ pub fn bare_carriage_return(source: &str) -> Option<usize> {
         .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'))
 }
 
-/// The size from which [`line_breaks`] halves its work.
-const HALVED_FROM: usize = 1 << 22;
-
-/// The offsets of the line breaks of `bytes`, which start at offset `base` of a text.
-fn line_breaks(bytes: &[u8], base: usize) -> Vec<usize> {
-    if bytes.len() < HALVED_FROM || rayon::current_thread_index().is_none() {
-        // memchr skips the bytes between line breaks many at a time.
-        return memchr::memchr_iter(b'\n', bytes)
-            .map(|i| base + i)
-            .collect();
-    }
-    let (first, second) = bytes.split_at(bytes.len() / 2);
-    let (mut breaks, rest) = rayon::join(
-        || line_breaks(first, base),
-        || line_breaks(second, base + first.len()),
-    );
-    breaks.extend(rest);
-    breaks
-}
-
 /// A 1-based line and column, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -101,12 +81,11 @@ pub struct Text<'a> {
 }
 
 impl<'a> Text<'a> {
-    /// Indexes the lines of `source`. A large one is indexed in halves on the cores of the
-    /// current rayon pool: it is the first thing done with a large stream, while no other work
-    /// can run beside it.
+    /// Indexes the lines of `source`.
     pub fn new(source: &'a str) -> Self {
         let mut line_starts = vec![0];
-        line_starts.extend(line_breaks(source.as_bytes(), 0).into_iter().map(|i| i + 1));
+        // memchr skips the bytes between line breaks many at a time.
+        line_starts.extend(memchr::memchr_iter(b'\n', source.as_bytes()).map(|i| i + 1));
         Text {
             source,
             line_starts,
@@ -175,30 +154,5 @@ impl<'a> Text<'a> {
             line: line + 1,
             column,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Indexed in halves inside a pool, a large text has the lines it has indexed whole.
-    #[test]
-    fn a_large_text_indexed_in_halves_has_every_line() {
-        let source: String = (0..HALVED_FROM / 4)
-            .map(|i| format!("{}\n", "x".repeat(i % 23)))
-            .collect();
-        assert!(source.len() > 2 * HALVED_FROM);
-        let whole = Text::new(&source);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("a pool");
-        let halved = pool.install(|| Text::new(&source));
-        assert_eq!(halved.line_starts, whole.line_starts);
-        let expected: Vec<usize> = std::iter::once(0)
-            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        assert_eq!(halved.line_starts, expected);
     }
 }
