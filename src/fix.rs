@@ -138,6 +138,11 @@ const PARALLEL_FROM: usize = 1 << 20;
 /// after the next is read, so that memory follows the batch, not the stream.
 const BATCH_BYTES: usize = 1 << 18;
 
+/// [`BATCH_BYTES`] for a stream fixed on all cores: each batch ends with the cores waiting for
+/// its last task, so fewer, larger batches keep them busier. On two cores the 50 MB stream's
+/// batches took 0.93 s in all at 256 KiB, 0.85 s at 1 MiB, 0.79 s at 2 MiB and no less at 4 MiB.
+const PARALLEL_BATCH_BYTES: usize = 1 << 21;
+
 /// What fixing one document gave: its changes, its findings and its rendered edits, if any.
 type FixedDocument<'a> = (
     Vec<Change>,
@@ -193,10 +198,11 @@ impl Kept {
 /// before is fixed, for a large input).
 fn next_noted<'a>(
     batches: &mut yaml::Batches<'_, 'a>,
+    bytes: usize,
     kept: &mut Kept,
     settings: &Settings,
 ) -> Result<Vec<yaml::Document<'a>>, yaml::ParseError> {
-    let batch = batches.next_batch(BATCH_BYTES)?;
+    let batch = batches.next_batch(bytes)?;
     for document in &batch {
         kept.note(batches.text(), settings, document);
     }
@@ -229,6 +235,10 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     if parallel {
         batches = batches.in_pieces();
     }
+    let batch_bytes = match parallel {
+        true => PARALLEL_BATCH_BYTES,
+        false => BATCH_BYTES,
+    };
     // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
     // the wrong place. A file without edits is read well enough.
     let bare_carriage_return = yaml::bare_carriage_return(source);
@@ -258,7 +268,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     // The stream's bindings are read ahead while the first batch is read.
     let (mut batch, mut reading) = join_if(
         parallel,
-        || next_noted(&mut batches, &mut kept, settings),
+        || next_noted(&mut batches, batch_bytes, &mut kept, settings),
         || transform::StreamReading::ahead(source),
     );
     let parse_error = loop {
@@ -284,7 +294,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
             }
         };
         let (batch_fixed, next) = join_if(parallel, fix_batch, || {
-            next_noted(&mut batches, &mut kept, settings)
+            next_noted(&mut batches, batch_bytes, &mut kept, settings)
         });
         fixed.extend(batch_fixed);
         batch = next;

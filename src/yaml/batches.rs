@@ -8,8 +8,9 @@ use super::parse::{ALIAS_EXPANSION_LIMIT, Document, Keep, ParseError, Reader};
 use super::text::{Text, document_start_from};
 
 /// How many pieces a batch read in pieces is cut into, at most: enough for the cores to share
-/// the work evenly, few enough that each piece is worth a task.
-const PIECES_PER_BATCH: usize = 8;
+/// the work evenly (about 32 KiB each in a batch of 2 MiB), few enough that each piece is worth
+/// a task.
+const PIECES_PER_BATCH: usize = 64;
 
 /// Reads the documents of a stream, with their comments, a batch at a time, so that a caller can
 /// handle each batch and drop it before the next is built.
