@@ -71,19 +71,13 @@ const CONTEXT: usize = 3;
 /// times its size). The documents' operations, joined, are grouped into hunks as `similar`
 /// groups them, and printed as it prints them.
 fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
-    // `similar` ends lines at a bare CR too, which the line cursors below do not. The texts
-    // are searched on every core: a large stream's searches take a while.
+    let old_documents: Vec<&str> = yaml::document_texts(old).collect();
+    // `similar` ends lines at a bare CR too, which the line cursors below do not.
     let bare_carriage_return = |t: &str| yaml::bare_carriage_return(t).is_some();
-    let ((old_documents, old_bare_cr), new_bare_cr) = rayon::join(
-        || {
-            rayon::join(
-                || yaml::document_texts(old).collect::<Vec<&str>>(),
-                || bare_carriage_return(old),
-            )
-        },
-        || new_documents.par_iter().any(|d| bare_carriage_return(d)),
-    );
-    if old_documents.len() != new_documents.len() || old_bare_cr || new_bare_cr {
+    if old_documents.len() != new_documents.len()
+        || bare_carriage_return(old)
+        || new_documents.iter().any(|d| bare_carriage_return(d))
+    {
         return similar::TextDiff::from_lines(old, &*new_documents.concat())
             .unified_diff()
             .context_radius(CONTEXT)
@@ -118,69 +112,38 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
         }
         line_counts.push((ops.old_line - old_start, ops.new_line - new_start));
     }
-    // The first line of each document, old and new: each hunk is written on its own, on every
-    // core, its cursors starting at the documents that hold its first lines.
-    let firsts: Vec<(usize, usize)> = line_counts
-        .iter()
-        .scan((0, 0), |next, &(old_lines, new_lines)| {
-            let first = *next;
-            *next = (first.0 + old_lines, first.1 + new_lines);
-            Some(first)
-        })
-        .collect();
-    let hunks: Vec<String> = similar::group_diff_ops(ops.ops, CONTEXT)
-        .par_iter()
-        .map(|hunk| {
-            let (old_first, new_first) = hunk
-                .first()
-                .map_or((0, 0), |op| (op.old_range().start, op.new_range().start));
-            // The last document starting at or before the line (one with no lines may share
-            // its first line with the next; the cursor passes over it).
-            let old_document = firsts
-                .partition_point(|f| f.0 <= old_first)
-                .saturating_sub(1);
-            let new_document = firsts
-                .partition_point(|f| f.1 <= new_first)
-                .saturating_sub(1);
-            let old_pieces = old_documents[old_document..].iter().copied();
-            let old_counts = line_counts[old_document..].iter().map(|c| c.0);
-            let new_pieces = new_documents[new_document..].iter().map(AsRef::as_ref);
-            let new_counts = line_counts[new_document..].iter().map(|c| c.1);
-            hunk_text(
-                hunk,
-                &mut LineCursor::new(old_pieces.zip(old_counts), firsts[old_document].0),
-                &mut LineCursor::new(new_pieces.zip(new_counts), firsts[new_document].1),
-            )
-        })
-        .collect();
-    hunks.concat()
-}
-
-/// The text of `hunk`, its header first, with the lines that `old_lines` and `new_lines` read.
-fn hunk_text<'a>(
-    hunk: &[DiffOp],
-    old_lines: &mut LineCursor<'a, impl Iterator<Item = (&'a str, usize)>>,
-    new_lines: &mut LineCursor<'a, impl Iterator<Item = (&'a str, usize)>>,
-) -> String {
-    let mut out = format!("{}\n", similar::udiff::UnifiedHunkHeader::new(hunk));
-    for op in hunk {
-        let (old_range, new_range) = (op.old_range(), op.new_range());
-        let (removed, added) = match op {
-            DiffOp::Equal { .. } => {
-                for index in old_range {
-                    push_line(&mut out, ChangeTag::Equal, old_lines.line(index));
+    let mut old_lines = LineCursor::new(
+        old_documents
+            .into_iter()
+            .zip(line_counts.iter().map(|c| c.0)),
+    );
+    let new_pieces = new_documents.iter().map(AsRef::as_ref);
+    let mut new_lines = LineCursor::new(new_pieces.zip(line_counts.iter().map(|c| c.1)));
+    let mut out = String::new();
+    for hunk in similar::group_diff_ops(ops.ops, CONTEXT) {
+        out.push_str(&format!(
+            "{}\n",
+            similar::udiff::UnifiedHunkHeader::new(&hunk)
+        ));
+        for op in &hunk {
+            let (old_range, new_range) = (op.old_range(), op.new_range());
+            let (removed, added) = match op {
+                DiffOp::Equal { .. } => {
+                    for index in old_range {
+                        push_line(&mut out, ChangeTag::Equal, old_lines.line(index));
+                    }
+                    continue;
                 }
-                continue;
+                DiffOp::Delete { .. } => (old_range, 0..0),
+                DiffOp::Insert { .. } => (0..0, new_range),
+                DiffOp::Replace { .. } => (old_range, new_range),
+            };
+            for index in removed {
+                push_line(&mut out, ChangeTag::Delete, old_lines.line(index));
             }
-            DiffOp::Delete { .. } => (old_range, 0..0),
-            DiffOp::Insert { .. } => (0..0, new_range),
-            DiffOp::Replace { .. } => (old_range, new_range),
-        };
-        for index in removed {
-            push_line(&mut out, ChangeTag::Delete, old_lines.line(index));
-        }
-        for index in added {
-            push_line(&mut out, ChangeTag::Insert, new_lines.line(index));
+            for index in added {
+                push_line(&mut out, ChangeTag::Insert, new_lines.line(index));
+            }
         }
     }
     out
@@ -274,13 +237,12 @@ struct LineCursor<'a, P> {
 }
 
 impl<'a, P: Iterator<Item = (&'a str, usize)>> LineCursor<'a, P> {
-    /// A cursor over `pieces`, the first of which starts at line `first` of the text.
-    fn new(pieces: P, first: usize) -> Self {
+    fn new(pieces: P) -> Self {
         LineCursor {
             rest: "",
             rest_lines: 0,
             pieces,
-            line: first,
+            line: 0,
         }
     }
 
@@ -439,7 +401,7 @@ mod tests {
         let whole = pieces.concat();
         let lines: Vec<&str> = whole.split_inclusive('\n').collect();
         for step in 1..=lines.len() {
-            let mut cursor = LineCursor::new(pieces.into_iter().map(|p| (p, line_count(p))), 0);
+            let mut cursor = LineCursor::new(pieces.into_iter().map(|p| (p, line_count(p))));
             for index in (0..lines.len()).step_by(step) {
                 assert_eq!(
                     cursor.line(index),
