@@ -71,9 +71,7 @@ impl<'t, 'a> Batches<'t, 'a> {
     /// its root's `key` entry, as [`Reader::building_only`] does.
     pub fn building_only(mut self, key: &'static str, keep: &'t Keep<'t>) -> Self {
         self.filter = Some((key, keep));
-        if self.whole.is_some() {
-            self.whole = Some(reader(self.text, self.filter, 0..self.text.source.len()));
-        }
+        self.whole = self.whole.map(|reader| reader.building_only(key, keep));
         self
     }
 
