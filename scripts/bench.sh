@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Where kubeharden stands against its floor, whole processes (issue 16): `kubeharden fix
 # --dry-run` against `parse_floor` (examples/parse_floor.rs: the same files found, read and only
-# parsed with granit-parser, events and comments on), both release builds, page cache warm.
-# Prints one table: median wall time of $RUNS runs (default 5) on one core (`taskset -c 0`) and
+# parsed with granit-parser, events and comments on), both built with the release profile (LTO,
+# as issue 16 measured its floor), page cache warm. Prints one table: median wall time of $RUNS
+# rounds (default 5; each round runs the floor and fix in turn) on one core (`taskset -c 0`) and
 # on all cores, the ratio fix / floor, the two-core speed-up, and peak memory (max RSS).
 #
 # Inputs, generated into $BENCH_DIR (default $TMPDIR/kubeharden-bench, outside the repository), from
@@ -122,30 +123,36 @@ run_floor() { "$floor" "$@" >/dev/null; }
 cores=$(nproc)
 if [ "${BENCH_CLOCK:-wall}" = cpu ]; then time_format='%U+%S %M'; else time_format='%e %M'; fi
 all_cpus="0-$((cores - 1))"
-# Prints "median-seconds max-rss-kB" of $runs runs of `$@` pinned to CPUs $cpus, after a warm-up.
-measure() {
-  local cpus=$1 i
-  shift
-  taskset -c "$cpus" bash -c "$(declare -f run_fix run_floor); bin='$bin' floor='$floor'; $*" >/dev/null 2>&1 || true
-  for ((i = 0; i < runs; i++)); do
-    /usr/bin/time -f "$time_format" -o "$dir/time.out" taskset -c "$cpus" \
-      bash -c "$(declare -f run_fix run_floor); bin='$bin' floor='$floor'; $*"
-    tail -n 1 "$dir/time.out" | awk '{ split($1, t, "+"); print t[1] + t[2], $2 }'
-  done | sort -g | awk '{ t[NR] = $1; if ($2 > m) m = $2 }
-    END { printf "%s %d\n", (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2, m }'
+# The four runs of a row, in this order: the floor and fix on one core, then on all cores.
+row_runs=("0 run_floor" "0 run_fix" "$all_cpus run_floor" "$all_cpus run_fix")
+# Prints, for each of the row's runs over $1, "median-seconds max-rss-kB" of $runs rounds after
+# a warm-up. Each round takes the four runs in turn, so that a machine whose speed drifts during
+# the row (a shared one does, by 10-20%) slows the floor and fix alike, and their ratio holds.
+measure_row() { # path
+  local path=$1 i k cpus command
+  for ((i = 0; i <= runs; i++)); do
+    for k in "${!row_runs[@]}"; do
+      read -r cpus command <<<"${row_runs[$k]}"
+      /usr/bin/time -f "$time_format" -o "$dir/time.out" taskset -c "$cpus" \
+        bash -c "$(declare -f run_fix run_floor); bin='$bin' floor='$floor'; $command '$path'"
+      # Round 0 is the warm-up.
+      if [ "$i" -gt 0 ]; then
+        tail -n 1 "$dir/time.out" | awk -v k="$k" '{ split($1, t, "+"); print k, t[1] + t[2], $2 }'
+      fi
+    done
+  done | sort -k1,1n -k2,2g | awk '{ k = $1; n[k]++; t[k, n[k]] = $2; if ($3 > m[k]) m[k] = $3 }
+    END { for (k = 0; k in n; k++) {
+      c = n[k]; printf "%s %d\n", (c % 2) ? t[k, (c + 1) / 2] : (t[k, c / 2] + t[k, c / 2 + 1]) / 2, m[k] } }'
 }
 
 manifests_in() { find "$1" -type f \( -iname '*.yaml' -o -iname '*.yml' -o -iname '*.json' \) "${@:2}"; }
-echo "${KUBEHARDEN_BIN:-kubeharden $(git rev-parse --short HEAD 2>/dev/null || echo '?')}, $cores cores, load $(cut -d' ' -f1 /proc/loadavg), median ${BENCH_CLOCK:-wall} time of $runs runs"
+echo "${KUBEHARDEN_BIN:-kubeharden $(git rev-parse --short HEAD 2>/dev/null || echo '?')}, $cores cores, load $(cut -d' ' -f1 /proc/loadavg), median ${BENCH_CLOCK:-wall} time of $runs rounds, floor and fix in turn"
 printf '%-10s %8s %7s | %9s %9s %6s | %9s %9s %6s | %7s | %9s %9s\n' \
   input MB files floor-1c fix-1c ratio "floor-${cores}c" "fix-${cores}c" ratio speedup "floor-RSS" "fix-RSS"
 row() { # name path
   local name=$1 path=$2 files f1 x1 fa xa
   files=$(manifests_in "$path" | wc -l)
-  read -r f1 _ < <(measure 0 run_floor "'$path'")
-  read -r x1 _ < <(measure 0 run_fix "'$path'")
-  read -r fa frss < <(measure "$all_cpus" run_floor "'$path'")
-  read -r xa xrss < <(measure "$all_cpus" run_fix "'$path'")
+  { read -r f1 _ && read -r x1 _ && read -r fa frss && read -r xa xrss; } < <(measure_row "$path")
   awk -v n="$name" -v b="$(manifests_in "$path" -printf '%s\n' | awk '{ s += $1 } END { print s }')" -v files="$files" -v f1="$f1" -v x1="$x1" -v fa="$fa" \
     -v xa="$xa" -v fr="$frss" -v xr="$xrss" -v c="$cores" 'function r(a, b) { return b > 0 ? a / b : 0 }
     BEGIN { printf "%-10s %8.1f %7d | %8.2fs %8.2fs %5.2fx | %8.2fs %8.2fs %5.2fx | %6.2fx | %7.0fMB %7.0fMB\n",
