@@ -1,6 +1,7 @@
 //! What the command prints: unified diffs, coloured on a terminal.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use rayon::prelude::*;
 use similar::{ChangeTag, DiffOp};
@@ -37,8 +38,8 @@ pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> Stri
     with_headers(path, lifecycle, &document_hunks(old, &new_documents))
 }
 
-/// `hunks` under the headers `git diff` writes for `path`.
-fn with_headers(path: &str, lifecycle: Lifecycle, hunks: &str) -> String {
+/// `hunks`, in parts, under the headers `git diff` writes for `path`.
+fn with_headers(path: &str, lifecycle: Lifecycle, hunks: &[String]) -> String {
     let (a, b) = (
         git_quoted(&format!("a/{path}")),
         git_quoted(&format!("b/{path}")),
@@ -52,25 +53,28 @@ fn with_headers(path: &str, lifecycle: Lifecycle, hunks: &str) -> String {
         ),
         Lifecycle::Changed => ("", a.clone(), b.clone()),
     };
-    format!(
-        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n{hunks}",
+    let mut diff = format!(
+        "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n",
         name_end(&old_name),
         name_end(&new_name),
-    )
+    );
+    diff.reserve(hunks.iter().map(String::len).sum());
+    hunks.iter().for_each(|part| diff.push_str(part));
+    diff
 }
 
 /// The lines of context around each change.
 const CONTEXT: usize = 3;
 
 /// The hunks turning `old` into the text whose documents are `new_documents`, with
-/// [`CONTEXT`] lines of context.
+/// [`CONTEXT`] lines of context, in parts to be joined.
 ///
 /// Where both texts hold as many YAML documents, they are compared a document at a time: edits
 /// stay inside documents, so an unchanged one costs one comparison, and the line lists and
 /// tables of the diff only ever hold one document (those of a whole 50 MB stream take several
 /// times its size). The documents' operations, joined, are grouped into hunks as `similar`
 /// groups them, and printed as it prints them.
-fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
+fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> Vec<String> {
     let old_documents: Vec<&str> = yaml::document_texts(old).collect();
     // `similar` ends lines at a bare CR too, which the line cursors below do not.
     let bare_carriage_return = |t: &str| yaml::bare_carriage_return(t).is_some();
@@ -78,10 +82,12 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
         || bare_carriage_return(old)
         || new_documents.iter().any(|d| bare_carriage_return(d))
     {
-        return similar::TextDiff::from_lines(old, &*new_documents.concat())
-            .unified_diff()
-            .context_radius(CONTEXT)
-            .to_string();
+        return vec![
+            similar::TextDiff::from_lines(old, &*new_documents.concat())
+                .unified_diff()
+                .context_radius(CONTEXT)
+                .to_string(),
+        ];
     }
     // Each document's operations from its first line, on every core of the pool the caller
     // runs in (a large stream has tens of thousands), then joined in order.
@@ -112,20 +118,87 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> String {
         }
         line_counts.push((ops.old_line - old_start, ops.new_line - new_start));
     }
-    let mut old_lines = LineCursor::new(
-        old_documents
-            .into_iter()
-            .zip(line_counts.iter().map(|c| c.0)),
-    );
-    let new_pieces = new_documents.iter().map(AsRef::as_ref);
-    let mut new_lines = LineCursor::new(new_pieces.zip(line_counts.iter().map(|c| c.1)));
+    let hunks = similar::group_diff_ops(ops.ops, CONTEXT);
+    // The hunks are written in runs on every core ([`hunk_runs`]), each run's cursors starting
+    // at a document's first line, old and new.
+    let first_lines = |side: fn(&(usize, usize)) -> usize| -> Vec<usize> {
+        line_counts
+            .iter()
+            .scan(0, |next, counts| {
+                let first = *next;
+                *next += side(counts);
+                Some(first)
+            })
+            .collect()
+    };
+    let (old_first, new_first) = (first_lines(|c| c.0), first_lines(|c| c.1));
+    let runs = hunk_runs(&hunks, &old_first, &new_first);
+    runs.into_par_iter()
+        .map(|(hunk_range, (old_document, new_document))| {
+            let old_lines = LineCursor::new(
+                old_documents[old_document..]
+                    .iter()
+                    .copied()
+                    .zip(line_counts[old_document..].iter().map(|c| c.0)),
+                old_first[old_document],
+            );
+            let new_lines = LineCursor::new(
+                new_documents[new_document..]
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .zip(line_counts[new_document..].iter().map(|c| c.1)),
+                new_first[new_document],
+            );
+            write_hunks(&hunks[hunk_range], old_lines, new_lines)
+        })
+        .collect()
+}
+
+/// `hunks` cut into runs of consecutive hunks to write on the cores of the current pool (about
+/// four per core), each with the documents, old and new, holding its first lines
+/// (`old_first` and `new_first` are the first line of each document). A run starts only in
+/// later documents than the run before, so that their cursors pass over the documents about
+/// once in all: hunks in one large document stay one run.
+fn hunk_runs(
+    hunks: &[Vec<DiffOp>],
+    old_first: &[usize],
+    new_first: &[usize],
+) -> Vec<(Range<usize>, (usize, usize))> {
+    // The last document starting at or before a line: a document with no line holds none.
+    let document_of = |first: &[usize], line| first.partition_point(|&f| f <= line) - 1;
+    let per_run = hunks.len().div_ceil(4 * rayon::current_num_threads());
+    let mut starts: Vec<(usize, (usize, usize))> = Vec::new();
+    for (index, hunk) in hunks.iter().enumerate() {
+        let documents = (
+            document_of(old_first, hunk[0].old_range().start),
+            document_of(new_first, hunk[0].new_range().start),
+        );
+        let starts_run = starts.last().is_none_or(|&(start, (old, new))| {
+            index - start >= per_run && documents.0 > old && documents.1 > new
+        });
+        if starts_run {
+            starts.push((index, documents));
+        }
+    }
+    let ends = starts.iter().skip(1).map(|s| s.0).chain([hunks.len()]);
+    (starts.iter().zip(ends))
+        .map(|(&(start, documents), end)| (start..end, documents))
+        .collect()
+}
+
+/// Prints `hunks` as `similar` prints them, their lines read with `old_lines` and `new_lines`.
+fn write_hunks<'a>(
+    hunks: &[Vec<DiffOp>],
+    mut old_lines: LineCursor<'a, impl Iterator<Item = (&'a str, usize)>>,
+    mut new_lines: LineCursor<'a, impl Iterator<Item = (&'a str, usize)>>,
+) -> String {
     let mut out = String::new();
-    for hunk in similar::group_diff_ops(ops.ops, CONTEXT) {
+    for hunk in hunks {
         out.push_str(&format!(
             "{}\n",
-            similar::udiff::UnifiedHunkHeader::new(&hunk)
+            similar::udiff::UnifiedHunkHeader::new(hunk)
         ));
-        for op in &hunk {
+        for op in hunk {
             let (old_range, new_range) = (op.old_range(), op.new_range());
             let (removed, added) = match op {
                 DiffOp::Equal { .. } => {
@@ -237,12 +310,13 @@ struct LineCursor<'a, P> {
 }
 
 impl<'a, P: Iterator<Item = (&'a str, usize)>> LineCursor<'a, P> {
-    fn new(pieces: P) -> Self {
+    /// A cursor over `pieces`, whose first line is line `first` of the text.
+    fn new(pieces: P, first: usize) -> Self {
         LineCursor {
             rest: "",
             rest_lines: 0,
             pieces,
-            line: 0,
+            line: first,
         }
     }
 
@@ -368,7 +442,7 @@ mod tests {
     fn hunks(old: &str, new: &str) -> String {
         let new_documents: Vec<Cow<'_, str>> =
             yaml::document_texts(new).map(Cow::Borrowed).collect();
-        document_hunks(old, &new_documents)
+        document_hunks(old, &new_documents).concat()
     }
 
     fn whole_text_hunks(old: &str, new: &str) -> String {
@@ -395,13 +469,42 @@ mod tests {
         }
     }
 
+    /// Hunks written in runs on several cores, each run's cursors starting in a later
+    /// document, are those of the whole texts: hunks one per document, hunks joined across
+    /// `---`, documents without a change and documents that gain or lose lines.
+    #[test]
+    fn hunks_written_in_runs_are_the_whole_texts_hunks() {
+        let documents: Vec<String> = (0..60)
+            .map(|i| format!("a: {i}\nb: 2\nc: 3\nd: 4\ne: 5\nf: 6\ng: 7\nh: 8\n"))
+            .collect();
+        let old = documents.join("---\n");
+        let new: Vec<String> = (documents.iter().enumerate())
+            .map(|(i, d)| match i % 5 {
+                0 => d.replace("b: 2\n", "b: 2\nx: 0\ny: 0\n"),
+                1 => d.replace("h: 8\n", "h: 9\n"),
+                2 => d.replace("a: ", "z: ").replace("c: 3\n", ""),
+                3 => d.clone(),
+                _ => d.replace("e: 5\n", "e: 55\n"),
+            })
+            .collect();
+        let new = new.join("---\n");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .expect("a pool");
+        assert_eq!(
+            pool.install(|| hunks(&old, &new)),
+            whole_text_hunks(&old, &new)
+        );
+    }
+
     #[test]
     fn a_line_cursor_skips_to_each_line_asked_for_across_pieces() {
         let pieces = ["a\nb\n", "c\n", "", "d\ne\nf\n", "g"];
         let whole = pieces.concat();
         let lines: Vec<&str> = whole.split_inclusive('\n').collect();
         for step in 1..=lines.len() {
-            let mut cursor = LineCursor::new(pieces.into_iter().map(|p| (p, line_count(p))));
+            let mut cursor = LineCursor::new(pieces.into_iter().map(|p| (p, line_count(p))), 0);
             for index in (0..lines.len()).step_by(step) {
                 assert_eq!(
                     cursor.line(index),
