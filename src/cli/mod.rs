@@ -424,8 +424,10 @@ fn stderr_lines(file: &FileReport) -> Vec<String> {
         let place = error.position.map_or(String::new(), |p| format!(":{p}"));
         return vec![format!("error: {}{place}: {}", file.path, error.message)];
     }
+    // On every core: a large stream has tens of thousands of findings, printed once all its
+    // work is done.
     file.findings
-        .iter()
+        .par_iter()
         .filter(|f| f.kind != FindingKind::Suppressed)
         .map(|f| {
             format!(

@@ -76,11 +76,13 @@ const CONTEXT: usize = 3;
 /// groups them, and printed as it prints them.
 fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> Vec<String> {
     let old_documents: Vec<&str> = yaml::document_texts(old).collect();
-    // `similar` ends lines at a bare CR too, which the line cursors below do not.
+    // `similar` ends lines at a bare CR too, which the line cursors below do not. A new
+    // document that is a part of `old` (unedited) is looked at with it.
     let bare_carriage_return = |t: &str| yaml::bare_carriage_return(t).is_some();
+    let in_old = |d: &str| old.as_bytes().as_ptr_range().contains(&d.as_ptr());
     if old_documents.len() != new_documents.len()
         || bare_carriage_return(old)
-        || new_documents.iter().any(|d| bare_carriage_return(d))
+        || (new_documents.iter()).any(|d| !in_old(d) && bare_carriage_return(d))
     {
         return vec![
             similar::TextDiff::from_lines(old, &*new_documents.concat())
@@ -512,6 +514,17 @@ mod tests {
                     "step {step}, line {index}"
                 );
             }
+        }
+    }
+
+    /// `similar` ends a line at a bare CR, so a text holding one, old or new, is diffed whole.
+    #[test]
+    fn texts_with_a_bare_carriage_return_are_diffed_whole() {
+        for (old, new) in [
+            ("a: 1\nb: 2\n", "a: 1\rb: 3\n"),
+            ("a: 1\rb: 2\n", "a: 1\nb: 2\n"),
+        ] {
+            assert_eq!(hunks(old, new), whole_text_hunks(old, new));
         }
     }
 

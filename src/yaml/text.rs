@@ -51,10 +51,8 @@ fn is_document_marker(source: &str, at: usize) -> bool {
 /// The offset of the first bare CR of `source` (a line break of classic Mac OS, not followed by
 /// LF), if it has one: YAML and line diffs read it as a line break, the line table does not.
 pub fn bare_carriage_return(source: &str) -> Option<usize> {
-    source
-        .match_indices('\r')
-        .map(|(offset, _)| offset)
-        .find(|&offset| source.as_bytes().get(offset + 1) != Some(&b'\n'))
+    let bytes = source.as_bytes();
+    memchr::memchr_iter(b'\r', bytes).find(|&offset| bytes.get(offset + 1) != Some(&b'\n'))
 }
 
 /// A 1-based line and column, for messages.
