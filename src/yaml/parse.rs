@@ -827,6 +827,41 @@ pub(super) mod tests {
         ladder
     }
 
+    /// Duplicated keys are found in small mappings (compared key by key) and large ones
+    /// (sorted), nested or not, each with its copies in order, reported by first copy.
+    #[test]
+    fn duplicate_keys_are_found_in_small_and_large_mappings() {
+        let large: String = (0..20).map(|i| format!("  k{i}: {i}\n")).collect();
+        let text = format!(
+            "a: 1\nb:\n{large}  k3: again\n  k1: again\n  k3: thrice\nc: [{{x: 1, y: 2, x: 3}}]\na: 4\n"
+        );
+        let stream = parse(&Text::new(&text), false).expect("parses");
+        let found: Vec<(String, Vec<usize>)> = stream.documents[0]
+            .duplicate_keys()
+            .iter()
+            .map(|copies| {
+                let name = copies[0].as_str().unwrap_or_default().to_owned();
+                let lines = copies
+                    .iter()
+                    .map(|k| text[..k.full_start()].matches('\n').count() + 1);
+                (name, lines.collect())
+            })
+            .collect();
+        let expected = [
+            ("a", vec![1, 27]),
+            ("k1", vec![4, 24]),
+            ("k3", vec![6, 23, 25]),
+            ("x", vec![26, 26]),
+        ];
+        let expected: Vec<(String, Vec<usize>)> = expected
+            .into_iter()
+            .map(|(n, l)| (n.to_owned(), l))
+            .collect();
+        assert_eq!(found, expected);
+        let unique = parse(&Text::new("a: 1\nb: {c: 1, d: 2}\n"), false).expect("parses");
+        assert!(unique.documents[0].duplicate_keys().is_empty());
+    }
+
     /// Texts that differ from one another in one way each that `same_data` tells apart (or
     /// not: the two spellings of one mapping hold the same data).
     const TEXTS: [&str; 16] = [
