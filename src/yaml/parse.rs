@@ -760,14 +760,31 @@ fn place_missing_value(source: &str, key: &Node<'_>, value: &mut Node<'_>) {
     let Some(span) = value.span.as_mut() else {
         return;
     };
+    // A key that itself ends with an empty value (`? a:`) ends where the parser put that
+    // value: at its `:`, which is the key's own, not the one a value would follow.
+    let innermost = std::iter::successors(Some(key), |node| match &node.kind {
+        NodeKind::Mapping { entries, .. } => entries.last().map(|(_, v)| v),
+        NodeKind::Sequence { items, .. } => items.last(),
+        _ => None,
+    })
+    .last()
+    .unwrap_or(key);
+    let key_end = match innermost.span.as_ref() {
+        Some(last)
+            if last.is_empty() && source.get(last.start..).is_some_and(|r| r.starts_with(':')) =>
+        {
+            last.start + 1
+        }
+        _ => key.end(),
+    };
     // Only a missing value has no text: a zero-width scalar.
     if is_scalar
         && span.start == span.end
         && value.properties_start.is_none()
-        && span.start > key.end()
-        && !colon_follows(source.get(key.end()..).unwrap_or_default())
+        && span.start > key_end
+        && !colon_follows(source.get(key_end..).unwrap_or_default())
     {
-        *span = key.end()..key.end();
+        *span = key_end..key_end;
     }
 }
 

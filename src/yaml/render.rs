@@ -141,19 +141,26 @@ impl LayoutVotes {
 /// The `-` of the block sequence item starting at `offset`, if only blanks, line breaks and
 /// comments stand between them (`- # note` on the line above the item's first key).
 fn dash_before(text: &Text<'_>, offset: usize) -> Option<usize> {
+    indicator_before(text, offset, '-')
+}
+
+/// The `indicator` (`-` of a sequence item, `?` of an explicit key) that the node starting at
+/// `offset` follows, if only blanks, line breaks and comments stand between them.
+fn indicator_before(text: &Text<'_>, offset: usize, indicator: char) -> Option<usize> {
     let mut end = offset;
     loop {
         let before = text.source[..end].trim_end_matches([' ', '\t', '\r', '\n']);
-        if before.ends_with('-') {
+        if before.ends_with(indicator) {
             return Some(before.len() - 1);
         }
-        // A comment ends the line above, alone or after the dash: look before it.
+        // A comment ends the line above, alone or after the indicator: look before it.
         let line_start = text.line_start(before.len().checked_sub(1)?);
         let line = &text.source[line_start..before.len()];
         let hash = line.find('#')?;
         let head = &line[..hash];
         let blank_before = head.is_empty() || head.ends_with([' ', '\t']);
-        if !blank_before || !matches!(head.trim(), "" | "-") {
+        let rest = head.trim();
+        if !blank_before || !(rest.is_empty() || rest.strip_prefix(indicator) == Some("")) {
             return None;
         }
         end = line_start + hash;
@@ -521,10 +528,15 @@ impl Renderer<'_, '_> {
     }
 
     /// Refuses to lay out entries around a block mapping key written explicitly (`? key`, its
-    /// value after a `:` on a line of its own), whose place is not a plain key's.
+    /// value after a `:` on a line of its own), whose place is not a plain key's. Comments and
+    /// line breaks may stand between the `?` and its key; a `?` ending the line before a key
+    /// that follows no indicator is a scalar's.
     fn refuse_explicit_key(&self, key: &Node<'_>) -> Result<(), RenderError> {
-        let before = self.text.source[..key.full_start()].trim_end_matches([' ', '\t']);
-        if before.ends_with('?') {
+        let explicit = indicator_before(self.text, key.full_start(), '?').is_some_and(|at| {
+            let line = &self.text.source[self.text.line_start(at)..at];
+            line.trim_matches([' ', '\t', '-', '?']).is_empty()
+        });
+        if explicit {
             return Err(RenderError(
                 "the mapping holds an explicit key (`? key`), around which kubeharden does not add or remove entries; write it as `key: value`".into(),
             ));
