@@ -30,7 +30,7 @@ use crate::config::{self, Config, Overrides};
 use crate::fix;
 use crate::k8s::rbac::FileBinding;
 use crate::report::{self, FileReport, FileStatus, Report, Texts, Totals, plural};
-use crate::transform::{FindingKind, Profile};
+use crate::transform::{Finding, FindingKind, Profile};
 use inputs::Input;
 
 /// Hardens Kubernetes manifests with minimal, reviewable edits.
@@ -424,22 +424,28 @@ fn stderr_lines(file: &FileReport) -> Vec<String> {
         let place = error.position.map_or(String::new(), |p| format!(":{p}"));
         return vec![format!("error: {}{place}: {}", file.path, error.message)];
     }
-    // On every core: a large stream has tens of thousands of findings, printed once all its
-    // work is done.
-    file.findings
-        .par_iter()
-        .filter(|f| f.kind != FindingKind::Suppressed)
-        .map(|f| {
-            format!(
-                "{}: {}:{}: {}: {f}",
-                report::kind_name(f.kind),
-                file.path,
-                f.line,
-                f.transform
-            )
-        })
-        .collect()
+    let shown = |f: &&Finding| f.kind != FindingKind::Suppressed;
+    let line = |f: &Finding| {
+        format!(
+            "{}: {}:{}: {}: {f}",
+            report::kind_name(f.kind),
+            file.path,
+            f.line,
+            f.transform
+        )
+    };
+    // A large stream has tens of thousands of findings, printed once all its work is done:
+    // they are formatted on every core. Each file's lines are asked for from the main thread,
+    // outside the walk's pool, so a file with few findings is not worth a task.
+    match file.findings.len() >= PARALLEL_FINDINGS {
+        true => file.findings.par_iter().filter(shown).map(line).collect(),
+        false => file.findings.iter().filter(shown).map(line).collect(),
+    }
 }
+
+/// From how many findings a file's stderr lines are formatted on every core: handing each
+/// file's lines to the pool cost the 14,460-file tree 7% of its time.
+const PARALLEL_FINDINGS: usize = 4096;
 
 /// The last line: how many files, what became of them, what was found, what walks left
 /// alone. `walked` of the errors are paths that could not be read at all, not scanned.
