@@ -2,7 +2,7 @@
 //! `cargo run --example fuzz -- TARGET SECONDS SEEDS OUT [SEED]` (see `scripts/fuzz.sh`), or
 //! `-- replay TARGET FILE SEED` to run one saved input again (the seed its failure printed).
 //!
-//! It feeds the target (`parse`, `edit` or `fix`, see `targets.rs`) the manifests below SEEDS
+//! It feeds the target (`parse`, `edit`, `verify` or `fix`, see `targets.rs`) the manifests below SEEDS
 //! (files up to 64 KiB), mutated: bytes flipped, inserted, deleted; YAML tokens (`: `, `- `,
 //! `{`, `&a`, `*a`, `!!str`, quotes, tabs, CRLF, `---`, `...`, `|`) inserted; lines doubled,
 //! moved, re-indented; pieces of other seeds spliced in; and inputs made of random tokens

@@ -20,7 +20,7 @@ pub struct Target {
 }
 
 /// Every target, in the order `scripts/fuzz.sh` runs them.
-pub const TARGETS: [Target; 3] = [
+pub const TARGETS: [Target; 4] = [
     Target {
         name: "parse",
         run: parse,
@@ -28,6 +28,10 @@ pub const TARGETS: [Target; 3] = [
     Target {
         name: "edit",
         run: edit,
+    },
+    Target {
+        name: "verify",
+        run: verify,
     },
     Target {
         name: "fix",
@@ -99,10 +103,7 @@ pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
         return Ok(());
     };
     // Editing knows LF and CRLF line breaks only; `fix` refuses a bare CR before writing.
-    let bare_cr = source
-        .match_indices('\r')
-        .any(|(i, _)| !source[i + 1..].starts_with('\n'));
-    if bare_cr {
+    if has_bare_cr(source) {
         return Ok(());
     }
     let text = Text::new(source);
@@ -110,41 +111,14 @@ pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
         return Ok(());
     };
     let mut random = Random(seed | 1);
-    let mut intended: Vec<Option<Node<'_>>> = Vec::new();
-    for document in &stream.documents {
-        let mut paths = Vec::new();
-        collect_paths(document, &mut Vec::new(), &mut paths);
-        if paths.is_empty() || random.below(4) == 0 {
-            intended.push(None);
-            continue;
-        }
-        let guard = Guard::new(document, &stream.anchor_names);
-        let mut edited = document.clone();
-        for _ in 0..=random.below(4) {
-            let mut path = paths[random.below(paths.len())].clone();
-            let value = match random.below(3) {
-                0 => Node::new_scalar("true", false),
-                1 => Node::new_scalar("a: b # c", true),
-                _ => Node::new(NodeKind::Mapping {
-                    style: yaml::CollectionStyle::Block,
-                    entries: vec![(
-                        Node::new_scalar("fuzzed", true),
-                        Node::new_scalar("1", false),
-                    )],
-                }),
-            };
-            // Refusals are the edit API's answer to an edit it cannot make: not a failure.
-            let _ = match random.below(3) {
-                0 => yaml::set(&mut edited, &path, value, &guard),
-                1 => {
-                    path.push(Step::Key("fuzzedList".into()));
-                    yaml::append(&mut edited, &path, value, &guard)
-                }
-                _ => yaml::remove(&mut edited, &path, &guard),
-            };
-        }
-        intended.push(Some(edited));
-    }
+    let intended: Vec<Option<Node<'_>>> = stream
+        .documents
+        .iter()
+        .map(|document| match random.below(4) {
+            0 => None,
+            _ => random_edits(document, &stream.anchor_names, &mut random),
+        })
+        .collect();
     let Ok(written) = yaml::write(&text, &stream, &intended) else {
         return Ok(());
     };
@@ -173,6 +147,177 @@ pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Up to four random edits of `document` (set, append or remove at paths found in it; the
+/// edit API's refusals are no failure), or `None` when it has no path.
+fn random_edits<'a>(
+    document: &Node<'a>,
+    anchor_names: &HashMap<usize, String>,
+    random: &mut Random,
+) -> Option<Node<'a>> {
+    let mut paths = Vec::new();
+    collect_paths(document, &mut Vec::new(), &mut paths);
+    if paths.is_empty() {
+        return None;
+    }
+    let guard = Guard::new(document, anchor_names);
+    let mut edited = document.clone();
+    for _ in 0..=random.below(4) {
+        let mut path = paths[random.below(paths.len())].clone();
+        let value = match random.below(3) {
+            0 => Node::new_scalar("true", false),
+            1 => Node::new_scalar("a: b # c", true),
+            _ => Node::new(NodeKind::Mapping {
+                style: yaml::CollectionStyle::Block,
+                entries: vec![(
+                    Node::new_scalar("fuzzed", true),
+                    Node::new_scalar("1", false),
+                )],
+            }),
+        };
+        let _ = match random.below(3) {
+            0 => yaml::set(&mut edited, &path, value, &guard),
+            1 => {
+                path.push(Step::Key("fuzzedList".into()));
+                yaml::append(&mut edited, &path, value, &guard)
+            }
+            _ => yaml::remove(&mut edited, &path, &guard),
+        };
+    }
+    Some(edited)
+}
+
+/// The check of one edited document, on edits mangled after rendering (a line indented more
+/// or less, a line added, a line break dropped or added, a new insertion at a line's start or
+/// end): edits it accepts must make a text that reads back as intended, whole. The check
+/// reads again only the parts of a document its edits touched when it can cut the document
+/// there; this holds that shortcut to what reading the whole text says.
+pub fn verify(input: &[u8], seed: u64) -> Result<(), String> {
+    let Ok(source) = std::str::from_utf8(input) else {
+        return Ok(());
+    };
+    if has_bare_cr(source) {
+        return Ok(());
+    }
+    let text = Text::new(source);
+    let Ok(stream) = yaml::parse(&text, true) else {
+        return Ok(());
+    };
+    let mut random = Random(seed | 1);
+    for (index, document) in stream.documents.iter().enumerate() {
+        let Some(edited) = random_edits(document, &stream.anchor_names, &mut random) else {
+            continue;
+        };
+        let layout = yaml::Layout::detect(&text, document);
+        let Ok(mut splices) = yaml::splices(&text, &layout, document, &edited) else {
+            continue;
+        };
+        mangle(&text, &mut splices, &mut random);
+        let writer = yaml::Writer::new(&text);
+        let Ok(edits) = writer.check_document(index, document, &edited, splices) else {
+            continue;
+        };
+        let Ok(written) = yaml::Writer::new(&text).finish(vec![Ok(edits)], &stream.comments) else {
+            continue;
+        };
+        let output = written.text(source);
+        let reparsed = yaml::parse(&Text::new(&output), false).map_err(|e| {
+            format!(
+                "document {}: accepted edits make a text that does not parse: {e}",
+                index + 1
+            )
+        })?;
+        if reparsed.documents.len() != stream.documents.len() {
+            return Err(format!(
+                "document {}: accepted edits change the number of documents",
+                index + 1
+            ));
+        }
+        let mut wanted: Vec<&Node<'_>> = stream.documents.iter().collect();
+        wanted[index] = &edited;
+        let (got_anchors, wanted_anchors) = (anchors(&reparsed.documents), anchors(wanted.clone()));
+        if !same_resolved(
+            &reparsed.documents[index],
+            &got_anchors,
+            &edited,
+            &wanted_anchors,
+            0,
+        ) {
+            return Err(format!(
+                "document {}: accepted edits read back otherwise",
+                index + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Changes `splices` at random, one to three times, in the ways an edit's text could go wrong
+/// at the edges of the lines it touches.
+fn mangle(text: &Text<'_>, splices: &mut Vec<yaml::Splice>, random: &mut Random) {
+    const LINES: [&str; 12] = [
+        "", " ", "  ", "...", "---", "# c", "- x", "  - x", "k: v", "  k: v", "    k: v", "k: |+",
+    ];
+    for _ in 0..=random.below(3) {
+        let line = LINES[random.below(LINES.len())];
+        match (random.below(4), splices.is_empty()) {
+            (0, false) => {
+                // A space more or less at the start of one of a splice's lines.
+                let splice = random.below(splices.len());
+                let text = &mut splices[splice].text;
+                let at = random_line_start(text, random);
+                match random.below(2) {
+                    0 => text.insert(at, ' '),
+                    _ if text[at..].starts_with(' ') => drop(text.remove(at)),
+                    _ => {}
+                }
+            }
+            (1, false) => {
+                let splice = random.below(splices.len());
+                let text = &mut splices[splice].text;
+                let at = random_line_start(text, random);
+                text.insert_str(at, &format!("{line}\n"));
+            }
+            (2, false) => {
+                let splice = random.below(splices.len());
+                let text = &mut splices[splice].text;
+                match random.below(3) {
+                    0 if text.starts_with('\n') => drop(text.remove(0)),
+                    1 if text.ends_with('\n') => drop(text.pop()),
+                    _ => text.push('\n'),
+                }
+            }
+            _ => {
+                // A new line, at the start of a line or after its end.
+                let start = text.line_start(random.below(text.source.len() + 1));
+                let (at, inserted) = match random.below(2) {
+                    0 => (start, format!("{line}\n")),
+                    _ => (text.line_end(start), format!("\n{line}")),
+                };
+                splices.push(yaml::Splice {
+                    range: at..at,
+                    text: inserted,
+                });
+            }
+        }
+    }
+}
+
+/// The offset of a random line start in `text`: 0 or just after a line break.
+fn random_line_start(text: &str, random: &mut Random) -> usize {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    starts[random.below(starts.len())]
+}
+
+/// Whether `source` has a bare CR line break, which editing does not know (`fix` refuses such
+/// a text before writing).
+fn has_bare_cr(source: &str) -> bool {
+    source
+        .match_indices('\r')
+        .any(|(i, _)| !source[i + 1..].starts_with('\n'))
 }
 
 /// `fix` of a whole input in the default and restricted profiles: output is written only when

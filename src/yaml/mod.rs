@@ -7,6 +7,7 @@ mod batches;
 mod edit;
 mod node;
 mod parse;
+mod parts;
 mod render;
 mod text;
 
@@ -20,6 +21,7 @@ pub use edit::{
 };
 pub use node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 pub use parse::{Document, ParseError, Reader, Stream, parse};
+use parts::through_comment_lines;
 pub use render::{Layout, RenderError, Splice, apply as apply_splices, flow_text, splices};
 pub use text::{Position, Text, bare_carriage_return, document_texts};
 
@@ -179,29 +181,54 @@ impl<'t, 'a> Writer<'t, 'a> {
         let layout = (self.layout.clone()).unwrap_or_else(|| Layout::detect(text, original));
         let splices =
             render::splices(text, &layout, original, edited).map_err(WriteError::Render)?;
+        self.check_document(index, original, edited, splices)
+    }
+
+    /// Checks `splices`, the edits that should make document `index`, read as `original`,
+    /// hold `edited`, when they stay inside its own lines: the lines the edits touched are
+    /// parsed again alone when the document can be cut at them, else the whole document.
+    /// [`Writer::edit_document`] renders the splices; the fuzzer hands in splices it mangled.
+    pub fn check_document(
+        &self,
+        index: usize,
+        original: &Node<'a>,
+        edited: &Node<'a>,
+        mut splices: Vec<Splice>,
+    ) -> Result<DocumentEdits<'a>, WriteError> {
+        let text = self.text;
+        render::sort(&mut splices).map_err(WriteError::Render)?;
+        // The blank and comment lines after a document belong to it when it is read in its
+        // stream (an edit that left a block scalar open at its end would take them in as
+        // content), so a document's lines are verified together with them.
         let lines = text.line_start(original.full_start())
             ..through_comment_lines(text.source, text.next_line_start(original.end()));
         let inside = splices
             .iter()
             .all(|e| lines.start <= e.range.start && e.range.end <= lines.end);
-        if self.has_tag_directive || !inside {
+        // Lines that no longer end with a line break run on into the next document's first.
+        let alone =
+            inside && (lines.end == text.source.len() || ends_line(text.source, &lines, &splices));
+        if self.has_tag_directive || !alone {
             return Ok(DocumentEdits {
                 index,
                 splices,
                 unchecked: Some(edited.clone()),
             });
         }
-        // A document ends at a line of its own and documents are disjoint, so its lines with
-        // its own splices applied are exactly its lines in the output.
-        let mut local: Vec<Splice> = splices
-            .iter()
-            .map(|s| Splice {
-                range: s.range.start - lines.start..s.range.end - lines.start,
-                text: s.text.clone(),
-            })
-            .collect();
-        let slice = render::apply(&text.source[lines], &mut local).map_err(WriteError::Render)?;
-        verify_document(&slice, index, edited)?;
+        if !parts::verified_in_parts(text, original, edited, &splices, lines.clone()) {
+            // A document ends at a line of its own and documents are disjoint, so its lines
+            // with its own splices applied are exactly its lines in the output, unless they
+            // now hold a document marker, which ends or starts a document only in the stream.
+            let slice = render::apply_within(text.source, lines, &splices);
+            if parts::ends_document(&slice) {
+                return Ok(DocumentEdits {
+                    index,
+                    splices,
+                    unchecked: Some(edited.clone()),
+                });
+            }
+            verify_document(&slice, index, edited)?;
+        }
         Ok(DocumentEdits {
             index,
             splices,
@@ -268,21 +295,20 @@ impl<'t, 'a> Writer<'t, 'a> {
     }
 }
 
-/// The end of the blank and comment-only lines from `offset` on: they belong to the document
-/// before them when it is read in its stream (an edit that left a block scalar open at its end
-/// would take them in as content), so a document's lines are verified together with them.
-fn through_comment_lines(source: &str, mut offset: usize) -> usize {
-    while offset < source.len() {
-        let end = source[offset..]
-            .find('\n')
-            .map_or(source.len(), |i| offset + i + 1);
-        let line = source[offset..end].trim();
-        if !line.is_empty() && !line.starts_with('#') {
+/// Whether `lines` of `source`, with `splices` (sorted, inside them) applied, end with a line
+/// break.
+fn ends_line(source: &str, lines: &std::ops::Range<usize>, splices: &[Splice]) -> bool {
+    let mut end = lines.end;
+    for splice in splices.iter().rev() {
+        if splice.range.end < end {
             break;
         }
-        offset = end;
+        if !splice.text.is_empty() {
+            return splice.text.ends_with('\n');
+        }
+        end = splice.range.start;
     }
-    offset
+    source[lines.start..end].ends_with('\n')
 }
 
 /// Parses one edited document's lines, with the comments and blank lines after them, on their
@@ -290,9 +316,12 @@ fn through_comment_lines(source: &str, mut offset: usize) -> usize {
 /// document ends at a line of its own (`---`, `...`, a directive or the end of the text), so
 /// the document reads the same inside the stream.
 fn verify_document(slice: &str, index: usize, intended: &Node<'_>) -> Result<(), WriteError> {
-    let reread = parse::reread(slice, intended.first_anchor(), intended).map_err(|e| {
-        WriteError::Verify(format!("document {} no longer parses ({e})", index + 1))
-    })?;
+    let reread = parse::reread(
+        slice,
+        intended.first_anchor(),
+        parse::Want::Document(intended),
+    )
+    .map_err(|e| WriteError::Verify(format!("document {} no longer parses ({e})", index + 1)))?;
     match reread {
         parse::Reread::Same => Ok(()),
         parse::Reread::Differs => Err(WriteError::Verify(format!(
@@ -366,5 +395,51 @@ mod tests {
         let last = source.find("b: 2").unwrap();
         assert_eq!(through_comment_lines(source, last), last);
         assert_eq!(through_comment_lines(source, source.len()), source.len());
+    }
+
+    /// Whether the writer accepts `splices` (ranges and texts) as the edits that make document
+    /// `index` of `source` hold the data of the document `intended`.
+    fn accepts(
+        source: &str,
+        index: usize,
+        splices: &[(std::ops::Range<usize>, &str)],
+        intended: &str,
+    ) -> bool {
+        let text = Text::new(source);
+        let stream = parse(&text, true).unwrap();
+        let intended_text = Text::new(intended);
+        let intended = parse(&intended_text, false).unwrap().documents.remove(0);
+        let splices = splices
+            .iter()
+            .map(|(range, text)| Splice {
+                range: range.clone(),
+                text: text.to_string(),
+            })
+            .collect();
+        let writer = Writer::new(&text);
+        let edits = writer.check_document(index, &stream.documents[index], &intended, splices);
+        Writer::new(&text)
+            .finish(vec![edits], &stream.comments)
+            .is_ok()
+    }
+
+    #[test]
+    fn a_document_whose_lines_no_longer_end_with_a_line_break_is_checked_in_the_stream() {
+        // `b: 2` removed with its line break, and a blank left, which runs on into the next
+        // line: `---` no longer starts a document. The document's lines alone read `a: 1`.
+        let source = "a: 1\nb: 2\n---\nc: 3\n";
+        let b = source.find("b: 2").unwrap();
+        assert!(!accepts(source, 0, &[(b..b + 5, " ")], "a: 1\n"));
+        assert!(accepts(source, 0, &[(b..b + 5, "")], "a: 1\n"));
+    }
+
+    #[test]
+    fn a_document_whose_lines_hold_a_document_marker_is_checked_in_the_stream() {
+        // After `---`, a `...` ends an empty document, and the lines after it start another;
+        // the lines alone read as one document.
+        let source = "a: 1\n---\nb: 2\n";
+        let b = source.find("b: 2").unwrap();
+        assert!(!accepts(source, 1, &[(b..b, "...\n")], "b: 2\n"));
+        assert!(accepts(source, 1, &[(b..b, "# note\n")], "b: 2\n"));
     }
 }

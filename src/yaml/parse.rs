@@ -177,15 +177,27 @@ pub(crate) enum Reread {
     Documents(usize),
 }
 
-/// Reads `source` again and compares its document with `intended`, event by event, without
-/// building a tree: every edited document is checked, and a second tree as large as the first
-/// would double the memory and much of the time of reading. Anchors are numbered from
-/// `first_anchor` on, as in the stream the document was cut from. A text that does not parse
-/// is an error, whatever it holds.
+/// What a text read again should hold.
+#[derive(Clone, Copy)]
+pub(crate) enum Want<'n, 'a> {
+    /// One document with this root.
+    Document(&'n Node<'a>),
+    /// One document, started without `---` or a directive, whose root is a block mapping with
+    /// no anchor or tag holding these entries: consecutive entries of a mapping, cut out of it.
+    Entries(&'n [(Node<'a>, Node<'a>)]),
+    /// As [`Want::Entries`], for consecutive items of a block sequence.
+    Items(&'n [Node<'a>]),
+}
+
+/// Reads `source` again and compares its document with what it should hold, event by event,
+/// without building a tree: every edited document is checked, and a second tree as large as
+/// the first would double the memory and much of the time of reading. Anchors are numbered
+/// from `first_anchor` on, as in the stream the document was cut from. A text that does not
+/// parse is an error, whatever it holds.
 pub(crate) fn reread<'n, 'a>(
     source: &str,
     first_anchor: Option<usize>,
-    intended: &'n Node<'a>,
+    want: Want<'n, 'a>,
 ) -> Result<Reread, ParseError> {
     let mut parser = Parser::new_from_str_with_options(source, parser_options(false));
     if let Some(first) = first_anchor {
@@ -205,9 +217,15 @@ pub(crate) fn reread<'n, 'a>(
             let offset = span.byte_range().map_or(0, |r| r.start);
             return Err(error(offset, no_anchor(name)));
         }
-        if let Event::DocumentStart(..) = event {
+        if let Event::DocumentStart(explicit, version) = &event {
             documents += 1;
-            expected.push(Expected::Root(Some(intended)));
+            expected.push(match want {
+                Want::Document(root) => Expected::Root(Some(root)),
+                // A part read alone stands for lines inside a document: a `---` or a directive
+                // there would start another document in place.
+                _ if *explicit || version.is_some() => Expected::Root(None),
+                part => Expected::Part(Some(part)),
+            });
         }
         // Past a difference or a second document, only errors and documents are counted.
         if !same || documents != 1 {
@@ -236,18 +254,32 @@ pub(crate) fn reread<'n, 'a>(
                         && matches!(want.kind, NodeKind::Alias(a) if a == id)
                 });
             }
-            Event::MappingStart(_, anchor, tag) | Event::SequenceStart(_, anchor, tag) => {
-                let children = next(&mut expected)
-                    .filter(|want| want.anchor == anchor && want.tag == tag_name(tag))
-                    .and_then(|want| match &want.kind {
-                        NodeKind::Mapping { entries, .. } if mapping => {
-                            Some(Expected::Entries(entries, 0))
+            Event::MappingStart(style, anchor, tag) | Event::SequenceStart(style, anchor, tag) => {
+                let children = match expected.last_mut() {
+                    Some(Expected::Part(part)) => part.take().and_then(|part| {
+                        let bare = style == StructureStyle::Block && anchor == 0 && tag.is_none();
+                        match part {
+                            Want::Entries(entries) if bare && mapping => {
+                                Some(Expected::Entries(entries, 0))
+                            }
+                            Want::Items(items) if bare && !mapping => {
+                                Some(Expected::Items(items, 0))
+                            }
+                            _ => None,
                         }
-                        NodeKind::Sequence { items, .. } if !mapping => {
-                            Some(Expected::Items(items, 0))
-                        }
-                        _ => None,
-                    });
+                    }),
+                    _ => next(&mut expected)
+                        .filter(|want| want.anchor == anchor && want.tag == tag_name(tag))
+                        .and_then(|want| match &want.kind {
+                            NodeKind::Mapping { entries, .. } if mapping => {
+                                Some(Expected::Entries(entries, 0))
+                            }
+                            NodeKind::Sequence { items, .. } if !mapping => {
+                                Some(Expected::Items(items, 0))
+                            }
+                            _ => None,
+                        }),
+                };
                 match children {
                     Some(children) => expected.push(children),
                     None => same = false,
@@ -270,6 +302,9 @@ pub(crate) fn reread<'n, 'a>(
 enum Expected<'n, 'a> {
     /// A document's root, until read.
     Root(Option<&'n Node<'a>>),
+    /// The root of a document read as part of another ([`Want::Entries`], [`Want::Items`]),
+    /// until read: only a collection can start it.
+    Part(Option<Want<'n, 'a>>),
     /// A mapping's entries, key then value, from the entry and side numbered here.
     Entries(&'n [(Node<'a>, Node<'a>)], usize),
     /// A sequence's items, from the one numbered here.
@@ -281,6 +316,7 @@ impl<'n, 'a> Expected<'n, 'a> {
     fn next(&mut self) -> Option<&'n Node<'a>> {
         match self {
             Expected::Root(root) => root.take(),
+            Expected::Part(_) => None,
             Expected::Entries(entries, next) => {
                 let (key, value) = entries.get(*next / 2)?;
                 *next += 1;
@@ -298,6 +334,7 @@ impl<'n, 'a> Expected<'n, 'a> {
     fn is_done(&self) -> bool {
         match self {
             Expected::Root(root) => root.is_none(),
+            Expected::Part(part) => part.is_none(),
             Expected::Entries(entries, next) => *next == entries.len() * 2,
             Expected::Items(items, next) => *next == items.len(),
         }
@@ -913,7 +950,7 @@ pub(super) mod tests {
                     documents => Reread::Documents(documents.len()),
                 };
                 assert_eq!(
-                    reread(got, intended.first_anchor(), intended).unwrap(),
+                    reread(got, intended.first_anchor(), Want::Document(intended)).unwrap(),
                     expected,
                     "{got:?} against {want:?}"
                 );
@@ -970,12 +1007,12 @@ pub(super) mod tests {
         let intended = parse(&Text::new("a: 1\n"), false).unwrap();
         let intended = &intended.documents[0];
         assert_eq!(
-            reread("a: 1\n---\nb: 2\n", None, intended).unwrap(),
+            reread("a: 1\n---\nb: 2\n", None, Want::Document(intended)).unwrap(),
             Reread::Documents(2)
         );
-        let error = reread("a: 1\nb: [x\n", None, intended).unwrap_err();
+        let error = reread("a: 1\nb: [x\n", None, Want::Document(intended)).unwrap_err();
         assert_eq!(error.position.line, 2, "{error}");
-        let error = reread("a: *nowhere\n", None, intended).unwrap_err();
+        let error = reread("a: *nowhere\n", None, Want::Document(intended)).unwrap_err();
         assert!(error.message.contains("*nowhere"), "{error}");
     }
 }
