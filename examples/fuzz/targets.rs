@@ -256,8 +256,21 @@ pub fn verify(input: &[u8], seed: u64) -> Result<(), String> {
 /// Changes `splices` at random, one to three times, in the ways an edit's text could go wrong
 /// at the edges of the lines it touches.
 fn mangle(text: &Text<'_>, splices: &mut Vec<yaml::Splice>, random: &mut Random) {
-    const LINES: [&str; 12] = [
-        "", " ", "  ", "...", "---", "# c", "- x", "  - x", "k: v", "  k: v", "    k: v", "k: |+",
+    const LINES: [&str; 14] = [
+        "",
+        " ",
+        "  ",
+        "...",
+        "---",
+        "# c",
+        "- x",
+        "  - x",
+        "k: v",
+        "  k: v",
+        "    k: v",
+        "k: |+",
+        "  k: |+\n    x\n",
+        "- |+\n  x\n",
     ];
     for _ in 0..=random.below(3) {
         let line = LINES[random.below(LINES.len())];

@@ -27,7 +27,7 @@
 
 use std::ops::Range;
 
-use super::node::{CollectionStyle, Node, NodeKind};
+use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 use super::parse::{self, Reread, Want};
 use super::render::{self, Splice};
 use super::text::Text;
@@ -51,7 +51,7 @@ pub(super) fn verified_in_parts(
         text,
         document_end: lines.end,
     };
-    parts.collection(original, intended, splices) == Outcome::Verified
+    parts.collection(original, intended, splices, None) == Outcome::Verified
 }
 
 /// What the parts of one collection gave.
@@ -157,8 +157,15 @@ struct Part {
 }
 
 impl Parts<'_, '_> {
-    /// Verifies the children of `original`, edited into `intended` by `splices`.
-    fn collection(&self, original: &Node<'_>, intended: &Node<'_>, splices: &[Splice]) -> Outcome {
+    /// Verifies the children of `original`, edited into `intended` by `splices`. `end`, when
+    /// set, is where the lines of its parent's part end, before new children of the parent.
+    fn collection(
+        &self,
+        original: &Node<'_>,
+        intended: &Node<'_>,
+        splices: &[Splice],
+        end: Option<PartEnd>,
+    ) -> Outcome {
         let (Some(children), Some(wanted)) = (Children::of(original), Children::of(intended))
         else {
             return Outcome::Whole;
@@ -168,7 +175,7 @@ impl Parts<'_, '_> {
         {
             return Outcome::Whole;
         }
-        let Some(lines) = self.child_lines(children, original) else {
+        let Some(lines) = self.child_lines(children, original, end) else {
             return Outcome::Whole;
         };
         let end = *lines
@@ -201,7 +208,7 @@ impl Parts<'_, '_> {
                 }
                 false => {
                     let part_splices = &splices[part.splices.clone()];
-                    match self.descend(children, wanted, part, part_splices) {
+                    match self.descend(&lines, children, wanted, part, part_splices) {
                         Outcome::Whole => {
                             self.read_alone(&lines, children, wanted, part, i == 0, part_splices)
                         }
@@ -256,13 +263,19 @@ impl Parts<'_, '_> {
                 wanted: counterpart,
                 insertion: None,
             });
-            let body_end = children.head(k).end().max(children.body(k).end());
+            let body = children.body(k);
+            let body_end = children.head(k).end().max(body.end());
+            // A block scalar ending the child takes the blank lines after it (`|+` keeps them)
+            // though its span ends before them: new children written above them would cut
+            // them off a child read as unchanged.
+            let takes_blank_lines = ends_with_block_scalar(body)
+                && has_blank_line(&self.text.source[body_end.min(to)..to]);
             while next_splice < splices.len() && splices[next_splice].range.start < from {
                 next_splice += 1;
             }
             // The first insertion, after the child's lines, of children of this collection.
             let insertion = (next_splice..splices.len())
-                .take_while(|&i| splices[i].range.start <= to)
+                .take_while(|&i| !takes_blank_lines && splices[i].range.start <= to)
                 .find_map(|i| {
                     let line_break =
                         self.opens_children(&splices[i], body_end, to, lines.column, children)?;
@@ -310,7 +323,7 @@ impl Parts<'_, '_> {
         // part before, unless it opens the part after.
         let mut parts = Vec::with_capacity(kept.len() - 1);
         let (mut splice, mut child) = (0, 0);
-        for pair in kept.windows(2) {
+        for (i, pair) in kept.windows(2).enumerate() {
             let (cut, next) = (&pair[0], &pair[1]);
             let first_splice = splice;
             while let Some(s) = splices.get(splice) {
@@ -330,13 +343,17 @@ impl Parts<'_, '_> {
                 child += 1;
             }
             let line_break = |cut: &Cut| cut.insertion.as_ref().map_or("", |i| i.line_break);
+            let last = i + 2 == kept.len();
             parts.push(Part {
                 lines: cut.at..next.at,
                 children: first_child..child,
                 splices: first_splice..splice,
                 wanted: cut.wanted?..next.wanted?,
                 skip: line_break(cut).len(),
-                line_break: line_break(next),
+                line_break: match (last, lines.end) {
+                    (true, Some(end)) => end.line_break,
+                    _ => line_break(next),
+                },
             });
         }
         (splice == splices.len() && child == children.len()).then_some(parts)
@@ -347,6 +364,7 @@ impl Parts<'_, '_> {
     /// be cut.
     fn descend(
         &self,
+        lines: &ChildLines,
         children: Children<'_, '_>,
         wanted: Children<'_, '_>,
         part: &Part,
@@ -366,13 +384,24 @@ impl Parts<'_, '_> {
         if !same_head || body.tag != wanted_body.tag {
             return Outcome::Whole;
         }
-        self.collection(body, wanted_body, splices)
+        // A part cut short by new children after it: the collection's lines end there too.
+        let end = (part.lines.end != lines.starts[k + 1]).then_some(PartEnd {
+            at: part.lines.end,
+            line_break: part.line_break,
+        });
+        self.collection(body, wanted_body, splices, end)
     }
 
     /// Where the lines of each child of `original` start, and where the last one's end, with
-    /// the comment and blank lines after it: `None` when a child other than the first does not
-    /// start its line at the collection's column (the first may follow a parent's `-`).
-    fn child_lines(&self, children: Children<'_, '_>, original: &Node<'_>) -> Option<ChildLines> {
+    /// the comment and blank lines after it (or at `end`): `None` when a child other than the
+    /// first does not start its line at the collection's column (the first may follow a
+    /// parent's `-`).
+    fn child_lines(
+        &self,
+        children: Children<'_, '_>,
+        original: &Node<'_>,
+        end: Option<PartEnd>,
+    ) -> Option<ChildLines> {
         let text = self.text;
         let source = text.source;
         let mut starts = Vec::with_capacity(children.len() + 1);
@@ -401,14 +430,19 @@ impl Parts<'_, '_> {
             }
             starts.push(start);
         }
-        let end = original.end();
-        let after = match text.line_start(end) == end {
-            true => end,
-            false => text.next_line_start(end),
+        let last_end = original.end();
+        let after = match text.line_start(last_end) == last_end {
+            true => last_end,
+            false => text.next_line_start(last_end),
         };
-        starts.push(through_comment_lines(source, after));
+        match end {
+            Some(end) if end.at >= starts[starts.len() - 1] => starts.push(end.at),
+            Some(_) => return None,
+            None => starts.push(through_comment_lines(source, after)),
+        }
         Some(ChildLines {
             starts,
+            end,
             column,
             first_alone,
         })
@@ -430,7 +464,7 @@ impl Parts<'_, '_> {
             return Outcome::Whole;
         }
         let last = part.lines.end == *lines.starts.last().expect("the end");
-        if last && !self.closes(part.lines.end, lines.column, children) {
+        if last && lines.end.is_none() && !self.closes(part.lines.end, lines.column, children) {
             return Outcome::Whole;
         }
         let source = self.text.source;
@@ -514,6 +548,15 @@ impl Parts<'_, '_> {
     }
 }
 
+/// Where the lines of a part end, when new children follow it.
+#[derive(Clone, Copy)]
+struct PartEnd {
+    /// The offset: a line start, or the line break an insertion starts with.
+    at: usize,
+    /// That line break, which belongs to the part (empty at a line start).
+    line_break: &'static str,
+}
+
 /// Where a collection's lines are cut into parts.
 struct Cut {
     /// The offset: a line start, or the line break before an insertion that starts with one.
@@ -537,6 +580,9 @@ struct Insertion {
 struct ChildLines {
     /// One start per child, then the end.
     starts: Vec<usize>,
+    /// Where a parent's part ends, when new children of the parent follow the last child's
+    /// lines: they start at or left of the parent's column, which ends this collection.
+    end: Option<PartEnd>,
     /// The column of the children's keys or `-`.
     column: usize,
     /// Whether the first child starts its line (not after a parent's `-`).
@@ -592,6 +638,27 @@ pub(super) fn through_comment_lines(source: &str, mut offset: usize) -> usize {
         offset = end;
     }
     offset
+}
+
+/// Whether the last value in `node`, read in source order, is a block scalar.
+fn ends_with_block_scalar(node: &Node<'_>) -> bool {
+    match &node.kind {
+        NodeKind::Scalar { style, .. } => {
+            matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+        }
+        NodeKind::Mapping { entries, .. } => entries
+            .last()
+            .is_some_and(|(_, value)| ends_with_block_scalar(value)),
+        NodeKind::Sequence { items, .. } => items.last().is_some_and(ends_with_block_scalar),
+        NodeKind::Alias(_) => false,
+    }
+}
+
+/// Whether `lines` hold a line with nothing but blanks on it.
+fn has_blank_line(lines: &str) -> bool {
+    lines
+        .split_inclusive('\n')
+        .any(|line| line.trim_start_matches([' ', '\t', '\r', '\n']).is_empty())
 }
 
 /// Whether `node` or a node below it defines an anchor or is an alias.
@@ -711,6 +778,39 @@ mod tests {
             &[(b + 3..b + 4, "2")],
             set_scalar("b", "2")
         ));
+    }
+
+    #[test]
+    fn a_part_before_new_children_ends_where_they_start() {
+        // `b` made a block scalar keeping its trailing lines, and `d` inserted after `a`'s
+        // lines: in place, the blank line after `d` is no part of `b`, which holds "x\n".
+        let source = "a:\n  b: 1\n\nc: 2\n";
+        let one = source.find('1').unwrap();
+        let after_b = one + 2;
+        let splices = [(one..one + 1, "|+\n    x"), (after_b..after_b, "d: 4\n")];
+        let edit = |root: &mut Node<'_>, guard: &Guard<'_>| {
+            set(root, &keys("a.b"), Node::new_scalar("x\n\n", true), guard).unwrap();
+            if let NodeKind::Mapping { entries, .. } = &mut root.kind {
+                let d = (Node::new_scalar("d", false), Node::new_scalar("4", false));
+                entries.insert(1, d);
+            }
+        };
+        assert!(!verified(source, &splices, edit));
+    }
+
+    #[test]
+    fn new_children_are_not_written_between_a_block_scalar_and_the_blank_lines_it_keeps() {
+        // The span of `a`'s scalar ends before the blank line it keeps; `b` written above that
+        // line leaves `a` holding "x\n".
+        let source = "a: |+\n  x\n\nc: 2\n";
+        let blank = source.find("\n\n").unwrap() + 1;
+        let edit = |root: &mut Node<'_>, _: &Guard<'_>| {
+            if let NodeKind::Mapping { entries, .. } = &mut root.kind {
+                let b = (Node::new_scalar("b", false), Node::new_scalar("1", false));
+                entries.insert(1, b);
+            }
+        };
+        assert!(!verified(source, &[(blank..blank, "b: 1\n")], edit));
     }
 
     #[test]
