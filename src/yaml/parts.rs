@@ -44,7 +44,8 @@ pub(super) fn verified_in_parts(
     splices: &[Splice],
     lines: Range<usize>,
 ) -> bool {
-    if splices.is_empty() || has_anchor_or_alias(intended) {
+    // The root's tag stands before its children, where no part reads it.
+    if splices.is_empty() || original.tag != intended.tag || has_anchor_or_alias(intended) {
         return false;
     }
     let parts = Parts {
@@ -758,6 +759,22 @@ mod tests {
             set_scalar("spec.paused", "true")(root, guard);
         };
         assert!(verified(source, &splices, edit));
+    }
+
+    #[test]
+    fn a_tag_on_the_root_is_compared_with_the_intended_one() {
+        let source = "!!map\na: 1\n";
+        let one = source.find('1').unwrap();
+        let edit = |root: &mut Node<'_>, guard: &Guard<'_>| {
+            set_scalar("a", "2")(root, guard);
+            root.tag = None;
+        };
+        assert!(!verified(source, &[(one..one + 1, "2")], edit));
+        assert!(verified(
+            source,
+            &[(one..one + 1, "2")],
+            set_scalar("a", "2")
+        ));
     }
 
     #[test]
