@@ -190,7 +190,8 @@ fn random_edits<'a>(
 
 /// The check of one edited document, on edits mangled after rendering (a line indented more
 /// or less, a line added, a line break dropped or added, a new insertion at a line's start or
-/// end): edits it accepts must make a text that reads back as intended, whole. The check
+/// end) or on an intended document mangled after its edits were rendered (a scalar the text
+/// does not hold): edits it accepts must make a text that reads back as intended, whole. The check
 /// reads again only the parts of a document its edits touched when it can cut the document
 /// there; this holds that shortcut to what reading the whole text says.
 pub fn verify(input: &[u8], seed: u64) -> Result<(), String> {
@@ -206,14 +207,17 @@ pub fn verify(input: &[u8], seed: u64) -> Result<(), String> {
     };
     let mut random = Random(seed | 1);
     for (index, document) in stream.documents.iter().enumerate() {
-        let Some(edited) = random_edits(document, &stream.anchor_names, &mut random) else {
+        let Some(mut edited) = random_edits(document, &stream.anchor_names, &mut random) else {
             continue;
         };
         let layout = yaml::Layout::detect(&text, document);
         let Ok(mut splices) = yaml::splices(&text, &layout, document, &edited) else {
             continue;
         };
-        mangle(&text, &mut splices, &mut random);
+        match random.below(3) {
+            0 => mangle_intended(&mut edited, &mut random),
+            _ => mangle(&text, &mut splices, &mut random),
+        }
         let writer = yaml::Writer::new(&text);
         let Ok(edits) = writer.check_document(index, document, &edited, splices) else {
             continue;
@@ -314,6 +318,28 @@ fn mangle(text: &Text<'_>, splices: &mut Vec<yaml::Splice>, random: &mut Random)
                 });
             }
         }
+    }
+}
+
+/// Changes one scalar of `intended` after its edits were rendered, keeping its span, so that
+/// the text no longer holds it: a character added, or a final line break dropped (a block
+/// scalar's chomping).
+fn mangle_intended(intended: &mut Node<'_>, random: &mut Random) {
+    let mut paths = Vec::new();
+    collect_paths(intended, &mut Vec::new(), &mut paths);
+    if paths.is_empty() {
+        return;
+    }
+    let path = &paths[random.below(paths.len())];
+    if let Some(node) = yaml::lookup_mut(intended, path)
+        && let NodeKind::Scalar { value, .. } = &mut node.kind
+    {
+        let mut changed = value.to_string();
+        match changed.ends_with('\n') && random.below(2) == 0 {
+            true => drop(changed.pop()),
+            false => changed.push('x'),
+        }
+        *value = changed.into();
     }
 }
 
