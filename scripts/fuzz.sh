@@ -2,10 +2,11 @@
 # Fuzzes kubeharden for SECONDS in all (default 90), split evenly over the targets of
 # examples/fuzz/targets.rs: `parse` (parser and line index on any bytes; a stream read in
 # pieces reads as it does whole), `edit` (random edits rendered and verified by yaml::write,
-# read back), `verify` (rendered edits mangled at random, then checked: what the check accepts
-# reads back as intended) and `fix` (a whole input in two profiles: output parses, a second
-# run changes nothing). The fuzzer (examples/fuzz/main.rs) runs on stable Rust, mutating the manifests of
-# ../shared/corpus (or $KUBEHARDEN_CORPUS; the golden cases when it is absent). An input over 10 s is a hang; `ulimit -v` caps memory at
+# read back), `verify` (rendered edits, or the intended document, mangled at random, then
+# checked: what the check accepts reads back as intended) and `fix` (a whole input in two
+# profiles: output parses, a second run changes nothing). The fuzzer (examples/fuzz/main.rs)
+# runs on stable Rust, mutating the manifests of ../shared/corpus (or $KUBEHARDEN_CORPUS; the
+# golden cases when it is absent). An input over 10 s is a hang; `ulimit -v` caps memory at
 # $FUZZ_MEMORY_KB (default 4 GiB). Failing inputs are saved under $FUZZ_OUT (default
 # target/fuzz); each belongs in tests/fuzz-regressions/ with its fix. $FUZZ_SEED (default 1,
 # so that CI replays the same inputs) picks the run; set it to explore others

@@ -2,11 +2,11 @@
 //! `cargo run --example fuzz -- TARGET SECONDS SEEDS OUT [SEED]` (see `scripts/fuzz.sh`), or
 //! `-- replay TARGET FILE SEED` to run one saved input again (the seed its failure printed).
 //!
-//! It feeds the target (`parse`, `edit`, `verify` or `fix`, see `targets.rs`) the manifests below SEEDS
-//! (files up to 64 KiB), mutated: bytes flipped, inserted, deleted; YAML tokens (`: `, `- `,
-//! `{`, `&a`, `*a`, `!!str`, quotes, tabs, CRLF, `---`, `...`, `|`) inserted; lines doubled,
-//! moved, re-indented; pieces of other seeds spliced in; and inputs made of random tokens
-//! alone. There is no coverage feedback: the seeds carry the structure. Each input is written
+//! It feeds the target (`parse`, `edit`, `verify` or `fix`, see `targets.rs`) the manifests
+//! below SEEDS (files up to 64 KiB), mutated: bytes flipped, inserted, deleted; YAML tokens
+//! (`: `, `- `, `{`, `&a`, `*a`, `!!str`, quotes, tabs, CRLF, `---`, `...`, `|`) inserted;
+//! lines doubled, moved, re-indented; pieces of other seeds spliced in; and inputs made of
+//! random tokens alone. There is no coverage feedback: the seeds carry the structure. Each input is written
 //! to OUT/current before it runs, so that whatever kills the process (a hang the watchdog
 //! ends after 10 s, memory beyond `ulimit -v`) leaves it behind; an input that fails an
 //! invariant or panics is saved as OUT/TARGET-N.yaml and the run goes on. Exits 1 when

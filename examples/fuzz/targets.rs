@@ -99,13 +99,9 @@ fn read_in_batches(text: &Text<'_>, in_pieces: bool) -> Result<String, yaml::Par
 /// Random edits (set, append, remove at paths found in the document) rendered and verified by
 /// `yaml::write`; written text must parse again into exactly the intended documents.
 pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
-    let Ok(source) = std::str::from_utf8(input) else {
+    let Some(source) = editable(input) else {
         return Ok(());
     };
-    // Editing knows LF and CRLF line breaks only; `fix` refuses a bare CR before writing.
-    if has_bare_cr(source) {
-        return Ok(());
-    }
     let text = Text::new(source);
     let Ok(stream) = yaml::parse(&text, true) else {
         return Ok(());
@@ -191,16 +187,13 @@ fn random_edits<'a>(
 /// The check of one edited document, on edits mangled after rendering (a line indented more
 /// or less, a line added, a line break dropped or added, a new insertion at a line's start or
 /// end) or on an intended document mangled after its edits were rendered (a scalar the text
-/// does not hold): edits it accepts must make a text that reads back as intended, whole. The check
-/// reads again only the parts of a document its edits touched when it can cut the document
-/// there; this holds that shortcut to what reading the whole text says.
+/// does not hold): edits it accepts must make a text that reads back as intended, whole. The
+/// check reads again only the parts of a document its edits touched when it can cut the
+/// document there; this holds that shortcut to what reading the whole text says.
 pub fn verify(input: &[u8], seed: u64) -> Result<(), String> {
-    let Ok(source) = std::str::from_utf8(input) else {
+    let Some(source) = editable(input) else {
         return Ok(());
     };
-    if has_bare_cr(source) {
-        return Ok(());
-    }
     let text = Text::new(source);
     let Ok(stream) = yaml::parse(&text, true) else {
         return Ok(());
@@ -351,12 +344,14 @@ fn random_line_start(text: &str, random: &mut Random) -> usize {
     starts[random.below(starts.len())]
 }
 
-/// Whether `source` has a bare CR line break, which editing does not know (`fix` refuses such
-/// a text before writing).
-fn has_bare_cr(source: &str) -> bool {
-    source
+/// `input` as text that editing knows: UTF-8 with LF or CRLF line breaks only (`fix` refuses
+/// a bare CR before writing).
+fn editable(input: &[u8]) -> Option<&str> {
+    let source = std::str::from_utf8(input).ok()?;
+    let bare_cr = source
         .match_indices('\r')
-        .any(|(i, _)| !source[i + 1..].starts_with('\n'))
+        .any(|(i, _)| !source[i + 1..].starts_with('\n'));
+    (!bare_cr).then_some(source)
 }
 
 /// `fix` of a whole input in the default and restricted profiles: output is written only when

@@ -720,7 +720,10 @@ mod tests {
 
     #[test]
     fn edits_in_a_few_places_are_verified_by_the_lines_they_touch() {
-        let source = "kind: Pod\nspec:\n  hostNetwork: true\n  containers:\n  - name: a\n    securityContext:\n      privileged: true\n";
+        let source = concat!(
+            "kind: Pod\nspec:\n  hostNetwork: true\n  containers:\n  - name: a\n",
+            "    securityContext:\n      privileged: true\n",
+        );
         let value = source.find("true").unwrap();
         let privileged = source.rfind("true").unwrap();
         let edit = |root: &mut Node<'_>, guard: &Guard<'_>| {
