@@ -205,35 +205,41 @@ impl<'t, 'a> Writer<'t, 'a> {
         let inside = splices
             .iter()
             .all(|e| lines.start <= e.range.start && e.range.end <= lines.end);
-        // Lines that no longer end with a line break run on into the next document's first.
-        let alone =
-            inside && (lines.end == text.source.len() || ends_line(text.source, &lines, &splices));
-        if self.has_tag_directive || !alone {
-            return Ok(DocumentEdits {
-                index,
-                splices,
-                unchecked: Some(edited.clone()),
-            });
-        }
-        if !parts::verified_in_parts(text, original, edited, &splices, lines.clone()) {
-            // A document ends at a line of its own and documents are disjoint, so its lines
-            // with its own splices applied are exactly its lines in the output, unless they
-            // now hold a document marker, which ends or starts a document only in the stream.
-            let slice = render::apply_within(text.source, lines, &splices);
-            if parts::ends_document(&slice) {
-                return Ok(DocumentEdits {
-                    index,
-                    splices,
-                    unchecked: Some(edited.clone()),
-                });
-            }
-            verify_document(&slice, index, edited)?;
-        }
+        let checked = !self.has_tag_directive
+            && inside
+            && self.checked_alone(index, original, edited, &splices, lines)?;
         Ok(DocumentEdits {
             index,
+            unchecked: (!checked).then(|| edited.clone()),
             splices,
-            unchecked: None,
         })
+    }
+
+    /// Checks document `index`, read as `original`, edited into `edited` by `splices` inside
+    /// its `lines`, apart from the stream: by the parts its edits touched when it can be cut
+    /// there, else by its lines whole. `false` when its lines as edited would not read alone
+    /// as they do in the stream (they no longer end with a line break, or hold a document
+    /// marker): the document is then checked inside the whole output.
+    fn checked_alone(
+        &self,
+        index: usize,
+        original: &Node<'a>,
+        edited: &Node<'a>,
+        splices: &[Splice],
+        lines: std::ops::Range<usize>,
+    ) -> Result<bool, WriteError> {
+        let source = self.text.source;
+        if parts::verified_in_parts(self.text, original, edited, splices, lines.clone()) {
+            return Ok(true);
+        }
+        // A document ends at a line of its own and documents are disjoint, so its lines with
+        // its own splices applied are its lines in the output.
+        let slice = render::apply_within(source, lines.clone(), splices);
+        if !parts::reads_alone(&slice, lines.end, source) {
+            return Ok(false);
+        }
+        verify_document(&slice, index, edited)?;
+        Ok(true)
     }
 
     /// Applies the edits of every edited document, given in document order, and checks inside
@@ -293,22 +299,6 @@ impl<'t, 'a> Writer<'t, 'a> {
             lost_comments,
         })
     }
-}
-
-/// Whether `lines` of `source`, with `splices` (sorted, inside them) applied, end with a line
-/// break.
-fn ends_line(source: &str, lines: &std::ops::Range<usize>, splices: &[Splice]) -> bool {
-    let mut end = lines.end;
-    for splice in splices.iter().rev() {
-        if splice.range.end < end {
-            break;
-        }
-        if !splice.text.is_empty() {
-            return splice.text.ends_with('\n');
-        }
-        end = splice.range.start;
-    }
-    source[lines.start..end].ends_with('\n')
 }
 
 /// Parses one edited document's lines, with the comments and blank lines after them, on their

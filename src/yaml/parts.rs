@@ -120,14 +120,19 @@ impl<'n, 'a> Children<'n, 'a> {
         }
     }
 
-    /// Whether child `k` and child `q` of `other` are the same child of the source (same span)
-    /// holding the same data.
-    fn same_child(self, k: usize, other: Children<'_, '_>, q: usize) -> bool {
+    /// Whether child `k` and child `q` of `other` start with the same node of the source (same
+    /// span), an entry's key holding the same data.
+    fn same_head(self, k: usize, other: Children<'_, '_>, q: usize) -> bool {
         let (head, other_head) = (self.head(k), other.head(q));
         head.span.is_some()
             && head.span == other_head.span
-            && head.same_data(other_head)
-            && (matches!(self, Children::Items(_)) || self.body(k).same_data(other.body(q)))
+            && (matches!(self, Children::Items(_)) || head.same_data(other_head))
+    }
+
+    /// Whether child `k` and child `q` of `other` are the same child of the source holding the
+    /// same data.
+    fn same_child(self, k: usize, other: Children<'_, '_>, q: usize) -> bool {
+        self.same_head(k, other, q) && self.body(k).same_data(other.body(q))
     }
 
     /// Children `range`, as what a part read alone should hold.
@@ -179,14 +184,14 @@ impl Parts<'_, '_> {
         let Some(lines) = self.child_lines(children, original, end) else {
             return Outcome::Whole;
         };
-        let end = *lines
+        let lines_end = *lines
             .starts
             .last()
             .expect("one start per child and the end");
         let (Some(first), Some(last)) = (splices.first(), splices.last()) else {
             return Outcome::Verified;
         };
-        if first.range.start < lines.starts[0] || last.range.end > end {
+        if first.range.start < lines.starts[0] || last.range.end > lines_end {
             return Outcome::Whole;
         }
         let Some(parts) = self.cut(children, wanted, &lines, splices) else {
@@ -375,14 +380,10 @@ impl Parts<'_, '_> {
             return Outcome::Whole;
         }
         let (k, q) = (part.children.start, part.wanted.start);
-        let (head, wanted_head) = (children.head(k), wanted.head(q));
-        // The key's line is untouched when every splice is inside the value's children.
-        let same_head = head.span.is_some()
-            && head.span == wanted_head.span
-            && (matches!(children, Children::Items(_)) || head.same_data(wanted_head));
         let (body, wanted_body) = (children.body(k), wanted.body(q));
-        // The body's own tag stands before its children, on untouched lines.
-        if !same_head || body.tag != wanted_body.tag {
+        // The key's line, and the body's own tag before its children, are untouched when every
+        // splice is inside the body's children.
+        if !children.same_head(k, wanted, q) || body.tag != wanted_body.tag {
             return Outcome::Whole;
         }
         // A part cut short by new children after it: the collection's lines end there too.
@@ -477,9 +478,9 @@ impl Parts<'_, '_> {
         if text.is_empty() && part.wanted.is_empty() {
             return Outcome::Verified;
         }
-        // A part that ends inside a line would run on into the next part's first line.
-        let ends_line = text.is_empty() || text.ends_with('\n') || part.lines.end == source.len();
-        if !ends_line || !starts_at_column(text, lines.column, first) || ends_document(text) {
+        if !reads_alone(text, part.lines.end, source)
+            || !starts_at_column(text, lines.column, first)
+        {
             return Outcome::Failed;
         }
         match parse::reread(text, None, wanted.part(part.wanted.clone())) {
@@ -617,9 +618,16 @@ fn starts_at_column(part: &str, column: usize, first: bool) -> bool {
     })
 }
 
+/// Whether `text`, lines of `source` up to `end` as edited, reads alone as it does in place as
+/// far as its end goes: it ends its last line (or the source ends with it), so that it cannot
+/// run on into the line after it, and holds no document marker.
+pub(super) fn reads_alone(text: &str, end: usize, source: &str) -> bool {
+    (text.ends_with('\n') || end == source.len()) && !ends_document(text)
+}
+
 /// Whether a line of `part` is a document marker (`---`, `...`) or holds a byte order mark:
 /// read alone, the part could end where in place a document ends.
-pub(super) fn ends_document(part: &str) -> bool {
+fn ends_document(part: &str) -> bool {
     let marker = |at: usize| part[at..].starts_with("---") || part[at..].starts_with("...");
     marker(0)
         || memchr::memchr_iter(b'\n', part.as_bytes()).any(|i| marker(i + 1))
