@@ -99,11 +99,7 @@ fn read_in_batches(text: &Text<'_>, in_pieces: bool) -> Result<String, yaml::Par
 /// Random edits (set, append, remove at paths found in the document) rendered and verified by
 /// `yaml::write`; written text must parse again into exactly the intended documents.
 pub fn edit(input: &[u8], seed: u64) -> Result<(), String> {
-    let Some(source) = editable(input) else {
-        return Ok(());
-    };
-    let text = Text::new(source);
-    let Ok(stream) = yaml::parse(&text, true) else {
+    let Some((text, stream)) = editable(input) else {
         return Ok(());
     };
     let mut random = Random(seed | 1);
@@ -191,13 +187,10 @@ fn random_edits<'a>(
 /// check reads again only the parts of a document its edits touched when it can cut the
 /// document there; this holds that shortcut to what reading the whole text says.
 pub fn verify(input: &[u8], seed: u64) -> Result<(), String> {
-    let Some(source) = editable(input) else {
+    let Some((text, stream)) = editable(input) else {
         return Ok(());
     };
-    let text = Text::new(source);
-    let Ok(stream) = yaml::parse(&text, true) else {
-        return Ok(());
-    };
+    let source = text.source;
     let mut random = Random(seed | 1);
     for (index, document) in stream.documents.iter().enumerate() {
         let Some(mut edited) = random_edits(document, &stream.anchor_names, &mut random) else {
@@ -344,14 +337,16 @@ fn random_line_start(text: &str, random: &mut Random) -> usize {
     starts[random.below(starts.len())]
 }
 
-/// `input` as text that editing knows: UTF-8 with LF or CRLF line breaks only (`fix` refuses
-/// a bare CR before writing).
-fn editable(input: &[u8]) -> Option<&str> {
+/// `input` read as a stream, when it is text that editing knows (UTF-8 with LF or CRLF line
+/// breaks only: `fix` refuses a bare CR before writing) and parses.
+fn editable(input: &[u8]) -> Option<(Text<'_>, yaml::Stream<'_>)> {
     let source = std::str::from_utf8(input).ok()?;
-    let bare_cr = source
-        .match_indices('\r')
-        .any(|(i, _)| !source[i + 1..].starts_with('\n'));
-    (!bare_cr).then_some(source)
+    if yaml::bare_carriage_return(source).is_some() {
+        return None;
+    }
+    let text = Text::new(source);
+    let stream = yaml::parse(&text, true).ok()?;
+    Some((text, stream))
 }
 
 /// `fix` of a whole input in the default and restricted profiles: output is written only when
