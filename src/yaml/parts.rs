@@ -30,7 +30,7 @@ use std::ops::Range;
 use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 use super::parse::{self, Reread, Want};
 use super::render::{self, Splice};
-use super::text::Text;
+use super::text::{Text, leading_spaces};
 
 /// Whether `intended`, which `splices` (sorted, disjoint, in the coordinates of `text`) make of
 /// the document `original`, reads as intended in the output, found by reading again only the
@@ -412,7 +412,7 @@ impl Parts<'_, '_> {
         for k in 0..children.len() {
             let at = children.head(k).full_start();
             let start = text.line_start(at);
-            let indent = indentation(&source[start..]);
+            let indent = leading_spaces(&source[start..]);
             let (lead, alone) = match children {
                 Children::Entries(_) => (at - start, indent == at - start),
                 // `-` and at least one blank before the item, on its line.
@@ -526,7 +526,7 @@ impl Parts<'_, '_> {
             return None;
         }
         let first_line = &splice.text[line_break.len()..];
-        let indent = indentation(first_line);
+        let indent = leading_spaces(first_line);
         let dash = is_dash(&first_line[indent..]);
         let opens =
             indent < column || (indent == column && dash == matches!(children, Children::Items(_)));
@@ -542,7 +542,7 @@ impl Parts<'_, '_> {
             return true;
         }
         let line = &source[at..];
-        let indent = indentation(line);
+        let indent = leading_spaces(line);
         indent < column
             || (indent == column
                 && matches!(children, Children::Items(_))
@@ -591,11 +591,6 @@ struct ChildLines {
     first_alone: bool,
 }
 
-/// How many spaces start `line`.
-fn indentation(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
-}
-
 /// Whether `rest` starts with a sequence item's `-`.
 fn is_dash(rest: &str) -> bool {
     rest.strip_prefix('-')
@@ -612,7 +607,7 @@ fn starts_at_column(part: &str, column: usize, first: bool) -> bool {
     });
     lines.next().is_some_and(|line| {
         let content = line.trim_start_matches(' ');
-        indentation(line) == column
+        leading_spaces(line) == column
             && !content.is_empty()
             && !content.starts_with(['#', '\t', '\r', '\n'])
     })

@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 
 use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle, looks_numeric};
-use super::text::Text;
+use super::text::{Text, leading_spaces};
 
 /// A replacement of one range of the original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,7 +460,7 @@ impl Renderer<'_, '_> {
     /// one space away, or none, is left as it is.
     fn comment_padding(&self, end: usize, old_len: usize, new_len: usize) -> (usize, String) {
         let rest = &self.text.source[end..self.text.line_end(end)];
-        let blanks = rest.len() - rest.trim_start_matches(' ').len();
+        let blanks = leading_spaces(rest);
         if blanks > 1 && rest[blanks..].starts_with('#') {
             let kept = (blanks + old_len).saturating_sub(new_len).max(1);
             (end + blanks, " ".repeat(kept))
@@ -774,7 +774,7 @@ impl Renderer<'_, '_> {
                     // after the entry, the new entries on lines of their own after the comment.
                     // An aligned comment keeps its column: the `,` takes one of its blanks.
                     let rest = &self.text.source[last_end..line_end];
-                    let blanks = rest.len() - rest.trim_start_matches(' ').len();
+                    let blanks = leading_spaces(rest);
                     let replaced = self
                         .out
                         .iter_mut()
@@ -881,7 +881,7 @@ impl Renderer<'_, '_> {
                 let line_end = self.text.line_end(last_end);
                 let rest = &self.text.source[last_end..line_end];
                 if multiline && rest.trim_start().starts_with('#') {
-                    let blanks = rest.len() - rest.trim_start_matches(' ').len();
+                    let blanks = leading_spaces(rest);
                     if blanks > 1 {
                         // An aligned comment keeps its column: the `,` takes one of its blanks.
                         self.splice(last_end..last_end + 1, ",".to_owned());

@@ -38,6 +38,11 @@ pub fn document_start_from(source: &str, from: usize) -> usize {
     source.len()
 }
 
+/// How many spaces start `text`: a line's indentation, or the blanks before a comment.
+pub(super) fn leading_spaces(text: &str) -> usize {
+    text.len() - text.trim_start_matches(' ').len()
+}
+
 /// Whether `---` at the start of a line at `at` is a document marker: a blank or the line's end
 /// follows it.
 fn is_document_marker(source: &str, at: usize) -> bool {
