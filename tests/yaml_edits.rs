@@ -185,6 +185,40 @@ fn a_keep_chomped_block_scalar_keeps_its_blank_lines() {
 }
 
 #[test]
+fn a_keep_chomped_block_scalar_with_no_content_keeps_its_blank_lines() {
+    // The parser's span of such a scalar is its header alone, or starts on the line after the
+    // blank lines: the value is still their line breaks, so an insertion goes after them.
+    for (source, expected) in [
+        ("a:\n  s: |+\n\nb: 1\n", "a:\n  s: |+\n\n  c: x\nb: 1\n"),
+        ("a:\n  s: |+\n\n  \n", "a:\n  s: |+\n\n  \n  c: x\n"),
+        ("a:\n  s: |+\n", "a:\n  s: |+\n  c: x\n"),
+    ] {
+        let out = edited(source, |root, g| {
+            yaml::set(root, &path("a.c"), text_item("x"), g).unwrap()
+        });
+        assert_eq!(out, expected, "{source:?}");
+    }
+}
+
+#[test]
+fn no_lines_are_added_after_blank_lines_that_a_block_scalar_keeps_at_the_end_of_the_text() {
+    // The last line has no line break: adding lines after it would give it one, and the
+    // scalar's value with it. A fuzzer's finding, once refused as an internal error.
+    for source in ["a:\n  s: |+\n    ", "a:\n  s: |+\n\n    ", "a:\n  s: |+"] {
+        let text = Text::new(source);
+        let stream = yaml::parse(&text, true).unwrap();
+        let guard = Guard::new(&stream.documents[0], &stream.anchor_names);
+        let mut root = stream.documents[0].clone();
+        yaml::set(&mut root, &path("a.c"), text_item("x"), &guard).unwrap();
+        let error = yaml::write(&text, &stream, &[Some(root)]).unwrap_err();
+        assert!(
+            error.to_string().contains("add the final line break first"),
+            "{source:?}: {error}"
+        );
+    }
+}
+
+#[test]
 fn verification_refuses_a_text_that_does_not_read_back_as_intended() {
     // An intended tree whose changed scalar kept its original span renders no splice; the
     // re-parse must notice that the text does not hold the intended value.

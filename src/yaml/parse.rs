@@ -429,31 +429,48 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     /// Where a block scalar's content really lies: its span runs on over the next line's
-    /// indentation. A clipped or stripped scalar ends at its last character; a keep-chomped one
-    /// (`|+`, `>+`) owns its trailing blank lines, so it ends before the last line break. A
-    /// clipped or stripped scalar with no content spans its header (`|2`): the parser's span
-    /// would start on the next line, which may belong to another node.
-    fn block_scalar_span(&self, range: Range<usize>) -> Range<usize> {
+    /// indentation. A clipped or stripped scalar ends at its last character, and one with no
+    /// content spans its header (`|2`): the parser's span would start on the next line, which
+    /// may belong to another node. A keep-chomped one (`|+`, `>+`) owns the blank lines after
+    /// its last character, since its value keeps their line breaks: it ends before the last
+    /// line break of those lines (the parser's span stops short of them when the scalar has no
+    /// content). Blank lines that end the text without a line break count as the parser counts
+    /// them: kept by a scalar with no content, not by one with some.
+    fn block_scalar_span(&self, range: Range<usize>, value: &str) -> Range<usize> {
         let source = self.text.source;
-        let header_start = source[..range.start].rfind(['|', '>']);
+        // With no content, the parser's span is the header itself, or starts past the blank
+        // lines after it.
+        let no_content = value.bytes().all(|b| b == b'\n');
+        let header_start = match no_content && source[range.start..].starts_with(['|', '>']) {
+            true => Some(range.start),
+            false => source[..range.start].rfind(['|', '>']),
+        };
         let header = header_start.map_or("", |h| {
-            let rest = &source[h..range.start];
+            let rest = &source[h..];
             &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())]
         });
-        let content = &source[range.clone()];
-        let kept = if header.contains('+') {
-            let blank_run = content.trim_end_matches([' ', '\t']);
-            blank_run
-                .strip_suffix('\n')
-                .map(|s| s.strip_suffix('\r').unwrap_or(s))
-                .unwrap_or(blank_run)
-        } else {
-            content.trim_end()
-        };
-        match header_start {
-            Some(h) if kept.is_empty() && !header.contains('+') => h..h + header.len(),
-            _ => range.start..range.start + kept.len(),
+        let empty_header = header_start
+            .filter(|_| no_content)
+            .map(|h| h..h + header.len());
+        let written = empty_header
+            .clone()
+            .unwrap_or(range.start..range.start + source[range].trim_end().len());
+        if !header.contains('+') {
+            return written;
         }
+        let after = &source[written.end..];
+        let blank = &after[..after.len() - after.trim_start_matches([' ', '\t', '\r', '\n']).len()];
+        let ends_text_unterminated =
+            blank.len() == after.len() && !blank.is_empty() && !blank.ends_with('\n');
+        let end = match blank.rfind('\n') {
+            _ if ends_text_unterminated && empty_header.is_some() => source.len(),
+            Some(last_break) => {
+                let kept = &blank[..last_break];
+                written.end + kept.strip_suffix('\r').unwrap_or(kept).len()
+            }
+            None => written.end,
+        };
+        written.start..end
     }
 
     fn error(&self, offset: usize, message: String) -> ParseError {
@@ -487,7 +504,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             Event::Scalar(value, style, anchor, tag) => {
                 let style = scalar_style(style);
                 let span = if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                    self.block_scalar_span(range.clone())
+                    self.block_scalar_span(range.clone(), &value)
                 } else {
                     range.clone()
                 };
@@ -574,9 +591,11 @@ impl<'t, 'a> Builder<'t, 'a> {
             Event::UnresolvedAlias(name) => {
                 return Err(self.error(range.start, no_anchor(&name)));
             }
-            Event::Scalar(_, style, anchor, _) => {
+            Event::Scalar(value, style, anchor, _) => {
                 let end = match scalar_style(style) {
-                    ScalarStyle::Literal | ScalarStyle::Folded => self.block_scalar_span(range).end,
+                    ScalarStyle::Literal | ScalarStyle::Folded => {
+                        self.block_scalar_span(range, &value).end
+                    }
                     _ => range.end,
                 };
                 (anchor, 1, Some(end))

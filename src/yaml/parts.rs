@@ -27,7 +27,7 @@
 
 use std::ops::Range;
 
-use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
+use super::node::{CollectionStyle, Node, NodeKind};
 use super::parse::{self, Reread, Want};
 use super::render::{self, Splice};
 use super::text::{Text, leading_spaces};
@@ -271,17 +271,12 @@ impl Parts<'_, '_> {
             });
             let body = children.body(k);
             let body_end = children.head(k).end().max(body.end());
-            // A block scalar ending the child takes the blank lines after it (`|+` keeps them)
-            // though its span ends before them: new children written above them would cut
-            // them off a child read as unchanged.
-            let takes_blank_lines = ends_with_block_scalar(body)
-                && has_blank_line(&self.text.source[body_end.min(to)..to]);
             while next_splice < splices.len() && splices[next_splice].range.start < from {
                 next_splice += 1;
             }
             // The first insertion, after the child's lines, of children of this collection.
             let insertion = (next_splice..splices.len())
-                .take_while(|&i| !takes_blank_lines && splices[i].range.start <= to)
+                .take_while(|&i| splices[i].range.start <= to)
                 .find_map(|i| {
                     let line_break =
                         self.opens_children(&splices[i], body_end, to, lines.column, children)?;
@@ -508,6 +503,9 @@ impl Parts<'_, '_> {
             return None;
         }
         let line_break = match text.line_start(at) == at {
+            // A line that starts where the body ends is a blank line that a keep-chomped block
+            // scalar ending the body holds (its span ends before that line's break).
+            true if at <= text.line_end(body_end) => return None,
             true => "",
             false if text.line_end(at) == at => {
                 let line_break = ["\r\n", "\n"]
@@ -642,27 +640,6 @@ pub(super) fn through_comment_lines(source: &str, mut offset: usize) -> usize {
         offset = end;
     }
     offset
-}
-
-/// Whether the last value in `node`, read in source order, is a block scalar.
-fn ends_with_block_scalar(node: &Node<'_>) -> bool {
-    match &node.kind {
-        NodeKind::Scalar { style, .. } => {
-            matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
-        }
-        NodeKind::Mapping { entries, .. } => entries
-            .last()
-            .is_some_and(|(_, value)| ends_with_block_scalar(value)),
-        NodeKind::Sequence { items, .. } => items.last().is_some_and(ends_with_block_scalar),
-        NodeKind::Alias(_) => false,
-    }
-}
-
-/// Whether `lines` hold a line with nothing but blanks on it.
-fn has_blank_line(lines: &str) -> bool {
-    lines
-        .split_inclusive('\n')
-        .any(|line| line.trim_start_matches([' ', '\t', '\r', '\n']).is_empty())
 }
 
 /// Whether `node` or a node below it defines an anchor or is an alias.
@@ -823,8 +800,8 @@ mod tests {
 
     #[test]
     fn new_children_are_not_written_between_a_block_scalar_and_the_blank_lines_it_keeps() {
-        // The span of `a`'s scalar ends before the blank line it keeps; `b` written above that
-        // line leaves `a` holding "x\n".
+        // The span of `a`'s scalar ends where the blank line it keeps starts, before that line's
+        // break; `b` written at the start of that line leaves `a` holding "x\n".
         let source = "a: |+\n  x\n\nc: 2\n";
         let blank = source.find("\n\n").unwrap() + 1;
         let edit = |root: &mut Node<'_>, _: &Guard<'_>| {
