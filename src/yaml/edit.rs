@@ -3,6 +3,7 @@
 //! from the original into text splices.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::fmt::{self, Write};
 
@@ -60,16 +61,21 @@ impl fmt::Display for Refusal {
 /// Where edits may not go: nodes reached through an alias, or whose anchor is aliased, since
 /// changing them would change every other user of that anchor too.
 pub struct Guard<'s> {
-    aliased: HashSet<usize>,
+    root: &'s Node<'s>,
+    /// The anchors that the document aliases, collected on the first edit of an anchored node:
+    /// it walks the whole document, and most documents have no anchor.
+    aliased: OnceCell<HashSet<usize>>,
     names: &'s std::collections::HashMap<usize, String>,
 }
 
 impl<'s> Guard<'s> {
-    /// Collects the anchors that `root` aliases.
-    pub fn new(root: &Node<'_>, names: &'s std::collections::HashMap<usize, String>) -> Self {
-        let mut aliased = HashSet::new();
-        collect_aliases(root, &mut aliased);
-        Guard { aliased, names }
+    /// Guards the nodes of `root`, naming its anchors by `names`.
+    pub fn new(root: &'s Node<'_>, names: &'s std::collections::HashMap<usize, String>) -> Self {
+        Guard {
+            root,
+            aliased: OnceCell::new(),
+            names,
+        }
     }
 
     fn check(&self, node: &Node<'_>) -> Result<(), Refusal> {
@@ -80,12 +86,22 @@ impl<'s> Guard<'s> {
                 name(id),
                 name(id)
             ))),
-            _ if node.anchor != 0 && self.aliased.contains(&node.anchor) => Err(Refusal(format!(
-                "the value is shared through the anchor &{}; editing it would change its aliases too",
-                name(&node.anchor)
-            ))),
+            _ if node.anchor != 0 && self.aliased().contains(&node.anchor) => {
+                Err(Refusal(format!(
+                    "the value is shared through the anchor &{}; editing it would change its aliases too",
+                    name(&node.anchor)
+                )))
+            }
             _ => Ok(()),
         }
+    }
+
+    fn aliased(&self) -> &HashSet<usize> {
+        self.aliased.get_or_init(|| {
+            let mut aliased = HashSet::new();
+            collect_aliases(self.root, &mut aliased);
+            aliased
+        })
     }
 }
 
