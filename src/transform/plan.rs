@@ -161,7 +161,7 @@ pub fn plan<'a>(
         undo: None,
     };
     if !pods.is_empty() || !accounts.is_empty() {
-        // Scanning for aliases walks the whole document: only objects that may be edited need it.
+        // Only objects that hold pods or default service accounts are edited.
         planner.guard = Some(Guard::new(root, anchor_names));
     }
     for pod in &pods {
@@ -213,7 +213,7 @@ pub fn plan<'a>(
             pod: &holder,
             containers: &[],
             container: None,
-            base: holder.path.clone(),
+            base: &holder.path,
         };
         for transform in &settings.transforms {
             for (rule, scope) in rules_in(settings, transform) {
@@ -250,32 +250,36 @@ pub(super) struct Target<'t> {
     pub containers: &'t [Container],
     pub container: Option<&'t Container>,
     /// The path the rule's paths start from.
-    pub base: Vec<Step>,
+    pub base: &'t [Step],
 }
 
-fn targets<'t>(scope: Scope, pod: &'t PodSpec, containers: &'t [Container]) -> Vec<Target<'t>> {
-    let target = |container: Option<&'t Container>, base: Vec<Step>| Target {
+fn targets<'t>(
+    scope: Scope,
+    pod: &'t PodSpec,
+    containers: &'t [Container],
+) -> impl Iterator<Item = Target<'t>> {
+    let target = |container: Option<&'t Container>, base: &'t [Step]| Target {
         pod,
         containers,
         container,
         base,
     };
-    match scope {
-        Scope::Workload => vec![target(None, pod.resource.path.clone())],
-        Scope::Pod => vec![target(None, pod.path.clone())],
-        Scope::Container => containers
-            .iter()
-            .map(|c| target(Some(c), c.path.clone()))
-            .collect(),
+    let (whole, each) = match scope {
+        Scope::Workload => (Some(&pod.resource.path[..]), &[][..]),
+        Scope::Pod => (Some(&pod.path[..]), &[][..]),
+        Scope::Container => (None, containers),
         // Objects that are no part of a pod: `plan` runs their rules on each one.
-        Scope::DefaultServiceAccount | Scope::Rbac => Vec::new(),
-    }
+        Scope::DefaultServiceAccount | Scope::Rbac => (None, &[][..]),
+    };
+    (whole.map(|base| target(None, base)).into_iter())
+        .chain(each.iter().map(move |c| target(Some(c), &c.path)))
 }
 
 /// `base` followed by the keys of a dotted path, kubeharden's own (a rule's path, a field it
 /// names): the keys are borrowed.
 pub(super) fn join(base: &[Step], dotted: &'static str) -> Vec<Step> {
-    let mut path = Vec::with_capacity(base.len() + dotted.split('.').count());
+    let steps = memchr::memchr_iter(b'.', dotted.as_bytes()).count() + 1;
+    let mut path = Vec::with_capacity(base.len() + steps);
     path.extend_from_slice(base);
     path.extend(
         dotted
@@ -378,7 +382,7 @@ impl<'p, 'a> Planner<'p, 'a> {
 
     fn run(&mut self, transform: &'static Transform, rule: &'static Rule, target: &Target<'_>) {
         // A custom step finds its own paths: only the other actions need the rule's.
-        let path = || join(&target.base, &rule.path);
+        let path = || join(target.base, &rule.path);
         match rule.action() {
             Action::Set(value) => self.run_set(transform, rule, value, target, &path()),
             Action::EnsureItem(item) => {
@@ -453,7 +457,7 @@ impl<'p, 'a> Planner<'p, 'a> {
                     self.skips.push(Skip {
                         transform,
                         rule: index,
-                        base: target.base.clone(),
+                        base: target.base.to_vec(),
                         container: target.container.map(|c| c.path.clone()),
                         finding: self.findings.len(),
                     });
@@ -504,10 +508,10 @@ impl<'p, 'a> Planner<'p, 'a> {
                 "a Windows HostProcess pod, which runs on the host by design: left alone by {names}"
             ),
         };
-        if let Some(target) = targets(Scope::Pod, pod, containers).first() {
+        if let Some(target) = targets(Scope::Pod, pod, containers).next() {
             self.report(
                 transform,
-                target,
+                &target,
                 &pod.path,
                 super::FindingKind::Skipped,
                 &message,
@@ -555,42 +559,43 @@ impl<'p, 'a> Planner<'p, 'a> {
     /// otherwise find them to apply.
     fn rejudge_skips(&mut self, pod: &PodSpec, containers: &[Container]) {
         let skips = std::mem::take(&mut self.skips);
-        let mut stale = Vec::new();
-        for skip in skips {
-            let target = Target {
+        fn target_of<'t>(
+            skip: &'t Skip,
+            pod: &'t PodSpec,
+            containers: &'t [Container],
+        ) -> Target<'t> {
+            Target {
                 pod,
                 containers,
                 container: skip
                     .container
                     .as_ref()
                     .and_then(|path| containers.iter().find(|c| &c.path == path)),
-                base: skip.base.clone(),
-            };
-            let rule = &skip.transform.rules[skip.rule];
-            if !rule.skip_when.iter().any(|c| self.holds(c, &target)) {
-                stale.push((skip, target));
+                base: &skip.base,
             }
         }
-        for (skip, _) in stale.iter().rev() {
+        let stale: Vec<&Skip> = (skips.iter())
+            .filter(|skip| {
+                let rule = &skip.transform.rules[skip.rule];
+                !rule
+                    .skip_when
+                    .iter()
+                    .any(|c| self.holds(c, &target_of(skip, pod, containers)))
+            })
+            .collect();
+        for skip in stale.iter().rev() {
             self.findings.remove(skip.finding);
         }
-        for (skip, target) in &stale {
-            self.run(skip.transform, &skip.transform.rules[skip.rule], target);
+        for skip in &stale {
+            let target = target_of(skip, pod, containers);
+            self.run(skip.transform, &skip.transform.rules[skip.rule], &target);
         }
         self.skips.clear();
     }
 
     /// Whether `condition` holds for `target` in the current document.
     fn holds(&self, condition: &'static Condition, target: &Target<'_>) -> bool {
-        let bases: Vec<(Vec<Step>, &str)> = match condition.path.strip_prefix("@containers.") {
-            Some(rest) => target
-                .containers
-                .iter()
-                .map(|c| (c.path.clone(), rest))
-                .collect(),
-            None => vec![(target.base.clone(), condition.path.as_str())],
-        };
-        bases.iter().any(|(base, rest)| {
+        let holds_at = |base: &[Step], rest: &'static str| {
             let Some(node) = self.read(&join(base, rest)) else {
                 return false;
             };
@@ -600,7 +605,11 @@ impl<'p, 'a> Planner<'p, 'a> {
                         .iter()
                         .any(|i| i.as_deref() == Some(item.as_str()))
                 })
-        })
+        };
+        match condition.path.strip_prefix("@containers.") {
+            Some(rest) => (target.containers.iter()).any(|c| holds_at(&c.path, rest)),
+            None => holds_at(target.base, &condition.path),
+        }
     }
 
     /// What a warning rule found, as text to append to its message, or `None` when its test

@@ -133,7 +133,7 @@ pub(super) fn cluster_admin(
                     .collect::<Vec<_>>()
             )
         );
-        let path = join(&target.base, "roleRef");
+        let path = join(target.base, "roleRef");
         p.report(transform, target, &path, FindingKind::Warning, &message);
     }
 }
@@ -164,7 +164,7 @@ pub(super) fn broad_subjects(
             binding.role_name,
             subject.label()
         );
-        let mut path = join(&target.base, "subjects");
+        let mut path = join(target.base, "subjects");
         path.push(Step::Index(index));
         p.report(transform, target, &path, FindingKind::Warning, &message);
     }
@@ -182,7 +182,7 @@ fn for_each_rule(
     if !rbac::ROLE_KINDS.contains(&role.kind.as_str()) {
         return;
     }
-    let rules_path = join(&target.base, "rules");
+    let rules_path = join(target.base, "rules");
     let messages: Vec<(usize, String)> = p
         .read(&rules_path)
         .and_then(Node::items)

@@ -412,7 +412,7 @@ fn container_target<'t>(target: &Target<'t>, container: &'t Container) -> Target
         pod: target.pod,
         containers: target.containers,
         container: Some(container),
-        base: container.path.clone(),
+        base: &container.path,
     }
 }
 
