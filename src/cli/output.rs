@@ -98,7 +98,9 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> Vec<String> {
         .zip(new_documents)
         .map(|(old_document, new_document)| {
             let (old_document, new_document): (&str, &str) = (old_document, new_document);
-            match old_document == new_document {
+            // An unedited document is a part of `old`: equal without reading it.
+            let unedited = std::ptr::eq(old_document, new_document) || old_document == new_document;
+            match unedited {
                 true => vec![DiffOp::Equal {
                     old_index: 0,
                     new_index: 0,

@@ -278,7 +278,7 @@ fn targets<'t>(
 /// `base` followed by the keys of a dotted path, kubeharden's own (a rule's path, a field it
 /// names): the keys are borrowed.
 pub(super) fn join(base: &[Step], dotted: &'static str) -> Vec<Step> {
-    let steps = memchr::memchr_iter(b'.', dotted.as_bytes()).count() + 1;
+    let steps = dotted.bytes().filter(|&b| b == b'.').count() + 1;
     let mut path = Vec::with_capacity(base.len() + steps);
     path.extend_from_slice(base);
     path.extend(

@@ -30,7 +30,14 @@ impl fmt::Display for Step {
 
 /// Writes a path the way people read one: `spec.containers[0].securityContext`.
 pub fn path_to_string(path: &[Step]) -> String {
-    let mut text = String::new();
+    // A key takes its length and a dot; an index rarely more than four characters.
+    let length = (path.iter())
+        .map(|step| match step {
+            Step::Key(k) => k.len() + 1,
+            Step::Index(_) => 4,
+        })
+        .sum();
+    let mut text = String::with_capacity(length);
     for (i, step) in path.iter().enumerate() {
         match step {
             // A leading key needs no dot before it.
