@@ -1,8 +1,7 @@
 //! The pipeline for one input: read → index → plan → edit → verify → emit.
 
 use std::fmt;
-
-use rayon::prelude::*;
+use std::sync::{Mutex, PoisonError};
 
 use crate::k8s;
 use crate::transform::{self, Change, Finding, Settings};
@@ -194,26 +193,36 @@ impl Kept {
     }
 }
 
-/// The next batch of `batches`, its documents noted in `kept` as they are read (while the batch
-/// before is fixed, for a large input).
+/// The next batch of `batches`, its documents noted in `kept` as they are read, each core
+/// running `before` first.
 fn next_noted<'a>(
     batches: &mut yaml::Batches<'_, 'a>,
     bytes: usize,
     kept: &mut Kept,
     settings: &Settings,
-) -> Result<Vec<yaml::Document<'a>>, yaml::ParseError> {
-    let batch = batches.next_batch(bytes)?;
-    for document in &batch {
+    before: &yaml::BeforeReading<'_>,
+) -> Result<yaml::Batch<'a>, yaml::ParseError> {
+    let batch = batches.next_batch(bytes, before)?;
+    for document in &batch.documents {
         kept.note(batches.text(), settings, document);
     }
     Ok(batch)
 }
 
+/// The work of one core on a stream read on many: the documents it read of the last batch, to
+/// fix and drop, and what fixing them gave, each with its number in the stream.
+#[derive(Default)]
+struct CoreWork<'s> {
+    documents: Vec<(usize, yaml::Document<'s>)>,
+    fixed: Vec<(usize, FixedDocument<'s>)>,
+}
+
 /// Runs the transforms of `settings` over one UTF-8 input.
 ///
 /// The input is read a batch of documents at a time; each batch is planned, rendered and
-/// checked (on all the cores of the pool the caller runs in, for a large input, while the
-/// next batch is read) and then dropped: only the edits are kept for the output.
+/// checked and then dropped: only the edits are kept for the output. A large input is read and
+/// fixed on all the cores of the pool the caller runs in, each core fixing the documents it
+/// read while the others read the next batch.
 pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixError> {
     let text = Text::new(source);
     let mut kept = Kept {
@@ -265,16 +274,18 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         (plan.changes, plan.findings, edits)
     };
     let mut fixed = Vec::new();
+    let cores: Vec<Mutex<CoreWork<'s>>> = (0..batches.cores()).map(|_| Mutex::default()).collect();
+    let core_work = |core: usize| cores[core].lock().unwrap_or_else(PoisonError::into_inner);
     // The stream's bindings are read ahead while the first batch is read.
     let (mut batch, mut reading) = join_if(
         parallel,
-        || next_noted(&mut batches, batch_bytes, &mut kept, settings),
+        || next_noted(&mut batches, batch_bytes, &mut kept, settings, &|_| {}),
         || transform::StreamReading::ahead(source),
     );
     let parse_error = loop {
-        let documents = match batch {
-            Ok(documents) if documents.is_empty() => break None,
-            Ok(documents) => documents,
+        let yaml::Batch { documents, read_on } = match batch {
+            Ok(batch) if batch.documents.is_empty() => break None,
+            Ok(batch) => batch,
             Err(error) => break Some(error),
         };
         let first = kept.lines.len() - documents.len();
@@ -282,22 +293,26 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
             reading.read_comments(&text, &document.comments);
         }
         // Once an error is certain, the rest is only read, for an earlier-reported error.
-        let planned = kept.misdeclared.is_none();
-        // Each document is dropped where it was fixed: on a large stream, freeing the trees
-        // is work to share too.
-        let fix_batch = || -> Vec<FixedDocument<'s>> {
-            let fix = |(i, d)| fix_document(first + i, &d, &reading);
-            match (planned, parallel) {
-                (false, _) => Vec::new(),
-                (true, false) => documents.into_iter().enumerate().map(fix).collect(),
-                (true, true) => documents.into_par_iter().enumerate().map(fix).collect(),
+        if kept.misdeclared.is_none() {
+            let mut documents = (first..).zip(documents);
+            for (core, count) in read_on {
+                (core_work(core).documents).extend(documents.by_ref().take(count));
             }
+        }
+        // Each core fixes and drops the documents it read before it takes pieces of the next
+        // batch (see `yaml::Batch`): a core with more to fix reads less.
+        let fix_on_core = |core: usize| {
+            let work = &mut *core_work(core);
+            work.fixed = (std::mem::take(&mut work.documents).into_iter())
+                .map(|(index, document)| (index, fix_document(index, &document, &reading)))
+                .collect();
         };
-        let (batch_fixed, next) = join_if(parallel, fix_batch, || {
-            next_noted(&mut batches, batch_bytes, &mut kept, settings)
-        });
-        fixed.extend(batch_fixed);
-        batch = next;
+        batch = next_noted(&mut batches, batch_bytes, &mut kept, settings, &fix_on_core);
+        let mut batch_fixed: Vec<_> = (0..cores.len())
+            .flat_map(|core| std::mem::take(&mut core_work(core).fixed))
+            .collect();
+        batch_fixed.sort_unstable_by_key(|&(index, _)| index);
+        fixed.extend(batch_fixed.into_iter().map(|(_, document)| document));
     };
     kept.comments.extend(batches.take_trailing_comments());
     let allowed = parse_error.is_none().then_some(&kept);

@@ -79,11 +79,11 @@ fn read_in_batches(text: &Text<'_>, in_pieces: bool) -> Result<String, yaml::Par
     }
     let mut read = String::new();
     loop {
-        let batch = batches.next_batch(1)?;
-        if batch.is_empty() {
+        let batch = batches.next_batch(1, &|_| {})?;
+        if batch.documents.is_empty() {
             break;
         }
-        for document in batch {
+        for document in batch.documents {
             let mut names: Vec<_> = document.anchor_names.into_iter().collect();
             names.sort();
             read.push_str(&format!(

@@ -15,7 +15,7 @@ use std::fmt;
 
 use rayon::prelude::*;
 
-pub use batches::Batches;
+pub use batches::{Batch, Batches, BeforeReading};
 pub use edit::{
     Guard, Refusal, Step, append, children, lookup, lookup_mut, path_to_string, remove, set,
 };
