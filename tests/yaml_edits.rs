@@ -219,6 +219,45 @@ fn no_lines_are_added_after_blank_lines_that_a_block_scalar_keeps_at_the_end_of_
 }
 
 #[test]
+fn lines_of_spaces_indented_past_a_block_scalar_are_its_content() {
+    // `      ` is indented past the scalar's four spaces: its last two are a line of the
+    // value, whatever the chomping, so new entries go after it. A fuzzer's finding: they went
+    // before it, the scalar lost the line, and the check let it through.
+    for (source, expected) in [
+        (
+            "a:\n  s: |\n    text\n      \nb: 1\n",
+            "a:\n  s: |\n    text\n      \n  c: x\nb: 1\n",
+        ),
+        (
+            "a:\n  s: >-\n    text\n      \n    \nb: 1\n",
+            "a:\n  s: >-\n    text\n      \n  c: x\n    \nb: 1\n",
+        ),
+        (
+            "a:\n  s: |2\n      text\n     \n  \nb: 1\n",
+            "a:\n  s: |2\n      text\n     \n  c: x\n  \nb: 1\n",
+        ),
+    ] {
+        let out = edited(source, |root, g| {
+            yaml::set(root, &path("a.c"), text_item("x"), g).unwrap()
+        });
+        assert_eq!(out, expected, "{source:?}");
+    }
+    // Such a line ending the text without a line break: adding lines after it would give it
+    // one, and the scalar's value with it.
+    let source = "a:\n  s: |\n    text\n      ";
+    let text = Text::new(source);
+    let stream = yaml::parse(&text, true).unwrap();
+    let guard = Guard::new(&stream.documents[0], &stream.anchor_names);
+    let mut root = stream.documents[0].clone();
+    yaml::set(&mut root, &path("a.c"), text_item("x"), &guard).unwrap();
+    let error = yaml::write(&text, &stream, &[Some(root)]).unwrap_err();
+    assert!(
+        error.to_string().contains("add the final line break first"),
+        "{source:?}: {error}"
+    );
+}
+
+#[test]
 fn verification_refuses_a_text_that_does_not_read_back_as_intended() {
     // An intended tree whose changed scalar kept its original span renders no splice; the
     // re-parse must notice that the text does not hold the intended value.

@@ -429,8 +429,8 @@ impl<'t, 'a> Builder<'t, 'a> {
     }
 
     /// Where a block scalar's content really lies: its span runs on over the next line's
-    /// indentation. A clipped or stripped scalar ends at its last character, and one with no
-    /// content spans its header (`|2`): the parser's span would start on the next line, which
+    /// indentation. A clipped or stripped scalar ends with its last content line (see
+    /// [`content_end`]), and one with no content spans its header (`|2`): the parser's span would start on the next line, which
     /// may belong to another node. A keep-chomped one (`|+`, `>+`) owns the blank lines after
     /// its last character, since its value keeps their line breaks: it ends before the last
     /// line break of those lines (the parser's span stops short of them when the scalar has no
@@ -454,7 +454,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             .map(|h| h..h + header.len());
         let written = empty_header
             .clone()
-            .unwrap_or(range.start..range.start + source[range].trim_end().len());
+            .unwrap_or_else(|| range.start..content_end(source, range, value));
         if !header.contains('+') {
             return written;
         }
@@ -854,6 +854,48 @@ fn colon_follows(rest: &str) -> bool {
             None => return rest.starts_with(':'),
         }
     }
+}
+
+/// Where the content of a block scalar with some ends, in `range`, the parser's span of it: at
+/// its last character, or past lines of spaces alone after it that are indented more than the
+/// content, whose spaces past the indentation are lines of the value whatever the chomping.
+/// The lines after those, and the next line's indentation that the span runs on over, are
+/// not content. A line of spaces ending the span without a line break is content only when
+/// it ends the text; a line holding a tab counts as content, which can only make the span
+/// longer.
+fn content_end(source: &str, range: Range<usize>, value: &str) -> usize {
+    let spaces = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let holds_more = |line: &&str| !line.trim().is_empty();
+    // The content's indentation: the first line holding more than spaces is indented by it,
+    // then by the spaces its line of the value starts with. Without one, every line of spaces
+    // counts.
+    let first_line = source[..range.start].rfind('\n').map_or(0, |i| i + 1);
+    let indentation = source[first_line..range.end]
+        .lines()
+        .find(holds_more)
+        .zip(value.lines().find(holds_more))
+        .map_or(0, |(line, value_line)| {
+            spaces(line).saturating_sub(spaces(value_line))
+        });
+    let mut end = range.start + source[range.clone()].trim_end().len();
+    let Some(line_break) = source[end..range.end].find('\n') else {
+        return end;
+    };
+    let mut line_start = end + line_break + 1;
+    while line_start < range.end {
+        let (line_end, terminated) = match source[line_start..range.end].find('\n') {
+            Some(i) => (line_start + i, true),
+            None => (range.end, false),
+        };
+        let line = &source[line_start..line_end];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let content = spaces(line) > indentation || line.contains('\t');
+        if content && (terminated || line_end == source.len()) {
+            end = line_start + line.len();
+        }
+        line_start = line_end + 1;
+    }
+    end
 }
 
 fn scalar_style(style: granit_parser::ScalarStyle) -> ScalarStyle {
