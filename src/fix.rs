@@ -209,10 +209,10 @@ fn next_noted<'a>(
     Ok(batch)
 }
 
-/// The work of one core on a stream read on many: the documents it read of the last batch, to
-/// fix and drop, and what fixing them gave, each with its number in the stream.
+/// The work of one thread on a stream read on many: the documents it read of the last batch,
+/// to fix and drop, and what fixing them gave, each with its number in the stream.
 #[derive(Default)]
-struct CoreWork<'s> {
+struct ThreadWork<'s> {
     documents: Vec<(usize, yaml::Document<'s>)>,
     fixed: Vec<(usize, FixedDocument<'s>)>,
 }
@@ -274,8 +274,13 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         (plan.changes, plan.findings, edits)
     };
     let mut fixed = Vec::new();
-    let cores: Vec<Mutex<CoreWork<'s>>> = (0..batches.cores()).map(|_| Mutex::default()).collect();
-    let core_work = |core: usize| cores[core].lock().unwrap_or_else(PoisonError::into_inner);
+    let threads: Vec<Mutex<ThreadWork<'s>>> =
+        (0..batches.cores()).map(|_| Mutex::default()).collect();
+    let work_of = |thread: usize| {
+        threads[thread]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    };
     // The stream's bindings are read ahead while the first batch is read.
     let (mut batch, mut reading) = join_if(
         parallel,
@@ -295,21 +300,33 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         // Once an error is certain, the rest is only read, for an earlier-reported error.
         if kept.misdeclared.is_none() {
             let mut documents = (first..).zip(documents);
-            for (core, count) in read_on {
-                (core_work(core).documents).extend(documents.by_ref().take(count));
+            for (thread, count) in read_on {
+                (work_of(thread).documents).extend(documents.by_ref().take(count));
             }
         }
-        // Each core fixes and drops the documents it read before it takes pieces of the next
-        // batch (see `yaml::Batch`): a core with more to fix reads less.
-        let fix_on_core = |core: usize| {
-            let work = &mut *core_work(core);
-            work.fixed = (std::mem::take(&mut work.documents).into_iter())
+        // Each thread fixes and drops the documents it read before it reads a piece of the next
+        // batch (see `yaml::Batch`), so a thread with more to fix reads less; this one fixes
+        // those of threads busy elsewhere, once the batch is read.
+        let fix_on_thread = |thread: usize| {
+            let documents = std::mem::take(&mut work_of(thread).documents);
+            if documents.is_empty() {
+                return;
+            }
+            let fixed: Vec<_> = (documents.into_iter())
                 .map(|(index, document)| (index, fix_document(index, &document, &reading)))
                 .collect();
+            work_of(thread).fixed.extend(fixed);
         };
-        batch = next_noted(&mut batches, batch_bytes, &mut kept, settings, &fix_on_core);
-        let mut batch_fixed: Vec<_> = (0..cores.len())
-            .flat_map(|core| std::mem::take(&mut core_work(core).fixed))
+        batch = next_noted(
+            &mut batches,
+            batch_bytes,
+            &mut kept,
+            settings,
+            &fix_on_thread,
+        );
+        (0..threads.len()).for_each(fix_on_thread);
+        let mut batch_fixed: Vec<_> = (0..threads.len())
+            .flat_map(|thread| std::mem::take(&mut work_of(thread).fixed))
             .collect();
         batch_fixed.sort_unstable_by_key(|&(index, _)| index);
         fixed.extend(batch_fixed.into_iter().map(|(_, document)| document));

@@ -1,22 +1,23 @@
 //! Reading a stream a batch of documents at a time, a large one in pieces on all cores.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 use super::parse::{ALIAS_EXPANSION_LIMIT, Document, Keep, ParseError, Reader};
 use super::text::{Text, document_start_from};
 
-/// How many pieces a batch read in pieces is cut into per core: enough for a core with less
-/// work on the batch before to read more of this one, few enough that each piece is worth
+/// How many pieces a batch read in pieces is cut into per core: enough for a core with more
+/// work on the batch before to read less of this one, few enough that each piece is worth
 /// reading alone.
 const PIECES_PER_CORE: usize = 8;
 
 /// Reads the documents of a stream, with their comments, a batch at a time, so that a caller can
 /// handle each batch and drop it before the next is built.
 ///
-/// Read [`Batches::in_pieces`], a batch is cut at its document starts into pieces that the cores
-/// of the current rayon pool take in turn, each parsed alone, and the documents are given exactly as a
-/// whole reading gives them: spans and positions in the whole text, anchors numbered through the
+/// Read [`Batches::in_pieces`], a batch is cut at its document starts into pieces parsed at once
+/// on the cores of the current rayon pool, and the documents are given exactly as a whole
+/// reading gives them: spans and positions in the whole text, anchors numbered through the
 /// stream, the alias-bomb limit over the stream. Only directives (`%YAML`, `%TAG`) reach from one
 /// document to the next, and a piece that ends with directives does not parse alone. When a
 /// piece does not parse, or the aliases of the stream reach the limit, the rest is read whole
@@ -28,7 +29,7 @@ pub struct Batches<'t, 'a> {
     whole: Option<Reader<'t, 'a>>,
     /// Which documents to build, as [`Reader::building_only`] says.
     filter: Option<(&'static str, &'t Keep<'t>)>,
-    /// The cores a batch is read on: one, or those of the current rayon pool.
+    /// The threads a batch is read on: one, or those of the current rayon pool.
     cores: usize,
     /// How many documents were given.
     given: usize,
@@ -42,21 +43,22 @@ pub struct Batches<'t, 'a> {
     comments: Vec<Range<usize>>,
 }
 
-/// The documents of one batch, in order, with the cores that read them.
+/// The documents of one batch, in order, with the threads that read them.
 ///
 /// A tree is best dropped on the thread that built it: glibc's allocator locks the arena of
 /// another thread to free its memory, and the threads then wait on each other. With trees
-/// dropped on any core, the 50 MB stream took 5,100 context switches and 7% more CPU on two
-/// cores; so a caller on many cores fixes and drops the documents a core read on that core.
+/// dropped on any thread, the 50 MB stream took 5,100 context switches and 7% more CPU on two
+/// cores; so a caller on many cores fixes and drops the documents a thread read on that thread.
 pub struct Batch<'a> {
     /// The documents, in order.
     pub documents: Vec<Document<'a>>,
-    /// Which core read the documents, in runs in order: `(core, how many documents)`.
+    /// Which thread of the pool read the documents (0 for batches read on one), in runs in
+    /// order: `(thread, how many documents)`.
     pub read_on: Vec<(usize, usize)>,
 }
 
-/// What a core does before it reads its piece of a batch: called once per core and batch, with
-/// the core's index.
+/// What a thread does before it reads a piece of a batch, called on it with its index: once or
+/// more per batch on each thread that reads some of it, not at all on a thread busy elsewhere.
 pub type BeforeReading<'f> = dyn Fn(usize) + Sync + 'f;
 
 /// The documents of one piece of a stream, read alone.
@@ -101,14 +103,15 @@ impl<'t, 'a> Batches<'t, 'a> {
         self
     }
 
-    /// How many cores a batch is read on: the cores [`Batch::read_on`] names are below it.
+    /// How many threads a batch is read on: the threads [`Batch::read_on`] names are below it.
     pub fn cores(&self) -> usize {
         self.cores
     }
 
     /// The next documents, until they span `bytes` of the text or the stream ends (none then),
-    /// or the error that ends the stream. Each core runs `before` first, once, whatever the
-    /// outcome: the work it is given on the documents of the batch before.
+    /// or the error that ends the stream. Each thread that reads runs `before` first (see
+    /// [`BeforeReading`]), whatever the outcome: the work it is given on the documents of the
+    /// batch before. A batch read whole is read on the calling thread.
     pub fn next_batch(
         &mut self,
         bytes: usize,
@@ -118,16 +121,10 @@ impl<'t, 'a> Batches<'t, 'a> {
         loop {
             let batch = match &mut self.whole {
                 Some(reader) => {
-                    on_cores(self.cores, before);
+                    let thread = thread_of(self.cores);
+                    before(thread);
                     let documents = read_whole(reader, bytes)?;
-                    // A batch read whole has no cores to follow: its documents are shared out.
-                    let read_on = (0..self.cores)
-                        .map(|core| {
-                            let share = documents.len() / self.cores
-                                + usize::from(core < documents.len() % self.cores);
-                            (core, share)
-                        })
-                        .collect();
+                    let read_on = vec![(thread, documents.len())];
                     Batch { documents, read_on }
                 }
                 None => match self.read_pieces(bytes, before) {
@@ -165,9 +162,8 @@ impl<'t, 'a> Batches<'t, 'a> {
         }
     }
 
-    /// The next batch read in pieces, each core running `before` first and then taking the
-    /// next piece not yet taken until none is left; `None` when a piece does not parse or the
-    /// aliases of the stream reach the limit.
+    /// The next batch read in pieces, each thread running `before` before it reads one; `None`
+    /// when a piece does not parse or the aliases of the stream reach the limit.
     fn read_pieces(&mut self, bytes: usize, before: &BeforeReading<'_>) -> Option<Batch<'a>> {
         let source = self.text.source;
         let end = document_start_from(source, self.next + bytes);
@@ -176,24 +172,18 @@ impl<'t, 'a> Batches<'t, 'a> {
         while let Some(&start) = cuts.last().filter(|&&start| start < end) {
             cuts.push(document_start_from(source, start + piece_bytes).min(end));
         }
-        let (text, filter) = (self.text, self.filter);
-        let taken = AtomicUsize::new(0);
-        let read_by_core = on_cores(self.cores, |core| {
-            before(core);
-            let mut read = Vec::new();
-            loop {
-                let piece = taken.fetch_add(1, Ordering::Relaxed);
-                let Some(cut) = cuts.get(piece..piece + 2) else {
-                    return read;
-                };
-                read.push((piece, core, read_piece(text, cut[0]..cut[1], filter)));
-            }
-        });
-        let mut pieces: Vec<_> = read_by_core.into_iter().flatten().collect();
-        pieces.sort_unstable_by_key(|&(piece, ..)| piece);
+        let (text, filter, cores) = (self.text, self.filter, self.cores);
+        let pieces: Vec<(usize, Result<Piece<'a>, ParseError>)> = cuts
+            .par_windows(2)
+            .map(|cut| {
+                let thread = thread_of(cores);
+                before(thread);
+                (thread, read_piece(text, cut[0]..cut[1], filter))
+            })
+            .collect();
         let mut documents = Vec::new();
         let mut read_on = Vec::with_capacity(pieces.len());
-        for (_, core, piece) in pieces {
+        for (thread, piece) in pieces {
             let piece = piece.ok()?;
             self.aliased = self.aliased.saturating_add(piece.aliased);
             if self.aliased > ALIAS_EXPANSION_LIMIT {
@@ -201,7 +191,7 @@ impl<'t, 'a> Batches<'t, 'a> {
             }
             let shift = self.next_anchor - 1;
             self.next_anchor += piece.anchors;
-            read_on.push((core, piece.documents.len()));
+            read_on.push((thread, piece.documents.len()));
             for mut document in piece.documents {
                 if shift > 0 && !document.anchor_names.is_empty() {
                     document.root.shift_anchors(shift);
@@ -235,14 +225,12 @@ impl<'t, 'a> Batches<'t, 'a> {
     }
 }
 
-/// Runs `work` on each of `cores` cores, with the core's index, and gives what each gave, in
-/// the cores' order: on this thread for one, else on every thread of the current rayon pool
-/// (which [`Batches::in_pieces`] counted).
-fn on_cores<R: Send>(cores: usize, work: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    match cores {
-        1 => vec![work(0)],
-        _ => rayon::broadcast(|core| work(core.index())),
-    }
+/// The index of the thread this runs on among `cores` threads of the current rayon pool (0
+/// when there is one).
+fn thread_of(cores: usize) -> usize {
+    rayon::current_thread_index()
+        .filter(|&thread| thread < cores)
+        .unwrap_or(0)
 }
 
 /// The next documents of `reader`, until they span `bytes` of the text or the stream ends.
@@ -365,12 +353,15 @@ mod tests {
     }
 
     #[test]
-    fn each_core_runs_its_work_once_per_batch_before_it_reads() {
-        // The fourth stream has directives: its pieces do not parse alone, so it is read whole
-        // from the second batch on.
-        for source in [
-            STREAMS[3],
-            "a: 1\n---\nb: 2\n...\n%YAML 1.2\n---\nc: 3\n---\nd: 4\n",
+    fn each_thread_runs_its_work_on_itself_before_it_reads() {
+        // The second stream has directives: its pieces do not parse alone, so it is read whole,
+        // on the calling thread, from the second batch on.
+        for (source, in_pieces) in [
+            (STREAMS[3], true),
+            (
+                "a: 1\n---\nb: 2\n...\n%YAML 1.2\n---\nc: 3\n---\nd: 4\n",
+                false,
+            ),
         ] {
             let text = Text::new(source);
             let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build();
@@ -379,20 +370,21 @@ mod tests {
             assert_eq!(batches.cores(), 3);
             loop {
                 let ran = std::sync::Mutex::new(Vec::new());
-                let record = |core| {
-                    ran.lock()
-                        .unwrap()
-                        .push((core, rayon::current_thread_index()))
+                let record = |thread| {
+                    let on = rayon::current_thread_index();
+                    ran.lock().unwrap().push((thread, on));
                 };
                 let batch = pool.install(|| batches.next_batch(10, &record)).unwrap();
-                let mut ran = ran.into_inner().unwrap();
-                ran.sort();
-                assert_eq!(
-                    ran,
-                    [(0, Some(0)), (1, Some(1)), (2, Some(2))],
-                    "{source:?}"
+                let ran = ran.into_inner().unwrap();
+                assert!(
+                    ran.iter().all(|&(thread, on)| on == Some(thread)),
+                    "{ran:?}"
                 );
-                assert!(batch.read_on.iter().all(|&(core, _)| core < 3));
+                for &(thread, documents) in &batch.read_on {
+                    assert!(thread < 3);
+                    let ran_before = ran.iter().any(|&(t, _)| t == thread);
+                    assert!(ran_before || documents == 0 || !in_pieces, "{source:?}");
+                }
                 if batch.documents.is_empty() {
                     break;
                 }
