@@ -139,7 +139,8 @@ const BATCH_BYTES: usize = 1 << 18;
 
 /// [`BATCH_BYTES`] for a stream fixed on all cores: each batch ends with the cores waiting for
 /// its last task, so fewer, larger batches keep them busier. On two cores the 50 MB stream's
-/// batches took 0.93 s in all at 256 KiB, 0.85 s at 1 MiB, 0.79 s at 2 MiB and no less at 4 MiB.
+/// batches took 0.93 s in all at 256 KiB, 0.85 s at 1 MiB, 0.79 s at 2 MiB and no less at 4 MiB
+/// (measured when documents were fixed on any thread).
 const PARALLEL_BATCH_BYTES: usize = 1 << 21;
 
 /// What fixing one document gave: its changes, its findings and its rendered edits, if any.
@@ -193,8 +194,8 @@ impl Kept {
     }
 }
 
-/// The next batch of `batches`, its documents noted in `kept` as they are read, each core
-/// running `before` first.
+/// The next batch of `batches`, its documents noted in `kept` as they are read, each thread
+/// that reads running `before` first.
 fn next_noted<'a>(
     batches: &mut yaml::Batches<'_, 'a>,
     bytes: usize,
@@ -221,8 +222,8 @@ struct ThreadWork<'s> {
 ///
 /// The input is read a batch of documents at a time; each batch is planned, rendered and
 /// checked and then dropped: only the edits are kept for the output. A large input is read and
-/// fixed on all the cores of the pool the caller runs in, each core fixing the documents it
-/// read while the others read the next batch.
+/// fixed on all the cores of the pool the caller runs in, each thread fixing the documents it
+/// read before it reads more.
 pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixError> {
     let text = Text::new(source);
     let mut kept = Kept {

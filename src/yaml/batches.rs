@@ -47,8 +47,9 @@ pub struct Batches<'t, 'a> {
 ///
 /// A tree is best dropped on the thread that built it: glibc's allocator locks the arena of
 /// another thread to free its memory, and the threads then wait on each other. With trees
-/// dropped on any thread, the 50 MB stream took 5,100 context switches and 7% more CPU on two
-/// cores; so a caller on many cores fixes and drops the documents a thread read on that thread.
+/// dropped on any thread, the 50 MB stream took 5,000 to 8,000 context switches on two cores
+/// (about 830 since); so a caller on many cores fixes and drops the documents a thread read on
+/// that thread.
 pub struct Batch<'a> {
     /// The documents, in order.
     pub documents: Vec<Document<'a>>,
