@@ -120,24 +120,22 @@ impl<'t, 'a> Batches<'t, 'a> {
     ) -> Result<Batch<'a>, ParseError> {
         let mut before = before;
         loop {
-            let batch = match &mut self.whole {
+            let read = match &mut self.whole {
                 Some(reader) => {
                     let thread = thread_of(self.cores);
                     before(thread);
                     let documents = read_whole(reader, bytes)?;
                     let read_on = vec![(thread, documents.len())];
-                    Batch { documents, read_on }
+                    Some(Batch { documents, read_on })
                 }
-                None => match self.read_pieces(bytes, before) {
-                    Some(batch) => batch,
-                    None => {
-                        before = &|_| {};
-                        self.read_whole_from_here()?;
-                        continue;
-                    }
-                },
+                None => self.read_pieces(bytes, before),
             };
+            // Each thread's work was handed out with the first try.
             before = &|_| {};
+            let Some(batch) = read else {
+                self.read_whole_from_here()?;
+                continue;
+            };
             // Pieces of comments alone give no document: only a whole reading that gives none
             // has reached the end.
             let unread = self.whole.is_none() && self.next < self.text.source.len();

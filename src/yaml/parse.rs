@@ -8,7 +8,7 @@ use std::ops::Range;
 use granit_parser::{Event, Options, Parser, Span, StrInput, StructureStyle, Tag};
 
 use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
-use super::text::{Position, Text};
+use super::text::{Position, Text, leading_spaces};
 
 /// How many nodes all aliases of one stream may stand for together before the stream is
 /// refused as an alias bomb. Real manifests alias a few dozen nodes at most.
@@ -430,8 +430,8 @@ impl<'t, 'a> Builder<'t, 'a> {
 
     /// Where a block scalar's content really lies: its span runs on over the next line's
     /// indentation. A clipped or stripped scalar ends with its last content line (see
-    /// [`content_end`]), and one with no content spans its header (`|2`): the parser's span would start on the next line, which
-    /// may belong to another node. A keep-chomped one (`|+`, `>+`) owns the blank lines after
+    /// [`content_end`]), and one with no content spans its header (`|2`): the parser's span
+    /// would start on the next line, which may belong to another node. A keep-chomped one (`|+`, `>+`) owns the blank lines after
     /// its last character, since its value keeps their line breaks: it ends before the last
     /// line break of those lines (the parser's span stops short of them when the scalar has no
     /// content). Blank lines that end the text without a line break count as the parser counts
@@ -864,7 +864,6 @@ fn colon_follows(rest: &str) -> bool {
 /// it ends the text; a line holding a tab counts as content, which can only make the span
 /// longer.
 fn content_end(source: &str, range: Range<usize>, value: &str) -> usize {
-    let spaces = |line: &str| line.len() - line.trim_start_matches(' ').len();
     let holds_more = |line: &&str| !line.trim().is_empty();
     // The content's indentation: the first line holding more than spaces is indented by it,
     // then by the spaces its line of the value starts with. Without one, every line of spaces
@@ -875,7 +874,7 @@ fn content_end(source: &str, range: Range<usize>, value: &str) -> usize {
         .find(holds_more)
         .zip(value.lines().find(holds_more))
         .map_or(0, |(line, value_line)| {
-            spaces(line).saturating_sub(spaces(value_line))
+            leading_spaces(line).saturating_sub(leading_spaces(value_line))
         });
     let mut end = range.start + source[range.clone()].trim_end().len();
     let Some(line_break) = source[end..range.end].find('\n') else {
@@ -889,7 +888,7 @@ fn content_end(source: &str, range: Range<usize>, value: &str) -> usize {
         };
         let line = &source[line_start..line_end];
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let content = spaces(line) > indentation || line.contains('\t');
+        let content = leading_spaces(line) > indentation || line.contains('\t');
         if content && (terminated || line_end == source.len()) {
             end = line_start + line.len();
         }
