@@ -276,7 +276,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     };
     let mut fixed = Vec::new();
     let threads: Vec<Mutex<ThreadWork<'s>>> =
-        (0..batches.cores()).map(|_| Mutex::default()).collect();
+        (0..batches.threads()).map(|_| Mutex::default()).collect();
     let work_of = |thread: usize| {
         threads[thread]
             .lock()

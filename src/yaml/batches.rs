@@ -30,7 +30,7 @@ pub struct Batches<'t, 'a> {
     /// Which documents to build, as [`Reader::building_only`] says.
     filter: Option<(&'static str, &'t Keep<'t>)>,
     /// The threads a batch is read on: one, or those of the current rayon pool.
-    cores: usize,
+    threads: usize,
     /// How many documents were given.
     given: usize,
     /// Where the next piece starts, at a document start.
@@ -80,7 +80,7 @@ impl<'t, 'a> Batches<'t, 'a> {
             text,
             whole: Some(reader(text, None, 0..text.source.len())),
             filter: None,
-            cores: 1,
+            threads: 1,
             given: 0,
             next: 0,
             next_anchor: 1,
@@ -100,13 +100,13 @@ impl<'t, 'a> Batches<'t, 'a> {
     /// These batches, read in pieces on the cores of the current rayon pool (see [`Batches`]).
     pub fn in_pieces(mut self) -> Self {
         self.whole = None;
-        self.cores = rayon::current_num_threads();
+        self.threads = rayon::current_num_threads();
         self
     }
 
     /// How many threads a batch is read on: the threads [`Batch::read_on`] names are below it.
-    pub fn cores(&self) -> usize {
-        self.cores
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The next documents, until they span `bytes` of the text or the stream ends (none then),
@@ -122,7 +122,7 @@ impl<'t, 'a> Batches<'t, 'a> {
         loop {
             let read = match &mut self.whole {
                 Some(reader) => {
-                    let thread = thread_of(self.cores);
+                    let thread = thread_of(self.threads);
                     before(thread);
                     let documents = read_whole(reader, bytes)?;
                     let read_on = vec![(thread, documents.len())];
@@ -166,16 +166,16 @@ impl<'t, 'a> Batches<'t, 'a> {
     fn read_pieces(&mut self, bytes: usize, before: &BeforeReading<'_>) -> Option<Batch<'a>> {
         let source = self.text.source;
         let end = document_start_from(source, self.next + bytes);
-        let piece_bytes = (end - self.next).div_ceil(PIECES_PER_CORE * self.cores);
+        let piece_bytes = (end - self.next).div_ceil(PIECES_PER_CORE * self.threads);
         let mut cuts = vec![self.next];
         while let Some(&start) = cuts.last().filter(|&&start| start < end) {
             cuts.push(document_start_from(source, start + piece_bytes).min(end));
         }
-        let (text, filter, cores) = (self.text, self.filter, self.cores);
+        let (text, filter, threads) = (self.text, self.filter, self.threads);
         let pieces: Vec<(usize, Result<Piece<'a>, ParseError>)> = cuts
             .par_windows(2)
             .map(|cut| {
-                let thread = thread_of(cores);
+                let thread = thread_of(threads);
                 before(thread);
                 (thread, read_piece(text, cut[0]..cut[1], filter))
             })
@@ -224,11 +224,11 @@ impl<'t, 'a> Batches<'t, 'a> {
     }
 }
 
-/// The index of the thread this runs on among `cores` threads of the current rayon pool (0
+/// The index of the thread this runs on among `threads` threads of the current rayon pool (0
 /// when there is one).
-fn thread_of(cores: usize) -> usize {
+fn thread_of(threads: usize) -> usize {
     rayon::current_thread_index()
-        .filter(|&thread| thread < cores)
+        .filter(|&thread| thread < threads)
         .unwrap_or(0)
 }
 
@@ -366,7 +366,7 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build();
             let pool = pool.expect("a pool of three threads");
             let mut batches = pool.install(|| Batches::new(&text).in_pieces());
-            assert_eq!(batches.cores(), 3);
+            assert_eq!(batches.threads(), 3);
             loop {
                 let ran = std::sync::Mutex::new(Vec::new());
                 let record = |thread| {
