@@ -404,8 +404,20 @@ impl Parts<'_, '_> {
         let mut starts = Vec::with_capacity(children.len() + 1);
         let mut column = 0;
         let mut first_alone = true;
+        // Where the text before the next child starts: the collection's start, then each
+        // child's end.
+        let mut before = original.span.as_ref()?.start;
         for k in 0..children.len() {
             let at = children.head(k).full_start();
+            // Only blank and comment lines may stand before an entry's key: the key of an
+            // explicit entry (`? `) that is empty starts after the indicator, on another line,
+            // and a part read from there would leave the `?` out.
+            if matches!(children, Children::Entries(_))
+                && !blank_or_comment_lines(source.get(before..at)?)
+            {
+                return None;
+            }
+            before = children.head(k).end().max(children.body(k).end());
             let start = text.line_start(at);
             let indent = leading_spaces(&source[start..]);
             let (lead, alone) = match children {
@@ -642,6 +654,15 @@ pub(super) fn through_comment_lines(source: &str, mut offset: usize) -> usize {
     offset
 }
 
+/// Whether every line of `text` (the first and the last may be parts of lines) is blank or a
+/// comment.
+fn blank_or_comment_lines(text: &str) -> bool {
+    text.split('\n').all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
+    })
+}
+
 /// Whether `node` or a node below it defines an anchor or is an alias.
 fn has_anchor_or_alias(node: &Node<'_>) -> bool {
     node.anchor != 0
@@ -819,5 +840,24 @@ mod tests {
         let source = "a:\n  b: 1\nc: 2\n";
         let one = source.find('1').unwrap();
         assert!(!verified(source, &[(one..one + 1, "1\n...")], |_, _| {}));
+    }
+
+    #[test]
+    fn an_empty_explicit_key_is_read_with_its_indicator() {
+        // The key of `? ` is empty, and its span starts on the next line, where the `:` is: a
+        // part read from that line leaves out the `?` above it, which in place makes another
+        // entry of a null key with a null value. A fuzzer's finding.
+        let source = "? \n: 1\n";
+        let colon = source.find(':').unwrap();
+        let edit = |root: &mut Node<'_>, _: &Guard<'_>| {
+            if let NodeKind::Mapping { entries, .. } = &mut root.kind {
+                entries[0] = (Node::new_scalar("b", false), Node::new_scalar("2", false));
+            }
+        };
+        assert!(!verified(
+            source,
+            &[(colon..source.len() - 1, "b: 2")],
+            edit
+        ));
     }
 }
