@@ -12,6 +12,8 @@
 //!
 //! That holds under conditions each checked here, and otherwise the whole document is read:
 //! - the document has no anchor or alias (ids and references reach across children);
+//! - only blank and comment lines stand before a mapping's keys, so that each entry starts on
+//!   its key's line (an empty explicit key starts after its `?`, on the next line);
 //! - the part's first line in the output still starts at column `c`, so that it cannot be read
 //!   as the inside of the child before it;
 //! - the line after the part, which no edit touched, starts at a column below `c` (or is the
