@@ -431,11 +431,12 @@ impl<'t, 'a> Builder<'t, 'a> {
     /// Where a block scalar's content really lies: its span runs on over the next line's
     /// indentation. A clipped or stripped scalar ends with its last content line (see
     /// [`content_end`]), and one with no content spans its header (`|2`): the parser's span
-    /// would start on the next line, which may belong to another node. A keep-chomped one (`|+`, `>+`) owns the blank lines after
-    /// its last character, since its value keeps their line breaks: it ends before the last
-    /// line break of those lines (the parser's span stops short of them when the scalar has no
-    /// content). Blank lines that end the text without a line break count as the parser counts
-    /// them: kept by a scalar with no content, not by one with some.
+    /// would start on the next line, which may belong to another node. A keep-chomped one
+    /// (`|+`, `>+`) owns the blank lines after its last character, since its value keeps their
+    /// line breaks: it ends before the last line break of those lines (the parser's span stops
+    /// short of them when the scalar has no content). Blank lines that end the text without a
+    /// line break count as the parser counts them: kept by a scalar with no content, not by one
+    /// with some.
     fn block_scalar_span(&self, range: Range<usize>, value: &str) -> Range<usize> {
         let source = self.text.source;
         // With no content, the parser's span is the header itself, or starts past the blank

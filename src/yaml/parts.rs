@@ -122,6 +122,11 @@ impl<'n, 'a> Children<'n, 'a> {
         }
     }
 
+    /// Where child `k` ends in the source: where its head or its body ends, whichever is later.
+    fn end(self, k: usize) -> usize {
+        self.head(k).end().max(self.body(k).end())
+    }
+
     /// Whether child `k` and child `q` of `other` start with the same node of the source (same
     /// span), an entry's key holding the same data.
     fn same_head(self, k: usize, other: Children<'_, '_>, q: usize) -> bool {
@@ -271,8 +276,7 @@ impl Parts<'_, '_> {
                 wanted: counterpart,
                 insertion: None,
             });
-            let body = children.body(k);
-            let body_end = children.head(k).end().max(body.end());
+            let body_end = children.end(k);
             while next_splice < splices.len() && splices[next_splice].range.start < from {
                 next_splice += 1;
             }
@@ -414,12 +418,13 @@ impl Parts<'_, '_> {
             // Only blank and comment lines may stand before an entry's key: the key of an
             // explicit entry (`? `) that is empty starts after the indicator, on another line,
             // and a part read from there would leave the `?` out.
-            if matches!(children, Children::Entries(_))
-                && !blank_or_comment_lines(source.get(before..at)?)
-            {
-                return None;
+            if let Children::Entries(_) = children {
+                let gap = source.get(before..at)?;
+                if through_comment_lines(gap, 0) < gap.len() {
+                    return None;
+                }
             }
-            before = children.head(k).end().max(children.body(k).end());
+            before = children.end(k);
             let start = text.line_start(at);
             let indent = leading_spaces(&source[start..]);
             let (lead, alone) = match children {
@@ -654,15 +659,6 @@ pub(super) fn through_comment_lines(source: &str, mut offset: usize) -> usize {
         offset = end;
     }
     offset
-}
-
-/// Whether every line of `text` (the first and the last may be parts of lines) is blank or a
-/// comment.
-fn blank_or_comment_lines(text: &str) -> bool {
-    text.split('\n').all(|line| {
-        let line = line.trim();
-        line.is_empty() || line.starts_with('#')
-    })
 }
 
 /// Whether `node` or a node below it defines an anchor or is an alias.
