@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use granit_parser::{Options, Parser};
 use kubeharden::cli::{is_manifest_path, written_diff};
-use kubeharden::fix::{FixError, fix_text};
+use kubeharden::fix::{ChangeDetail, FixError, fix_text};
 use kubeharden::transform::{self, Settings, StreamReading};
 use kubeharden::yaml::{self, Text};
 use rayon::prelude::*;
@@ -67,7 +67,7 @@ fn main() {
     let bytes: usize = manifests.iter().map(|m| m.source.len()).sum();
     let changed: Vec<&Manifest> = manifests
         .iter()
-        .filter(|m| matches!(fix_text(&m.source, &settings), Ok(f) if f.output.is_some()))
+        .filter(|m| matches!(fix_text(&m.source, &settings, ChangeDetail::Listed), Ok(f) if f.output.is_some()))
         .collect();
     let changed_bytes: usize = changed.iter().map(|m| m.source.len()).sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -190,7 +190,7 @@ fn load(corpus: &Path, settings: &Settings) -> (Vec<Manifest>, Vec<(String, usiz
         };
         let parses = Parser::new_from_str_with_options(&source, Options::default())
             .all(|event| event.is_ok());
-        match fix_text(&source, settings) {
+        match fix_text(&source, settings, ChangeDetail::Listed) {
             _ if !parses => skip("parse error"),
             Ok(_) => manifests.push(Manifest {
                 name: path.to_string_lossy().into_owned(),
@@ -245,7 +245,7 @@ fn parse_only(manifests: &[Manifest], parallel: bool) -> usize {
 /// Fixes every manifest and builds the diff of each changed one, as `fix --dry-run` does;
 /// returns the bytes of diff.
 fn pipeline(manifests: &[Manifest], settings: &Settings, parallel: bool) -> usize {
-    let one = |m: &Manifest| match fix_text(black_box(&m.source), settings) {
+    let one = |m: &Manifest| match fix_text(black_box(&m.source), settings, ChangeDetail::Listed) {
         Ok(fixed) => match fixed.output {
             Some(new) => written_diff(&m.name, &m.source, &new).len(),
             None => 0,
@@ -330,6 +330,7 @@ fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
             &stream.anchor_names,
             document,
             &reading,
+            ChangeDetail::Listed,
         );
         changes += plan.changes.len();
         intended.push(plan.intended);

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use crate::k8s;
-use crate::transform::{self, Change, Finding, Settings};
+pub use crate::transform::ChangeDetail;
+use crate::transform::{self, Change, ChangeCounts, Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
 
 /// What one input became.
@@ -13,8 +14,11 @@ pub struct Fixed {
     /// The verified edits, when anything changed: [`yaml::Written::text`] gives the new text,
     /// [`yaml::Written::documents`] its documents without building the whole.
     pub output: Option<yaml::Written>,
-    /// Every field changed.
+    /// Every field changed, when the changes are [`ChangeDetail::Listed`].
     pub changes: Vec<Change>,
+    /// How many changes each transform made that `changes` does not list: every change, when
+    /// they are [`ChangeDetail::Counted`].
+    pub unlisted: ChangeCounts,
     /// Warnings, skips and suppressions, in line order.
     pub findings: Vec<Finding>,
 }
@@ -94,8 +98,13 @@ impl FixError {
     }
 }
 
-/// Runs the transforms of `settings` over the bytes of one input.
-pub fn fix_bytes(bytes: &[u8], settings: &Settings) -> Result<Fixed, FixError> {
+/// Runs the transforms of `settings` over the bytes of one input, keeping `detail` of the
+/// changes.
+pub fn fix_bytes(
+    bytes: &[u8],
+    settings: &Settings,
+    detail: ChangeDetail,
+) -> Result<Fixed, FixError> {
     if let Some(encoding) = wide_encoding(bytes) {
         return Err(FixError::WideEncoding(encoding));
     }
@@ -104,7 +113,7 @@ pub fn fix_bytes(bytes: &[u8], settings: &Settings) -> Result<Fixed, FixError> {
     }
     let source = std::str::from_utf8(bytes)
         .map_err(|e| FixError::NotUtf8(position_in_bytes(&bytes[..e.valid_up_to()])))?;
-    fix_text(source, settings)
+    fix_text(source, settings, detail)
 }
 
 /// The encoding that the byte order mark starting `bytes` announces, when it is UTF-16 or
@@ -143,12 +152,18 @@ const BATCH_BYTES: usize = 1 << 18;
 /// (measured when documents were fixed on any thread).
 const PARALLEL_BATCH_BYTES: usize = 1 << 21;
 
-/// What fixing one document gave: its changes, its findings and its rendered edits, if any.
-type FixedDocument<'a> = (
-    Vec<Change>,
-    Vec<Finding>,
-    Option<Result<yaml::DocumentEdits<'a>, yaml::WriteError>>,
-);
+/// What fixing one document gave.
+struct FixedDocument<'a> {
+    /// Its changes, when they are listed; when they are counted, those of a document whose
+    /// edits may remove a comment, kept to name the change that removed it.
+    changes: Vec<Change>,
+    /// How many changes each transform made, when the changes are counted.
+    counted: ChangeCounts,
+    /// Its warnings, notes, skips and suppressions.
+    findings: Vec<Finding>,
+    /// Its rendered edits, if any.
+    edits: Option<Result<yaml::DocumentEdits<'a>, yaml::WriteError>>,
+}
 
 /// What is kept of every document of a stream once it is dropped: what the whole-stream
 /// checks and the final report need.
@@ -159,8 +174,8 @@ struct Kept {
     /// The spans of quoted and block scalars, kept only when the source holds `{{` (for
     /// telling a Helm template from a manifest whose strings hold template text).
     strings: Option<Vec<std::ops::Range<usize>>>,
-    /// The lines of each document, from the start of its first to the end of its last.
-    lines: Vec<std::ops::Range<usize>>,
+    /// How many documents were read.
+    documents: usize,
     /// The first document of a kind declared in the configuration with no pod spec where the
     /// declaration says.
     misdeclared: Option<FixError>,
@@ -174,8 +189,7 @@ impl Kept {
         if let Some(strings) = &mut self.strings {
             collect_string_spans(root, strings);
         }
-        self.lines
-            .push(text.line_start(root.full_start())..text.next_line_start(root.end()));
+        self.documents += 1;
         if self.misdeclared.is_none()
             && let Some((resource, declaration)) = k8s::misdeclared(root, &settings.kinds)
         {
@@ -224,7 +238,11 @@ struct ThreadWork<'s> {
 /// checked and then dropped: only the edits are kept for the output. A large input is read and
 /// fixed on all the cores of the pool the caller runs in, each thread fixing the documents it
 /// read before it reads more.
-pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixError> {
+pub fn fix_text<'s>(
+    source: &'s str,
+    settings: &Settings,
+    detail: ChangeDetail,
+) -> Result<Fixed, FixError> {
     let text = Text::new(source);
     let mut kept = Kept {
         strings: source.contains("{{").then(Vec::new),
@@ -258,23 +276,47 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
                         reading: &transform::StreamReading|
      -> FixedDocument<'s> {
         if !document.built {
-            return (Vec::new(), Vec::new(), None);
+            return FixedDocument {
+                changes: Vec::new(),
+                counted: ChangeCounts::default(),
+                findings: Vec::new(),
+                edits: None,
+            };
         }
-        let plan = transform::plan(
-            settings,
-            &text,
-            &document.root,
-            &document.anchor_names,
-            index,
-            reading,
-        );
+        let plan_in = |detail| {
+            let (root, anchors) = (&document.root, &document.anchor_names);
+            transform::plan(settings, &text, root, anchors, index, reading, detail)
+        };
+        let plan = plan_in(detail);
         let edits = plan
             .intended
             .filter(|_| bare_carriage_return.is_none())
             .map(|intended| writer.edit_document(index, &document.root, &intended));
-        (plan.changes, plan.findings, edits)
+        let mut changes = plan.changes;
+        let mut counted = ChangeCounts::default();
+        if detail == ChangeDetail::Counted {
+            counted.add(&changes);
+            let may_remove_comments = (edits.as_ref())
+                .is_some_and(|e| e.as_ref().is_ok_and(|e| e.may_remove_comments(source)));
+            // The change nearest to a comment an edit removed names it: a document whose edits
+            // may remove one is planned again for its changes in full (rarely: few edits
+            // replace text holding a `#`).
+            changes = match may_remove_comments {
+                true => plan_in(ChangeDetail::Listed).changes,
+                false => Vec::new(),
+            };
+        }
+        FixedDocument {
+            changes,
+            counted,
+            findings: plan.findings,
+            edits,
+        }
     };
-    let mut fixed = Vec::new();
+    // What the documents gave, moved out of each batch's as it ends, so that nothing is kept
+    // per document but its edits and its findings.
+    let (mut changes, mut findings, mut edits) = (Vec::new(), Vec::new(), Vec::new());
+    let mut unlisted = ChangeCounts::default();
     let threads: Vec<Mutex<ThreadWork<'s>>> =
         (0..batches.threads()).map(|_| Mutex::default()).collect();
     let work_of = |thread: usize| {
@@ -294,7 +336,7 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
             Ok(batch) => batch,
             Err(error) => break Some(error),
         };
-        let first = kept.lines.len() - documents.len();
+        let first = kept.documents - documents.len();
         for document in &documents {
             reading.read_comments(&text, &document.comments);
         }
@@ -330,7 +372,12 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
             .flat_map(|thread| std::mem::take(&mut work_of(thread).fixed))
             .collect();
         batch_fixed.sort_unstable_by_key(|&(index, _)| index);
-        fixed.extend(batch_fixed.into_iter().map(|(_, document)| document));
+        for (_, document) in batch_fixed {
+            changes.extend(document.changes);
+            findings.extend(document.findings);
+            edits.extend(document.edits);
+            unlisted.merge(document.counted);
+        }
     };
     kept.comments.extend(batches.take_trailing_comments());
     let allowed = parse_error.is_none().then_some(&kept);
@@ -343,21 +390,12 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
     if let Some(error) = kept.misdeclared {
         return Err(error);
     }
-    // Sized exactly: on a large stream, a vector grown by doubling holds up to twice the
-    // changes while the output is built.
-    let mut changes = Vec::with_capacity(fixed.iter().map(|(c, _, _)| c.len()).sum());
-    let mut findings = Vec::with_capacity(fixed.iter().map(|(_, f, _)| f.len()).sum());
-    let mut edits = Vec::with_capacity(fixed.iter().filter(|(_, _, e)| e.is_some()).count());
-    for (document_changes, document_findings, document_edits) in fixed {
-        changes.extend(document_changes);
-        findings.extend(document_findings);
-        edits.extend(document_edits);
-    }
-    if changes.is_empty() {
+    if changes.is_empty() && unlisted.total() == 0 {
         findings.sort_by_key(|f| f.line);
         return Ok(Fixed {
             output: None,
             changes,
+            unlisted,
             findings,
         });
     }
@@ -372,13 +410,18 @@ pub fn fix_text<'s>(source: &'s str, settings: &Settings) -> Result<Fixed, FixEr
         written
             .lost_comments
             .iter()
-            .filter_map(|comment| lost_comment(&text, &kept.lines, comment.clone(), &changes)),
+            .filter_map(|comment| lost_comment(&text, comment, &changes)),
     );
+    if detail == ChangeDetail::Counted {
+        // They named the comments the edits removed; they are counted.
+        changes = Vec::new();
+    }
     // In line order, whichever step found them.
     findings.sort_by_key(|f| f.line);
     Ok(Fixed {
         output: Some(written),
         changes,
+        unlisted,
         findings,
     })
 }
@@ -396,21 +439,17 @@ fn join_if<A: Send, B: Send>(
     }
 }
 
-/// A warning for a comment that was on lines an edit removed, told by the change nearest to it.
+/// A warning for a comment that an edit removed, told by the change of the same document
+/// nearest to it.
 fn lost_comment(
     text: &Text<'_>,
-    document_lines: &[std::ops::Range<usize>],
-    comment: std::ops::Range<usize>,
+    comment: &yaml::LostComment,
     changes: &[Change],
 ) -> Option<Finding> {
-    let line = text.position(comment.start).line;
-    // The document whose lines hold the comment, so that the note names its resource.
-    let document = document_lines
-        .iter()
-        .position(|lines| lines.contains(&comment.start));
+    let line = text.position(comment.span.start).line;
     let change = changes
         .iter()
-        .filter(|c| document.is_none_or(|d| c.document == d))
+        .filter(|c| c.document == comment.document)
         .min_by_key(|c| c.line.abs_diff(line))?;
     Some(Finding {
         document: change.document,
@@ -421,7 +460,7 @@ fn lost_comment(
         kind: transform::FindingKind::Note,
         message: format!(
             "the comment `{}` was on lines this fix removed and went with them; carry it over by hand if it still matters",
-            text.source[comment].trim_end()
+            text.source[comment.span.clone()].trim_end()
         ),
         reader: None,
     })

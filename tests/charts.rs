@@ -141,7 +141,9 @@ fn unmapped_fields(report: &serde_json::Value) -> Vec<(String, String)> {
 /// What kubeharden would still change in `rendered` manifests: resource and field.
 fn changes_left(rendered: &[u8]) -> Vec<(String, String)> {
     let settings = kubeharden::transform::Settings::default();
-    let fixed = kubeharden::fix::fix_bytes(rendered, &settings).expect("the rendering reads");
+    let fixed =
+        kubeharden::fix::fix_bytes(rendered, &settings, kubeharden::fix::ChangeDetail::Listed)
+            .expect("the rendering reads");
     fixed
         .changes
         .iter()

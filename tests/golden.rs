@@ -13,8 +13,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use kubeharden::config::{Config, FILE_NAME as CONFIG_FILE, Overrides};
-use kubeharden::fix::fix_bytes;
-use kubeharden::transform::{Profile, Settings};
+use kubeharden::fix::{ChangeDetail, fix_bytes};
+use kubeharden::transform::{ChangeCounts, Profile, Settings};
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
@@ -90,7 +90,7 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
             .unwrap_or("yaml");
         let findings_path = case.join("expected.findings");
         let mut outputs = Vec::new();
-        let (actual, expected_path) = match fix_bytes(&input, &settings) {
+        let (actual, expected_path) = match fix_bytes(&input, &settings, ChangeDetail::Listed) {
             Ok(fixed) => {
                 if findings_path.exists() {
                     let findings: String = fixed
@@ -111,8 +111,8 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
                     .map(String::into_bytes)
                     .unwrap_or_else(|| input.clone());
                 if let Some(text) = &text {
-                    let again =
-                        fix_bytes(text.as_bytes(), &settings).expect("the output parses again");
+                    let again = fix_bytes(text.as_bytes(), &settings, ChangeDetail::Listed)
+                        .expect("the output parses again");
                     if again.output.is_some() {
                         failures.push(format!(
                             "{}: a second run changed the output again",
@@ -159,4 +159,35 @@ fn golden_cases_match_byte_for_byte_and_a_second_run_changes_nothing() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// What `fix` keeps when only the summary line counts the changes (`ChangeDetail::Counted`):
+/// for every golden case, the same output, findings (the notes on comments an edit removed
+/// name the nearest change in full) and errors, and as many changes of each transform.
+#[test]
+fn counted_changes_give_what_listed_changes_give() {
+    for case in cases() {
+        let settings = settings_of(&case);
+        let input = fs::read(input_of(&case)).unwrap();
+        let listed = fix_bytes(&input, &settings, ChangeDetail::Listed);
+        let counted = fix_bytes(&input, &settings, ChangeDetail::Counted);
+        let (listed, counted) = match (listed, counted) {
+            (Ok(listed), Ok(counted)) => (listed, counted),
+            (Err(listed), Err(counted)) => {
+                assert_eq!(listed, counted, "{}", case.display());
+                continue;
+            }
+            (listed, counted) => panic!(
+                "{}: listed gave {listed:?}, counted {counted:?}",
+                case.display()
+            ),
+        };
+        let mut by_transform = ChangeCounts::default();
+        by_transform.add(&listed.changes);
+        assert_eq!(counted.unlisted, by_transform, "{}", case.display());
+        assert!(counted.changes.is_empty(), "{}", case.display());
+        assert_eq!(listed.unlisted.total(), 0, "{}", case.display());
+        assert_eq!(counted.findings, listed.findings, "{}", case.display());
+        assert_eq!(counted.output, listed.output, "{}", case.display());
+    }
 }

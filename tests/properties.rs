@@ -896,12 +896,12 @@ fn reformatted_manifests_keep_the_invariants() {
 /// The checks are not vacuous: outputs broken in each way the invariants forbid are caught.
 #[test]
 fn the_checks_catch_broken_outputs() {
-    use kubeharden::fix::fix_text;
+    use kubeharden::fix::{ChangeDetail, fix_text};
     use kubeharden::yaml::{Text, parse};
 
     let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web # the name\nspec:\n  hostPID: true\n  containers:\n    - name: web\n      image: nginx:1.27\n      securityContext:\n        privileged: true # to be fixed\n        capabilities:\n          add:\n            - CHOWN\n            # for ping\n            - NET_RAW\n";
     let settings = Settings::default();
-    let fixed = fix_text(input, &settings).expect("the input is fixed");
+    let fixed = fix_text(input, &settings, ChangeDetail::Listed).expect("the input is fixed");
     let good = fixed
         .output
         .as_ref()

@@ -2,7 +2,7 @@
 //! `before` into `after`, byte for byte, and changes nothing on a second run. A report-only
 //! transform changes nothing and reports a warning.
 
-use kubeharden::fix::fix_text;
+use kubeharden::fix::{ChangeDetail, fix_text};
 use kubeharden::transform::{self, FindingKind, Safety, Settings, network_policy};
 
 #[test]
@@ -25,8 +25,8 @@ fn each_declared_example_is_what_the_transform_does() {
             continue;
         }
         let settings = Settings::just(t);
-        let fixed =
-            fix_text(&t.example.before, &settings).unwrap_or_else(|e| panic!("{}: {e}", t.id));
+        let fixed = fix_text(&t.example.before, &settings, ChangeDetail::Listed)
+            .unwrap_or_else(|e| panic!("{}: {e}", t.id));
         assert!(fixed.changes.iter().all(|c| c.transform == t.id));
         if t.safety == Safety::ReportOnly {
             assert_eq!(
@@ -63,7 +63,7 @@ fn each_declared_example_is_what_the_transform_does() {
             "{}: the example's `after` is not what the transform writes",
             t.id
         );
-        let again = fix_text(&output, &settings).unwrap();
+        let again = fix_text(&output, &settings, ChangeDetail::Listed).unwrap();
         assert!(
             again.output.is_none(),
             "{}: a second run changed the example again",

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use kubeharden::fix::{FixError, fix_bytes};
+use kubeharden::fix::{ChangeDetail, FixError, fix_bytes};
 use kubeharden::transform::{Profile, Settings};
 use kubeharden::yaml::{self, Guard, Node, NodeKind, Step, Text};
 
@@ -354,7 +354,7 @@ fn editable(input: &[u8]) -> Option<(Text<'_>, yaml::Stream<'_>)> {
 pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
     for profile in [Profile::Default, Profile::Restricted] {
         let settings = Settings::new(profile, &[], &[]).map_err(|e| e.to_string())?;
-        let written = match fix_bytes(input, &settings) {
+        let written = match fix_bytes(input, &settings, ChangeDetail::Listed) {
             Ok(fixed) => fixed.output,
             Err(e @ FixError::Internal(_)) => return Err(format!("{profile:?}: {e}")),
             Err(_) => None,
@@ -367,7 +367,10 @@ pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
         let output = written.text(source);
         // What the dry-run diff is made of: each document as the edits leave it.
         if let Some(documents) = written.documents(source)
-            && documents.concat() != output
+            && (0..documents.len())
+                .map(|index| documents.get(index))
+                .collect::<String>()
+                != output
         {
             return Err(format!(
                 "{profile:?}: the documents as edited are not the output"
@@ -375,7 +378,7 @@ pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
         }
         yaml::parse(&Text::new(&output), false)
             .map_err(|e| format!("{profile:?}: fixed text does not parse: {e}"))?;
-        match fix_bytes(output.as_bytes(), &settings) {
+        match fix_bytes(output.as_bytes(), &settings, ChangeDetail::Listed) {
             Ok(again) if again.output.is_none() => {}
             Ok(_) => return Err(format!("{profile:?}: a second run changes the output")),
             Err(e) => return Err(format!("{profile:?}: a second run fails: {e}")),

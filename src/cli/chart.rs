@@ -24,7 +24,7 @@ pub(super) fn process(
     if config.excludes(chart) {
         return vec![Outcome {
             report: FileReport::empty(name, FileStatus::Excluded),
-            stdout: None,
+            stdout: Vec::new(),
             texts: None,
         }];
     }
@@ -42,7 +42,7 @@ pub(super) fn process(
         Err(e) => {
             return vec![Outcome {
                 report: FileReport::failed(name, e, None),
-                stdout: None,
+                stdout: Vec::new(),
                 texts: None,
             }];
         }
@@ -51,7 +51,7 @@ pub(super) fn process(
     if outcomes.is_empty() {
         outcomes.push(Outcome {
             report: FileReport::empty(name, FileStatus::Unchanged),
-            stdout: None,
+            stdout: Vec::new(),
             texts: None,
         });
     }
@@ -81,22 +81,24 @@ pub(super) fn edit_outcomes(
                 delete_unchanged_since_read(&edit.path, &edit.original, limit)
             }
             (true, Lifecycle::Changed) => match snapshots.iter().find(|(p, _)| *p == edit.path) {
-                Some((_, snapshot)) => files::write_atomically(&edit.path, snapshot, &edit.new),
+                Some((_, snapshot)) => {
+                    files::write_atomically(&edit.path, snapshot, [edit.new.as_str()])
+                }
                 None => write_unchanged_since_read(&edit.path, &edit.original, &edit.new, limit),
             },
         };
         let stdout = if emit == Emit::Diff {
-            Some(output::file_diff(
+            vec![output::file_diff(
                 &shown,
                 &edit.original,
                 &edit.new,
                 edit.lifecycle,
-            ))
+            )]
         } else if let Err(e) = written {
             report = FileReport::failed(path, format!("{e:#}; the file was left as it was"), None);
-            None
+            Vec::new()
         } else {
-            None
+            Vec::new()
         };
         let texts = emit.keeps_texts().then(|| Texts {
             original: edit.original.clone(),
@@ -128,7 +130,7 @@ pub(super) fn edit_outcomes(
         report.findings.sort_by_key(|f| f.line);
         outcomes.push(Outcome {
             report,
-            stdout: None,
+            stdout: Vec::new(),
             texts: None,
         });
     }
@@ -147,7 +149,7 @@ fn write_unchanged_since_read(
     if snapshot.bytes != original.as_bytes() {
         anyhow::bail!("it changed while kubeharden was working on it; run again");
     }
-    files::write_atomically(path, &snapshot, new)
+    files::write_atomically(path, &snapshot, [new])
 }
 
 /// Deletes the file at `path`, provided it still holds the `original` it was fixed from.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use super::{Emit, Selection, docs, fix_paths, nothing_found_hint, stderr_lines, summary};
+use crate::fix::ChangeDetail;
 use crate::report::check::{self, Issue, Level};
 use crate::report::{self, Report, Texts};
 
@@ -52,7 +53,13 @@ enum FailOn {
 /// Runs `check`: 0 nothing to report, 1 findings (as `--fail-on` counts them), 2 an input
 /// could not be processed.
 pub(super) fn run(args: &CheckArgs) -> ExitCode {
-    let run = match fix_paths(&args.paths, &args.selection, Emit::Texts, &[], None) {
+    let run = match fix_paths(
+        &args.paths,
+        &args.selection,
+        (Emit::Texts, ChangeDetail::Listed),
+        &[],
+        None,
+    ) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");

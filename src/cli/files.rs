@@ -145,11 +145,15 @@ fn read_in_parts(file: &File, len: u64, limit: u64) -> Option<Vec<u8>> {
     (!grew).then_some(bytes)
 }
 
-/// Replaces the file at `path`, read as `read`, with `contents`: a temporary file in the same
-/// folder, given the original's owner, group, mode, extended attributes and ACLs, renamed over
-/// it. Only a regular file with one link is replaced, and only if it is still what was read;
-/// any failure leaves the original untouched and no temporary file behind.
-pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow::Result<()> {
+/// Replaces the file at `path`, read as `read`, with `contents`, given in pieces: a temporary
+/// file in the same folder, given the original's owner, group, mode, extended attributes and
+/// ACLs, renamed over it. Only a regular file with one link is replaced, and only if it is
+/// still what was read; any failure leaves the original untouched and no temporary file behind.
+pub fn write_atomically<'c>(
+    path: &Path,
+    read: &Snapshot,
+    contents: impl IntoIterator<Item = &'c str>,
+) -> anyhow::Result<()> {
     let kind = std::fs::symlink_metadata(path)
         .context("cannot read what it is")?
         .file_type();
@@ -195,7 +199,7 @@ pub fn write_atomically(path: &Path, read: &Snapshot, contents: &str) -> anyhow:
 /// Writes `contents` into a new file at `path` (mode 0644) atomically: a temporary file in the
 /// same folder, given the name only if nothing holds it yet, so that no file is ever replaced.
 pub fn create_new(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let temp = LiveTemp::holding(path, contents)?;
+    let temp = LiveTemp::holding(path, [contents])?;
     let file = temp.file();
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .context("cannot set the file's permissions")?;
@@ -383,16 +387,24 @@ impl LiveTemp {
         Ok(LiveTemp { temp: Some(temp) })
     }
 
-    /// A temporary file in the folder of `path`, holding `contents`.
-    fn holding(path: &Path, contents: &str) -> anyhow::Result<LiveTemp> {
+    /// A temporary file in the folder of `path`, holding `contents`, given in pieces.
+    fn holding<'c>(
+        path: &Path,
+        contents: impl IntoIterator<Item = &'c str>,
+    ) -> anyhow::Result<LiveTemp> {
         let folder = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let temp = LiveTemp::new_in(folder).context("cannot create a temporary file beside it")?;
-        temp.file()
-            .write_all(contents.as_bytes())
+        // Buffered: the pieces of an edited stream are many and small.
+        let mut file = std::io::BufWriter::new(temp.file());
+        contents
+            .into_iter()
+            .try_for_each(|piece| file.write_all(piece.as_bytes()))
+            .and_then(|()| file.flush())
             .context("cannot write the temporary file")?;
+        drop(file);
         Ok(temp)
     }
 
@@ -476,7 +488,7 @@ mod tests {
         let read = read_file(&target, DEFAULT_MAX_FILE_SIZE).unwrap();
         let link = dir.path().join("link.yaml");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let error = write_atomically(&link, &read, "a: 2\n").unwrap_err();
+        let error = write_atomically(&link, &read, ["a: 2\n"]).unwrap_err();
         assert!(
             format!("{error:#}").contains("a symbolic link, not a regular file"),
             "{error:#}"

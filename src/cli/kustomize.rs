@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Emit, Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
 use crate::config::Config;
+use crate::fix::ChangeDetail;
 use crate::report::{FileReport, FileStatus};
 use crate::source::SourceEdit;
 use crate::source::kustomize::{self, Kubectl};
@@ -18,7 +19,7 @@ use crate::transform::Finding;
 /// a single error outcome when the tree cannot be verified, with nothing written.
 pub(super) fn process(
     tree: &Tree,
-    emit: Emit,
+    (emit, detail): (Emit, ChangeDetail),
     config: &Config,
     selection: &Selection,
     limit: u64,
@@ -28,7 +29,7 @@ pub(super) fn process(
     let helm = crate::source::helm::Helm::find(named_helm).ok();
     let kubectl = match Kubectl::find(named) {
         Ok(kubectl) => kubectl.with_helm(helm.as_ref().map(|h| h.binary())),
-        Err(e) => return unchecked(tree, emit, config, limit, &e),
+        Err(e) => return unchecked(tree, (emit, detail), config, limit, &e),
     };
     let identity = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let patches: HashSet<PathBuf> = tree
@@ -46,17 +47,22 @@ pub(super) fn process(
         if patches.contains(&identity(&file.path)) {
             continue;
         }
-        let (snapshot, fixed) =
-            match super::fix_input(&Input::Found(file.clone()), None, config, limit) {
-                Ok(read_and_fixed) => read_and_fixed,
-                Err(instead) => {
-                    // Excluded files and Helm templates are left out quietly, as in a walk.
-                    if matches!(instead.report.status, FileStatus::Error) {
-                        outcomes.push(*instead);
-                    }
-                    continue;
+        let (snapshot, fixed) = match super::fix_input(
+            &Input::Found(file.clone()),
+            None,
+            config,
+            limit,
+            ChangeDetail::Listed,
+        ) {
+            Ok(read_and_fixed) => read_and_fixed,
+            Err(instead) => {
+                // Excluded files and Helm templates are left out quietly, as in a walk.
+                if matches!(instead.report.status, FileStatus::Error) {
+                    outcomes.push(*instead);
                 }
-            };
+                continue;
+            }
+        };
         findings.extend(fixed.findings.into_iter().map(|f| (file.path.clone(), f)));
         if let Some(written) = fixed.output {
             let original = super::fixed_text_of(&snapshot.bytes).into_owned();
@@ -104,11 +110,17 @@ pub(super) fn process(
 
 /// Without kubectl: every file of the tree as a plain file, as before kustomizations were
 /// known, and one warning that the overlays were not checked.
-fn unchecked(tree: &Tree, emit: Emit, config: &Config, limit: u64, why: &str) -> Vec<Outcome> {
+fn unchecked(
+    tree: &Tree,
+    (emit, detail): (Emit, ChangeDetail),
+    config: &Config,
+    limit: u64,
+    why: &str,
+) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = tree
         .files
         .iter()
-        .map(|file| super::process(&Input::Found(file.clone()), emit, config, limit))
+        .map(|file| super::process(&Input::Found(file.clone()), (emit, detail), config, limit))
         .collect();
     let first = kustomize::kustomization_file(&tree.kustomizations[0]).unwrap_or_default();
     let mut report = FileReport::empty(first.to_string_lossy().into_owned(), FileStatus::Unchanged);
@@ -122,7 +134,7 @@ fn unchecked(tree: &Tree, emit: Emit, config: &Config, limit: u64, why: &str) ->
     ));
     outcomes.push(Outcome {
         report,
-        stdout: None,
+        stdout: Vec::new(),
         texts: None,
     });
     outcomes
@@ -131,7 +143,7 @@ fn unchecked(tree: &Tree, emit: Emit, config: &Config, limit: u64, why: &str) ->
 fn failed(path: String, message: String, position: Option<crate::yaml::Position>) -> Outcome {
     Outcome {
         report: FileReport::failed(path, message, position),
-        stdout: None,
+        stdout: Vec::new(),
         texts: None,
     }
 }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
-use crate::fix;
+use crate::fix::{self, ChangeDetail};
 use crate::k8s::rbac::FileBinding;
 use crate::report::{self, FileReport, FileStatus, Report, Texts, Totals, plural};
 use crate::transform::{Finding, FindingKind, Profile};
@@ -169,8 +169,9 @@ impl Emit {
 /// What became of one input, and what to print for it on stdout.
 struct Outcome {
     report: FileReport,
-    /// The diff (dry run) or the fixed text (standard input).
-    stdout: Option<String>,
+    /// The diff (dry run) or the fixed text (standard input), in pieces printed one after
+    /// the other; none when nothing is printed.
+    stdout: Vec<String>,
     /// For `check`, the text read and the text `fix` would write: it places its findings and
     /// SARIF fixes with them.
     texts: Option<Texts>,
@@ -225,11 +226,12 @@ struct Run {
 /// Fixes `paths` (in place when `emit` writes) with the transforms `selection` picks, the inputs
 /// in parallel; an error for an unknown transform, a bad configuration file, standard input
 /// named twice, or one of the `outputs` (each with its option's name) that is also an input.
-/// With `within`, symbolic links named on the command line must lead inside it.
+/// With `within`, symbolic links named on the command line must lead inside it. Plain files
+/// keep `detail` of their changes.
 fn fix_paths(
     paths: &[String],
     selection: &Selection,
-    emit: Emit,
+    (emit, detail): (Emit, ChangeDetail),
     outputs: &[(&str, &Path)],
     within: Option<&Path>,
 ) -> Result<Run, String> {
@@ -289,8 +291,14 @@ fn fix_paths(
     };
     let process = |(input, config, read): (&Input, &Config, Option<files::Snapshot>)| match input {
         Input::Chart(chart) => unseen(chart::process(chart, emit, config, selection, limit)),
-        Input::Kustomize(tree) => unseen(kustomize::process(tree, emit, config, selection, limit)),
-        _ => vec![process_seen(input, read, emit, config, limit)],
+        Input::Kustomize(tree) => unseen(kustomize::process(
+            tree,
+            (emit, detail),
+            config,
+            selection,
+            limit,
+        )),
+        _ => vec![process_seen(input, read, (emit, detail), config, limit)],
     };
     let processed: Vec<(Outcome, Option<network_policy::Seen>)> = match &pool {
         Ok(pool) => pool.install(|| work.into_par_iter().flat_map_iter(process).collect()),
@@ -328,10 +336,16 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
         .filter(|(_, path)| *path != Path::new(STDOUT))
         .collect();
+    // The summary line counts the changes; only the reports show each one.
+    let detail =
+        match args.format == Format::Text && args.report.is_none() && args.pr_body.is_none() {
+            true => ChangeDetail::Counted,
+            false => ChangeDetail::Listed,
+        };
     let run = match fix_paths(
         &args.paths,
         &args.selection,
-        Emit::of_fix(args.dry_run),
+        (Emit::of_fix(args.dry_run), detail),
         &outputs,
         None,
     ) {
@@ -357,7 +371,11 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         let _ = writeln!(stderr, "{line}");
     }
     for outcome in run.outcomes {
-        if let (Some(text), Format::Text) = (&outcome.stdout, args.format) {
+        for text in outcome
+            .stdout
+            .iter()
+            .filter(|_| args.format == Format::Text)
+        {
             let _ = match colour && args.dry_run {
                 true => stdout.write_all(output::colorize(text).as_bytes()),
                 false => stdout.write_all(text.as_bytes()),
@@ -610,9 +628,14 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
     Ok(())
 }
 
-/// Fixes one plain input.
-fn process(input: &Input, emit: Emit, config: &Config, limit: u64) -> Outcome {
-    process_seen(input, None, emit, config, limit).0
+/// Fixes one plain input, keeping `detail` of its changes.
+fn process(
+    input: &Input,
+    (emit, detail): (Emit, ChangeDetail),
+    config: &Config,
+    limit: u64,
+) -> Outcome {
+    process_seen(input, None, (emit, detail), config, limit).0
 }
 
 /// Fixes one plain input, `read` already or read now; with it, what the input holds for
@@ -620,26 +643,30 @@ fn process(input: &Input, emit: Emit, config: &Config, limit: u64) -> Outcome {
 fn process_seen(
     input: &Input,
     read: Option<files::Snapshot>,
-    emit: Emit,
+    (emit, detail): (Emit, ChangeDetail),
     config: &Config,
     limit: u64,
 ) -> (Outcome, Option<network_policy::Seen>) {
     let name = input.display();
-    let outcome = |report: FileReport, stdout: Option<String>| Outcome {
+    let outcome = |report: FileReport, stdout: Vec<String>| Outcome {
         report,
         stdout,
         texts: None,
     };
     let failed = |message: String, position| {
-        outcome(FileReport::failed(name.clone(), message, position), None)
+        outcome(
+            FileReport::failed(name.clone(), message, position),
+            Vec::new(),
+        )
     };
-    let (snapshot, fixed) = match fix_input(input, read, config, limit) {
+    let (snapshot, fixed) = match fix_input(input, read, config, limit, detail) {
         Ok(read_and_fixed) => read_and_fixed,
         Err(instead) => return (*instead, None),
     };
     let fix::Fixed {
         output: fixed_text,
         changes,
+        unlisted,
         findings,
     } = fixed;
     // Each way out reports once: the changes and findings move into the report.
@@ -647,14 +674,17 @@ fn process_seen(
         path: name.clone(),
         status,
         changes,
+        unlisted,
         findings,
         error: None,
     };
     let original = fixed_text_of(&snapshot.bytes);
     let seen = network_policy::Seen::of(input, &original, &config.settings);
     let Some(new) = fixed_text else {
-        let stdout =
-            (input.file().is_none() && emit.writes()).then(|| original.clone().into_owned());
+        let stdout = (input.file().is_none() && emit.writes())
+            .then(|| original.clone().into_owned())
+            .into_iter()
+            .collect();
         let texts = emit.keeps_texts().then(|| Texts {
             original: original.into_owned(),
             new: None,
@@ -666,8 +696,10 @@ fn process_seen(
         return (outcome, seen);
     };
     if !emit.writes() {
-        let diff =
-            (emit == Emit::Diff).then(|| output::written_diff(&input.diff_path(), &original, &new));
+        let diff = match emit {
+            Emit::Diff => output::written_diff(&input.diff_path(), &original, &new),
+            _ => Vec::new(),
+        };
         let outcome = Outcome {
             texts: emit.keeps_texts().then(|| Texts {
                 new: Some(new.text(&original)),
@@ -677,31 +709,32 @@ fn process_seen(
         };
         return (outcome, seen);
     }
-    let new = new.text(&original);
     let outcome = match input.file() {
-        None => outcome(report(FileStatus::Changed), Some(new)),
-        Some(path) => match files::write_atomically(path, &snapshot, &new) {
-            Ok(()) => outcome(report(FileStatus::Changed), None),
+        None => outcome(report(FileStatus::Changed), vec![new.text(&original)]),
+        // In pieces: the new text of a large stream need not be built whole.
+        Some(path) => match files::write_atomically(path, &snapshot, new.pieces(&original)) {
+            Ok(()) => outcome(report(FileStatus::Changed), Vec::new()),
             Err(e) => failed(format!("{e:#}; the file was left as it was"), None),
         },
     };
     (outcome, seen)
 }
 
-/// Reads `input` (unless it was `read` already) and fixes it as a plain file: what was read
-/// and the fix, or the outcome to report instead (excluded, unreadable, a Helm template met in
-/// a walk, not fixable).
+/// Reads `input` (unless it was `read` already) and fixes it as a plain file, keeping `detail`
+/// of its changes: what was read and the fix, or the outcome to report instead (excluded,
+/// unreadable, a Helm template met in a walk, not fixable).
 fn fix_input(
     input: &Input,
     read: Option<files::Snapshot>,
     config: &Config,
     limit: u64,
+    detail: ChangeDetail,
 ) -> Result<(files::Snapshot, fix::Fixed), Box<Outcome>> {
     let name = input.display();
     let outcome = |report: FileReport| {
         Box::new(Outcome {
             report,
-            stdout: None,
+            stdout: Vec::new(),
             texts: None,
         })
     };
@@ -715,7 +748,7 @@ fn fix_input(
         None => read_input(input, limit)
             .map_err(|e| outcome(FileReport::failed(name.clone(), e.to_string(), None)))?,
     };
-    match fix::fix_bytes(&snapshot.bytes, &config.settings) {
+    match fix::fix_bytes(&snapshot.bytes, &config.settings, detail) {
         Ok(fixed) => Ok((snapshot, fixed)),
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
             Err(outcome(FileReport::empty(name, FileStatus::HelmSkipped)))

@@ -132,7 +132,7 @@ fn write_one(
         let message = "internal error, nothing was written: the NetworkPolicies do not read back as intended; please report it".to_owned();
         outcomes.push(Outcome {
             report: FileReport::failed(name, message, None),
-            stdout: None,
+            stdout: Vec::new(),
             texts: None,
         });
         return;
@@ -151,13 +151,7 @@ fn write_one(
         .match_indices("apiVersion: ")
         .map(|(offset, _)| text[..offset].matches('\n').count() + 1)
         .collect();
-    let mut report = FileReport {
-        path: name.clone(),
-        status: FileStatus::Changed,
-        changes: Vec::new(),
-        findings: Vec::new(),
-        error: None,
-    };
+    let mut report = FileReport::empty(name.clone(), FileStatus::Changed);
     for (document, ((_, workload, _), line)) in namespaces.iter().zip(starts).enumerate() {
         let policy = Resource {
             api_version: "networking.k8s.io/v1".to_owned(),
@@ -187,12 +181,12 @@ fn write_one(
     }
     let stdout = if !emit.writes() {
         let path = git_relative(target).to_string_lossy().into_owned();
-        Some(output::file_diff(&path, "", &text, Lifecycle::Created))
+        vec![output::file_diff(&path, "", &text, Lifecycle::Created)]
     } else {
         if let Err(e) = files::create_new(target, &text) {
             report = FileReport::failed(name, format!("{e:#}; nothing was written"), None);
         }
-        None
+        Vec::new()
     };
     outcomes.push(Outcome {
         report,

@@ -16,17 +16,19 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     file_diff(path, old, new, Lifecycle::Changed)
 }
 
-/// A unified diff of one file, as [`unified_diff`], from the text read and its verified edits:
-/// the new text of each edited document is made alone, never the whole new text (a large
-/// stream's would be as large as the stream).
-pub fn written_diff(path: &str, old: &str, written: &yaml::Written) -> String {
+/// A unified diff of one file, as [`unified_diff`], from the text read and its verified edits,
+/// in pieces to print one after the other: the new text of each edited document is made alone
+/// when it is needed, never the whole new text, and the hunks, written in parts on several
+/// cores, are not copied into one string (a large stream's new text and diff are each several
+/// times its size).
+pub fn written_diff(path: &str, old: &str, written: &yaml::Written) -> Vec<String> {
     match written.documents(old) {
-        Some(new_documents) => with_headers(
-            path,
-            Lifecycle::Changed,
-            &document_hunks(old, &new_documents),
-        ),
-        None => unified_diff(path, old, &written.text(old)),
+        Some(new) => {
+            let mut pieces = vec![headers(path, Lifecycle::Changed)];
+            pieces.extend(document_hunks(old, new.len(), &|index| new.get(index)));
+            pieces
+        }
+        None => vec![unified_diff(path, old, &written.text(old))],
     }
 }
 
@@ -34,12 +36,18 @@ pub fn written_diff(path: &str, old: &str, written: &yaml::Written) -> String {
 /// (`new file mode 100644` and `--- /dev/null`, or `deleted file mode 100644` and
 /// `+++ /dev/null`), which `git apply` and `patch -p1` accept.
 pub fn file_diff(path: &str, old: &str, new: &str, lifecycle: Lifecycle) -> String {
-    let new_documents: Vec<Cow<'_, str>> = yaml::document_texts(new).map(Cow::Borrowed).collect();
-    with_headers(path, lifecycle, &document_hunks(old, &new_documents))
+    let new_documents: Vec<&str> = yaml::document_texts(new).collect();
+    let hunks = document_hunks(old, new_documents.len(), &|index| {
+        Cow::Borrowed(new_documents[index])
+    });
+    let mut diff = headers(path, lifecycle);
+    diff.reserve(hunks.iter().map(String::len).sum());
+    hunks.iter().for_each(|part| diff.push_str(part));
+    diff
 }
 
-/// `hunks`, in parts, under the headers `git diff` writes for `path`.
-fn with_headers(path: &str, lifecycle: Lifecycle, hunks: &[String]) -> String {
+/// The headers `git diff` writes for `path` before its hunks.
+fn headers(path: &str, lifecycle: Lifecycle) -> String {
     let (a, b) = (
         git_quoted(&format!("a/{path}")),
         git_quoted(&format!("b/{path}")),
@@ -53,65 +61,77 @@ fn with_headers(path: &str, lifecycle: Lifecycle, hunks: &[String]) -> String {
         ),
         Lifecycle::Changed => ("", a.clone(), b.clone()),
     };
-    let mut diff = format!(
+    format!(
         "diff --git {a} {b}\n{mode}--- {old_name}{}\n+++ {new_name}{}\n",
         name_end(&old_name),
         name_end(&new_name),
-    );
-    diff.reserve(hunks.iter().map(String::len).sum());
-    hunks.iter().for_each(|part| diff.push_str(part));
-    diff
+    )
 }
 
 /// The lines of context around each change.
 const CONTEXT: usize = 3;
 
-/// The hunks turning `old` into the text whose documents are `new_documents`, with
-/// [`CONTEXT`] lines of context, in parts to be joined.
+/// The hunks turning `old` into the text of `count` documents, each made by
+/// `new_document_of` from its index, with [`CONTEXT`] lines of context, in parts to be joined.
 ///
 /// Where both texts hold as many YAML documents, they are compared a document at a time: edits
 /// stay inside documents, so an unchanged one costs one comparison, and the line lists and
 /// tables of the diff only ever hold one document (those of a whole 50 MB stream take several
 /// times its size). The documents' operations, joined, are grouped into hunks as `similar`
-/// groups them, and printed as it prints them.
-fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> Vec<String> {
+/// groups them, and printed as it prints them. A new document is made when it is needed and
+/// dropped after, so that they are never all held at once.
+fn document_hunks<'n>(
+    old: &str,
+    count: usize,
+    new_document_of: &(dyn Fn(usize) -> Cow<'n, str> + Sync),
+) -> Vec<String> {
     let old_documents: Vec<&str> = yaml::document_texts(old).collect();
+    let whole_diff = || {
+        let new: String = (0..count).map(new_document_of).collect();
+        vec![
+            similar::TextDiff::from_lines(old, &new)
+                .unified_diff()
+                .context_radius(CONTEXT)
+                .to_string(),
+        ]
+    };
     // `similar` ends lines at a bare CR too, which the line cursors below do not. A new
     // document that is a part of `old` (unedited) is looked at with it.
     let bare_carriage_return = |t: &str| yaml::bare_carriage_return(t).is_some();
     let in_old = |d: &str| old.as_bytes().as_ptr_range().contains(&d.as_ptr());
-    if old_documents.len() != new_documents.len()
-        || bare_carriage_return(old)
-        || (new_documents.iter()).any(|d| !in_old(d) && bare_carriage_return(d))
-    {
-        return vec![
-            similar::TextDiff::from_lines(old, &*new_documents.concat())
-                .unified_diff()
-                .context_radius(CONTEXT)
-                .to_string(),
-        ];
+    if old_documents.len() != count || bare_carriage_return(old) {
+        return whole_diff();
     }
     // Each document's operations from its first line, on every core of the pool the caller
-    // runs in (a large stream has tens of thousands), then joined in order.
-    let document_ops: Vec<Vec<DiffOp>> = old_documents
+    // runs in (a large stream has tens of thousands), then joined in order; none for a new
+    // document with a bare CR.
+    let document_ops: Option<Vec<Vec<DiffOp>>> = old_documents
         .par_iter()
-        .zip(new_documents)
-        .map(|(old_document, new_document)| {
-            let (old_document, new_document): (&str, &str) = (old_document, new_document);
+        .enumerate()
+        .map(|(index, old_document)| {
+            let new_document = new_document_of(index);
+            let new_document: &str = &new_document;
             // An unedited document is a part of `old`: equal without reading it.
-            let unedited = std::ptr::eq(old_document, new_document) || old_document == new_document;
+            let unedited =
+                std::ptr::eq(*old_document, new_document) || *old_document == new_document;
             match unedited {
-                true => vec![DiffOp::Equal {
+                true => Some(vec![DiffOp::Equal {
                     old_index: 0,
                     new_index: 0,
                     len: line_count(old_document),
-                }],
-                false => similar::TextDiff::from_lines(old_document, new_document)
-                    .ops()
-                    .to_vec(),
+                }]),
+                false if !in_old(new_document) && bare_carriage_return(new_document) => None,
+                false => Some(
+                    similar::TextDiff::from_lines(*old_document, new_document)
+                        .ops()
+                        .to_vec(),
+                ),
             }
         })
         .collect();
+    let Some(document_ops) = document_ops else {
+        return whole_diff();
+    };
     let mut ops = Operations::default();
     // How many lines each document has, old and new: the cursors pass over whole documents.
     let mut line_counts = Vec::with_capacity(document_ops.len());
@@ -142,14 +162,13 @@ fn document_hunks(old: &str, new_documents: &[Cow<'_, str>]) -> Vec<String> {
             let old_lines = LineCursor::new(
                 old_documents[old_document..]
                     .iter()
-                    .copied()
+                    .map(|d| Cow::Borrowed(*d))
                     .zip(line_counts[old_document..].iter().map(|c| c.0)),
                 old_first[old_document],
             );
             let new_lines = LineCursor::new(
-                new_documents[new_document..]
-                    .iter()
-                    .map(AsRef::as_ref)
+                (new_document..count)
+                    .map(new_document_of)
                     .zip(line_counts[new_document..].iter().map(|c| c.1)),
                 new_first[new_document],
             );
@@ -191,10 +210,10 @@ fn hunk_runs(
 }
 
 /// Prints `hunks` as `similar` prints them, their lines read with `old_lines` and `new_lines`.
-fn write_hunks<'a>(
+fn write_hunks<'o, 'n>(
     hunks: &[Vec<DiffOp>],
-    mut old_lines: LineCursor<'a, impl Iterator<Item = (&'a str, usize)>>,
-    mut new_lines: LineCursor<'a, impl Iterator<Item = (&'a str, usize)>>,
+    mut old_lines: LineCursor<'o, impl Iterator<Item = (Cow<'o, str>, usize)>>,
+    mut new_lines: LineCursor<'n, impl Iterator<Item = (Cow<'n, str>, usize)>>,
 ) -> String {
     let mut out = String::new();
     for hunk in hunks {
@@ -223,6 +242,8 @@ fn write_hunks<'a>(
             }
         }
     }
+    // Kept until it is printed, grown by doubling: up to twice the text it holds.
+    out.shrink_to_fit();
     out
 }
 
@@ -302,22 +323,27 @@ fn line_count(text: &str) -> usize {
 
 /// Reads the lines of a text given in pieces, each with its number of lines (as [`line_count`]
 /// counts them; each piece ends at a line break, but the last), forward, by index, without an
-/// index of all of them: a piece before the line asked for is passed over by its count.
+/// index of all of them: a piece before the line asked for is passed over by its count. A
+/// piece made for the cursor is dropped once it is passed.
 struct LineCursor<'a, P> {
-    rest: &'a str,
-    /// The lines of `rest`.
+    /// The piece being read.
+    piece: Cow<'a, str>,
+    /// Where the rest of `piece` starts: its lines are not read yet.
+    at: usize,
+    /// The lines of the rest of `piece`.
     rest_lines: usize,
-    /// The pieces after `rest`.
+    /// The pieces after `piece`.
     pieces: P,
-    /// The index of the first line of `rest`.
+    /// The index of the first line of the rest of `piece`.
     line: usize,
 }
 
-impl<'a, P: Iterator<Item = (&'a str, usize)>> LineCursor<'a, P> {
+impl<'a, P: Iterator<Item = (Cow<'a, str>, usize)>> LineCursor<'a, P> {
     /// A cursor over `pieces`, whose first line is line `first` of the text.
     fn new(pieces: P, first: usize) -> Self {
         LineCursor {
-            rest: "",
+            piece: Cow::Borrowed(""),
+            at: 0,
             rest_lines: 0,
             pieces,
             line: first,
@@ -325,35 +351,37 @@ impl<'a, P: Iterator<Item = (&'a str, usize)>> LineCursor<'a, P> {
     }
 
     /// Line `index`, with its line break; never one before the last asked for.
-    fn line(&mut self, index: usize) -> &'a str {
+    fn line(&mut self, index: usize) -> &str {
         while self.line < index && self.next_lines() {
             let n = (index - self.line).min(self.rest_lines);
+            let rest = &self.piece[self.at..];
             // The line break ending the last line passed over: memchr's iterator finds them
             // many bytes at a time.
             let after = match n == self.rest_lines {
-                true => self.rest.len(),
-                false => memchr::memchr_iter(b'\n', self.rest.as_bytes())
+                true => rest.len(),
+                false => memchr::memchr_iter(b'\n', rest.as_bytes())
                     .nth(n - 1)
-                    .map_or(self.rest.len(), |at| at + 1),
+                    .map_or(rest.len(), |at| at + 1),
             };
-            self.rest = &self.rest[after..];
+            self.at += after;
             self.rest_lines -= n;
             self.line += n;
         }
         self.next_lines();
-        let end = memchr::memchr(b'\n', self.rest.as_bytes()).map_or(self.rest.len(), |i| i + 1);
-        let (line, rest) = self.rest.split_at(end);
-        self.rest = rest;
+        let start = self.at;
+        let rest = &self.piece[start..];
+        self.at += memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |i| i + 1);
         self.rest_lines = self.rest_lines.saturating_sub(1);
         self.line += 1;
-        line
+        &self.piece[start..self.at]
     }
 
-    /// Moves on to the next piece with lines when `rest` has none; whether there is one.
+    /// Moves on to the next piece with lines when the rest of `piece` has none; whether there
+    /// is one.
     fn next_lines(&mut self) -> bool {
         while self.rest_lines == 0 {
             match self.pieces.next() {
-                Some((piece, lines)) => (self.rest, self.rest_lines) = (piece, lines),
+                Some((piece, lines)) => (self.piece, self.at, self.rest_lines) = (piece, 0, lines),
                 None => return false,
             }
         }
@@ -444,9 +472,11 @@ mod tests {
     use super::*;
 
     fn hunks(old: &str, new: &str) -> String {
-        let new_documents: Vec<Cow<'_, str>> =
-            yaml::document_texts(new).map(Cow::Borrowed).collect();
-        document_hunks(old, &new_documents).concat()
+        let new_documents: Vec<&str> = yaml::document_texts(new).collect();
+        document_hunks(old, new_documents.len(), &|index| {
+            Cow::Borrowed(new_documents[index])
+        })
+        .concat()
     }
 
     fn whole_text_hunks(old: &str, new: &str) -> String {
@@ -508,7 +538,12 @@ mod tests {
         let whole = pieces.concat();
         let lines: Vec<&str> = whole.split_inclusive('\n').collect();
         for step in 1..=lines.len() {
-            let mut cursor = LineCursor::new(pieces.into_iter().map(|p| (p, line_count(p))), 0);
+            let mut cursor = LineCursor::new(
+                pieces
+                    .into_iter()
+                    .map(|p| (Cow::Borrowed(p), line_count(p))),
+                0,
+            );
             for index in (0..lines.len()).step_by(step) {
                 assert_eq!(
                     cursor.line(index),

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::{Emit, Selection, fix_paths, stderr_lines};
+use crate::fix::ChangeDetail;
 use crate::pr::git::{Git, redact};
 use crate::pr::github::{GitHub, Token};
 use crate::report::{FileStatus, Report, markdown, plural};
@@ -295,7 +296,13 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the temporary worktree {}", root.display()))?;
     // A link in the repository may point anywhere: only its files are kubeharden's to edit.
-    let run = fix_paths(paths, &selection, Emit::Write, &[], Some(Path::new(".")));
+    let run = fix_paths(
+        paths,
+        &selection,
+        (Emit::Write, ChangeDetail::Listed),
+        &[],
+        Some(Path::new(".")),
+    );
     std::env::set_current_dir(&back)
         .with_context(|| format!("cannot return to {}", back.display()))?;
     let run = run.map_err(anyhow::Error::msg)?;

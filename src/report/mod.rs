@@ -8,7 +8,7 @@ pub mod json;
 pub mod markdown;
 pub mod sarif;
 
-use crate::transform::{Change, Finding, FindingKind, Safety};
+use crate::transform::{Change, ChangeCounts, Finding, FindingKind, Safety};
 use crate::yaml::Position;
 
 /// What became of one input.
@@ -55,6 +55,9 @@ pub struct FileReport {
     pub path: String,
     pub status: FileStatus,
     pub changes: Vec<Change>,
+    /// The changes counted and not listed in `changes`, by transform: a run whose outputs
+    /// show no change one by one keeps only their number.
+    pub unlisted: ChangeCounts,
     /// Warnings, notes, skips and suppressions, in line order.
     pub findings: Vec<Finding>,
     /// Set when `status` is [`FileStatus::Error`].
@@ -68,6 +71,7 @@ impl FileReport {
             path,
             status: FileStatus::Error,
             changes: Vec::new(),
+            unlisted: ChangeCounts::default(),
             findings: Vec::new(),
             error: Some(FileError { message, position }),
         }
@@ -79,6 +83,7 @@ impl FileReport {
             path,
             status,
             changes: Vec::new(),
+            unlisted: ChangeCounts::default(),
             findings: Vec::new(),
             error: None,
         }
@@ -153,12 +158,13 @@ impl Report {
                 FileStatus::Excluded => totals.excluded += 1,
                 FileStatus::Error => totals.errors += 1,
             }
-            totals.changes += file.changes.len();
-            totals.held_for_review += file
-                .changes
-                .iter()
-                .filter(|c| held_for_review(c.transform))
-                .count();
+            let listed = file.changes.iter().map(|c| (c.transform, 1));
+            for (transform, count) in listed.chain(file.unlisted.by_transform()) {
+                totals.changes += count;
+                if held_for_review(transform) {
+                    totals.held_for_review += count;
+                }
+            }
             totals.add_findings(&file.findings);
         }
         totals

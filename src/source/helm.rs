@@ -654,6 +654,7 @@ fn render_and_plan(
             &stream.anchor_names,
             number,
             &reading,
+            crate::transform::ChangeDetail::Listed,
         );
         fix.workloads += crate::k8s::pod_specs(root, &settings.kinds).len();
         let document = &rendered[index];

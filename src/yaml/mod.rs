@@ -50,9 +50,18 @@ impl fmt::Display for WriteError {
 pub struct Written {
     /// The edits, sorted and disjoint.
     pub splices: Vec<Splice>,
-    /// The comments of the source (byte spans) that were on lines the edits removed or
-    /// rewrote and are no longer there: callers report them, so none is lost silently.
-    pub lost_comments: Vec<std::ops::Range<usize>>,
+    /// The comments of the source that were on lines the edits removed or rewrote and are no
+    /// longer there: callers report them, so none is lost silently.
+    pub lost_comments: Vec<LostComment>,
+}
+
+/// A comment of the source that an edit removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostComment {
+    /// Its bytes in the source.
+    pub span: std::ops::Range<usize>,
+    /// The document whose edit removed it, 0-based.
+    pub document: usize,
 }
 
 impl Written {
@@ -61,10 +70,16 @@ impl Written {
         render::apply_sorted(source, &self.splices)
     }
 
-    /// The documents of `source` (as [`document_texts`] cuts them), each as the edits leave it:
-    /// the new text of a document without building the whole. `None` when an edit reaches
-    /// over from one document to another.
-    pub fn documents<'s>(&self, source: &'s str) -> Option<Vec<std::borrow::Cow<'s, str>>> {
+    /// The new text in pieces, to be written one after the other without building it whole:
+    /// the parts of `source` the edits leave, and the edits' texts.
+    pub fn pieces<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a str> {
+        render::applied_pieces(source, 0..source.len(), &self.splices)
+    }
+
+    /// The documents of `source` (as [`document_texts`] cuts them), each as the edits leave it,
+    /// made when asked for: the new text of a document without building the whole. `None`
+    /// when an edit reaches over from one document to another.
+    pub fn documents<'w, 's>(&'w self, source: &'s str) -> Option<EditedDocuments<'w, 's>> {
         let mut rest = self.splices.as_slice();
         let mut start = 0;
         let mut documents = Vec::new();
@@ -87,13 +102,38 @@ impl Written {
         if !rest.is_empty() {
             return None;
         }
-        // On every core of the pool the caller runs in: the edited documents of a large
-        // stream are most of its text.
-        let edited = documents.into_par_iter().map(|(range, edits)| match edits {
-            [] => std::borrow::Cow::Borrowed(&source[range]),
-            _ => std::borrow::Cow::Owned(render::apply_within(source, range, edits)),
-        });
-        Some(edited.collect())
+        Some(EditedDocuments { source, documents })
+    }
+}
+
+/// The documents of a text as its edits leave them ([`Written::documents`]), each made when
+/// asked for: the edited documents of a large stream are most of its text, and need not all
+/// be held at once.
+pub struct EditedDocuments<'w, 's> {
+    source: &'s str,
+    /// Each document's bytes in the source, with the edits inside them.
+    documents: Vec<(std::ops::Range<usize>, &'w [Splice])>,
+}
+
+impl<'s> EditedDocuments<'_, 's> {
+    /// How many documents the text has.
+    pub fn len(&self) -> usize {
+        self.documents.len()
+    }
+
+    /// Whether the text has no document (an empty text).
+    pub fn is_empty(&self) -> bool {
+        self.documents.is_empty()
+    }
+
+    /// Document `index` as the edits leave it: a part of the source when no edit is in it.
+    pub fn get(&self, index: usize) -> std::borrow::Cow<'s, str> {
+        match &self.documents[index] {
+            (range, []) => std::borrow::Cow::Borrowed(&self.source[range.clone()]),
+            (range, edits) => {
+                std::borrow::Cow::Owned(render::apply_within(self.source, range.clone(), edits))
+            }
+        }
     }
 }
 
@@ -129,6 +169,46 @@ pub struct DocumentEdits<'a> {
     /// The intended tree of a document that can only be checked inside the whole output (its
     /// edits leave its lines, or the stream has `%TAG` directives).
     unchecked: Option<Node<'a>>,
+}
+
+impl DocumentEdits<'_> {
+    /// Whether an edit replaces text holding a `#`: only such an edit can remove a comment.
+    pub fn may_remove_comments(&self, source: &str) -> bool {
+        (self.splices.iter())
+            .any(|s| memchr::memchr(b'#', source[s.range.clone()].as_bytes()).is_some())
+    }
+
+    /// The `comments` of `source` (spans, in order) that the edits removed: inside the text an
+    /// edit replaced, and not in what it wrote there.
+    fn lost_comments<'c>(
+        &'c self,
+        source: &'c str,
+        comments: &'c [std::ops::Range<usize>],
+    ) -> impl Iterator<Item = LostComment> + 'c {
+        // Splices are sorted and never overlap: the one that may cover a comment is the last
+        // that starts at or before it.
+        let splices = &self.splices;
+        let reach = match (splices.first(), splices.last()) {
+            (Some(first), Some(last)) => first.range.start..last.range.end,
+            _ => 0..0,
+        };
+        let from = comments.partition_point(|c| c.start < reach.start);
+        let to = comments.partition_point(|c| c.start < reach.end);
+        let removed = move |c: &&std::ops::Range<usize>| {
+            let candidates = splices.partition_point(|s| s.range.start <= c.start);
+            candidates.checked_sub(1).is_some_and(|i| {
+                let splice = &splices[i];
+                c.end <= splice.range.end && !splice.text.contains(&source[(*c).clone()])
+            })
+        };
+        comments[from..to]
+            .iter()
+            .filter(removed)
+            .map(|span| LostComment {
+                span: span.clone(),
+                document: self.index,
+            })
+    }
 }
 
 impl<'t, 'a> Writer<'t, 'a> {
@@ -208,6 +288,9 @@ impl<'t, 'a> Writer<'t, 'a> {
         let checked = !self.has_tag_directive
             && inside
             && self.checked_alone(index, original, edited, &splices, lines)?;
+        // Kept until the whole text is written, as rendered: grown by doubling, a text holds
+        // up to twice its bytes.
+        splices.iter_mut().for_each(|s| s.text.shrink_to_fit());
         Ok(DocumentEdits {
             index,
             unchecked: (!checked).then(|| edited.clone()),
@@ -252,6 +335,11 @@ impl<'t, 'a> Writer<'t, 'a> {
         comments: &[std::ops::Range<usize>],
     ) -> Result<Written, WriteError> {
         let text = self.text;
+        // Each document's edits against the comments they reach over, on every core: a large
+        // stream has hundreds of thousands of comments.
+        let lost_comments = (edits.par_iter().flatten())
+            .flat_map_iter(|document| document.lost_comments(text.source, comments))
+            .collect();
         let mut splices = Vec::new();
         let mut unchecked = Vec::new();
         let mut edited = Vec::with_capacity(edits.len());
@@ -271,21 +359,6 @@ impl<'t, 'a> Writer<'t, 'a> {
                 unchecked.push((document.index, tree));
             }
         }
-        // Splices never overlap: sorted by start, the one that may cover a comment is the last
-        // that starts at or before it. On every core: a large stream has hundreds of thousands
-        // of comments.
-        splices.sort_by_key(|s| (s.range.start, s.range.end));
-        let lost_comments = comments
-            .par_iter()
-            .filter(|c| {
-                let candidates = splices.partition_point(|s| s.range.start <= c.start);
-                candidates.checked_sub(1).is_some_and(|i| {
-                    let splice = &splices[i];
-                    c.end <= splice.range.end && !splice.text.contains(&text.source[(*c).clone()])
-                })
-            })
-            .cloned()
-            .collect();
         render::sort(&mut splices).map_err(WriteError::Render)?;
         if let Some(error) = unverified {
             return Err(error);

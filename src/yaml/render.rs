@@ -227,14 +227,25 @@ pub fn apply_sorted(source: &str, splices: &[Splice]) -> String {
 pub fn apply_within(source: &str, within: Range<usize>, splices: &[Splice]) -> String {
     let inserted: usize = splices.iter().map(|s| s.text.len()).sum();
     let mut out = String::with_capacity(within.len() + inserted);
-    let mut at = within.start;
-    for splice in splices {
-        out.push_str(&source[at..splice.range.start]);
-        out.push_str(&splice.text);
-        at = splice.range.end;
-    }
-    out.push_str(&source[at..within.end]);
+    applied_pieces(source, within, splices).for_each(|piece| out.push_str(piece));
     out
+}
+
+/// The part `within` of `source` with `splices`, sorted, disjoint and inside it, applied, in
+/// pieces: the parts of `source` the splices leave, and the splices' texts between them.
+pub fn applied_pieces<'a>(
+    source: &'a str,
+    within: Range<usize>,
+    splices: &'a [Splice],
+) -> impl Iterator<Item = &'a str> {
+    let kept_starts = std::iter::once(within.start).chain(splices.iter().map(|s| s.range.end));
+    let kept_ends = splices.iter().map(|s| s.range.start).chain([within.end]);
+    let kept = kept_starts
+        .zip(kept_ends)
+        .map(|(start, end)| &source[start..end]);
+    let written = splices.iter().map(|s| s.text.as_str()).chain([""]);
+    kept.zip(written)
+        .flat_map(|(kept, written)| [kept, written])
 }
 
 struct Renderer<'t, 's> {

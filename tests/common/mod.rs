@@ -26,7 +26,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use kubeharden::fix::{FixError, fix_text};
+use kubeharden::fix::{ChangeDetail, FixError, fix_text};
 use kubeharden::transform::{self, Change, Finding, FindingKind, Profile, Settings};
 use kubeharden::yaml::{self, Text};
 use serde::de::{self, Deserialize, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess};
@@ -548,7 +548,7 @@ pub fn check_profiles(input: &str, profiles: &[&Settings]) -> Vec<Checked> {
     let mut fixes = Vec::with_capacity(profiles.len());
     for settings in profiles {
         let mut checked = Checked::default();
-        match fix_text(input, settings) {
+        match fix_text(input, settings, ChangeDetail::Listed) {
             Ok(fixed) => fixes.push(Some(fixed)),
             Err(e @ FixError::Internal(_)) => {
                 checked.failures.push(format!("kubeharden failed: {e}"));
@@ -745,7 +745,7 @@ fn check_read(
     check_lines(input, &output, &edits, checked);
 
     // e. A second run changes nothing.
-    match fix_text(&output, settings) {
+    match fix_text(&output, settings, ChangeDetail::Listed) {
         Ok(again) if again.output.is_none() && again.changes.is_empty() => {}
         Ok(again) => checked.failures.push(format!(
             "e: a second run changed {} more fields: {}",
