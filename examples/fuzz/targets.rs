@@ -350,11 +350,28 @@ fn editable(input: &[u8]) -> Option<(Text<'_>, yaml::Stream<'_>)> {
 }
 
 /// `fix` of a whole input in the default and restricted profiles: output is written only when
-/// it parses, and a second run over it changes nothing.
+/// it parses, its pieces and its documents are the output, a second run over it changes
+/// nothing, and counting the changes gives what listing them gives.
 pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
     for profile in [Profile::Default, Profile::Restricted] {
         let settings = Settings::new(profile, &[], &[]).map_err(|e| e.to_string())?;
-        let written = match fix_bytes(input, &settings, ChangeDetail::Listed) {
+        let listed = fix_bytes(input, &settings, ChangeDetail::Listed);
+        let counted = fix_bytes(input, &settings, ChangeDetail::Counted);
+        let same = match (&listed, &counted) {
+            (Ok(listed), Ok(counted)) => {
+                counted.output == listed.output
+                    && counted.findings == listed.findings
+                    && counted.unlisted.total() == listed.changes.len()
+            }
+            (Err(listed), Err(counted)) => listed == counted,
+            _ => false,
+        };
+        if !same {
+            return Err(format!(
+                "{profile:?}: counted changes give another result than listed ones"
+            ));
+        }
+        let written = match listed {
             Ok(fixed) => fixed.output,
             Err(e @ FixError::Internal(_)) => return Err(format!("{profile:?}: {e}")),
             Err(_) => None,
@@ -365,6 +382,11 @@ pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
         // Fixed, so UTF-8.
         let source = std::str::from_utf8(input).map_err(|e| e.to_string())?;
         let output = written.text(source);
+        if written.pieces(source).collect::<String>() != output {
+            return Err(format!(
+                "{profile:?}: the pieces written are not the output"
+            ));
+        }
         // What the dry-run diff is made of: each document as the edits leave it.
         if let Some(documents) = written.documents(source)
             && (0..documents.len())
