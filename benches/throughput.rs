@@ -330,7 +330,6 @@ fn stage_times(m: &Manifest, settings: &Settings, t: &mut [Duration; 7]) {
             &stream.anchor_names,
             document,
             &reading,
-            ChangeDetail::Listed,
         );
         changes += plan.changes.len();
         intended.push(plan.intended);

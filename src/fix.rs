@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use crate::k8s;
-pub use crate::transform::ChangeDetail;
 use crate::transform::{self, Change, ChangeCounts, Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
 
@@ -21,6 +20,18 @@ pub struct Fixed {
     pub unlisted: ChangeCounts,
     /// Warnings, skips and suppressions, in line order.
     pub findings: Vec<Finding>,
+}
+
+/// How much of the changes [`fix_text`] keeps: its callers choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeDetail {
+    /// Each change, with its field and values: for the outputs that show them one by one
+    /// (the reports, `check`, pull requests).
+    Listed,
+    /// Only how many each transform made, which is all a summary line needs. A stream whose
+    /// every document is edited makes about one change per 25 of its bytes, each kept in about
+    /// 200: listed to the end, they took most of the memory.
+    Counted,
 }
 
 /// Why an input was not processed. Nothing was written for it.
@@ -283,11 +294,8 @@ pub fn fix_text<'s>(
                 edits: None,
             };
         }
-        let plan_in = |detail| {
-            let (root, anchors) = (&document.root, &document.anchor_names);
-            transform::plan(settings, &text, root, anchors, index, reading, detail)
-        };
-        let plan = plan_in(detail);
+        let (root, anchors) = (&document.root, &document.anchor_names);
+        let plan = transform::plan(settings, &text, root, anchors, index, reading);
         let edits = plan
             .intended
             .filter(|_| bare_carriage_return.is_none())
@@ -296,15 +304,14 @@ pub fn fix_text<'s>(
         let mut counted = ChangeCounts::default();
         if detail == ChangeDetail::Counted {
             counted.add(&changes);
+            // The change nearest to a comment an edit removed names it, so the changes of a
+            // document whose edits may remove one are kept until the edits are checked
+            // (rarely: few edits replace text holding a `#`).
             let may_remove_comments = (edits.as_ref())
                 .is_some_and(|e| e.as_ref().is_ok_and(|e| e.may_remove_comments(source)));
-            // The change nearest to a comment an edit removed names it: a document whose edits
-            // may remove one is planned again for its changes in full (rarely: few edits
-            // replace text holding a `#`).
-            changes = match may_remove_comments {
-                true => plan_in(ChangeDetail::Listed).changes,
-                false => Vec::new(),
-            };
+            if !may_remove_comments {
+                changes = Vec::new();
+            }
         }
         FixedDocument {
             changes,

@@ -654,7 +654,6 @@ fn render_and_plan(
             &stream.anchor_names,
             number,
             &reading,
-            crate::transform::ChangeDetail::Listed,
         );
         fix.workloads += crate::k8s::pod_specs(root, &settings.kinds).len();
         let document = &rendered[index];

@@ -248,7 +248,6 @@ pub fn fix_tree(
                 &stream.anchor_names,
                 number,
                 &reading,
-                crate::transform::ChangeDetail::Listed,
             );
             // The same resource built by several kustomizations is reported once.
             for finding in attributed(folder, &text, document, &plan.findings) {
@@ -371,7 +370,6 @@ pub fn fix_tree(
                     &stream.anchor_names,
                     number,
                     &reading,
-                    crate::transform::ChangeDetail::Listed,
                 )
                 .changes
                 .is_empty();

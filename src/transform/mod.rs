@@ -20,8 +20,8 @@ use crate::k8s::rbac::FileBinding;
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, HostPathWrites, ImageWrites, check_writes};
 pub use plan::{
-    Change, ChangeCounts, ChangeDetail, Finding, FindingKind, Plan, StreamReading, describe,
-    line_of_closest, plan,
+    Change, ChangeCounts, Finding, FindingKind, Plan, StreamReading, describe, line_of_closest,
+    plan,
 };
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};

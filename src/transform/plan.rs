@@ -35,20 +35,6 @@ pub struct Change {
     pub line: usize,
 }
 
-/// How much of each change is kept: the planner's and [`crate::fix::fix_text`]'s callers
-/// choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeDetail {
-    /// Each change, with its field and values: for the outputs that show them one by one
-    /// (the reports, `check`, pull requests).
-    Listed,
-    /// Only how many each transform made, which is all a summary line needs. The planner's
-    /// changes then hold their document, resource, transform and line, no strings. A stream
-    /// whose every document is edited makes about one change per 25 of its bytes, each kept
-    /// in about 200: listed to the end, they took most of the memory.
-    Counted,
-}
-
 /// How many changes each transform made: what is kept of changes that are counted and not
 /// listed one by one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,7 +174,6 @@ pub fn plan<'a>(
     anchor_names: &HashMap<usize, String>,
     document: usize,
     reading: &StreamReading,
-    detail: ChangeDetail,
 ) -> Plan<'a> {
     let pods = k8s::pod_specs(root, &settings.kinds);
     let accounts = k8s::default_service_accounts(root);
@@ -205,7 +190,6 @@ pub fn plan<'a>(
         findings: Vec::new(),
         skips: Vec::new(),
         undo: None,
-        detail,
     };
     if !pods.is_empty() || !accounts.is_empty() {
         // Only objects that hold pods or default service accounts are edited.
@@ -356,8 +340,6 @@ pub(super) struct Planner<'p, 'a> {
     skips: Vec<Skip>,
     /// Inside [`Planner::all_or_none`], how to undo each edit made so far, in order.
     undo: Option<Vec<Undo<'a>>>,
-    /// How much of each change to record.
-    detail: ChangeDetail,
 }
 
 /// A rule that stood aside, and where.
@@ -1081,24 +1063,16 @@ impl<'p, 'a> Planner<'p, 'a> {
         refused: impl FnOnce() -> String,
     ) -> bool {
         match result {
-            Ok(()) => {
-                let listed = self.detail == ChangeDetail::Listed;
-                self.changes.push(Change {
-                    document: self.document,
-                    resource: target.pod.resource.clone(),
-                    container: (target.container)
-                        .and_then(|c| c.name.clone())
-                        .filter(|_| listed),
-                    transform: &transform.id,
-                    path: match listed {
-                        true => yaml::path_to_string(path),
-                        false => String::new(),
-                    },
-                    old: old.filter(|_| listed),
-                    new: new.filter(|_| listed),
-                    line: line_of_closest(self.text, self.root, path),
-                })
-            }
+            Ok(()) => self.changes.push(Change {
+                document: self.document,
+                resource: target.pod.resource.clone(),
+                container: (target.container).and_then(|c| c.name.clone()),
+                transform: &transform.id,
+                path: yaml::path_to_string(path),
+                old,
+                new,
+                line: line_of_closest(self.text, self.root, path),
+            }),
             Err(refusal) => {
                 let message = format!("{}: {refusal}", refused());
                 let line = line_of_closest(self.text, self.root, path);
