@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{Emit, Selection, docs, fix_paths, nothing_found_hint, stderr_lines, summary};
-use crate::fix::ChangeDetail;
+use super::{Emit, Selection, Wanted, docs, fix_paths, nothing_found_hint, stderr_lines, summary};
 use crate::report::check::{self, Issue, Level};
 use crate::report::{self, Report, Texts};
 
@@ -56,7 +55,7 @@ pub(super) fn run(args: &CheckArgs) -> ExitCode {
     let run = match fix_paths(
         &args.paths,
         &args.selection,
-        (Emit::Texts, ChangeDetail::Listed),
+        Wanted::listed(Emit::Texts),
         &[],
         None,
     ) {

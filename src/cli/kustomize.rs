@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::{Emit, Outcome, Selection, chart, files, inputs::Input, inputs::Tree};
+use super::{Outcome, Selection, Wanted, chart, files, inputs::Input, inputs::Tree};
 use crate::config::Config;
 use crate::fix::ChangeDetail;
 use crate::report::{FileReport, FileStatus};
@@ -15,11 +15,11 @@ use crate::source::SourceEdit;
 use crate::source::kustomize::{self, Kubectl};
 use crate::transform::Finding;
 
-/// Fixes the tree (in place when `emit` writes): one outcome per file edited or with findings;
+/// Fixes the tree (in place when `wanted` writes): one outcome per file edited or with findings;
 /// a single error outcome when the tree cannot be verified, with nothing written.
 pub(super) fn process(
     tree: &Tree,
-    (emit, detail): (Emit, ChangeDetail),
+    wanted: Wanted,
     config: &Config,
     selection: &Selection,
     limit: u64,
@@ -29,7 +29,7 @@ pub(super) fn process(
     let helm = crate::source::helm::Helm::find(named_helm).ok();
     let kubectl = match Kubectl::find(named) {
         Ok(kubectl) => kubectl.with_helm(helm.as_ref().map(|h| h.binary())),
-        Err(e) => return unchecked(tree, (emit, detail), config, limit, &e),
+        Err(e) => return unchecked(tree, wanted, config, limit, &e),
     };
     let identity = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let patches: HashSet<PathBuf> = tree
@@ -50,9 +50,9 @@ pub(super) fn process(
         let (snapshot, fixed) = match super::fix_input(
             &Input::Found(file.clone()),
             None,
+            ChangeDetail::Listed,
             config,
             limit,
-            ChangeDetail::Listed,
         ) {
             Ok(read_and_fixed) => read_and_fixed,
             Err(instead) => {
@@ -103,24 +103,22 @@ pub(super) fn process(
         }
     }
     outcomes.extend(chart::edit_outcomes(
-        &edits, &snapshots, findings, emit, limit,
+        &edits,
+        &snapshots,
+        findings,
+        wanted.emit,
+        limit,
     ));
     outcomes
 }
 
 /// Without kubectl: every file of the tree as a plain file, as before kustomizations were
 /// known, and one warning that the overlays were not checked.
-fn unchecked(
-    tree: &Tree,
-    (emit, detail): (Emit, ChangeDetail),
-    config: &Config,
-    limit: u64,
-    why: &str,
-) -> Vec<Outcome> {
+fn unchecked(tree: &Tree, wanted: Wanted, config: &Config, limit: u64, why: &str) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = tree
         .files
         .iter()
-        .map(|file| super::process(&Input::Found(file.clone()), (emit, detail), config, limit))
+        .map(|file| super::process(&Input::Found(file.clone()), wanted, config, limit))
         .collect();
     let first = kustomize::kustomization_file(&tree.kustomizations[0]).unwrap_or_default();
     let mut report = FileReport::empty(first.to_string_lossy().into_owned(), FileStatus::Unchanged);

@@ -166,6 +166,23 @@ impl Emit {
     }
 }
 
+/// What a run asks of each input: what to emit, and how much of its changes to keep.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    emit: Emit,
+    changes: ChangeDetail,
+}
+
+impl Wanted {
+    /// `emit`, with each change listed: for the reports, `check` and pull requests.
+    fn listed(emit: Emit) -> Wanted {
+        Wanted {
+            emit,
+            changes: ChangeDetail::Listed,
+        }
+    }
+}
+
 /// What became of one input, and what to print for it on stdout.
 struct Outcome {
     report: FileReport,
@@ -223,15 +240,15 @@ struct Run {
     profile: Profile,
 }
 
-/// Fixes `paths` (in place when `emit` writes) with the transforms `selection` picks, the inputs
+/// Fixes `paths` (in place when `wanted` writes) with the transforms `selection` picks, the inputs
 /// in parallel; an error for an unknown transform, a bad configuration file, standard input
 /// named twice, or one of the `outputs` (each with its option's name) that is also an input.
 /// With `within`, symbolic links named on the command line must lead inside it. Plain files
-/// keep `detail` of their changes.
+/// and loose kustomization files keep the changes `wanted` asks for.
 fn fix_paths(
     paths: &[String],
     selection: &Selection,
-    (emit, detail): (Emit, ChangeDetail),
+    wanted: Wanted,
     outputs: &[(&str, &Path)],
     within: Option<&Path>,
 ) -> Result<Run, String> {
@@ -290,22 +307,18 @@ fn fix_paths(
         outcomes.into_iter().map(|o| (o, None)).collect()
     };
     let process = |(input, config, read): (&Input, &Config, Option<files::Snapshot>)| match input {
-        Input::Chart(chart) => unseen(chart::process(chart, emit, config, selection, limit)),
-        Input::Kustomize(tree) => unseen(kustomize::process(
-            tree,
-            (emit, detail),
-            config,
-            selection,
-            limit,
-        )),
-        _ => vec![process_seen(input, read, (emit, detail), config, limit)],
+        Input::Chart(chart) => unseen(chart::process(chart, wanted.emit, config, selection, limit)),
+        Input::Kustomize(tree) => {
+            unseen(kustomize::process(tree, wanted, config, selection, limit))
+        }
+        _ => vec![process_seen(input, read, wanted, config, limit)],
     };
     let processed: Vec<(Outcome, Option<network_policy::Seen>)> = match &pool {
         Ok(pool) => pool.install(|| work.into_par_iter().flat_map_iter(process).collect()),
         Err(_) => work.into_iter().flat_map(process).collect(),
     };
     let (mut outcomes, seen): (Vec<Outcome>, Vec<_>) = processed.into_iter().unzip();
-    network_policy::write_policies(&mut outcomes, seen, emit);
+    network_policy::write_policies(&mut outcomes, seen, wanted.emit);
     Ok(Run {
         unreadable: unreadable
             .into_iter()
@@ -337,18 +350,16 @@ fn run_fix(args: &FixArgs) -> ExitCode {
         .filter(|(_, path)| *path != Path::new(STDOUT))
         .collect();
     // The summary line counts the changes; only the reports show each one.
-    let detail =
+    let changes =
         match args.format == Format::Text && args.report.is_none() && args.pr_body.is_none() {
             true => ChangeDetail::Counted,
             false => ChangeDetail::Listed,
         };
-    let run = match fix_paths(
-        &args.paths,
-        &args.selection,
-        (Emit::of_fix(args.dry_run), detail),
-        &outputs,
-        None,
-    ) {
+    let wanted = Wanted {
+        emit: Emit::of_fix(args.dry_run),
+        changes,
+    };
+    let run = match fix_paths(&args.paths, &args.selection, wanted, &outputs, None) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
@@ -628,25 +639,21 @@ fn refuse_outputs_among(inputs: &[Input], outputs: &[(&str, &Path)]) -> Result<(
     Ok(())
 }
 
-/// Fixes one plain input, keeping `detail` of its changes.
-fn process(
-    input: &Input,
-    (emit, detail): (Emit, ChangeDetail),
-    config: &Config,
-    limit: u64,
-) -> Outcome {
-    process_seen(input, None, (emit, detail), config, limit).0
+/// Fixes one plain input as `wanted`.
+fn process(input: &Input, wanted: Wanted, config: &Config, limit: u64) -> Outcome {
+    process_seen(input, None, wanted, config, limit).0
 }
 
-/// Fixes one plain input, `read` already or read now; with it, what the input holds for
+/// Fixes one plain input as `wanted`, `read` already or read now; with it, what the input holds for
 /// `default-deny-network-policy` when its configuration runs that transform.
 fn process_seen(
     input: &Input,
     read: Option<files::Snapshot>,
-    (emit, detail): (Emit, ChangeDetail),
+    wanted: Wanted,
     config: &Config,
     limit: u64,
 ) -> (Outcome, Option<network_policy::Seen>) {
+    let emit = wanted.emit;
     let name = input.display();
     let outcome = |report: FileReport, stdout: Vec<String>| Outcome {
         report,
@@ -659,7 +666,7 @@ fn process_seen(
             Vec::new(),
         )
     };
-    let (snapshot, fixed) = match fix_input(input, read, config, limit, detail) {
+    let (snapshot, fixed) = match fix_input(input, read, wanted.changes, config, limit) {
         Ok(read_and_fixed) => read_and_fixed,
         Err(instead) => return (*instead, None),
     };
@@ -720,15 +727,15 @@ fn process_seen(
     (outcome, seen)
 }
 
-/// Reads `input` (unless it was `read` already) and fixes it as a plain file, keeping `detail`
-/// of its changes: what was read and the fix, or the outcome to report instead (excluded,
+/// Reads `input` (unless it was `read` already) and fixes it as a plain file, keeping `changes`
+/// as asked: what was read and the fix, or the outcome to report instead (excluded,
 /// unreadable, a Helm template met in a walk, not fixable).
 fn fix_input(
     input: &Input,
     read: Option<files::Snapshot>,
+    changes: ChangeDetail,
     config: &Config,
     limit: u64,
-    detail: ChangeDetail,
 ) -> Result<(files::Snapshot, fix::Fixed), Box<Outcome>> {
     let name = input.display();
     let outcome = |report: FileReport| {
@@ -748,7 +755,7 @@ fn fix_input(
         None => read_input(input, limit)
             .map_err(|e| outcome(FileReport::failed(name.clone(), e.to_string(), None)))?,
     };
-    match fix::fix_bytes(&snapshot.bytes, &config.settings, detail) {
+    match fix::fix_bytes(&snapshot.bytes, &config.settings, changes) {
         Ok(fixed) => Ok((snapshot, fixed)),
         Err(e) if e.is_helm_template() && matches!(input, Input::Found(_)) => {
             Err(outcome(FileReport::empty(name, FileStatus::HelmSkipped)))

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::{Emit, Selection, fix_paths, stderr_lines};
-use crate::fix::ChangeDetail;
+use super::{Emit, Selection, Wanted, fix_paths, stderr_lines};
 use crate::pr::git::{Git, redact};
 use crate::pr::github::{GitHub, Token};
 use crate::report::{FileStatus, Report, markdown, plural};
@@ -299,7 +298,7 @@ fn fix_in(root: &Path, paths: &[String], selection: &Selection) -> Result<Report
     let run = fix_paths(
         paths,
         &selection,
-        (Emit::Write, ChangeDetail::Listed),
+        Wanted::listed(Emit::Write),
         &[],
         Some(Path::new(".")),
     );
