@@ -109,10 +109,11 @@ impl<'t, 'a> Batches<'t, 'a> {
         self.threads
     }
 
-    /// The next documents, until they span `bytes` of the text or the stream ends (none then),
-    /// or the error that ends the stream. Each thread that reads runs `before` first (see
-    /// [`BeforeReading`]), whatever the outcome: the work it is given on the documents of the
-    /// batch before. A batch read whole is read on the calling thread.
+    /// The next documents, until they span `bytes` of the text (less near the end, read in
+    /// pieces) or the stream ends (none then), or the error that ends the stream. Each thread
+    /// that reads runs `before` first (see [`BeforeReading`]), whatever the outcome: the work it
+    /// is given on the documents of the batch before. A batch read whole is read on the calling
+    /// thread.
     pub fn next_batch(
         &mut self,
         bytes: usize,
@@ -165,6 +166,12 @@ impl<'t, 'a> Batches<'t, 'a> {
     /// when a piece does not parse or the aliases of the stream reach the limit.
     fn read_pieces(&mut self, bytes: usize, before: &BeforeReading<'_>) -> Option<Batch<'a>> {
         let source = self.text.source;
+        // No batch follows the last one, so the work on its documents is not carried by the
+        // reading of another: it is done on the calling thread alone. Near the end, a batch
+        // spans at most half of what is left, down to a sixteenth of `bytes`, so that the last
+        // is small (on two cores, a 2 MiB last batch kept one waiting 35 ms).
+        let left = source.len() - self.next;
+        let bytes = bytes.min((left / 2).max(bytes / 16)).max(1);
         let end = document_start_from(source, self.next + bytes);
         let piece_bytes = (end - self.next).div_ceil(PIECES_PER_CORE * self.threads);
         let mut cuts = vec![self.next];
