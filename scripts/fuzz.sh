@@ -4,10 +4,10 @@
 # pieces reads as it does whole), `edit` (random edits rendered and verified by yaml::write,
 # read back), `verify` (rendered edits, or the intended document, mangled at random, then
 # checked: what the check accepts reads back as intended) and `fix` (a whole input in two
-# profiles: output parses, a second run changes nothing). The fuzzer (examples/fuzz/main.rs)
-# runs on stable Rust, mutating the manifests of ../shared/corpus (or $KUBEHARDEN_CORPUS; the
-# golden cases when it is absent). An input over 10 s is a hang; `ulimit -v` caps memory at
-# $FUZZ_MEMORY_KB (default 4 GiB). Failing inputs are saved under $FUZZ_OUT (default
+# profiles: output parses, the diff made a document at a time is the output's, a second run
+# changes nothing). The fuzzer (examples/fuzz/main.rs) runs on stable Rust, mutating the
+# manifests of ../shared/corpus (or $KUBEHARDEN_CORPUS; the golden cases when it is absent).
+# An input over 10 s is a hang; `ulimit -v` caps memory at $FUZZ_MEMORY_KB (default 4 GiB). Failing inputs are saved under $FUZZ_OUT (default
 # target/fuzz); each belongs in tests/fuzz-regressions/ with its fix. $FUZZ_SEED (default 1,
 # so that CI replays the same inputs) picks the run; set it to explore others
 # (`FUZZ_SEED=$RANDOM`). Exits 1 when any target failed.

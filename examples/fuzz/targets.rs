@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use kubeharden::cli::{unified_diff, written_diff};
 use kubeharden::fix::{ChangeDetail, FixError, fix_bytes};
 use kubeharden::transform::{Profile, Settings};
 use kubeharden::yaml::{self, Guard, Node, NodeKind, Step, Text};
@@ -387,16 +388,28 @@ pub fn fix(input: &[u8], _seed: u64) -> Result<(), String> {
                 "{profile:?}: the pieces written are not the output"
             ));
         }
-        // What the dry-run diff is made of: each document as the edits leave it.
-        if let Some(documents) = written.documents(source)
-            && (0..documents.len())
+        // What the dry-run diff is made of: each document as the edits leave it. Made a
+        // document at a time, the diff is that of the output cut into the same documents.
+        if let Some(documents) = written.documents(source) {
+            let edited: Vec<_> = (0..documents.len())
                 .map(|index| documents.get(index))
-                .collect::<String>()
-                != output
-        {
-            return Err(format!(
-                "{profile:?}: the documents as edited are not the output"
-            ));
+                .collect();
+            if edited.concat() != output {
+                return Err(format!(
+                    "{profile:?}: the documents as edited are not the output"
+                ));
+            }
+            if edited
+                .iter()
+                .map(|d| &**d)
+                .eq(yaml::document_texts(&output))
+                && written_diff("f.yaml", source, &written).concat()
+                    != unified_diff("f.yaml", source, &output)
+            {
+                return Err(format!(
+                    "{profile:?}: the diff made a document at a time is not the output's"
+                ));
+            }
         }
         yaml::parse(&Text::new(&output), false)
             .map_err(|e| format!("{profile:?}: fixed text does not parse: {e}"))?;

@@ -532,6 +532,55 @@ mod tests {
         );
     }
 
+    /// The diff of verified edits, made a document at a time and written in runs on several
+    /// cores, is the diff of the new text.
+    #[test]
+    fn a_written_diff_is_the_diff_of_the_new_text() {
+        let lines: String = ('b'..='p').map(|key| format!("{key}: 1\n")).collect();
+        let documents: Vec<String> = (0..80).map(|i| format!("a: {i}\n{lines}")).collect();
+        let old = documents.join("---\n");
+        // Edits in most documents: a line replaced, lines added, a line removed, and two
+        // lines far enough apart for two hunks in one document; some documents keep theirs.
+        let splices: Vec<yaml::Splice> = (documents.iter().enumerate())
+            .scan(0, |start, (i, document)| {
+                let at = |line: &str| *start + document.find(line).expect("a line of the document");
+                let splices = match i % 5 {
+                    0 => vec![(at("b: 1\n")..at("c: 1\n"), "b: 22\n")],
+                    1 => vec![(at("p: 1\n")..at("p: 1\n"), "x: 1\ny: 2\n")],
+                    2 => vec![(at("a: ")..at("b: 1\n"), "")],
+                    3 => vec![
+                        (at("c: 1\n")..at("d: 1\n"), "c: 2\n"),
+                        (at("o: 1\n")..at("p: 1\n"), "o: 2\n"),
+                    ],
+                    _ => Vec::new(),
+                };
+                *start += document.len() + "---\n".len();
+                Some(splices)
+            })
+            .flatten()
+            .map(|(range, text)| yaml::Splice {
+                range,
+                text: text.to_owned(),
+            })
+            .collect();
+        let written = yaml::Written {
+            splices,
+            lost_comments: Vec::new(),
+        };
+        let expected = unified_diff("m.yaml", &old, &written.text(&old));
+        // Runs of as many hunks as the cores allow: with some, a run starts at the second hunk
+        // of a document.
+        for threads in 1..=8 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            let pieces = pool.install(|| written_diff("m.yaml", &old, &written));
+            assert!(pieces.len() > 2, "the hunks are written in several runs");
+            assert_eq!(pieces.concat(), expected, "{threads} threads");
+        }
+    }
+
     #[test]
     fn a_line_cursor_skips_to_each_line_asked_for_across_pieces() {
         let pieces = ["a\nb\n", "c\n", "", "d\ne\nf\n", "g"];
