@@ -55,3 +55,37 @@ fn fixed_fuzz_findings_stay_fixed() {
     let failures: Vec<String> = inputs().iter().flat_map(|path| failures(path)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The parse target's invariants (among them: the comments found between the parser's events
+/// are those it reports) on every manifest of the shared corpus, unmutated.
+#[test]
+fn corpus_holds_the_parse_invariants() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if !corpus.is_dir() {
+        eprintln!("{} is absent: skipped", corpus.display());
+        return;
+    }
+    let parse = TARGETS
+        .iter()
+        .find(|t| t.name == "parse")
+        .expect("a parse target");
+    let mut failures = Vec::new();
+    let mut read = 0;
+    for entry in ignore::WalkBuilder::new(&corpus)
+        .hidden(false)
+        .build()
+        .flatten()
+    {
+        let path = entry.path();
+        if !kubeharden::cli::is_manifest_path(path) {
+            continue;
+        }
+        read += 1;
+        let input = std::fs::read(path).expect("a readable manifest");
+        if let Err(reason) = (parse.run)(&input, 1) {
+            failures.push(format!("{}: {reason}", path.display()));
+        }
+    }
+    assert!(read > 1000, "only {read} manifests in {}", corpus.display());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

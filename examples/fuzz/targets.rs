@@ -41,8 +41,9 @@ pub const TARGETS: [Target; 4] = [
 ];
 
 /// The parser and the line index on any bytes: reading either succeeds or fails with an error,
-/// every position the index gives lies inside the text, and the stream read in pieces (cut at
-/// its document starts, parsed apart) reads exactly as it does whole.
+/// every position the index gives lies inside the text, the stream read in pieces (cut at its
+/// document starts, parsed apart) reads exactly as it does whole, and the comments found
+/// between the parser's events are those it reports when asked to.
 pub fn parse(input: &[u8], _seed: u64) -> Result<(), String> {
     let Ok(source) = std::str::from_utf8(input) else {
         return Ok(());
@@ -66,7 +67,49 @@ pub fn parse(input: &[u8], _seed: u64) -> Result<(), String> {
     if read_in_batches(&text, false) != read_in_batches(&text, true) {
         return Err("the stream read in pieces differs from the stream read whole".into());
     }
-    Ok(())
+    comments_as_reported(&text)
+}
+
+/// Checks that the comments the reader finds between the parser's events, document by
+/// document, are those granit-parser reports as comment events when asked to.
+fn comments_as_reported(text: &Text<'_>) -> Result<(), String> {
+    let mut reader = yaml::Reader::new(text, true);
+    let mut found = Vec::new();
+    for document in reader.by_ref() {
+        let Ok(document) = document else {
+            return Ok(());
+        };
+        found.push(document.comments);
+    }
+    found.push(reader.take_trailing_comments());
+    let mut options = granit_parser::Options::default();
+    options.set_emit_comments(true);
+    options.max_buffered_comment_events = usize::MAX;
+    options.emit_anchor_events = true;
+    options.emit_unresolved_aliases = true;
+    let mut reported = vec![Vec::new()];
+    for event in granit_parser::Parser::new_from_str_with_options(text.source, options) {
+        let Ok((event, span)) = event else {
+            return Ok(());
+        };
+        match event {
+            granit_parser::Event::Comment(..) => {
+                let range = span.byte_range().unwrap_or(0..0);
+                reported
+                    .last_mut()
+                    .expect("one list per document")
+                    .push(range);
+            }
+            granit_parser::Event::DocumentEnd => reported.push(Vec::new()),
+            _ => {}
+        }
+    }
+    match found == reported {
+        true => Ok(()),
+        false => Err(format!(
+            "comments found {found:?}, the parser reports {reported:?}"
+        )),
+    }
 }
 
 /// Everything a reading of `text` a document at a time gives (each document's tree, comments,

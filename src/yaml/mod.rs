@@ -4,6 +4,7 @@
 //! It knows nothing about Kubernetes.
 
 mod batches;
+mod comments;
 mod edit;
 mod node;
 mod parse;
