@@ -9,6 +9,8 @@
 //! its line (any other `#` there is inside an anchor, tag or directive). Every scalar, `#` in
 //! its text or not, lies inside its event's span, with one exception: the span of a block
 //! scalar with no content starts at its header (`|`, `>`) and takes in the comment after it.
+//! Which document a comment belongs to follows when the parser would report it: before the
+//! end of a document with no `...` come the comments up to the next token.
 //!
 //! The parse fuzz target checks that the comments found here, document by document, are those
 //! the parser reports.
@@ -62,6 +64,37 @@ impl CommentScan {
             find_comments(source, span.start..span.start + line, comments);
         }
         self.scanned = self.scanned.max(span.end).max(gap_end);
+        if matches!(event, Event::DocumentEnd) && span.is_empty() {
+            self.advance_to_next_token(source, comments);
+        }
+    }
+
+    /// Adds to `comments` those up to the next token. The parser ends a document with no `...`
+    /// once it sees what follows it (`---`, a directive, the end of the text), and reports the
+    /// comments it passed on the way as the document's, though the end's span may point
+    /// before them (to the end of the document's last node).
+    fn advance_to_next_token(&mut self, source: &str, comments: &mut Vec<Range<usize>>) {
+        let bytes = &source.as_bytes()[..self.end];
+        let mut at = self.scanned;
+        loop {
+            let rest = &bytes[at..];
+            let blank = rest
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(rest.len());
+            at += blank;
+            if bytes[at..].starts_with("\u{FEFF}".as_bytes()) {
+                at += "\u{FEFF}".len();
+            } else if bytes.get(at) == Some(&b'#') {
+                let line = memchr::memchr2(b'\n', b'\r', &bytes[at..]);
+                let end = line.map_or(bytes.len(), |l| at + l);
+                comments.push(at..end);
+                at = end;
+            } else {
+                break;
+            }
+        }
+        self.scanned = at;
     }
 }
 
