@@ -4,7 +4,10 @@
 # parsed with granit-parser, events and comments on), both built with the release profile (LTO,
 # as issue 16 measured its floor), page cache warm. Prints one table: median wall time of $RUNS
 # rounds (default 5; each round runs the floor and fix in turn) on one core (`taskset -c 0`) and
-# on all cores, the ratio fix / floor, the two-core speed-up, and peak memory (max RSS).
+# on all cores, the ratio fix / floor, the two-core speed-up, and peak memory (max RSS). Wall
+# time is read to the microsecond (`/usr/bin/time` gives 10 ms: 7 % of the corpus's floor). The
+# ratios and the speed-up are the median of each round's own, floor and fix of the same round:
+# a shared machine's speed drifts by 10-20 % from round to round, alike for the two.
 #
 # Inputs, generated into $BENCH_DIR (default $TMPDIR/kubeharden-bench, outside the repository), from
 # ../shared/corpus (or $KUBEHARDEN_CORPUS):
@@ -129,38 +132,51 @@ row_runs=("0 run_floor" "0 run_fix" "$all_cpus run_floor" "$all_cpus run_fix")
 # a warm-up. Each round takes the four runs in turn, so that a machine whose speed drifts during
 # the row (a shared one does, by 10-20%) slows the floor and fix alike, and their ratio holds.
 measure_row() { # path
-  local path=$1 i k cpus command
+  local path=$1 i k cpus command start
   for ((i = 0; i <= runs; i++)); do
     for k in "${!row_runs[@]}"; do
       read -r cpus command <<<"${row_runs[$k]}"
+      start=$EPOCHREALTIME
       /usr/bin/time -f "$time_format" -o "$dir/time.out" taskset -c "$cpus" \
         bash -c "$(declare -f run_fix run_floor); bin='$bin' floor='$floor'; $command '$path'"
       # Round 0 is the warm-up.
       if [ "$i" -gt 0 ]; then
-        tail -n 1 "$dir/time.out" | awk -v k="$k" '{ split($1, t, "+"); print k, t[1] + t[2], $2 }'
+        tail -n 1 "$dir/time.out" | awk -v i="$i" -v k="$k" -v start="$start" -v end="$EPOCHREALTIME" \
+          '{ n = split($1, t, "+"); print i, k, (n == 1 ? end - start : t[1] + t[2]), $2 }'
       fi
     done
-  done | sort -k1,1n -k2,2g | awk '{ k = $1; n[k]++; t[k, n[k]] = $2; if ($3 > m[k]) m[k] = $3 }
-    END { for (k = 0; k in n; k++) {
-      c = n[k]; printf "%s %d\n", (c % 2) ? t[k, (c + 1) / 2] : (t[k, c / 2] + t[k, c / 2 + 1]) / 2, m[k] } }'
+  done | awk '
+    # The median of v[1..c], sorted in place (a few dozen rounds at most).
+    function median(v, c,   i, j, x) {
+      for (i = 2; i <= c; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+      return (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2 }
+    { t[$1, $2] = $3; if ($4 > m[$2]) m[$2] = $4; rounds = $1 }
+    END {
+      for (k = 0; k < 4; k++) { for (i = 1; i <= rounds; i++) v[i] = t[i, k]; printf "%.6f %d\n", median(v, rounds), m[k] }
+      # Within each round: fix / floor on one core, on all cores, and fix on one core / on all.
+      split("1 0 3 2 1 3", pair, " ")
+      for (p = 1; p <= 5; p += 2) {
+        for (i = 1; i <= rounds; i++) v[i] = t[i, pair[p]] / t[i, pair[p + 1]]
+        printf "%.6f ", median(v, rounds) }
+      printf "\n" }'
 }
 
 manifests_in() { find "$1" -type f \( -iname '*.yaml' -o -iname '*.yml' -o -iname '*.json' \) "${@:2}"; }
 echo "${KUBEHARDEN_BIN:-kubeharden $(git rev-parse --short HEAD 2>/dev/null || echo '?')}, $cores cores, load $(cut -d' ' -f1 /proc/loadavg), median ${BENCH_CLOCK:-wall} time of $runs rounds, floor and fix in turn"
-printf '%-10s %8s %7s | %9s %9s %6s | %9s %9s %6s | %7s | %9s %9s\n' \
+printf '%-10s %8s %7s | %10s %10s %6s | %10s %10s %6s | %7s | %9s %9s\n' \
   input MB files floor-1c fix-1c ratio "floor-${cores}c" "fix-${cores}c" ratio speedup "floor-RSS" "fix-RSS"
 row() { # name path
-  local name=$1 path=$2 files f1 x1 fa xa
+  local name=$1 path=$2 files f1 x1 fa xa r1 ra speedup
   files=$(manifests_in "$path" | wc -l)
-  { read -r f1 _ && read -r x1 _ && read -r fa frss && read -r xa xrss; } < <(measure_row "$path")
+  { read -r f1 _ && read -r x1 _ && read -r fa frss && read -r xa xrss && read -r r1 ra speedup; } < <(measure_row "$path")
   awk -v n="$name" -v b="$(manifests_in "$path" -printf '%s\n' | awk '{ s += $1 } END { print s }')" -v files="$files" -v f1="$f1" -v x1="$x1" -v fa="$fa" \
-    -v xa="$xa" -v fr="$frss" -v xr="$xrss" -v c="$cores" 'function r(a, b) { return b > 0 ? a / b : 0 }
-    BEGIN { printf "%-10s %8.1f %7d | %8.2fs %8.2fs %5.2fx | %8.2fs %8.2fs %5.2fx | %6.2fx | %7.0fMB %7.0fMB\n",
-      n, b / 1e6, files, f1, x1, r(x1, f1), fa, xa, r(xa, fa), r(x1, xa), fr / 1024, xr / 1024 }'
+    -v xa="$xa" -v fr="$frss" -v xr="$xrss" -v r1="$r1" -v ra="$ra" -v speedup="$speedup" \
+    'BEGIN { printf "%-10s %8.1f %7d | %8.3fs %8.3fs %5.2fx | %8.3fs %8.3fs %5.2fx | %6.2fx | %7.0fMB %7.0fMB\n",
+      n, b / 1e6, files, f1, x1, r1, fa, xa, ra, speedup, fr / 1024, xr / 1024 }'
 }
 for input in ${BENCH_INPUTS:-corpus stream.yaml tree args-pod.yaml args-docs.yaml list.yaml list-docs.yaml}; do
   row "${input%.yaml}" "$dir/$input"
 done
-echo "ratio: fix / floor (targets: <= 2.0x on one core for corpus and stream); speedup: fix on one core / on all cores"
-echo "(target >= 1.7x on two cores, wall time only); RSS: peak resident memory of the process (target for"
-echo "stream: <= 3x its size)"
+echo "ratio: fix / floor, the median of the rounds' own (targets: <= 2.0x on one core for corpus and stream);"
+echo "speedup: fix on one core / on all cores, likewise (target >= 1.7x on two cores, wall time only);"
+echo "RSS: peak resident memory of the process (target for stream: <= 3x its size)"
