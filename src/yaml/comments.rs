@@ -19,6 +19,9 @@ use std::ops::Range;
 
 use granit_parser::{Event, ScalarStyle};
 
+/// A byte-order mark, which may stand in a document's prefix, before a comment.
+const BOM: &[u8] = "\u{FEFF}".as_bytes();
+
 /// Finds the comments of a text between the events the parser reads from it.
 pub(super) struct CommentScan {
     /// Up to where the text was searched or covered by an event's span.
@@ -83,13 +86,12 @@ impl CommentScan {
                 .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
                 .unwrap_or(rest.len());
             at += blank;
-            if bytes[at..].starts_with("\u{FEFF}".as_bytes()) {
-                at += "\u{FEFF}".len();
+            if bytes[at..].starts_with(BOM) {
+                at += BOM.len();
             } else if bytes.get(at) == Some(&b'#') {
-                let line = memchr::memchr2(b'\n', b'\r', &bytes[at..]);
-                let end = line.map_or(bytes.len(), |l| at + l);
-                comments.push(at..end);
-                at = end;
+                let comment = comment_at(bytes, at);
+                at = comment.end;
+                comments.push(comment);
             } else {
                 break;
             }
@@ -106,12 +108,12 @@ fn find_comments(source: &str, gap: Range<usize>, comments: &mut Vec<Range<usize
         let hash = at + found;
         let before = &bytes[..hash];
         let starts_comment = matches!(before.last(), None | Some(b' ' | b'\t' | b'\n' | b'\r'))
-            || before.ends_with("\u{FEFF}".as_bytes());
+            || before.ends_with(BOM);
         at = match starts_comment {
             true => {
-                let line = memchr::memchr2(b'\n', b'\r', &bytes[hash..]);
-                let end = line.map_or(bytes.len(), |l| hash + l);
-                comments.push(hash..end);
+                let comment = comment_at(bytes, hash);
+                let end = comment.end;
+                comments.push(comment);
                 end
             }
             false => hash + 1,
@@ -120,6 +122,12 @@ fn find_comments(source: &str, gap: Range<usize>, comments: &mut Vec<Range<usize
             break;
         }
     }
+}
+
+/// The comment whose `#` is at `hash`: up to the end of its line.
+fn comment_at(bytes: &[u8], hash: usize) -> Range<usize> {
+    let line = memchr::memchr2(b'\n', b'\r', &bytes[hash..]);
+    hash..line.map_or(bytes.len(), |l| hash + l)
 }
 
 #[cfg(test)]

@@ -502,8 +502,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             Event::StreamStart
             | Event::StreamEnd
             | Event::DocumentStart(..)
-            | Event::DocumentEnd
-            | Event::Comment(..) => {}
+            | Event::DocumentEnd => {}
             Event::Anchor(id, name) => {
                 self.anchor_names.insert(id, name.into_owned());
                 self.note_properties_start(range.start);
