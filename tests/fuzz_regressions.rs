@@ -6,6 +6,7 @@
 //! The inputs, in `tests/fuzz-regressions/`: findings once fixed (named for what they found),
 //! and inputs of syntax the mutations rarely build whole (CRLF, a BOM, anchors, explicit keys).
 
+mod common;
 #[path = "../examples/fuzz/targets.rs"]
 mod targets;
 
@@ -60,32 +61,28 @@ fn fixed_fuzz_findings_stay_fixed() {
 /// are those it reports) on every manifest of the shared corpus, unmutated.
 #[test]
 fn corpus_holds_the_parse_invariants() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if !corpus.is_dir() {
-        eprintln!("{} is absent: skipped", corpus.display());
+    let Some(corpus) = common::corpus_dir() else {
+        eprintln!("../shared/corpus is absent: skipped");
         return;
-    }
+    };
     let parse = TARGETS
         .iter()
         .find(|t| t.name == "parse")
         .expect("a parse target");
-    let mut failures = Vec::new();
-    let mut read = 0;
-    for entry in ignore::WalkBuilder::new(&corpus)
-        .hidden(false)
-        .build()
-        .flatten()
-    {
-        let path = entry.path();
-        if !kubeharden::cli::is_manifest_path(path) {
-            continue;
-        }
-        read += 1;
-        let input = std::fs::read(path).expect("a readable manifest");
-        if let Err(reason) = (parse.run)(&input, 1) {
-            failures.push(format!("{}: {reason}", path.display()));
-        }
-    }
-    assert!(read > 1000, "only {read} manifests in {}", corpus.display());
+    let manifests = common::manifests(&corpus);
+    assert!(
+        manifests.len() > 1000,
+        "only {} manifests in {}",
+        manifests.len(),
+        corpus.display()
+    );
+    let failures: Vec<String> = manifests
+        .iter()
+        .filter_map(|path| {
+            let input = std::fs::read(corpus.join(path)).expect("a readable manifest");
+            let reason = (parse.run)(&input, 1).err()?;
+            Some(format!("{}: {reason}", path.display()))
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
