@@ -23,6 +23,10 @@
 # KUBEHARDEN_BIN=PATH measures another build of kubeharden (an older one, for a before/after
 # table over the same inputs); BENCH_CLOCK=cpu reports user + system CPU seconds instead of
 # wall time, steadier on a machine others are using; BENCH_INPUTS names the inputs to measure.
+# BENCH_INSTRUCTIONS=1 adds a second table when valgrind is installed: the instructions the floor
+# and fix execute on one core (cachegrind, whole process) and their ratio. It moves by under
+# 0.1 % from run to run where wall time moves by 10-20 %, so it shows a change of a few percent
+# that the timings cannot; the targets stay in wall time. It takes about 50 times as long.
 # `cargo bench --bench throughput` measures the corpus in process, stage by stage.
 # Nothing here runs in the tests or in .ci/run: it only times. Without the corpus it says so.
 set -euo pipefail
@@ -180,3 +184,24 @@ done
 echo "ratio: fix / floor, the median of the rounds' own (targets: <= 2.0x on one core for corpus and stream);"
 echo "speedup: fix on one core / on all cores, likewise (target >= 1.7x on two cores, wall time only);"
 echo "RSS: peak resident memory of the process (target for stream: <= 3x its size)"
+
+# --- instructions ------------------------------------------------------------------------------
+if [ "${BENCH_INSTRUCTIONS:-0}" = 1 ]; then
+  if ! command -v valgrind >/dev/null; then
+    echo "instructions: valgrind is not installed; no instruction counts"
+    exit 0
+  fi
+  # The instructions the command executes on one core, whatever it prints or exits with.
+  instructions() { # command...
+    taskset -c 0 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$@" \
+      2>&1 >/dev/null | awk '/^==[0-9]+== I +refs:/ { gsub(",", "", $NF); print $NF }'
+  }
+  echo
+  printf '%-10s | %15s %15s %6s\n' input floor-instr fix-instr ratio
+  for input in ${BENCH_INPUTS:-corpus stream.yaml tree args-pod.yaml args-docs.yaml list.yaml list-docs.yaml}; do
+    awk -v n="${input%.yaml}" -v f="$(instructions "$floor" "$dir/$input")" \
+      -v x="$(instructions "$bin" fix --dry-run --color never "$dir/$input")" \
+      'BEGIN { printf "%-10s | %15.0f %15.0f %5.2fx\n", n, f, x, x / f }'
+  done
+  echo "instructions: executed by the whole process on one core (valgrind's cachegrind), deterministic"
+fi
