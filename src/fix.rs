@@ -331,12 +331,19 @@ pub fn fix_text<'s>(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     };
-    // The stream's bindings are read ahead while the first batch is read.
-    let (mut batch, mut reading) = join_if(
+    // The stream's bindings: read ahead while the first batch is read when it has more, for a
+    // role may come before the binding that grants it; else found in the one batch's trees,
+    // which hold every document (their spans, which end a batch, lie apart in the source).
+    let one_batch = !parallel && source.len() < batch_bytes;
+    let (mut batch, reading) = join_if(
         parallel,
         || next_noted(&mut batches, batch_bytes, &mut kept, settings, &|_| {}),
-        || transform::StreamReading::ahead(source),
+        || (!one_batch).then(|| transform::StreamReading::ahead(source)),
     );
+    let mut reading = reading.unwrap_or_else(|| {
+        let documents = batch.iter().flat_map(|batch| &batch.documents);
+        transform::StreamReading::before_planning(documents.map(|document| &document.root))
+    });
     let parse_error = loop {
         let yaml::Batch { documents, read_on } = match batch {
             Ok(batch) if batch.documents.is_empty() => break None,

@@ -108,9 +108,9 @@ impl Binding {
 }
 
 /// Every binding of the documents `roots`.
-pub fn bindings(roots: &[Node<'_>]) -> Vec<Binding> {
+pub fn bindings<'n, 'a: 'n>(roots: impl IntoIterator<Item = &'n Node<'a>>) -> Vec<Binding> {
     roots
-        .iter()
+        .into_iter()
         .flat_map(|root| {
             objects(root)
                 .into_iter()
