@@ -255,8 +255,10 @@ pub fn fix_text<'s>(
     detail: ChangeDetail,
 ) -> Result<Fixed, FixError> {
     let text = Text::new(source);
+    // Most inputs hold no `{{`, which one scan tells.
+    let first_action = memchr::memmem::find(source.as_bytes(), b"{{");
     let mut kept = Kept {
-        strings: source.contains("{{").then(Vec::new),
+        strings: first_action.is_some().then(Vec::new),
         ..Kept::default()
     };
     // Objects of kinds no transform reads (ConfigMaps, CustomResourceDefinitions…, two thirds
@@ -395,7 +397,7 @@ pub fn fix_text<'s>(
     };
     kept.comments.extend(batches.take_trailing_comments());
     let allowed = parse_error.is_none().then_some(&kept);
-    if let Some(offset) = helm_action(source, allowed) {
+    if let Some(offset) = helm_action(source, first_action, allowed) {
         return Err(FixError::HelmTemplate(text.position(offset)));
     }
     if let Some(error) = parse_error {
@@ -483,13 +485,9 @@ fn lost_comment(
 /// The offset of the first Go template action (`{{`) that makes `source` a Helm template: any,
 /// when it does not parse; otherwise one outside the quoted strings, block scalars and
 /// comments `parsed` kept, since rendered manifests legitimately carry `{{ }}` in strings
-/// (alert templates, for one).
-fn helm_action(source: &str, parsed: Option<&Kept>) -> Option<usize> {
-    // Most inputs hold no `{{`: `contains` tells with SIMD, several times quicker than `find`.
-    if !source.contains("{{") {
-        return None;
-    }
-    let first = source.find("{{")?;
+/// (alert templates, for one). `first` is where the first `{{` is, if anywhere.
+fn helm_action(source: &str, first: Option<usize>, parsed: Option<&Kept>) -> Option<usize> {
+    let first = first?;
     let Some(kept) = parsed else {
         return Some(first);
     };
@@ -498,9 +496,8 @@ fn helm_action(source: &str, parsed: Option<&Kept>) -> Option<usize> {
     // Comments and strings never overlap, so sorted by start the one that may hold an offset
     // is the last that starts at or before it.
     allowed.sort_unstable_by_key(|r| r.start);
-    source
-        .match_indices("{{")
-        .map(|(offset, _)| offset)
+    memchr::memmem::find_iter(&source.as_bytes()[first..], b"{{")
+        .map(|offset| first + offset)
         .find(|&offset| {
             let candidates = allowed.partition_point(|r| r.start <= offset);
             !candidates
