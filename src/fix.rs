@@ -344,7 +344,7 @@ pub fn fix_text<'s>(
     );
     let mut reading = reading.unwrap_or_else(|| {
         let documents = batch.iter().flat_map(|batch| &batch.documents);
-        transform::StreamReading::before_planning(documents.map(|document| &document.root))
+        transform::StreamReading::of_documents(documents.map(|document| &document.root))
     });
     let parse_error = loop {
         let yaml::Batch { documents, read_on } = match batch {

@@ -358,7 +358,7 @@ pub fn fix_tree(
                 folder.display()
             ));
         }
-        let reading = transform::StreamReading::without_comments(&stream);
+        let reading = transform::StreamReading::of_documents(&stream.documents);
         for (number, (got, (name, want))) in got.iter().zip(&kustomization.intended).enumerate() {
             let (got, want) = (volumes_by_name(got), volumes_by_name(want));
             // Below a released field, the built output must need no change of its own.

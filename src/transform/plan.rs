@@ -150,29 +150,21 @@ impl StreamReading {
         }
     }
 
-    /// [`StreamReading::ahead`] for a stream whose every document is read before any is
-    /// planned: its bindings, found in the trees of its documents `roots` rather than by
-    /// reading the bindings' documents again.
-    pub fn before_planning<'n, 'a: 'n>(
-        roots: impl IntoIterator<Item = &'n yaml::Node<'a>>,
-    ) -> StreamReading {
-        StreamReading {
-            suppressions: Suppressions::default(),
-            bindings: k8s::rbac::bindings(roots),
-        }
-    }
-
     /// Adds the suppression comments among `comments`, those of the documents just read from
     /// `text`.
     pub fn read_comments(&mut self, text: &Text<'_>, comments: &[std::ops::Range<usize>]) {
         self.suppressions.read_comments(text, comments);
     }
 
-    /// Reads `stream` as one whose comments do not count.
-    pub fn without_comments(stream: &yaml::Stream<'_>) -> StreamReading {
+    /// The reading of a stream whose every document is read before any is planned: the
+    /// bindings of its documents `roots`, and no suppression (none counts unless
+    /// [`StreamReading::read_comments`] adds them).
+    pub fn of_documents<'n, 'a: 'n>(
+        roots: impl IntoIterator<Item = &'n yaml::Node<'a>>,
+    ) -> StreamReading {
         StreamReading {
             suppressions: Suppressions::default(),
-            bindings: k8s::rbac::bindings(&stream.documents),
+            bindings: k8s::rbac::bindings(roots),
         }
     }
 }
