@@ -334,9 +334,8 @@ pub fn fix_text<'s>(
             .unwrap_or_else(PoisonError::into_inner)
     };
     // The stream's bindings: read ahead while the first batch is read when it has more, for a
-    // role may come before the binding that grants it; else found in the one batch's trees,
-    // which hold every document (their spans, which end a batch, lie apart in the source).
-    let one_batch = !parallel && source.len() < batch_bytes;
+    // role may come before the binding that grants it; else found in the one batch's trees.
+    let one_batch = batches.all_in_first(batch_bytes);
     let (mut batch, reading) = join_if(
         parallel,
         || next_noted(&mut batches, batch_bytes, &mut kept, settings, &|_| {}),

@@ -105,6 +105,13 @@ impl<'t, 'a> Batches<'t, 'a> {
         self
     }
 
+    /// Whether the first batch of `bytes` holds every document: read whole, a batch ends only
+    /// once its documents span `bytes`, and the spans of a text shorter than that, which lie
+    /// apart, never do.
+    pub fn all_in_first(&self, bytes: usize) -> bool {
+        self.whole.is_some() && self.given == 0 && self.text.source.len() < bytes
+    }
+
     /// How many threads a batch is read on: the threads [`Batch::read_on`] names are below it.
     pub fn threads(&self) -> usize {
         self.threads
@@ -443,5 +450,24 @@ mod tests {
         );
         assert_eq!(reading(&text, Some(1)), whole);
         assert!(reading(&Text::new(&document.repeat(2)), Some(1)).is_ok());
+    }
+
+    #[test]
+    fn a_text_shorter_than_a_batch_is_read_in_its_first() {
+        // Documents that span the whole text, comments and markers between them included.
+        let source = "# a\n---\na: 1\n--- # b\nb: [1, 2]\n...\n---\nc: |\n  x\n# end\n";
+        let text = Text::new(source);
+        for bytes in [source.len() + 1, source.len(), 3] {
+            let mut batches = Batches::new(&text);
+            let all_in_first = batches.all_in_first(bytes);
+            assert_eq!(all_in_first, bytes > source.len(), "{bytes}");
+            let first = batches.next_batch(bytes, &|_| {}).expect("it parses");
+            assert!(!first.documents.is_empty());
+            let rest = batches.next_batch(bytes, &|_| {}).expect("it parses");
+            assert_eq!(rest.documents.is_empty(), bytes > 3, "{bytes}");
+            assert!(!batches.all_in_first(bytes), "asked again after a batch");
+        }
+        let pieces = Batches::new(&text).in_pieces();
+        assert!(!pieces.all_in_first(source.len() + 1));
     }
 }
