@@ -39,6 +39,7 @@ tree_files="${TREE_FILES:-14000}"
 args_items="${ARGS_ITEMS:-1000000}"
 list_items="${LIST_ITEMS:-32000}"
 target="${CARGO_TARGET_DIR:-target}"
+inputs="${BENCH_INPUTS:-corpus stream.yaml tree args-pod.yaml args-docs.yaml list.yaml list-docs.yaml}"
 # Outside the repository: a walk inside git skips what git ignores, `target/` among it.
 dir="${BENCH_DIR:-${TMPDIR:-/tmp}/kubeharden-bench}"
 if [ ! -d "$corpus" ]; then
@@ -178,7 +179,7 @@ row() { # name path
     'BEGIN { printf "%-10s %8.1f %7d | %8.3fs %8.3fs %5.2fx | %8.3fs %8.3fs %5.2fx | %6.2fx | %7.0fMB %7.0fMB\n",
       n, b / 1e6, files, f1, x1, r1, fa, xa, ra, speedup, fr / 1024, xr / 1024 }'
 }
-for input in ${BENCH_INPUTS:-corpus stream.yaml tree args-pod.yaml args-docs.yaml list.yaml list-docs.yaml}; do
+for input in $inputs; do
   row "${input%.yaml}" "$dir/$input"
 done
 echo "ratio: fix / floor, the median of the rounds' own (targets: <= 2.0x on one core for corpus and stream);"
@@ -198,7 +199,7 @@ if [ "${BENCH_INSTRUCTIONS:-0}" = 1 ]; then
   }
   echo
   printf '%-10s | %15s %15s %6s\n' input floor-instr fix-instr ratio
-  for input in ${BENCH_INPUTS:-corpus stream.yaml tree args-pod.yaml args-docs.yaml list.yaml list-docs.yaml}; do
+  for input in $inputs; do
     awk -v n="${input%.yaml}" -v f="$(instructions "$floor" "$dir/$input")" \
       -v x="$(instructions "$bin" fix --dry-run --color never "$dir/$input")" \
       'BEGIN { printf "%-10s | %15.0f %15.0f %5.2fx\n", n, f, x, x / f }'
