@@ -1160,6 +1160,42 @@ fn a_walk_in_git_fixes_what_git_tracks_or_does_not_ignore_and_nothing_in_submodu
 }
 
 #[test]
+fn a_walk_outside_git_does_not_start_git() {
+    let dir = TempDir::new().unwrap();
+    let inside_git = dir.path().ancestors().any(|f| f.join(".git").exists());
+    if inside_git {
+        eprintln!("the temporary folder is inside a git work tree: nothing to check here");
+        return;
+    }
+    write(dir.path(), "plain/pod.yaml", PRIVILEGED_POD.as_bytes());
+    // A `git` first on PATH that leaves a mark, then fails as outside a work tree.
+    let mark = dir.path().join("git-was-started");
+    let script = format!("#!/bin/sh\ntouch '{}'\nexit 128\n", mark.display());
+    write(dir.path(), "bin/git", script.as_bytes());
+    let git = dir.path().join("bin/git");
+    fs::set_permissions(&git, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::cargo_bin("kubeharden")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .args(["fix", "--dry-run", "plain"])
+        .timeout(common::binary::TIMEOUT)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 file scanned"), "{}", stderr(&out));
+    assert!(!mark.exists(), "git was started for a folder outside git");
+    // The same `git`, asked directly, leaves its mark: the check above can fail.
+    Process::new(&git).status().unwrap();
+    assert!(mark.exists());
+}
+
+#[test]
 fn a_duplicated_key_a_transform_reads_refuses_the_workload_with_a_warning() {
     let dir = TempDir::new().unwrap();
     let pod = PRIVILEGED_POD.replace(

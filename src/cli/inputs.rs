@@ -242,7 +242,8 @@ fn each_file_once(inputs: Vec<Input>) -> Vec<Input> {
 /// `root` do not exclude. `.ignore` files are not read. A symbolic link to a file inside
 /// `root` stands for its target; other links, and special files, are counted and left alone.
 fn walk(root: &Path, collected: &mut Collected) {
-    let listed = match git_files(root) {
+    let resolved_root = root.canonicalize().ok();
+    let listed = match git_files(root, resolved_root.as_deref()) {
         Some(files) => files,
         None => match plain_files(root) {
             Ok(files) => files,
@@ -254,7 +255,7 @@ fn walk(root: &Path, collected: &mut Collected) {
             }
         },
     };
-    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let canonical_root = resolved_root.unwrap_or_else(|| root.to_path_buf());
     let mut found: Vec<File> = Vec::new();
     for (path, kind) in listed {
         let is_manifest = is_manifest_path(&path);
@@ -311,8 +312,14 @@ type Listed = (PathBuf, Option<FileType>);
 
 /// The files git lists below `root` (`git ls-files --cached --others --exclude-standard`),
 /// joined to `root`; `None` when `root` is not inside a git work tree or git cannot run. What
-/// each is, git does not say.
-fn git_files(root: &Path) -> Option<Vec<Listed>> {
+/// each is, git does not say. `resolved_root` is `root` with its symbolic links resolved.
+fn git_files(root: &Path, resolved_root: Option<&Path>) -> Option<Vec<Listed>> {
+    // With no `.git` at or above the folder git can only fail (it looks for its repository up
+    // the resolved folder, and the variables that could point it elsewhere are removed below),
+    // and starting it costs a process (1-2 ms).
+    if resolved_root.is_some_and(|resolved| folders().tops.from(resolved).is_none()) {
+        return None;
+    }
     let mut command = std::process::Command::new("git");
     command
         .current_dir(root)
