@@ -67,3 +67,64 @@ impl<T: Clone> Nearest<T> {
         self.answers.len()
     }
 }
+
+/// The answer of the folder of each file of a list, asked once for each run of files of one
+/// folder: a walk lists the files of a folder together, and asking the file system (or making
+/// a path absolute, which asks it for the current folder) costs more than comparing two paths.
+#[derive(Debug)]
+pub struct SameFolder<T> {
+    /// The folder of the last file, as its path names it, and its answer.
+    last: Option<(PathBuf, T)>,
+}
+
+impl<T> Default for SameFolder<T> {
+    fn default() -> Self {
+        SameFolder { last: None }
+    }
+}
+
+impl<T: Clone> SameFolder<T> {
+    /// The answer of the folder of `file`: the last one's when the last file's path names the
+    /// same folder, else `ask(file)`, which must depend only on the file's folder.
+    pub fn answer(&mut self, file: &Path, ask: impl FnOnce(&Path) -> T) -> T {
+        let folder = file.parent().unwrap_or(Path::new(""));
+        if let Some((last, answer)) = &self.last
+            && last.as_os_str() == folder.as_os_str()
+        {
+            return answer.clone();
+        }
+        let answer = ask(file);
+        self.last = Some((folder.to_owned(), answer.clone()));
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_files_of_one_folder_is_answered_once() {
+        let mut same = SameFolder::default();
+        let mut asked = Vec::new();
+        for file in [
+            "a/1.yaml",
+            "a/2.yaml",
+            "a/b/3.yaml",
+            "a/4.yaml",
+            "5.yaml",
+            "6.yaml",
+        ] {
+            let folder = same.answer(Path::new(file), |file| {
+                asked.push(file.to_owned());
+                file.parent().map(Path::to_path_buf)
+            });
+            assert_eq!(folder.as_deref(), Path::new(file).parent(), "{file}");
+        }
+        // `a` is asked again after `a/b`: only the last folder is remembered.
+        assert_eq!(
+            asked,
+            ["a/1.yaml", "a/b/3.yaml", "a/4.yaml", "5.yaml"].map(PathBuf::from)
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::fs::FileType;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
-use crate::folders::{Look, Nearest};
+use crate::folders::{Look, Nearest, SameFolder};
 
 /// One input to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,13 +95,23 @@ impl File {
     /// `None` when it cannot be. The path itself is no link (a link is followed when the file
     /// is collected), so only its folder is resolved, once per run.
     fn canonical(&self) -> Option<PathBuf> {
-        let folder = match self.path.parent() {
-            Some(folder) if !folder.as_os_str().is_empty() => folder,
-            _ => Path::new("."),
-        };
-        let folder = canonical_folder(&std::path::absolute(folder).ok()?)?;
-        Some(folder.join(self.path.file_name()?))
+        self.in_resolved(resolved_folder_of(&self.path))
     }
+
+    /// [`File::canonical`], given the file's folder resolved.
+    fn in_resolved(&self, folder: Option<PathBuf>) -> Option<PathBuf> {
+        Some(folder?.join(self.path.file_name()?))
+    }
+}
+
+/// The folder of `file` with every symbolic link resolved, once per run; `None` when it cannot
+/// be.
+fn resolved_folder_of(file: &Path) -> Option<PathBuf> {
+    let folder = match file.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    canonical_folder(&std::path::absolute(folder).ok()?)
 }
 
 /// The paths that name standard input itself: read from them like `-`, never written.
@@ -205,11 +215,16 @@ fn named_file(path: &Path, within: Option<&Path>) -> Result<File, String> {
 /// `inputs` with each file once: a file also reached through a link is fixed under its own
 /// name, and two links to one file fix it once.
 fn each_file_once(inputs: Vec<Input>) -> Vec<Input> {
+    let mut folders = SameFolder::default();
     let identities: Vec<Option<PathBuf>> = inputs
         .iter()
         .map(|input| match input {
             Input::Named(file) | Input::Found(file) => {
-                Some(file.canonical().unwrap_or_else(|| file.path.clone()))
+                let folder = folders.answer(&file.path, resolved_folder_of);
+                Some(
+                    file.in_resolved(folder)
+                        .unwrap_or_else(|| file.path.clone()),
+                )
             }
             _ => None,
         })

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config, Overrides};
 use crate::fix::{self, ChangeDetail};
+use crate::folders::SameFolder;
 use crate::k8s::rbac::FileBinding;
 use crate::report::{self, FileReport, FileStatus, Report, Texts, Totals, plural};
 use crate::transform::{Finding, FindingKind, Profile};
@@ -548,6 +549,7 @@ fn configs_for(
     }
     let mut loaded: HashMap<Option<PathBuf>, Arc<Config>> = HashMap::new();
     let mut discovery = config::Discovery::default();
+    let mut folders = SameFolder::default();
     inputs
         .iter()
         .map(|input| {
@@ -555,7 +557,7 @@ fn configs_for(
                 Input::Chart(chart) => discovery.discover(chart),
                 Input::Kustomize(tree) => discovery.discover(&tree.root),
                 _ => match input.file() {
-                    Some(file) => discovery.discover_for_file(file),
+                    Some(file) => folders.answer(file, |file| discovery.discover_for_file(file)),
                     None => discovery.discover(Path::new(".")),
                 },
             };
