@@ -104,7 +104,7 @@ impl CommentScan {
 fn find_comments(source: &str, gap: Range<usize>, comments: &mut Vec<Range<usize>>) {
     let bytes = source.as_bytes();
     let mut at = gap.start;
-    while let Some(found) = memchr::memchr(b'#', &bytes[at..gap.end]) {
+    while let Some(found) = first_hash(&bytes[at..gap.end]) {
         let hash = at + found;
         let before = &bytes[..hash];
         let starts_comment = matches!(before.last(), None | Some(b' ' | b'\t' | b'\n' | b'\r'))
@@ -121,6 +121,17 @@ fn find_comments(source: &str, gap: Range<usize>, comments: &mut Vec<Range<usize
         if at >= gap.end {
             break;
         }
+    }
+}
+
+/// Where the first `#` of `gap` is. Most gaps are the few blanks and indicators between two
+/// events, shorter than a vector of memchr's search, which then costs more to set up than a
+/// look at each byte.
+fn first_hash(gap: &[u8]) -> Option<usize> {
+    const SHORT: usize = 32;
+    match gap.len() < SHORT {
+        true => gap.iter().position(|&b| b == b'#'),
+        false => memchr::memchr(b'#', gap),
     }
 }
 
