@@ -121,11 +121,7 @@ fn document_hunks<'n>(
                     len: line_count(old_document),
                 }]),
                 false if !in_old(new_document) && bare_carriage_return(new_document) => None,
-                false => Some(
-                    similar::TextDiff::from_lines(*old_document, new_document)
-                        .ops()
-                        .to_vec(),
-                ),
+                false => Some(document_ops(old_document, new_document)),
             }
         })
         .collect();
@@ -314,6 +310,110 @@ fn shifted(op: DiffOp, old: usize, new: usize) -> DiffOp {
     }
 }
 
+/// The operations turning `old` into `new`, two versions of one document holding no bare CR,
+/// as `similar` finds them over the two whole texts, from the lines around where they differ:
+/// see [`windowed_ops`].
+fn document_ops(old: &str, new: &str) -> Vec<DiffOp> {
+    windowed_ops(old, new, WINDOW_MARGIN)
+        .unwrap_or_else(|| similar::TextDiff::from_lines(old, new).ops().to_vec())
+}
+
+/// The lines of unchanged text around the changes of a document that [`windowed_ops`] hands
+/// to `similar`, above and below: room for its compaction to slide a change along the lines
+/// around it, as far as most slides go.
+const WINDOW_MARGIN: usize = 8;
+
+/// The operations `similar` finds between the whole texts `old` and `new` (no bare CR in
+/// either), found by cutting every line into tokens only in a window around the bytes where
+/// they differ, with `margin` lines around them; `None` when the window cannot tell (the whole
+/// texts must be compared).
+///
+/// A document's edits touch a few of its lines, and cutting all of them into tokens, each
+/// hashed, cost more than the search. `similar`'s diff first sets aside the lines both texts
+/// share at their start and end, and searches only the lines between; its compaction then
+/// slides each insertion or deletion up or down while the line it leaves equals the one it
+/// takes. Outside the window, the texts are the same lines, so the lines set aside and
+/// searched are the same; a slide that stops inside the window stops where it would in the
+/// whole texts. Only a slide that reaches the window's edge (the window's first or last
+/// operation then changes lines) might go further in the whole texts: then `None`.
+fn windowed_ops(old: &str, new: &str, margin: usize) -> Option<Vec<DiffOp>> {
+    let (old_bytes, new_bytes) = (old.as_bytes(), new.as_bytes());
+    let prefix = common_prefix(old_bytes, new_bytes);
+    let suffix = common_suffix(&old_bytes[prefix..], &new_bytes[prefix..]);
+    // From a line start at or before the first difference, up `margin` lines; to a line start
+    // after a line break of the shared end (in both texts, as far from their ends), down
+    // `margin` lines.
+    let start = (0..=margin).fold(prefix, |at, _| line_start_before(old_bytes, at));
+    let differ_end = old.len() - suffix;
+    let old_end = (0..=margin).fold(differ_end, |at, _| next_line_start(old_bytes, at));
+    let new_end = new.len() - (old.len() - old_end);
+    let (cut_above, cut_below) = (start > 0, old_end < old.len());
+    if !cut_above && !cut_below {
+        return None;
+    }
+    let ops = similar::TextDiff::from_lines(&old[start..old_end], &new[start..new_end])
+        .ops()
+        .to_vec();
+    let keeps_lines =
+        |op: Option<&DiffOp>| matches!(op, Some(DiffOp::Equal { len, .. }) if *len > 0);
+    if (cut_above && !keeps_lines(ops.first())) || (cut_below && !keeps_lines(ops.last())) {
+        return None;
+    }
+    let above = old[..start].bytes().filter(|&b| b == b'\n').count();
+    let below = line_count(&old[old_end..]);
+    let mut whole = Operations::default();
+    whole.push(DiffOp::Equal {
+        old_index: 0,
+        new_index: 0,
+        len: above,
+    });
+    for op in ops {
+        whole.push(shifted(op, above, above));
+    }
+    whole.push(DiffOp::Equal {
+        old_index: whole.old_line,
+        new_index: whole.new_line,
+        len: below,
+    });
+    Some(whole.ops)
+}
+
+/// How many bytes `a` and `b` share at their start.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    // Eight bytes at a time, then one at a time in the first eight that differ.
+    let words = a.chunks_exact(8).zip(b.chunks_exact(8));
+    let same_words = words.take_while(|(x, y)| x == y).count() * 8;
+    same_words
+        + (a[same_words..].iter().zip(&b[same_words..]))
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
+/// How many bytes `a` and `b` share at their end.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let words = a.rchunks_exact(8).zip(b.rchunks_exact(8));
+    let same_words = words.take_while(|(x, y)| x == y).count() * 8;
+    let (a, b) = (&a[..a.len() - same_words], &b[..b.len() - same_words]);
+    same_words
+        + (a.iter().rev().zip(b.iter().rev()))
+            .take_while(|(x, y)| x == y)
+            .count()
+}
+
+/// The start of the line holding `at` when `at` is past a line's start, else of the line
+/// before (0 at the text's start).
+fn line_start_before(text: &[u8], at: usize) -> usize {
+    match at {
+        0 => 0,
+        at => memchr::memrchr(b'\n', &text[..at - 1]).map_or(0, |i| i + 1),
+    }
+}
+
+/// The start of the line after the line break at or after `at`; the text's end when none.
+fn next_line_start(text: &[u8], at: usize) -> usize {
+    memchr::memchr(b'\n', &text[at.min(text.len())..]).map_or(text.len(), |i| at + i + 1)
+}
+
 /// The lines `similar` counts in `text` (which holds no bare CR): one per line break, and the
 /// last one when it has none.
 fn line_count(text: &str) -> usize {
@@ -484,6 +584,56 @@ mod tests {
             .unified_diff()
             .context_radius(CONTEXT)
             .to_string()
+    }
+
+    /// The operations found in a window around the changes are those of the whole texts, over
+    /// texts made of few distinct lines, where compaction slides changes far: lines inserted,
+    /// removed and replaced at the start, the end and between, with and without a last line
+    /// break, CRLF lines among them; with windows small enough for slides to reach their edge.
+    #[test]
+    fn operations_found_in_a_window_are_the_whole_texts() {
+        const LINES: [&str; 6] = ["a\n", "b\n", "  - x\n", "\n", "c: d\r\n", "a"];
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut random = move |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        for margin in [0, 2, WINDOW_MARGIN] {
+            let (mut windowed, mut whole) = (0, 0);
+            for _ in 0..10_000 {
+                let length = 1 + random(40);
+                let mut lines: Vec<&str> = (0..length).map(|_| LINES[random(5)]).collect();
+                if random(3) == 0 {
+                    lines.push(LINES[5]);
+                }
+                let old = lines.concat();
+                for _ in 0..1 + random(3) {
+                    let at = random(lines.len() + 1);
+                    let removed = random(3).min(lines.len() - at);
+                    let added: Vec<&str> = (0..random(4)).map(|_| LINES[random(5)]).collect();
+                    lines.splice(at..at + removed, added);
+                }
+                let new = lines.concat();
+                if new == old {
+                    continue;
+                }
+                let expected = similar::TextDiff::from_lines(&old, &new).ops().to_vec();
+                match windowed_ops(&old, &new, margin) {
+                    Some(ops) => {
+                        windowed += 1;
+                        assert_eq!(ops, expected, "margin {margin}: {old:?} -> {new:?}");
+                    }
+                    None => whole += 1,
+                }
+            }
+            // Both ways are taken: the cases check the window, not only the fallback.
+            assert!(
+                windowed > 3_000 && whole > 300,
+                "margin {margin}: {windowed} windowed, {whole} whole"
+            );
+        }
     }
 
     #[test]
