@@ -196,6 +196,11 @@ impl<'a> Node<'a> {
         self.meaning() == Some(ScalarMeaning::Null)
     }
 
+    /// Whether the node is a scalar that means a string: not a null, a boolean or a number.
+    pub fn reads_as_string(&self) -> bool {
+        matches!(self.meaning(), Some(ScalarMeaning::Text(_)))
+    }
+
     /// Whether the node is a scalar meaning the boolean `b`.
     pub fn is_bool(&self, b: bool) -> bool {
         self.meaning() == Some(ScalarMeaning::Bool(b))
@@ -325,7 +330,7 @@ fn plain_meaning(value: &str) -> ScalarMeaning<'_> {
 }
 
 /// Whether a plain scalar would be read as a number (decimal, octal, hex, float, infinity, NaN).
-pub(crate) fn looks_numeric(value: &str) -> bool {
+fn looks_numeric(value: &str) -> bool {
     let body = value.strip_prefix(['-', '+']).unwrap_or(value);
     if body.eq_ignore_ascii_case(".inf") || body.eq_ignore_ascii_case(".nan") {
         return true;

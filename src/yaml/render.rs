@@ -4,7 +4,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle, looks_numeric};
+use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
 use super::text::{Text, leading_spaces};
 
 /// A replacement of one range of the original text.
@@ -1214,15 +1214,41 @@ fn plain_is_safe(value: &str) -> bool {
     let Some(first) = value.chars().next() else {
         return false;
     };
-    let reads_as_other = Node::new_scalar(value, false).is_null()
-        || Node::new_scalar(value, false).is_bool(true)
-        || Node::new_scalar(value, false).is_bool(false)
-        || looks_numeric(value);
-    !reads_as_other
+    // `: ` would start a value, ` #` a comment; looked for in one pass (most values are short,
+    // shorter than a substring search takes to set up).
+    let ends_or_comments = |pair: &[u8]| pair == b": " || pair == b" #";
+    Node::new_scalar(value, false).reads_as_string()
         && !"-?:,[]{}#&*!|>'\"%@`".contains(first)
         && !value.ends_with([' ', ':'])
         && !value.starts_with(' ')
-        && !value.contains(": ")
-        && !value.contains(" #")
+        && !value.as_bytes().windows(2).any(ends_or_comments)
         && !value.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{Text, parse};
+
+    #[test]
+    fn a_string_is_written_plain_only_where_it_reads_back_as_itself() {
+        let plain = [
+            "nginx", "a:b", "a#b", "/tmp", "web-1", "NET_RAW", "1a", "a-:b",
+        ];
+        let quoted = [
+            "", "yes", "No", "~", "null", "12", "1.5", "0x1F", ".inf", "-1", "a: b", "a #b", " a",
+            "a ", "a:", "#a", "*a", "!a", "-x", "a\tb",
+        ];
+        for value in plain {
+            assert!(plain_is_safe(value), "{value:?}");
+            let source = format!("k: {value}\n");
+            let stream = parse(&Text::new(&source), false).expect("parses");
+            let read = stream.documents[0].get("k").expect("the key");
+            assert!(read.reads_as_string(), "{value:?}");
+            assert_eq!(read.as_str(), Some(value));
+        }
+        for value in quoted {
+            assert!(!plain_is_safe(value), "{value:?}");
+        }
+    }
 }
