@@ -116,7 +116,7 @@ impl LayoutVotes {
                             style: CollectionStyle::Block,
                             items,
                         } if !items.is_empty() => {
-                            if let Some(dash) = dash_before(text, items[0].full_start()) {
+                            if let Some(dash) = item_dash(text, &items[0]) {
                                 if text.column(dash) == key_column() {
                                     self.indentless += 1;
                                 } else {
@@ -136,6 +136,55 @@ impl LayoutVotes {
             _ => {}
         }
     }
+}
+
+/// The `-` of the block sequence item `item`, found before where it is written from: its
+/// properties (`&a`, `!t`), else the header of a block scalar (`>-`, whose `-` is not the
+/// item's), else its content.
+fn item_dash(text: &Text<'_>, item: &Node<'_>) -> Option<usize> {
+    let start = item.full_start();
+    let block_scalar = matches!(
+        item.kind,
+        NodeKind::Scalar {
+            style: ScalarStyle::Literal | ScalarStyle::Folded,
+            ..
+        }
+    );
+    let written_from = match block_scalar && item.properties_start.is_none() {
+        true => block_scalar_header(text.source, start).unwrap_or(start),
+        false => start,
+    };
+    dash_before(text, written_from)
+}
+
+/// The start of the header (`|`, `>-`, `|2+`) of the block scalar whose content starts at
+/// `content`: the last word that reads as one on the last line with text above the content,
+/// before a comment. A scalar with no content starts at its header already.
+fn block_scalar_header(source: &str, content: usize) -> Option<usize> {
+    if source[content..].starts_with(['|', '>']) {
+        return Some(content);
+    }
+    let above = source[..content].trim_end_matches([' ', '\t', '\r', '\n']);
+    let line_start = above.rfind('\n').map_or(0, |i| i + 1);
+    let is_header = |word: &str| {
+        word.len() <= 3
+            && word.starts_with(['|', '>'])
+            && word[1..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'+' || b == b'-')
+    };
+    let mut header = None;
+    let mut at = line_start;
+    for word in above[line_start..].split([' ', '\t']) {
+        if word.starts_with('#') {
+            break;
+        }
+        if is_header(word) {
+            header = Some(at);
+        }
+        at += word.len() + 1;
+    }
+    header
 }
 
 /// The `-` of the block sequence item starting at `offset`, if only blanks, line breaks and
@@ -850,7 +899,7 @@ impl Renderer<'_, '_> {
         };
         match style {
             CollectionStyle::Block => {
-                let dash = dash_before(self.text, last.full_start()).ok_or_else(|| {
+                let dash = item_dash(self.text, last).ok_or_else(|| {
                     RenderError("cannot find the `-` of the list's last item".into())
                 })?;
                 let column = self.text.column(dash);
@@ -961,7 +1010,7 @@ impl Renderer<'_, '_> {
 
     /// Removes item `i` of a block sequence.
     fn remove_block_item(&mut self, old: &[Node<'_>], i: usize) -> Result<(), RenderError> {
-        let dash = dash_before(self.text, old[i].full_start())
+        let dash = item_dash(self.text, &old[i])
             .filter(|&d| self.text.starts_line(d))
             .ok_or_else(|| RenderError("cannot remove a list item that shares its line".into()))?;
         let after = i.checked_sub(1).map(|p| old[p].end());
@@ -1229,6 +1278,23 @@ fn plain_is_safe(value: &str) -> bool {
 mod tests {
     use super::*;
     use crate::yaml::{Text, parse};
+
+    #[test]
+    fn the_dash_of_a_block_scalar_item_is_found_before_its_header() {
+        let cases = [
+            "- >-\n  c\n",
+            "- |\n  c\n",
+            "-   |2+ # a note > | x\n  c\n",
+            "- # above\n  >\n\n  c\n",
+            "- &a >-\n  c\n",
+            "- |-\n",
+        ];
+        for source in cases {
+            let stream = parse(&Text::new(source), false).expect("parses");
+            let item = &stream.documents[0].items().expect("a list")[0];
+            assert_eq!(item_dash(&Text::new(source), item), Some(0), "{source:?}");
+        }
+    }
 
     #[test]
     fn a_string_is_written_plain_only_where_it_reads_back_as_itself() {
