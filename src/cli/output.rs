@@ -328,8 +328,8 @@ const WINDOW_MARGIN: usize = 8;
 /// they differ, with `margin` lines around them; `None` when the window cannot tell (the whole
 /// texts must be compared).
 ///
-/// A document's edits touch a few of its lines, and cutting all of them into tokens, each
-/// hashed, cost more than the search. `similar`'s diff first sets aside the lines both texts
+/// A document's edits touch a few of its lines, and cutting all of them into tokens cost
+/// nearly as much as the search (the corpus: 18.7 M instructions against 22.4 M). `similar`'s diff first sets aside the lines both texts
 /// share at their start and end, and searches only the lines between; its compaction then
 /// slides each insertion or deletion up or down while the line it leaves equals the one it
 /// takes. Outside the window, the texts are the same lines, so the lines set aside and
