@@ -143,14 +143,15 @@ impl LayoutVotes {
 /// item's), else its content.
 fn item_dash(text: &Text<'_>, item: &Node<'_>) -> Option<usize> {
     let start = item.full_start();
-    let block_scalar = matches!(
-        item.kind,
+    // One with no content starts at its header already (its span is the header).
+    let block_scalar_with_content = matches!(
+        &item.kind,
         NodeKind::Scalar {
             style: ScalarStyle::Literal | ScalarStyle::Folded,
-            ..
-        }
+            value,
+        } if !value.bytes().all(|b| b == b'\n')
     );
-    let written_from = match block_scalar && item.properties_start.is_none() {
+    let written_from = match block_scalar_with_content && item.properties_start.is_none() {
         true => block_scalar_header(text.source, start).unwrap_or(start),
         false => start,
     };
@@ -159,11 +160,8 @@ fn item_dash(text: &Text<'_>, item: &Node<'_>) -> Option<usize> {
 
 /// The start of the header (`|`, `>-`, `|2+`) of the block scalar whose content starts at
 /// `content`: the last word that reads as one on the last line with text above the content,
-/// before a comment. A scalar with no content starts at its header already.
+/// before a comment (the content itself may start with `|` or `>`).
 fn block_scalar_header(source: &str, content: usize) -> Option<usize> {
-    if source[content..].starts_with(['|', '>']) {
-        return Some(content);
-    }
     let above = source[..content].trim_end_matches([' ', '\t', '\r', '\n']);
     let line_start = above.rfind('\n').map_or(0, |i| i + 1);
     let is_header = |word: &str| {
@@ -1288,6 +1286,8 @@ mod tests {
             "- # above\n  >\n\n  c\n",
             "- &a >-\n  c\n",
             "- |-\n",
+            "- |\n  > a quote\n",
+            "- >\n  | a table\n",
         ];
         for source in cases {
             let stream = parse(&Text::new(source), false).expect("parses");
