@@ -9,7 +9,7 @@ use granit_parser::{Event, Options, Parser, Span, StrInput, StructureStyle, Tag}
 
 use super::comments::CommentScan;
 use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
-use super::text::{Position, Text, leading_spaces};
+use super::text::{Position, Text, block_scalar_header, leading_spaces};
 
 /// How many nodes all aliases of one stream may stand for together before the stream is
 /// refused as an alias bomb. Real manifests alias a few dozen nodes at most.
@@ -447,7 +447,7 @@ impl<'t, 'a> Builder<'t, 'a> {
         let no_content = value.bytes().all(|b| b == b'\n');
         let header_start = match no_content && source[range.start..].starts_with(['|', '>']) {
             true => Some(range.start),
-            false => source[..range.start].rfind(['|', '>']),
+            false => block_scalar_header(source, range.start),
         };
         let header = header_start.map_or("", |h| {
             let rest = &source[h..];

@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 
 use super::node::{CollectionStyle, Node, NodeKind, ScalarStyle};
-use super::text::{Text, leading_spaces};
+use super::text::{Text, block_scalar_header, leading_spaces};
 
 /// A replacement of one range of the original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,33 +156,6 @@ fn item_dash(text: &Text<'_>, item: &Node<'_>) -> Option<usize> {
         false => start,
     };
     dash_before(text, written_from)
-}
-
-/// The start of the header (`|`, `>-`, `|2+`) of the block scalar whose content starts at
-/// `content`: the last word that reads as one on the last line with text above the content,
-/// before a comment (the content itself may start with `|` or `>`).
-fn block_scalar_header(source: &str, content: usize) -> Option<usize> {
-    let above = source[..content].trim_end_matches([' ', '\t', '\r', '\n']);
-    let line_start = above.rfind('\n').map_or(0, |i| i + 1);
-    let is_header = |word: &str| {
-        word.len() <= 3
-            && word.starts_with(['|', '>'])
-            && word[1..]
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'+' || b == b'-')
-    };
-    let mut header = None;
-    let mut at = line_start;
-    for word in above[line_start..].split([' ', '\t']) {
-        if word.starts_with('#') {
-            break;
-        }
-        if is_header(word) {
-            header = Some(at);
-        }
-        at += word.len() + 1;
-    }
-    header
 }
 
 /// The `-` of the block sequence item starting at `offset`, if only blanks, line breaks and

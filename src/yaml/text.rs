@@ -60,6 +60,60 @@ pub fn bare_carriage_return(source: &str) -> Option<usize> {
     memchr::memchr_iter(b'\r', bytes).find(|&offset| bytes.get(offset + 1) != Some(&b'\n'))
 }
 
+/// The start of the header (`|`, `>-`, `|2+`) of the block scalar whose content starts at
+/// `content` (or, for one with no content, at whatever the parser's span starts from past
+/// the header): the last word that reads as one on the last line with text above, outside
+/// quotes and before a comment. The content itself may start with `|` or `>`, and a comment
+/// after the header may hold words like `|+` (which would make it keep its trailing blank
+/// lines).
+pub(super) fn block_scalar_header(source: &str, content: usize) -> Option<usize> {
+    let above = source[..content].trim_end_matches([' ', '\t', '\r', '\n']);
+    let line_start = above.rfind('\n').map_or(0, |i| i + 1);
+    let is_header = |word: &[u8]| {
+        word.len() <= 3
+            && matches!(word.first(), Some(b'|' | b'>'))
+            && word[1..]
+                .iter()
+                .all(|&b| b.is_ascii_digit() || b == b'+' || b == b'-')
+    };
+    let line = &above.as_bytes()[line_start..];
+    let mut header = None;
+    let mut at = 0;
+    while at < line.len() {
+        let word_end = match line[at] {
+            b' ' | b'\t' => {
+                at += 1;
+                continue;
+            }
+            b'#' => break,
+            // A quoted key or value: `'` doubled, or `"` escaped by `\`, does not close it.
+            quote @ (b'\'' | b'"') => closing_quote(line, at, quote).map_or(line.len(), |q| q + 1),
+            _ => (at..line.len())
+                .find(|&i| matches!(line[i], b' ' | b'\t'))
+                .unwrap_or(line.len()),
+        };
+        if is_header(&line[at..word_end]) {
+            header = Some(line_start + at);
+        }
+        at = word_end;
+    }
+    header
+}
+
+/// Where the quoted scalar opened by `quote` at `open` in `line` closes, if on that line.
+fn closing_quote(line: &[u8], open: usize, quote: u8) -> Option<usize> {
+    let mut at = open + 1;
+    while at < line.len() {
+        match line[at] {
+            b'\\' if quote == b'"' => at += 2,
+            b'\'' if quote == b'\'' && line.get(at + 1) == Some(&b'\'') => at += 2,
+            b if b == quote => return Some(at),
+            _ => at += 1,
+        }
+    }
+    None
+}
+
 /// A 1-based line and column, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -160,5 +214,39 @@ impl<'a> Text<'a> {
             line: line + 1,
             column,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_scalar_header_is_the_last_one_outside_quotes_and_comments() {
+        // Each source's content starts its last line, after two spaces.
+        let cases = [
+            ("k: |\n  c\n", 3),
+            ("k: >-\n  c\n", 3),
+            ("- |2+\n  c\n", 2),
+            ("k: | # not |+ but\n  c\n", 3),
+            ("k: > # a > b\n\n  c\n", 3),
+            ("'a # b': |\n  c\n", 9),
+            ("\"a | b\": >+\n  c\n", 9),
+            ("'it''s': |\n  c\n", 9),
+            ("\"\\\" #\": |\n  c\n", 8),
+            ("a'b: |\n  c\n", 5),
+            ("k: &a !t |\n  c\n", 9),
+            ("k:\n  # above\n  |\n  c\n", 15),
+            ("k: |\n  | c\n", 3),
+        ];
+        for (source, header) in cases {
+            let content = source.rfind("\n  ").expect("content") + 3;
+            assert_eq!(
+                block_scalar_header(source, content),
+                Some(header),
+                "{source:?}"
+            );
+        }
+        assert_eq!(block_scalar_header("k: v # |\nc\n", 9), None);
     }
 }
