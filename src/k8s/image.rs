@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::glob;
+use super::Glob;
 
 /// The components standing before the name of a Docker Hub official image.
 const OFFICIAL: &str = "library";
@@ -77,16 +77,16 @@ impl ImageName {
 
     /// Whether this image is of a repository `pattern` names: see [`ImagePattern`].
     pub fn matches(&self, pattern: &ImagePattern) -> bool {
+        let glob = Glob::with_stars(&pattern.repository, pattern.stars);
         // Every run of components below ends where the repository does, so the pattern's text
         // after its last `*` must end the repository: most patterns of a table fail here.
-        let tail = pattern.repository.rsplit('*').next().unwrap_or_default();
-        if !self.repository.ends_with(tail) {
+        if !self.repository.ends_with(glob.tail()) {
             return false;
         }
         // A pattern that starts with `*` matches a run of components only if it matches the
         // whole repository, the `*` taking what comes before the run.
         if pattern.repository.starts_with('*') {
-            return glob(&pattern.repository, &self.repository);
+            return glob.matches(&self.repository);
         }
         // Each run of the image's last components: the whole repository, then after each `/`.
         let mut starts = std::iter::once(0).chain(
@@ -94,7 +94,7 @@ impl ImageName {
                 .match_indices('/')
                 .map(|(slash, _)| slash + 1),
         );
-        starts.any(|start| glob(&pattern.repository, &self.repository[start..]))
+        starts.any(|start| glob.matches(&self.repository[start..]))
     }
 }
 
@@ -110,17 +110,21 @@ pub struct ImagePattern {
     text: String,
     /// Its repository, joined by `/` and lowercased (`library/nginx`, `*/kubectl`).
     repository: String,
+    /// Where the repository's first and last `*` stand ([`Glob::stars`]), found once.
+    stars: Option<(usize, usize)>,
 }
 
 impl ImagePattern {
     /// The pattern written `text`.
     pub fn new(text: &str) -> ImagePattern {
+        let repository = ImageReference::parse(text)
+            .repository
+            .join("/")
+            .to_ascii_lowercase();
         ImagePattern {
             text: text.to_owned(),
-            repository: ImageReference::parse(text)
-                .repository
-                .join("/")
-                .to_ascii_lowercase(),
+            stars: Glob::new(&repository).stars(),
+            repository,
         }
     }
 

@@ -253,25 +253,65 @@ pub fn containers(root: &Node<'_>, pod: &PodSpec) -> Vec<Container> {
 }
 
 /// Whether `text` matches `pattern`, in which `*` stands for any run of characters: the
-/// patterns kubeharden's tables name images and resources by. The text before the first `*`
-/// must begin `text` and the text after the last must end it; each run between two stars is
-/// then taken where it first occurs, which finds a match whenever there is one.
+/// patterns kubeharden's tables name images and resources by (see [`Glob`]).
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let Some((head, rest)) = pattern.split_once('*') else {
-        return pattern == text;
-    };
-    let (middle, tail) = rest.rsplit_once('*').unwrap_or(("", rest));
-    if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail) {
-        return false;
+    Glob::new(pattern).matches(text)
+}
+
+/// A `*` pattern cut at its first and its last star, so that matching it against many texts
+/// does not look for them again. The text before the first `*` must begin a matching text and
+/// the text after the last must end it; each run between two stars is then taken where it
+/// first occurs, which finds a match whenever there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Glob<'p> {
+    pattern: &'p str,
+    /// Where its first and its last `*` stand; `None` without one.
+    stars: Option<(usize, usize)>,
+}
+
+impl<'p> Glob<'p> {
+    /// `pattern`, cut.
+    pub fn new(pattern: &'p str) -> Self {
+        let stars = pattern.find('*').zip(pattern.rfind('*'));
+        Glob { pattern, stars }
     }
-    let mut inner = &text[head.len()..text.len() - tail.len()];
-    for run in middle.split('*').filter(|run| !run.is_empty()) {
-        match inner.find(run) {
-            Some(at) => inner = &inner[at + run.len()..],
-            None => return false,
+
+    /// `pattern`, cut where [`Glob::stars`] of an earlier cut of it said.
+    pub fn with_stars(pattern: &'p str, stars: Option<(usize, usize)>) -> Self {
+        Glob { pattern, stars }
+    }
+
+    /// Where its first and its last `*` stand, to cut the same pattern again with
+    /// [`Glob::with_stars`].
+    pub fn stars(&self) -> Option<(usize, usize)> {
+        self.stars
+    }
+
+    /// The text a matching text ends with: after the last `*`, or the whole pattern.
+    pub fn tail(&self) -> &'p str {
+        self.stars.map_or(self.pattern, |(_, last)| &self.pattern[last + 1..])
+    }
+
+    /// Whether `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        let Some((first, last)) = self.stars else {
+            return self.pattern == text;
+        };
+        let (head, tail) = (&self.pattern[..first], self.tail());
+        if text.len() < head.len() + tail.len() || !text.starts_with(head) || !text.ends_with(tail)
+        {
+            return false;
         }
+        let mut inner = &text[head.len()..text.len() - tail.len()];
+        let middle = self.pattern.get(first + 1..last).unwrap_or_default();
+        for run in middle.split('*').filter(|run| !run.is_empty()) {
+            match inner.find(run) {
+                Some(at) => inner = &inner[at + run.len()..],
+                None => return false,
+            }
+        }
+        true
     }
-    true
 }
 
 #[cfg(test)]
