@@ -287,7 +287,7 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
         Rollout::Strategy { rolling, params } => {
             let strategy = join(&spec, "strategy");
             let kind = p
-                .read(&join(&strategy, "type"))
+                .read_at(&strategy, "type")
                 .and_then(Node::as_str)
                 .map(str::to_owned);
             let has_strategy = p.read(&strategy).is_some_and(|n| !n.is_null());
@@ -362,11 +362,11 @@ fn rolling_update(p: &mut Planner<'_, '_>, transform: &'static Transform, target
 /// Whether the workload runs one replica (or leaves `replicas` out) and mounts a claim.
 fn single_replica_with_claim(p: &Planner<'_, '_>, target: &Target<'_>) -> bool {
     let replicas = p
-        .read(&join(&target.pod.resource.path, "spec.replicas"))
+        .read_at(&target.pod.resource.path, "spec.replicas")
         .and_then(Node::as_str);
     let single = replicas.is_none_or(|r| r.parse::<i64>().is_ok_and(|n| n <= 1));
     let claims = p
-        .read(&join(&target.pod.path, "volumes"))
+        .read_at(&target.pod.path, "volumes")
         .and_then(Node::items)
         .unwrap_or_default()
         .iter()
@@ -382,7 +382,7 @@ fn warn_without_readiness(
     target: &Target<'_>,
 ) {
     for container in target.containers.iter().filter(|c| c.group == "containers") {
-        if p.read(&join(&container.path, "readinessProbe")).is_none() {
+        if p.read_at(&container.path, "readinessProbe").is_none() {
             let mut path = container.path.clone();
             path.push(Step::Key("readinessProbe".into()));
             let name = container.name.as_deref().unwrap_or("(unnamed)");
@@ -412,7 +412,7 @@ fn unique(base: &str, sep: &str, taken: impl Fn(&str) -> bool) -> String {
 /// volumeClaimTemplates' (a claim replaces the pod's volume of the same name) and those its
 /// containers mount (a mount naming a missing volume would pick up the new one).
 fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
-    let mut taken = names(p.read(&join(&target.pod.path, "volumes")), "name");
+    let mut taken = names(p.read_at(&target.pod.path, "volumes"), "name");
     let claims = join(&target.pod.resource.path, "spec.volumeClaimTemplates");
     taken.extend(
         p.read(&claims)
@@ -423,7 +423,7 @@ fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> 
     );
     for container in target.containers {
         taken.extend(names(
-            p.read(&join(&container.path, "volumeMounts")),
+            p.read_at(&container.path, "volumeMounts"),
             "name",
         ));
     }

@@ -65,7 +65,7 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
     };
     let mounted: Vec<String> = containers
         .iter()
-        .flat_map(|c| names(p.read(&join(&c.path, "volumeMounts")), "name"))
+        .flat_map(|c| names(p.read_at(&c.path, "volumeMounts"), "name"))
         .collect();
     for volume in items(p, &join(&target.pod.path, "volumes")) {
         let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
@@ -83,7 +83,7 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
     for container in containers {
         for field in ["resources.requests", "resources.limits"] {
             let requested = p
-                .read(&join(&container.path, field))
+                .read_at(&container.path, field)
                 .and_then(Node::entries)
                 .unwrap_or_default()
                 .iter()
@@ -152,7 +152,7 @@ fn signs_in_container(
         }
     }
     if let Some(image) = p
-        .read(&join(&container.path, "image"))
+        .read_at(&container.path, "image")
         .and_then(Node::as_str)
     {
         let name = ImageName::of(image);

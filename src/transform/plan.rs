@@ -325,6 +325,14 @@ pub(super) fn join(base: &[Step], dotted: &'static str) -> Vec<Step> {
     path
 }
 
+/// `node`, or the node it is an alias of, anchored in `root`.
+fn resolved<'n, 'a>(root: &'n Node<'a>, node: &'n Node<'a>) -> &'n Node<'a> {
+    match node.kind {
+        NodeKind::Alias(id) => anchored(root, id).unwrap_or(node),
+        _ => node,
+    }
+}
+
 pub(super) struct Planner<'p, 'a> {
     pub settings: &'p Settings,
     text: &'p Text<'p>,
@@ -367,12 +375,6 @@ impl<'p, 'a> Planner<'p, 'a> {
     /// The node at `path` in the current document, each alias on the way (`securityContext:
     /// *shared`) and at the end read as the node it stands for.
     pub fn read(&self, path: &[Step]) -> Option<&Node<'a>> {
-        fn resolved<'n, 'a>(root: &'n Node<'a>, node: &'n Node<'a>) -> &'n Node<'a> {
-            match node.kind {
-                NodeKind::Alias(id) => anchored(root, id).unwrap_or(node),
-                _ => node,
-            }
-        }
         let root = self.current();
         path.iter().try_fold(resolved(root, root), |node, step| {
             let next = match step {
@@ -381,6 +383,14 @@ impl<'p, 'a> Planner<'p, 'a> {
             }?;
             Some(resolved(root, next))
         })
+    }
+
+    /// The node at the dotted path `dotted` below `base`, read as [`Planner::read`] reads
+    /// their [`join`], without building it (most paths a rule reads are only read).
+    pub fn read_at(&self, base: &[Step], dotted: &str) -> Option<&Node<'a>> {
+        let root = self.current();
+        let mut keys = dotted.split('.').filter(|key| !key.is_empty());
+        keys.try_fold(self.read(base)?, |node, key| Some(resolved(root, node.get(key)?)))
     }
 
     /// Warns of every key written twice in one mapping of the workload holding `pod`, and
@@ -419,7 +429,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         // A custom step finds its own paths: only the other actions need the rule's.
         let path = || join(target.base, &rule.path);
         match rule.action() {
-            Action::Set(value) => self.run_set(transform, rule, value, target, &path()),
+            Action::Set(value) => self.run_set(transform, rule, value, target),
             Action::EnsureItem(item) => {
                 let path = path();
                 let present = self.read(&path).is_some_and(|list| {
@@ -471,9 +481,9 @@ impl<'p, 'a> Planner<'p, 'a> {
         rule: &'static Rule,
         value: &Literal,
         target: &Target<'_>,
-        path: &[Step],
     ) {
-        let current = self.read(path);
+        // Most rules find their value set already: the path is built only for a change.
+        let current = self.read_at(target.base, &rule.path);
         let wanted = match (&rule.only_if, current) {
             (Some(only_if), Some(node)) => only_if.matches(node),
             (Some(_), None) => false,
@@ -485,6 +495,7 @@ impl<'p, 'a> Planner<'p, 'a> {
         if !wanted {
             return;
         }
+        let path = &join(target.base, &rule.path);
         // A rule stands aside only where it would have changed something.
         match rule.skip_when.iter().find(|c| self.holds(c, target)) {
             Some(condition) => {
@@ -631,7 +642,7 @@ impl<'p, 'a> Planner<'p, 'a> {
     /// Whether `condition` holds for `target` in the current document.
     fn holds(&self, condition: &'static Condition, target: &Target<'_>) -> bool {
         let holds_at = |base: &[Step], rest: &'static str| {
-            let Some(node) = self.read(&join(base, rest)) else {
+            let Some(node) = self.read_at(base, rest) else {
                 return false;
             };
             condition.equals.as_ref().is_some_and(|v| v.matches(node))

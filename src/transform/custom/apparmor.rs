@@ -58,7 +58,7 @@ pub(super) fn apparmor_runtime_default(
         return;
     }
     let own = target.containers.iter().find(|c| {
-        p.read(&join(&c.path, "securityContext.appArmorProfile"))
+        p.read_at(&c.path, "securityContext.appArmorProfile")
             .is_some_and(|n| !n.is_null())
     });
     if let Some(container) = own {

@@ -5,14 +5,14 @@ use crate::k8s::Container;
 use crate::yaml::Node;
 
 use super::super::knowledge::CommandNeeds;
-use super::super::plan::{Planner, join};
+use super::super::plan::Planner;
 
 /// The strings of the container's `command` and `args`, in order.
 pub(super) fn command_strings(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
     ["command", "args"]
         .iter()
         .flat_map(|field| {
-            p.read(&join(&container.path, field))
+            p.read_at(&container.path, field)
                 .and_then(Node::items)
                 .unwrap_or_default()
                 .iter()

@@ -25,7 +25,7 @@ pub(super) fn host_path_read_only(
     let Some(container) = target.container else {
         return;
     };
-    let volumes = host_path_volumes(p.read(&join(&target.pod.path, "volumes")));
+    let volumes = host_path_volumes(p.read_at(&target.pod.path, "volumes"));
     if volumes.is_empty() {
         return;
     }

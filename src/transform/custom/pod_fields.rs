@@ -25,7 +25,7 @@ pub(super) fn run_as_user(
 ) {
     let security = join(&target.pod.path, "securityContext");
     let set = |p: &Planner<'_, '_>, base: &[crate::yaml::Step], field: &'static str| {
-        p.read(&join(base, field)).is_some_and(|n| !n.is_null())
+        p.read_at(base, field).is_some_and(|n| !n.is_null())
     };
     let missing: Vec<(&str, &str)> = IDENTITY_FIELDS
         .iter()
@@ -76,7 +76,7 @@ pub(super) fn image_pull_always(
         return;
     };
     let Some(image) = p
-        .read(&join(&container.path, "image"))
+        .read_at(&container.path, "image")
         .and_then(Node::as_str)
         .map(str::to_owned)
     else {

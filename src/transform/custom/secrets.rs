@@ -370,7 +370,7 @@ fn rename_to_file_vars(
         }
         // A refused `set` was reported as a warning; the step checks its result.
         let written = |p: &Planner<'_, '_>, key: &'static str, want: &str| {
-            p.read(&join(&entry, key)).and_then(Node::as_str) == Some(want)
+            p.read_at(&entry, key).and_then(Node::as_str) == Some(want)
         };
         if !written(p, "name", name) || !written(p, "value", file) {
             return false;
@@ -459,7 +459,7 @@ fn secret_refs(
             .filter_map(|e| e.get("value").and_then(Node::as_str).map(str::to_owned)),
     );
     expanding.extend(names(
-        p.read(&join(&container.path, "volumeMounts")),
+        p.read_at(&container.path, "volumeMounts"),
         "subPathExpr",
     ));
     let expanded: Vec<&str> = expanding.iter().flat_map(|s| expansions(s)).collect();
@@ -471,7 +471,7 @@ fn secret_refs(
         .collect();
     let mounted = secret_mounts(p, &join(&here.pod.path, "volumes"), container);
     let image = p
-        .read(&join(&container.path, "image"))
+        .read_at(&container.path, "image")
         .and_then(Node::as_str)
         .unwrap_or_default()
         .to_owned();
@@ -731,7 +731,7 @@ fn secret_mounts(
         .and_then(Node::items)
         .unwrap_or_default();
     let mounts = p
-        .read(&join(&container.path, "volumeMounts"))
+        .read_at(&container.path, "volumeMounts")
         .and_then(Node::items)
         .unwrap_or_default();
     let mut out = Vec::new();

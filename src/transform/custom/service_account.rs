@@ -26,7 +26,7 @@ pub(super) fn service_account_token(
     let named = ["serviceAccountName", "serviceAccount"]
         .into_iter()
         .find_map(|key| {
-            let name = p.read(&join(pod, key)).and_then(Node::as_str)?;
+            let name = p.read_at(pod, key).and_then(Node::as_str)?;
             (!name.is_empty()).then(|| (key, name.to_owned()))
         });
     if let Some((key, name)) = named.filter(|(_, name)| name != "default") {
