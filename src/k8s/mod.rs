@@ -289,7 +289,8 @@ impl<'p> Glob<'p> {
 
     /// The text a matching text ends with: after the last `*`, or the whole pattern.
     pub fn tail(&self) -> &'p str {
-        self.stars.map_or(self.pattern, |(_, last)| &self.pattern[last + 1..])
+        self.stars
+            .map_or(self.pattern, |(_, last)| &self.pattern[last + 1..])
     }
 
     /// Whether `text` matches.

@@ -422,10 +422,7 @@ fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> 
             .filter_map(|c| c.get("metadata")?.get("name")?.as_str().map(str::to_owned)),
     );
     for container in target.containers {
-        taken.extend(names(
-            p.read_at(&container.path, "volumeMounts"),
-            "name",
-        ));
+        taken.extend(names(p.read_at(&container.path, "volumeMounts"), "name"));
     }
     taken
 }

@@ -151,10 +151,7 @@ fn signs_in_container(
             found.push(format!("command {command}"));
         }
     }
-    if let Some(image) = p
-        .read_at(&container.path, "image")
-        .and_then(Node::as_str)
-    {
+    if let Some(image) = p.read_at(&container.path, "image").and_then(Node::as_str) {
         let name = ImageName::of(image);
         if images.iter().any(|pattern| name.matches(pattern)) {
             found.push(format!("image {image}"));

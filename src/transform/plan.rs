@@ -390,7 +390,9 @@ impl<'p, 'a> Planner<'p, 'a> {
     pub fn read_at(&self, base: &[Step], dotted: &str) -> Option<&Node<'a>> {
         let root = self.current();
         let mut keys = dotted.split('.').filter(|key| !key.is_empty());
-        keys.try_fold(self.read(base)?, |node, key| Some(resolved(root, node.get(key)?)))
+        keys.try_fold(self.read(base)?, |node, key| {
+            Some(resolved(root, node.get(key)?))
+        })
     }
 
     /// Warns of every key written twice in one mapping of the workload holding `pod`, and
