@@ -413,9 +413,8 @@ fn unique(base: &str, sep: &str, taken: impl Fn(&str) -> bool) -> String {
 /// containers mount (a mount naming a missing volume would pick up the new one).
 fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
     let mut taken = names(p.read_at(&target.pod.path, "volumes"), "name");
-    let claims = join(&target.pod.resource.path, "spec.volumeClaimTemplates");
     taken.extend(
-        p.read(&claims)
+        p.read_at(&target.pod.resource.path, "spec.volumeClaimTemplates")
             .and_then(Node::items)
             .unwrap_or_default()
             .iter()

@@ -11,7 +11,7 @@ use crate::k8s::{Container, glob};
 use crate::yaml::Node;
 
 use super::custom::names;
-use super::plan::{Planner, Target, join};
+use super::plan::{Planner, Target};
 
 /// The tests, as declared.
 #[derive(Debug, Deserialize)]
@@ -67,7 +67,7 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
         .iter()
         .flat_map(|c| names(p.read_at(&c.path, "volumeMounts"), "name"))
         .collect();
-    for volume in items(p, &join(&target.pod.path, "volumes")) {
+    for volume in items(p, &target.pod.path, "volumes") {
         let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
         let path = volume
             .get("hostPath")
@@ -110,7 +110,7 @@ pub(super) fn of_need(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
 pub(super) fn of_api_calls(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> {
     let clients = &tests().api_clients;
     let mut found = Vec::new();
-    for volume in items(p, &join(&target.pod.path, "volumes")) {
+    for volume in items(p, &target.pod.path, "volumes") {
         let sources = volume
             .get("projected")
             .and_then(|v| v.get("sources"))
@@ -171,9 +171,11 @@ fn distinct(found: Vec<String>) -> Vec<String> {
     unique
 }
 
-/// The items of the list at `path`.
-fn items<'n>(p: &'n Planner<'_, '_>, path: &[crate::yaml::Step]) -> &'n [Node<'n>] {
-    p.read(path).and_then(Node::items).unwrap_or_default()
+/// The items of the list at the dotted path `dotted` below `base`.
+fn items<'n>(p: &'n Planner<'_, '_>, base: &[crate::yaml::Step], dotted: &str) -> &'n [Node<'n>] {
+    p.read_at(base, dotted)
+        .and_then(Node::items)
+        .unwrap_or_default()
 }
 
 /// Whether `path` is `prefix` or below it; `/` alone stands for the whole host filesystem, not
@@ -195,7 +197,7 @@ fn under(path: &str, prefix: &str) -> bool {
 fn command_words<'n>(p: &'n Planner<'_, '_>, container: &Container) -> Vec<&'n str> {
     let mut words = Vec::new();
     for field in ["command", "args"] {
-        for item in items(p, &join(&container.path, field)) {
+        for item in items(p, &container.path, field) {
             let Some(text) = item.as_str() else { continue };
             let separators = |c: char| c.is_whitespace() || ";&|()`'\"".contains(c);
             words.extend(text.split(separators).filter(|w| !w.is_empty()).map(|w| {
