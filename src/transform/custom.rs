@@ -1,7 +1,6 @@
 //! The steps a declarative rule cannot say, named by `custom:` in a declaration.
 
 mod apparmor;
-mod commands;
 mod host_paths;
 mod images;
 mod pod_fields;
@@ -12,8 +11,9 @@ mod service_account;
 use crate::k8s::Rollout;
 use crate::yaml::{CollectionStyle, Node, NodeKind, Step};
 
+use super::commands;
 use super::knowledge::writes_of;
-use super::plan::{Planner, Target, join, list_strings};
+use super::planner::{Planner, Target, join, list_strings, names};
 use super::{FindingKind, Literal, Transform, mapping};
 
 /// The custom steps, by name.
@@ -424,13 +424,4 @@ fn volume_names_in_use(p: &Planner<'_, '_>, target: &Target<'_>) -> Vec<String> 
         taken.extend(names(p.read_at(&container.path, "volumeMounts"), "name"));
     }
     taken
-}
-
-/// The string values of `key` in the items of the list `node`.
-pub(super) fn names(node: Option<&Node<'_>>, key: &str) -> Vec<String> {
-    node.and_then(Node::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|i| i.get(key).and_then(Node::as_str).map(str::to_owned))
-        .collect()
 }

@@ -10,8 +10,8 @@ use crate::k8s::image::{ImageName, ImagePattern};
 use crate::k8s::{Container, glob};
 use crate::yaml::Node;
 
-use super::custom::names;
-use super::plan::{Planner, Target};
+use super::commands;
+use super::planner::{Planner, Target, names};
 
 /// The tests, as declared.
 #[derive(Debug, Deserialize)]
@@ -144,10 +144,11 @@ fn signs_in_container(
     images: &[ImagePattern],
 ) -> Vec<String> {
     let mut found = Vec::new();
-    let words = command_words(p, container);
+    let lines = command_lines(p, container);
     for command in commands {
         let wanted: Vec<&str> = command.split_whitespace().collect();
-        if words.windows(wanted.len()).any(|w| w == wanted.as_slice()) {
+        let runs = |words: &Vec<String>| words.windows(wanted.len()).any(|w| w == wanted);
+        if lines.iter().any(runs) {
             found.push(format!("command {command}"));
         }
     }
@@ -192,23 +193,20 @@ fn under(path: &str, prefix: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// The words of a container's command and args, scripts (`sh -c "…"`) split too, each word
-/// without its folder (`/sbin/sysctl` reads `sysctl`) unless it is a path argument (`/host`).
-fn command_words<'n>(p: &'n Planner<'_, '_>, container: &Container) -> Vec<&'n str> {
-    let mut words = Vec::new();
-    for field in ["command", "args"] {
-        for item in items(p, &container.path, field) {
-            let Some(text) = item.as_str() else { continue };
-            let separators = |c: char| c.is_whitespace() || ";&|()`'\"".contains(c);
-            words.extend(text.split(separators).filter(|w| !w.is_empty()).map(|w| {
-                match w.rsplit_once('/') {
-                    Some((_, name)) if !name.is_empty() && words_a_program(w) => name,
-                    _ => w,
-                }
-            }));
+/// The simple commands a container's command and args run (scripts, `sh -c "…"`, split too),
+/// as words, each without its folder (`/sbin/sysctl` reads `sysctl`) unless it is a path
+/// argument (`/host`).
+fn command_lines(p: &Planner<'_, '_>, container: &Container) -> Vec<Vec<String>> {
+    let mut lines = commands::simple_commands(&commands::command_strings(p, container));
+    for word in lines.iter_mut().flatten() {
+        if let Some((_, name)) = word.rsplit_once('/')
+            && !name.is_empty()
+            && words_a_program(word)
+        {
+            *word = name.to_owned();
         }
     }
-    words
+    lines
 }
 
 /// Whether a word with a folder names a program (`/usr/sbin/sysctl`), not a path given to one

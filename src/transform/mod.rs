@@ -1,11 +1,13 @@
 //! The transforms, read from their declarations in `transforms/`, the profiles and options that
 //! select and tune them, and the planner that turns them into edits.
 
+mod commands;
 mod custom;
 mod evidence;
 mod knowledge;
 pub mod network_policy;
 mod plan;
+mod planner;
 mod secret_readers;
 mod suppress;
 mod undo;
@@ -19,10 +21,8 @@ use serde::Deserialize;
 use crate::k8s::rbac::FileBinding;
 use crate::yaml::{CollectionStyle, Node, NodeKind};
 pub use knowledge::{CommandNeeds, HostPathWrites, ImageWrites, check_writes};
-pub use plan::{
-    Change, ChangeCounts, Finding, FindingKind, Plan, StreamReading, describe, line_of_closest,
-    plan,
-};
+pub use plan::{StreamReading, plan};
+pub use planner::{Change, ChangeCounts, Finding, FindingKind, Plan, describe, line_of_closest};
 pub use secret_readers::SecretReader;
 pub use suppress::{ANNOTATION as SUPPRESSION_ANNOTATION, Suppressions};
 

@@ -1,4 +1,4 @@
-//! Undoing the edits of [`super::plan::Planner::all_or_none`]: before each edit, what puts back
+//! Undoing the edits of [`super::planner::Planner::all_or_none`]: before each edit, what puts back
 //! the part of the intended tree it changes, so that a refused fix is withdrawn without a copy
 //! of the whole pod spec taken in case one is.
 

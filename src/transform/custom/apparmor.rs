@@ -3,7 +3,7 @@
 
 use crate::yaml::{Node, Step};
 
-use super::super::plan::{Planner, Target, join};
+use super::super::planner::{Planner, Target, join};
 use super::super::{FindingKind, Literal, Transform};
 
 /// The prefix of the deprecated annotation that set a container's AppArmor profile before the

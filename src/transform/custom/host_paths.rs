@@ -4,9 +4,9 @@
 
 use crate::yaml::{Node, Step};
 
-use super::super::plan::{Planner, Target, join};
+use super::super::commands;
+use super::super::planner::{Planner, Target, join};
 use super::super::{FindingKind, Literal, Transform};
-use super::commands;
 
 /// A hostPath volume of the pod: its name, the path on the node and its declared `type`.
 struct HostPathVolume {

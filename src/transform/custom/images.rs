@@ -5,7 +5,7 @@
 use crate::k8s::image::ImageReference;
 use crate::yaml::Node;
 
-use super::super::plan::{Planner, Target, join};
+use super::super::planner::{Planner, Target, join};
 use super::super::{FindingKind, Transform};
 
 /// Warns about a container image without a tag or tagged `latest`, unless a digest pins it.

@@ -4,7 +4,7 @@
 use crate::k8s::image::ImageReference;
 use crate::yaml::Node;
 
-use super::super::plan::{Planner, Target, join};
+use super::super::planner::{Planner, Target, join};
 use super::super::{FindingKind, Literal, Transform};
 
 /// The options of `run-as-user`, each with the pod-level field it sets and whether containers

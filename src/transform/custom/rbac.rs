@@ -7,7 +7,7 @@
 use crate::k8s::rbac::{self, Binding, Subject};
 use crate::yaml::{Node, Step};
 
-use super::super::plan::{Planner, Target, join, list_strings};
+use super::super::planner::{Planner, Target, join, list_strings};
 use super::super::{FindingKind, Transform};
 
 /// The verbs that let a subject grant itself more: create roles beyond its own, bind any role,

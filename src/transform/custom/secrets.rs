@@ -4,10 +4,10 @@
 use crate::k8s::Container;
 use crate::yaml::{self, CollectionStyle, Node, NodeKind, Step};
 
-use super::super::plan::{Planner, Target, join};
+use super::super::commands::{command_strings, shell_variables};
+use super::super::planner::{Planner, Target, join, names};
 use super::super::{FindingKind, Literal, Settings, Transform, mapping, secret_readers};
-use super::commands::{command_strings, shell_variables};
-use super::{names, text, unique, volume_names_in_use};
+use super::{text, unique, volume_names_in_use};
 
 /// How a container reads a Secret through its environment.
 enum Reads {

@@ -4,7 +4,7 @@
 use crate::yaml::Node;
 
 use super::super::evidence;
-use super::super::plan::{Planner, Target, join};
+use super::super::planner::{Planner, Target, join};
 use super::super::{FindingKind, Literal, Transform};
 
 /// Sets `automountServiceAccountToken: false` on a pod that runs as its namespace's `default`

@@ -4,8 +4,8 @@
 use crate::k8s::Container;
 use crate::yaml::Node;
 
-use super::super::knowledge::CommandNeeds;
-use super::super::plan::Planner;
+use super::knowledge::CommandNeeds;
+use super::planner::Planner;
 
 /// The strings of the container's `command` and `args`, in order.
 pub(super) fn command_strings(p: &Planner<'_, '_>, container: &Container) -> Vec<String> {
