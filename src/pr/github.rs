@@ -187,8 +187,8 @@ struct Answer {
 }
 
 impl GitHub {
-    /// `api_url` like https://api.github.com or https://ghe.example.com/api/v3 (a trailing / is
-    /// fine); `repo` is OWNER/NAME (validated: one slash, no empty parts, no spaces; clear error
+    /// `api_url` like <https://api.github.com> or <https://ghe.example.com/api/v3> (a trailing /
+    /// is fine); `repo` is OWNER/NAME (validated: one slash, no empty parts, no spaces; clear error
     /// otherwise).
     ///
     /// Owner and name are further limited to the characters GitHub allows (letters, digits, `-`,

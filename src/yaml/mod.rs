@@ -46,7 +46,7 @@ impl fmt::Display for WriteError {
     }
 }
 
-/// What [`write`] wrote: the verified edits of a text, which give the new text applied to it.
+/// What [`write()`] wrote: the verified edits of a text, which give the new text applied to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The edits, sorted and disjoint.
@@ -150,7 +150,7 @@ pub fn write(
 }
 
 /// Writes edited documents over one stream a document at a time, so that each document, original
-/// and intended, can be dropped once its edits are rendered and checked ([`write`] does it all
+/// and intended, can be dropped once its edits are rendered and checked ([`write()`] does it all
 /// at once).
 pub struct Writer<'t, 'a> {
     text: &'t Text<'a>,
@@ -226,7 +226,7 @@ impl<'t, 'a> Writer<'t, 'a> {
     }
 
     /// Writes the `intended` documents of `stream`, the parse of the text (`None` for a
-    /// document with no edit), as [`write`].
+    /// document with no edit), as [`write()`].
     pub fn write(
         self,
         stream: &Stream<'a>,
