@@ -270,8 +270,10 @@ pub fn fix_text<'s>(
     let is_read = |kind: &str| k8s::is_read(kind, &settings.kinds);
     // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
     // files runs in one, so no core is asked twice), read in pieces as well; a small one is
-    // not worth a split.
-    let parallel = source.len() >= PARALLEL_FROM && rayon::current_thread_index().is_some();
+    // not worth a split, nor is any on a pool of one thread.
+    let parallel = source.len() >= PARALLEL_FROM
+        && rayon::current_thread_index().is_some()
+        && rayon::current_num_threads() > 1;
     let mut batches = yaml::Batches::new(&text);
     if kept.strings.is_none() {
         batches = batches.building_only("kind", &is_read);

@@ -130,7 +130,9 @@ const PART: usize = 1 << 20;
 /// it is large and within `limit`. `None` when it is not, or when it does not read as `len`
 /// bytes (it changed since): a plain read then tells what it holds.
 fn read_in_parts(file: &File, len: u64, limit: u64) -> Option<Vec<u8>> {
-    if len < READ_IN_PARTS_FROM || len > limit || rayon::current_thread_index().is_none() {
+    // On one thread a plain read is as fast, and it does not zero the buffer first.
+    let on_many = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
+    if len < READ_IN_PARTS_FROM || len > limit || !on_many {
         return None;
     }
     // Zeroed on the cores, each page by the thread that first writes it: `vec![0; len]` would
