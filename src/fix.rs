@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
+use rayon::prelude::*;
+
 use crate::k8s;
 use crate::transform::{self, Change, ChangeCounts, Finding, Settings};
 use crate::yaml::{self, Node, NodeKind, Position, ScalarStyle, Text};
@@ -119,11 +121,17 @@ pub fn fix_bytes(
     if let Some(encoding) = wide_encoding(bytes) {
         return Err(FixError::WideEncoding(encoding));
     }
-    if let Some(nul) = memchr::memchr(0, bytes) {
+    // Both scans read the whole input: a large one's run side by side.
+    let (nul, utf8) = join_if(
+        on_all_cores(bytes.len()),
+        || memchr::memchr(0, bytes),
+        || std::str::from_utf8(bytes),
+    );
+    if let Some(nul) = nul {
         return Err(FixError::Binary(position_in_bytes(&bytes[..nul])));
     }
-    let source = std::str::from_utf8(bytes)
-        .map_err(|e| FixError::NotUtf8(position_in_bytes(&bytes[..e.valid_up_to()])))?;
+    let source =
+        utf8.map_err(|e| FixError::NotUtf8(position_in_bytes(&bytes[..e.valid_up_to()])))?;
     fix_text(source, settings, detail)
 }
 
@@ -257,9 +265,25 @@ pub fn fix_text<'s>(
     settings: &Settings,
     detail: ChangeDetail,
 ) -> Result<Fixed, FixError> {
-    let text = Text::new(source);
-    // Most inputs hold no `{{`, which one scan tells.
-    let first_action = memchr::memmem::find(source.as_bytes(), b"{{");
+    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
+    // files runs in one, so no core is asked twice), read in pieces as well; a small one is
+    // not worth a split, nor is any on a pool of one thread.
+    let parallel = on_all_cores(source.len());
+    // Scans of the whole text, run beside the indexing of its lines when it is large. Most
+    // inputs hold no `{{`, which one scan tells. Only LF and CRLF line breaks are known to the
+    // editing; a bare CR would put new lines in the wrong place (a file without edits is read
+    // well enough).
+    let (text, (first_action, bare_carriage_return, has_tag_directive)) = join_if(
+        parallel,
+        || Text::new(source),
+        || {
+            (
+                memchr::memmem::find(source.as_bytes(), b"{{"),
+                yaml::bare_carriage_return(source),
+                yaml::has_tag_directive(source),
+            )
+        },
+    );
     let mut kept = Kept {
         strings: first_action.is_some().then(Vec::new),
         ..Kept::default()
@@ -268,12 +292,6 @@ pub fn fix_text<'s>(
     // of a typical stream's bytes) are parsed but not built; the Helm check needs the string
     // spans of every document.
     let is_read = |kind: &str| k8s::is_read(kind, &settings.kinds);
-    // A large stream is fixed on all the cores of the pool the caller runs in (the walk over
-    // files runs in one, so no core is asked twice), read in pieces as well; a small one is
-    // not worth a split, nor is any on a pool of one thread.
-    let parallel = source.len() >= PARALLEL_FROM
-        && rayon::current_thread_index().is_some()
-        && rayon::current_num_threads() > 1;
     let mut batches = yaml::Batches::new(&text);
     if kept.strings.is_none() {
         batches = batches.building_only("kind", &is_read);
@@ -285,10 +303,7 @@ pub fn fix_text<'s>(
         true => PARALLEL_BATCH_BYTES,
         false => BATCH_BYTES,
     };
-    // Only LF and CRLF line breaks are known to the editing; a bare CR would put new lines in
-    // the wrong place. A file without edits is read well enough.
-    let bare_carriage_return = yaml::bare_carriage_return(source);
-    let writer = yaml::Writer::new(&text);
+    let writer = yaml::Writer::knowing_tags(&text, has_tag_directive);
     let fix_document = |index: usize,
                         document: &yaml::Document<'s>,
                         reading: &transform::StreamReading|
@@ -368,16 +383,16 @@ pub fn fix_text<'s>(
             }
         }
         // Each thread fixes and drops the documents it read before it reads a piece of the next
-        // batch (see `yaml::Batch`), so a thread with more to fix reads less; this one fixes
-        // those of threads busy elsewhere, once the batch is read.
+        // batch (see `yaml::Batch`), so a thread with more to fix reads less.
+        let fix = |(index, document): (usize, yaml::Document<'s>)| {
+            (index, fix_document(index, &document, &reading))
+        };
         let fix_on_thread = |thread: usize| {
             let documents = std::mem::take(&mut work_of(thread).documents);
             if documents.is_empty() {
                 return;
             }
-            let fixed: Vec<_> = (documents.into_iter())
-                .map(|(index, document)| (index, fix_document(index, &document, &reading)))
-                .collect();
+            let fixed: Vec<_> = documents.into_iter().map(fix).collect();
             work_of(thread).fixed.extend(fixed);
         };
         batch = next_noted(
@@ -387,10 +402,18 @@ pub fn fix_text<'s>(
             settings,
             &fix_on_thread,
         );
-        (0..threads.len()).for_each(fix_on_thread);
-        let mut batch_fixed: Vec<_> = (0..threads.len())
-            .flat_map(|thread| std::mem::take(&mut work_of(thread).fixed))
+        // Those of threads that read no piece (busy elsewhere, or the stream ended) are fixed
+        // once the batch is read, on every core: on one, the last batch kept the others idle.
+        let left: Vec<_> = (0..threads.len())
+            .flat_map(|thread| std::mem::take(&mut work_of(thread).documents))
             .collect();
+        let mut batch_fixed: Vec<_> = match parallel {
+            true => left.into_par_iter().with_max_len(1).map(fix).collect(),
+            false => left.into_iter().map(fix).collect(),
+        };
+        batch_fixed.extend(
+            (0..threads.len()).flat_map(|thread| std::mem::take(&mut work_of(thread).fixed)),
+        );
         batch_fixed.sort_unstable_by_key(|&(index, _)| index);
         for (_, document) in batch_fixed {
             changes.extend(document.changes);
@@ -444,6 +467,17 @@ pub fn fix_text<'s>(
         unlisted,
         findings,
     })
+}
+
+/// Whether an input of `len` bytes is worked on with all the cores of the pool the caller runs
+/// in: when it is large and the pool has several.
+fn on_all_cores(len: usize) -> bool {
+    len >= PARALLEL_FROM && in_pool_of_many()
+}
+
+/// Whether the caller runs in a rayon pool of more than one thread: where splitting work pays.
+pub fn in_pool_of_many() -> bool {
+    rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1
 }
 
 /// Runs `a` and `b`, at once on the current pool when `parallel` is set, else one after the

@@ -13,6 +13,8 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 use rustix::fs::{OFlags, XattrFlags};
 
+use crate::fix;
+
 /// The default of `--max-file-size`: 64 MiB. The largest real manifests (CRD bundles, rendered
 /// charts) are a few MiB; a file of 64 MiB takes well under a second to read and a few hundred
 /// MiB of memory to edit, so the limit stops `/dev/zero` or a stray dump long before it hurts.
@@ -131,8 +133,7 @@ const PART: usize = 1 << 20;
 /// bytes (it changed since): a plain read then tells what it holds.
 fn read_in_parts(file: &File, len: u64, limit: u64) -> Option<Vec<u8>> {
     // On one thread a plain read is as fast, and it does not zero the buffer first.
-    let on_many = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
-    if len < READ_IN_PARTS_FROM || len > limit || !on_many {
+    if len < READ_IN_PARTS_FROM || len > limit || !fix::in_pool_of_many() {
         return None;
     }
     // Zeroed on the cores, each page by the thread that first writes it: `vec![0; len]` would
