@@ -153,6 +153,8 @@ fn resolved<'n, 'a>(root: &'n Node<'a>, node: &'n Node<'a>) -> &'n Node<'a> {
     }
 }
 
+/// The planner of one document: the document as read and as edited so far, and what the
+/// edits and reports made on it gave.
 pub(super) struct Planner<'p, 'a> {
     pub settings: &'p Settings,
     text: &'p Text<'p>,
